@@ -1,0 +1,80 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"net/http"
+	"strings"
+
+	"github.com/docket-dev/docket/appeals"
+)
+
+// handler is an authenticated handler; its error becomes problem+json.
+type handler func(w http.ResponseWriter, r *http.Request, a appeals.Actor) error
+
+// authed authenticates the bearer token and lets only the given roles in.
+// Scope within a role (an advertiser's own records, separation of duties)
+// is the domain's rule, checked there.
+func (s *Server) authed(h handler, roles ...appeals.Role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="docket"`)
+			s.writeError(w, r, err)
+			return
+		}
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.actor = a.String()
+		}
+		if !a.Is(roles...) {
+			s.writeError(w, r, appeals.Errorf(appeals.Forbidden, "the %s role may not do this", a.Role))
+			return
+		}
+		if err := h(w, r, a); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+// public wraps a handler that needs no token.
+func (s *Server) public(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+func (s *Server) authenticate(r *http.Request) (appeals.Actor, error) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return appeals.Actor{}, appeals.Errorf(appeals.Unauthorized, "send Authorization: Bearer <token>")
+	}
+	return s.store.Authenticate(r.Context(), strings.TrimSpace(token))
+}
+
+// idempotent returns the request's context, bound to its Idempotency-Key
+// when it has one: the domain then stores the reply with the change.
+// status picks the reply's status from the write's result.
+func idempotent(r *http.Request, a appeals.Actor, body []byte, status func(result any) int) (context.Context, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		return r.Context(), nil
+	}
+	if len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+		return nil, invalidField("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
+	}
+	h := sha256.New()
+	h.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
+	h.Write(body)
+	return appeals.WithIdempotency(r.Context(), &appeals.Idempotency{
+		Actor: a.String(), Key: key, RequestHash: h.Sum(nil),
+		Reply: func(result any) (int, []byte, error) {
+			b, err := marshal(result)
+			return status(result), b, err
+		},
+	}), nil
+}
+
+func always(code int) func(any) int { return func(any) int { return code } }

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/docket-dev/docket/appeals"
+)
+
+func (s *Server) createDecision(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	body, err := readBody(w, r, false)
+	if err != nil {
+		return err
+	}
+	var in appeals.DecisionInput
+	if err := decodeJSON(body, &in); err != nil {
+		return err
+	}
+	ctx, err := idempotent(r, a, body, always(http.StatusCreated))
+	if err != nil {
+		return err
+	}
+	d, err := s.store.RecordDecision(ctx, a, in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/decisions/"+d.ID)
+	writeJSON(w, http.StatusCreated, d)
+	return nil
+}
+
+func (s *Server) getDecision(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	d, err := s.store.Decision(r.Context(), a, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	pr, err := pageRequest(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	page, err := s.store.ListDecisions(r.Context(), a, appeals.DecisionFilter{
+		AdvertiserID: q.Get("advertiser_id"), Action: q.Get("action"), Status: q.Get("status"),
+		PolicyCode: q.Get("policy_code"), PageRequest: pr,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}

@@ -1,0 +1,44 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+}
+
+// readyz reports ready only when Postgres answers and every check passes.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	type result struct {
+		OK      bool   `json:"ok"`
+		Error   string `json:"error,omitempty"`
+		Details any    `json:"details,omitempty"`
+	}
+	out := map[string]result{}
+	ready := true
+	if err := s.store.DB().PingContext(ctx); err != nil {
+		out["postgres"] = result{Error: err.Error()}
+		ready = false
+	} else {
+		out["postgres"] = result{OK: true}
+	}
+	for _, c := range s.checks {
+		d, err := c.Func(ctx)
+		res := result{OK: err == nil, Details: d}
+		if err != nil {
+			res.Error = err.Error()
+			ready = false
+		}
+		out[c.Name] = res
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ready, "checks": out})
+}

@@ -1,0 +1,116 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+)
+
+// MaxBody is the largest request body accepted (the contract's 1 MiB).
+const MaxBody = 1 << 20
+
+// readBody reads the whole body, refusing more than MaxBody and anything
+// but JSON. An empty body is allowed only when optional.
+func readBody(w http.ResponseWriter, r *http.Request, optional bool) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, &httpError{status: http.StatusRequestEntityTooLarge, slug: "too_large",
+			detail: fmt.Sprintf("the body exceeds %d bytes", MaxBody)}
+	}
+	if err != nil {
+		return nil, invalidField("body", "could not be read")
+	}
+	if len(bytes.TrimSpace(body)) == 0 && optional {
+		return body, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(ct)
+	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return nil, &httpError{status: http.StatusUnsupportedMediaType, slug: "unsupported_media_type",
+			detail: "send the body as application/json"}
+	}
+	return body, nil
+}
+
+// decodeJSON strictly decodes one JSON object: unknown fields and wrong
+// types are reported with the field's name.
+func decodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return invalidField("body", "must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return invalidField("body", fmt.Sprintf("is not valid JSON (at byte %d)", syn.Offset))
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		t := typ.Type
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		return invalidField(field, "must be "+jsonKind(t.Kind().String()))
+	case errors.Is(err, io.EOF):
+		return invalidField("body", "is empty; a JSON object is required")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalidField("body", "ends before the JSON object does")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return invalidField(name, "is not a known field")
+	}
+	return invalidField("body", "is not valid JSON")
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	}
+	return "a number"
+}
+
+// writeJSON writes v with status. marshal is shared with idempotent replies
+// so a replay is byte-for-byte the first answer.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := marshal(v)
+	if err != nil {
+		http.Error(w, "encoding failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func marshal(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("api: encode: %w", err)
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/docket-dev/docket/appeals"
+)
+
+func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	body, err := readBody(w, r, false)
+	if err != nil {
+		return err
+	}
+	var in appeals.PolicyInput
+	if err := decodeJSON(body, &in); err != nil {
+		return err
+	}
+	ctx, err := idempotent(r, a, body, policyStatus)
+	if err != nil {
+		return err
+	}
+	rev, err := s.store.PutPolicy(ctx, a, r.PathValue("code"), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, policyStatus(rev), rev)
+	return nil
+}
+
+// policyStatus is 201 for a new version, 200 when nothing changed.
+func policyStatus(v any) int {
+	if rev, ok := v.(appeals.PolicyRevision); ok && rev.Created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	p, err := s.store.Policy(r.Context(), r.PathValue("code"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) getPolicyVersion(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 {
+		return invalidField("n", "must be a version number from 1")
+	}
+	p, err := s.store.PolicyVersion(r.Context(), r.PathValue("code"), n)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	pr, err := pageRequest(r)
+	if err != nil {
+		return err
+	}
+	page, err := s.store.ListPolicies(r.Context(), pr)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}

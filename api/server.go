@@ -1,0 +1,80 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/docket-dev/docket/appeals"
+)
+
+// Check is one readiness probe; Details go into /readyz's answer.
+type Check struct {
+	Name string
+	// Func returns details to show and an error when the part is not ready.
+	Func func(ctx context.Context) (details any, err error)
+}
+
+// Config holds the server's dependencies.
+type Config struct {
+	Store  *appeals.Store
+	Logger *slog.Logger
+	// Checks run on /readyz besides the database ping.
+	Checks []Check
+	// Metrics serves /metrics when set.
+	Metrics http.Handler
+	Version string
+}
+
+// Server answers Docket's HTTP API.
+type Server struct {
+	store   *appeals.Store
+	logger  *slog.Logger
+	checks  []Check
+	metrics http.Handler
+	version string
+	mux     *http.ServeMux
+}
+
+// New builds a server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{store: cfg.Store, logger: cfg.Logger, checks: cfg.Checks, metrics: cfg.Metrics,
+		version: cfg.Version, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// ServeHTTP logs each request and hands it to the routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(rec, r)
+	s.logger.LogAttrs(r.Context(), slog.LevelInfo, "http",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status), slog.Duration("took", time.Since(start)),
+		slog.String("actor", rec.actor))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	actor  string
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Flush lets streaming handlers (exports) push bytes through the recorder.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

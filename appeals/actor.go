@@ -1,0 +1,73 @@
+package appeals
+
+import "regexp"
+
+// Role is what a token may do.
+type Role string
+
+const (
+	RoleAdmin          Role = "admin"
+	RoleEnforcer       Role = "enforcer"
+	RoleReviewer       Role = "reviewer"
+	RoleSeniorReviewer Role = "senior_reviewer"
+	RoleAdvertiser     Role = "advertiser"
+	RoleAuditor        Role = "auditor"
+	// RoleSystem acts for Docket itself (lease expiry, the CLI); no token has it.
+	RoleSystem Role = "system"
+)
+
+// Roles lists the roles a token can hold.
+var Roles = []Role{RoleAdmin, RoleEnforcer, RoleReviewer, RoleSeniorReviewer, RoleAdvertiser, RoleAuditor}
+
+// Valid reports whether a token can hold r.
+func (r Role) Valid() bool {
+	for _, x := range Roles {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Actor is who acts. Name identifies a person or system across roles, so
+// separation of duties compares names, not roles.
+type Actor struct {
+	Role         Role
+	Name         string
+	AdvertiserID string // set for advertisers only
+}
+
+// String is the form recorded in the log: "role:name".
+func (a Actor) String() string { return string(a.Role) + ":" + a.Name }
+
+// Is reports whether a holds one of roles.
+func (a Actor) Is(roles ...Role) bool {
+	for _, r := range roles {
+		if a.Role == r {
+			return true
+		}
+	}
+	return false
+}
+
+// NameOf returns the name part of a recorded "role:name" actor.
+func NameOf(recorded string) string {
+	for i := 0; i < len(recorded); i++ {
+		if recorded[i] == ':' {
+			return recorded[i+1:]
+		}
+	}
+	return recorded
+}
+
+var (
+	platformIDRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+	policyCodeRe = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+	tokenNameRe  = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
+)
+
+// ValidPlatformID reports whether s is an advertiser or ad identifier.
+func ValidPlatformID(s string) bool { return platformIDRe.MatchString(s) }
+
+// ValidPolicyCode reports whether s is a policy code.
+func ValidPolicyCode(s string) bool { return policyCodeRe.MatchString(s) }

@@ -1,0 +1,357 @@
+package appeals
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/docket-dev/docket/audit"
+)
+
+// Enumerations of a decision's fields, as the API contract names them.
+const (
+	ActionAdvertiserBan = "advertiser_ban"
+	ActionAdRemoval     = "ad_removal"
+	ActionAdRestriction = "ad_restriction"
+
+	StatusInEffect = "in_effect"
+	StatusReversed = "reversed"
+	StatusExpired  = "expired"
+)
+
+var (
+	actions            = []string{ActionAdvertiserBan, ActionAdRemoval, ActionAdRestriction}
+	grounds            = []string{"terms", "law"}
+	sources            = []string{"voluntary", "notice", "trusted_flagger", "authority"}
+	automatedDecisions = []string{"none", "partial", "full"}
+	contentTypes       = []string{"text", "image", "video", "audio", "app", "product", "synthetic_media", "other"}
+	decisionStatuses   = []string{StatusInEffect, StatusReversed, StatusExpired}
+)
+
+func oneOf(v string, set []string) bool {
+	for _, s := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Decision is an enforcement decision with its full statement of reasons
+// (DSA Art. 17): the measure, the policy version, facts, ground, automation.
+type Decision struct {
+	ID                 string         `json:"id" db:"id"`
+	AdvertiserID       string         `json:"advertiser_id" db:"advertiser_id"`
+	AdID               *string        `json:"ad_id,omitempty" db:"ad_id"`
+	Action             string         `json:"action" db:"action"`
+	PolicyCode         string         `json:"policy_code" db:"policy_code"`
+	PolicyVersion      int            `json:"policy_version" db:"policy_version"`
+	PolicyTextSHA256   string         `json:"policy_text_sha256" db:"policy_text_sha256"`
+	Ground             string         `json:"ground" db:"ground"`
+	LegalReference     *string        `json:"legal_reference,omitempty" db:"legal_reference"`
+	Explanation        string         `json:"explanation" db:"explanation"`
+	Facts              string         `json:"facts" db:"facts"`
+	Source             string         `json:"source" db:"source"`
+	AutomatedDetection bool           `json:"automated_detection" db:"automated_detection"`
+	AutomatedDecision  string         `json:"automated_decision" db:"automated_decision"`
+	TerritorialScope   pq.StringArray `json:"territorial_scope" db:"territorial_scope"`
+	ContentType        pq.StringArray `json:"content_type" db:"content_type"`
+	EndsAt             *time.Time     `json:"ends_at,omitempty" db:"ends_at"`
+	Status             string         `json:"status" db:"status"`
+	DecidedBy          string         `json:"decided_by" db:"decided_by"`
+	DecidedAt          time.Time      `json:"decided_at" db:"decided_at"`
+	AppealDeadline     time.Time      `json:"appeal_deadline" db:"appeal_deadline"`
+	ReversedAt         *time.Time     `json:"reversed_at" db:"reversed_at"`
+	ReversedByAppeal   *string        `json:"reversed_by_appeal" db:"reversed_by_appeal"`
+	NotifiedAt         *time.Time     `json:"notified_at" db:"notified_at"`
+}
+
+// effective derives the expired status: a measure whose end has passed.
+// Expiry is a fact of time, not a change anyone makes, so it has no entry.
+func (d *Decision) effective(now time.Time) {
+	if d.Status == StatusInEffect && d.EndsAt != nil && !d.EndsAt.After(now) {
+		d.Status = StatusExpired
+	}
+}
+
+// DecisionInput is a decision as submitted. Strings left empty count as
+// missing; times are strings so that a malformed one is reported by field.
+type DecisionInput struct {
+	AdvertiserID       string   `json:"advertiser_id"`
+	AdID               string   `json:"ad_id"`
+	Action             string   `json:"action"`
+	PolicyCode         string   `json:"policy_code"`
+	Ground             string   `json:"ground"`
+	LegalReference     string   `json:"legal_reference"`
+	Explanation        string   `json:"explanation"`
+	Facts              string   `json:"facts"`
+	Source             string   `json:"source"`
+	AutomatedDetection *bool    `json:"automated_detection"`
+	AutomatedDecision  string   `json:"automated_decision"`
+	TerritorialScope   []string `json:"territorial_scope"`
+	EndsAt             string   `json:"ends_at"`
+	ContentType        []string `json:"content_type"`
+}
+
+func required(p *Problems, field, v string, max int) {
+	switch n := utf8.RuneCountInString(v); {
+	case strings.TrimSpace(v) == "":
+		p.Add(field, "is required")
+	case n > max:
+		p.Add(field, "must be at most %d characters", max)
+	}
+}
+
+func enum(p *Problems, field, v string, set []string) {
+	if v == "" {
+		p.Add(field, "is required")
+	} else if !oneOf(v, set) {
+		p.Add(field, "must be one of %s", strings.Join(set, ", "))
+	}
+}
+
+// Validate checks every field and names each bad one.
+func (in DecisionInput) Validate(now time.Time) error {
+	var p Problems
+	if in.AdvertiserID == "" {
+		p.Add("advertiser_id", "is required")
+	} else if !ValidPlatformID(in.AdvertiserID) {
+		p.Add("advertiser_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'")
+	}
+	enum(&p, "action", in.Action, actions)
+	switch {
+	case in.Action == ActionAdvertiserBan && in.AdID != "":
+		p.Add("ad_id", "must be absent for advertiser_ban")
+	case in.Action != ActionAdvertiserBan && oneOf(in.Action, actions) && in.AdID == "":
+		p.Add("ad_id", "is required for %s", in.Action)
+	case in.AdID != "" && !ValidPlatformID(in.AdID):
+		p.Add("ad_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'")
+	}
+	if in.PolicyCode == "" {
+		p.Add("policy_code", "is required")
+	} else if !ValidPolicyCode(in.PolicyCode) {
+		p.Add("policy_code", "must be 1 to 64 characters of a-z, 0-9 and -")
+	}
+	enum(&p, "ground", in.Ground, grounds)
+	switch {
+	case in.Ground == "law" && strings.TrimSpace(in.LegalReference) == "":
+		p.Add("legal_reference", "is required when ground is law")
+	case in.Ground != "law" && in.LegalReference != "":
+		p.Add("legal_reference", "is only allowed when ground is law")
+	case utf8.RuneCountInString(in.LegalReference) > 500:
+		p.Add("legal_reference", "must be at most 500 characters")
+	}
+	required(&p, "explanation", in.Explanation, 2000)
+	required(&p, "facts", in.Facts, 5000)
+	enum(&p, "source", in.Source, sources)
+	if in.AutomatedDetection == nil {
+		p.Add("automated_detection", "is required")
+	}
+	enum(&p, "automated_decision", in.AutomatedDecision, automatedDecisions)
+	seen := map[string]bool{}
+	for i, c := range in.TerritorialScope {
+		if !ValidCountry(c) {
+			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "must be an ISO 3166-1 alpha-2 code")
+		} else if seen[c] {
+			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "repeats %s", c)
+		}
+		seen[c] = true
+	}
+	for i, c := range in.ContentType {
+		if !oneOf(c, contentTypes) {
+			p.Add(fmt.Sprintf("content_type[%d]", i), "must be one of %s", strings.Join(contentTypes, ", "))
+		}
+	}
+	if in.EndsAt != "" {
+		t, err := time.Parse(time.RFC3339, in.EndsAt)
+		if err != nil {
+			p.Add("ends_at", "must be an RFC 3339 timestamp")
+		} else if !t.After(now) {
+			p.Add("ends_at", "must be in the future")
+		}
+	}
+	return p.Err()
+}
+
+const decisionColumns = `id, advertiser_id, ad_id, action, policy_code, policy_version, policy_text_sha256,
+	ground, legal_reference, explanation, facts, source, automated_detection, automated_decision,
+	territorial_scope, content_type, ends_at, status, decided_by, decided_at, appeal_deadline,
+	reversed_at, reversed_by_appeal, notified_at`
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// RecordDecision records a decision under the current version of its policy.
+func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) (Decision, error) {
+	if !by.Is(RoleEnforcer, RoleAdmin) {
+		return Decision{}, Errorf(Forbidden, "only enforcers and admins record decisions")
+	}
+	if err := in.Validate(s.now()); err != nil {
+		return Decision{}, err
+	}
+	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Decision, error) {
+		pol, err := currentPolicy(ctx, tx, in.PolicyCode)
+		if ErrorCode(err) == NotFound {
+			return Decision{}, &Error{Code: Invalid, Message: "the request has invalid fields",
+				Fields: []FieldError{{Field: "policy_code", Message: fmt.Sprintf("no policy %q exists", in.PolicyCode)}}}
+		} else if err != nil {
+			return Decision{}, err
+		}
+		d := Decision{
+			ID: uuid.Must(uuid.NewV7()).String(), AdvertiserID: in.AdvertiserID, AdID: nullable(in.AdID),
+			Action: in.Action, PolicyCode: pol.Code, PolicyVersion: pol.Version, PolicyTextSHA256: pol.TextSHA256,
+			Ground: in.Ground, LegalReference: nullable(in.LegalReference), Explanation: in.Explanation,
+			Facts: in.Facts, Source: in.Source, AutomatedDetection: *in.AutomatedDetection,
+			AutomatedDecision: in.AutomatedDecision, TerritorialScope: pq.StringArray(in.TerritorialScope),
+			ContentType: pq.StringArray(in.ContentType), Status: StatusInEffect, DecidedBy: by.String(),
+			DecidedAt: now, AppealDeadline: s.appealDeadline(now),
+		}
+		if d.TerritorialScope == nil {
+			d.TerritorialScope = pq.StringArray{}
+		}
+		if d.ContentType == nil {
+			d.ContentType = pq.StringArray{}
+		}
+		if in.EndsAt != "" {
+			t, _ := time.Parse(time.RFC3339, in.EndsAt)
+			t = t.UTC()
+			d.EndsAt = &t
+		}
+		if _, err := tx.NamedExecContext(ctx, `INSERT INTO decisions (`+decisionColumns+`) VALUES (
+			:id, :advertiser_id, :ad_id, :action, :policy_code, :policy_version, :policy_text_sha256,
+			:ground, :legal_reference, :explanation, :facts, :source, :automated_detection, :automated_decision,
+			:territorial_scope, :content_type, :ends_at, :status, :decided_by, :decided_at, :appeal_deadline,
+			:reversed_at, :reversed_by_appeal, :notified_at)`, d); err != nil {
+			return Decision{}, fmt.Errorf("appeals: insert decision: %w", err)
+		}
+		if _, err := audit.Append(ctx, tx, audit.Entry{Type: "decision.recorded", Time: now, Actor: by.String(),
+			Subject: audit.Subject{Kind: "decision", ID: d.ID},
+			Refs:    []audit.Subject{{Kind: "policy", ID: fmt.Sprintf("%s@%d", pol.Code, pol.Version)}},
+			Record:  d}); err != nil {
+			return Decision{}, err
+		}
+		return d, nil
+	})
+}
+
+// canSee reports whether by may read records about advertiserID.
+func canSee(by Actor, advertiserID string) bool {
+	return by.Role != RoleAdvertiser || by.AdvertiserID == advertiserID
+}
+
+// Decision returns one decision. Another advertiser's is NotFound, so that
+// its existence does not leak.
+func (s *Store) Decision(ctx context.Context, by Actor, id string) (Decision, error) {
+	d, err := getDecision(ctx, s.db, id, false)
+	if err != nil {
+		return Decision{}, err
+	}
+	if !canSee(by, d.AdvertiserID) {
+		return Decision{}, Errorf(NotFound, "decision %q not found", id)
+	}
+	d.effective(s.now())
+	return d, nil
+}
+
+func getDecision(ctx context.Context, q sqlx.QueryerContext, id string, forUpdate bool) (Decision, error) {
+	query := `SELECT ` + decisionColumns + ` FROM decisions WHERE id = $1`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	var d Decision
+	if err := sqlx.GetContext(ctx, q, &d, query, id); err != nil {
+		return Decision{}, notFound(err, "decision", id)
+	}
+	return d, nil
+}
+
+// DecisionFilter narrows a list of decisions; empty fields match all.
+type DecisionFilter struct {
+	AdvertiserID string
+	Action       string
+	Status       string
+	PolicyCode   string
+	PageRequest
+}
+
+// Validate checks the filter's enumerations.
+func (f DecisionFilter) Validate() error {
+	var p Problems
+	if f.Action != "" && !oneOf(f.Action, actions) {
+		p.Add("action", "must be one of %s", strings.Join(actions, ", "))
+	}
+	if f.Status != "" && !oneOf(f.Status, decisionStatuses) {
+		p.Add("status", "must be one of %s", strings.Join(decisionStatuses, ", "))
+	}
+	if f.AdvertiserID != "" && !ValidPlatformID(f.AdvertiserID) {
+		p.Add("advertiser_id", "is not a valid advertiser id")
+	}
+	if f.PolicyCode != "" && !ValidPolicyCode(f.PolicyCode) {
+		p.Add("policy_code", "is not a valid policy code")
+	}
+	if err := f.PageRequest.Validate(); err != nil {
+		p = append(p, err.(*Error).Fields...)
+	}
+	return p.Err()
+}
+
+// ListDecisions lists decisions newest first; an advertiser sees only its own.
+func (s *Store) ListDecisions(ctx context.Context, by Actor, f DecisionFilter) (Page[Decision], error) {
+	if err := f.Validate(); err != nil {
+		return Page[Decision]{}, err
+	}
+	if by.Role == RoleAdvertiser {
+		if f.AdvertiserID != "" && f.AdvertiserID != by.AdvertiserID {
+			return Page[Decision]{Items: []Decision{}}, nil
+		}
+		f.AdvertiserID = by.AdvertiserID
+	}
+	after, _ := f.after()
+	now := s.now()
+	var where []string
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if after != "" {
+		where = append(where, "id < "+arg(after))
+	}
+	if f.AdvertiserID != "" {
+		where = append(where, "advertiser_id = "+arg(f.AdvertiserID))
+	}
+	if f.Action != "" {
+		where = append(where, "action = "+arg(f.Action))
+	}
+	if f.PolicyCode != "" {
+		where = append(where, "policy_code = "+arg(f.PolicyCode))
+	}
+	switch f.Status {
+	case StatusReversed:
+		where = append(where, "status = 'reversed'")
+	case StatusInEffect:
+		where = append(where, "status = 'in_effect' AND (ends_at IS NULL OR ends_at > "+arg(now)+")")
+	case StatusExpired:
+		where = append(where, "status = 'in_effect' AND ends_at <= "+arg(now))
+	}
+	query := `SELECT ` + decisionColumns + ` FROM decisions`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY id DESC LIMIT ` + arg(f.limit()+1)
+	var items []Decision
+	if err := s.db.SelectContext(ctx, &items, query, args...); err != nil {
+		return Page[Decision]{}, fmt.Errorf("appeals: list decisions: %w", err)
+	}
+	for i := range items {
+		items[i].effective(now)
+	}
+	return makePage(items, f.limit(), func(d Decision) string { return d.ID }), nil
+}

@@ -1,0 +1,6 @@
+// Package appeals is Docket's domain: policies and their versions, the
+// enforcement decisions taken under them, appeals against those decisions,
+// the workflow's rules, the actors and tokens allowed to act, and their
+// Postgres store. Every change of state commits together with its audit
+// entry (audit.Append in the same transaction). It knows nothing of HTTP.
+package appeals

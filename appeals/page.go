@@ -1,0 +1,62 @@
+package appeals
+
+import "encoding/base64"
+
+// PageRequest asks for one page of a keyset-paginated list.
+type PageRequest struct {
+	Limit  int
+	Cursor string
+}
+
+// DefaultLimit and MaxLimit bound list pages.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+// Validate checks the limit and the cursor's form.
+func (r PageRequest) Validate() error {
+	var p Problems
+	if r.Limit < 0 || r.Limit > MaxLimit {
+		p.Add("limit", "must be between 1 and %d", MaxLimit)
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(r.Cursor); err != nil {
+		p.Add("cursor", "is not a cursor this server gave")
+	}
+	return p.Err()
+}
+
+func (r PageRequest) limit() int {
+	if r.Limit <= 0 {
+		return DefaultLimit
+	}
+	return min(r.Limit, MaxLimit)
+}
+
+// after decodes the cursor: the sort key of the last item already seen.
+func (r PageRequest) after() (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(r.Cursor)
+	if err != nil {
+		return "", &Error{Code: Invalid, Message: "bad cursor", Fields: []FieldError{{Field: "cursor", Message: "is not a cursor this server gave"}}}
+	}
+	return string(b), nil
+}
+
+// Page is one page of a list.
+type Page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// makePage trims the one extra row fetched to learn whether more follow.
+func makePage[T any](rows []T, limit int, key func(T) string) Page[T] {
+	p := Page[T]{Items: rows}
+	if p.Items == nil {
+		p.Items = []T{}
+	}
+	if len(rows) > limit {
+		p.Items = rows[:limit]
+		p.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(key(rows[limit-1])))
+	}
+	return p
+}

@@ -1,0 +1,141 @@
+package appeals
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/docket-dev/docket/audit"
+)
+
+// Policy is one version of a rule decisions are taken under. Versions are
+// never changed: a decision pins the version and the hash of its text.
+type Policy struct {
+	Code       string    `json:"code" db:"code"`
+	Title      string    `json:"title" db:"title"`
+	Text       string    `json:"text" db:"text"`
+	Version    int       `json:"version" db:"version"`
+	TextSHA256 string    `json:"text_sha256" db:"text_sha256"`
+	CreatedAt  time.Time `json:"created_at" db:"created_at"`
+	CreatedBy  string    `json:"created_by" db:"created_by"`
+}
+
+// PolicyInput is a revision as submitted.
+type PolicyInput struct {
+	Title string `json:"title"`
+	Text  string `json:"text"`
+}
+
+// Validate checks a revision and the code it is for.
+func (in PolicyInput) Validate(code string) error {
+	var p Problems
+	if !ValidPolicyCode(code) {
+		p.Add("code", "must be 1 to 64 characters of a-z, 0-9 and -")
+	}
+	switch n := utf8.RuneCountInString(in.Title); {
+	case n == 0:
+		p.Add("title", "is required")
+	case n > 200:
+		p.Add("title", "must be at most 200 characters")
+	}
+	switch n := utf8.RuneCountInString(in.Text); {
+	case n == 0:
+		p.Add("text", "is required")
+	case n > 100000:
+		p.Add("text", "must be at most 100000 characters")
+	}
+	return p.Err()
+}
+
+// PolicyRevision is the result of PutPolicy: Created is false when the text
+// and title were unchanged and no version was added.
+type PolicyRevision struct {
+	Policy
+	Created bool `json:"-"`
+}
+
+func textHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+const policyColumns = `code, title, text, version, text_sha256, created_at, created_by`
+
+// PutPolicy adds a version of the policy code when its title or text
+// differ from the current version's.
+func (s *Store) PutPolicy(ctx context.Context, by Actor, code string, in PolicyInput) (PolicyRevision, error) {
+	if !by.Is(RoleAdmin) {
+		return PolicyRevision{}, Errorf(Forbidden, "only admins revise policies")
+	}
+	if err := in.Validate(code); err != nil {
+		return PolicyRevision{}, err
+	}
+	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (PolicyRevision, error) {
+		// Serialize revisions of one code, not of all policies.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('policy:' || $1, 0))`, code); err != nil {
+			return PolicyRevision{}, fmt.Errorf("appeals: lock policy: %w", err)
+		}
+		cur, err := currentPolicy(ctx, tx, code)
+		if err != nil && ErrorCode(err) != NotFound {
+			return PolicyRevision{}, err
+		}
+		if err == nil && cur.Title == in.Title && cur.Text == in.Text {
+			return PolicyRevision{Policy: cur}, nil
+		}
+		p := Policy{Code: code, Title: in.Title, Text: in.Text, Version: cur.Version + 1,
+			TextSHA256: textHash(in.Text), CreatedAt: now, CreatedBy: by.String()}
+		if _, err := tx.NamedExecContext(ctx, `INSERT INTO policies (`+policyColumns+`)
+			VALUES (:code, :title, :text, :version, :text_sha256, :created_at, :created_by)`, p); err != nil {
+			return PolicyRevision{}, fmt.Errorf("appeals: insert policy: %w", err)
+		}
+		if _, err := audit.Append(ctx, tx, audit.Entry{Type: "policy.revised", Time: now, Actor: by.String(),
+			Subject: audit.Subject{Kind: "policy", ID: code}, Record: p}); err != nil {
+			return PolicyRevision{}, err
+		}
+		return PolicyRevision{Policy: p, Created: true}, nil
+	})
+}
+
+func currentPolicy(ctx context.Context, q sqlx.QueryerContext, code string) (Policy, error) {
+	var p Policy
+	err := sqlx.GetContext(ctx, q, &p, `SELECT `+policyColumns+` FROM policies WHERE code = $1 ORDER BY version DESC LIMIT 1`, code)
+	if err != nil {
+		return Policy{}, notFound(err, "policy", code)
+	}
+	return p, nil
+}
+
+// Policy returns the current version of code.
+func (s *Store) Policy(ctx context.Context, code string) (Policy, error) {
+	return currentPolicy(ctx, s.db, code)
+}
+
+// PolicyVersion returns one version of code.
+func (s *Store) PolicyVersion(ctx context.Context, code string, version int) (Policy, error) {
+	var p Policy
+	err := s.db.GetContext(ctx, &p, `SELECT `+policyColumns+` FROM policies WHERE code = $1 AND version = $2`, code, version)
+	if err != nil {
+		return Policy{}, notFound(err, "policy version", fmt.Sprintf("%s/%d", code, version))
+	}
+	return p, nil
+}
+
+// ListPolicies returns the current version of each policy, by code.
+func (s *Store) ListPolicies(ctx context.Context, page PageRequest) (Page[Policy], error) {
+	after, err := page.after()
+	if err != nil {
+		return Page[Policy]{}, err
+	}
+	var items []Policy
+	err = s.db.SelectContext(ctx, &items, `SELECT DISTINCT ON (code) `+policyColumns+` FROM policies
+		WHERE code > $1 ORDER BY code, version DESC LIMIT $2`, after, page.limit()+1)
+	if err != nil {
+		return Page[Policy]{}, fmt.Errorf("appeals: list policies: %w", err)
+	}
+	return makePage(items, page.limit(), func(p Policy) string { return p.Code }), nil
+}

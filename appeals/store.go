@@ -1,0 +1,172 @@
+package appeals
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Options tune the workflow's rules; zero values take the defaults.
+type Options struct {
+	// Now is the clock; tests drive deadlines with it instead of sleeping.
+	Now func() time.Time
+	// AppealWindow is how long after a decision its advertiser may appeal
+	// (DSA Art. 20(1): at least six months). Default: 6 months.
+	AppealWindow time.Duration
+	// ReviewDue is how long reviewers have to resolve an appeal. Default 7 days.
+	ReviewDue time.Duration
+	// ClaimLease is how long a claim holds an appeal before it returns to the queue. Default 30 minutes.
+	ClaimLease time.Duration
+	// FurtherAppeals is how many appeals may follow a resolved one. Default 1.
+	FurtherAppeals *int
+}
+
+// IdempotencyTTL is how long a stored reply answers retries.
+const IdempotencyTTL = 24 * time.Hour
+
+// Store is the domain's Postgres store. Each write method runs in one
+// transaction that also appends the change's audit entry.
+type Store struct {
+	db   *sqlx.DB
+	opts Options
+}
+
+// NewStore returns a Store on db.
+func NewStore(db *sqlx.DB, opts Options) *Store {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ReviewDue == 0 {
+		opts.ReviewDue = 7 * 24 * time.Hour
+	}
+	if opts.ClaimLease == 0 {
+		opts.ClaimLease = 30 * time.Minute
+	}
+	if opts.FurtherAppeals == nil {
+		one := 1
+		opts.FurtherAppeals = &one
+	}
+	return &Store{db: db, opts: opts}
+}
+
+// DB returns the store's connection pool.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+func (s *Store) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
+
+// appealDeadline is decided + the appeal window (6 calendar months by default).
+func (s *Store) appealDeadline(decided time.Time) time.Time {
+	if s.opts.AppealWindow > 0 {
+		return decided.Add(s.opts.AppealWindow)
+	}
+	return decided.AddDate(0, 6, 0)
+}
+
+// Idempotency binds a write to a client's retry key: the reply is stored in
+// the same transaction as the change, so a retry after a crash or a
+// concurrent retry replays it instead of writing twice.
+type Idempotency struct {
+	Actor       string
+	Key         string
+	RequestHash []byte
+	// Reply renders the write's result as the reply to keep; it runs inside
+	// the transaction, before commit.
+	Reply func(result any) (status int, body []byte, err error)
+}
+
+// Replay is returned instead of writing when the key was used before with
+// the same request: it carries the first reply.
+type Replay struct {
+	Status int
+	Body   []byte
+}
+
+func (r *Replay) Error() string {
+	return fmt.Sprintf("replay of an earlier reply (status %d)", r.Status)
+}
+
+type idemKey struct{}
+
+// WithIdempotency makes the next write through ctx idempotent under k.
+func WithIdempotency(ctx context.Context, k *Idempotency) context.Context {
+	return context.WithValue(ctx, idemKey{}, k)
+}
+
+// write runs fn in one transaction, with the idempotency key of ctx, if any.
+func write[T any](ctx context.Context, s *Store, fn func(tx *sqlx.Tx, now time.Time) (T, error)) (T, error) {
+	var zero T
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return zero, fmt.Errorf("appeals: begin: %w", err)
+	}
+	defer tx.Rollback()
+	now := s.now()
+	idem, _ := ctx.Value(idemKey{}).(*Idempotency)
+	if idem != nil {
+		if err := claimKey(ctx, tx, idem, now); err != nil {
+			return zero, err
+		}
+	}
+	v, err := fn(tx, now)
+	if err != nil {
+		return zero, err
+	}
+	if idem != nil {
+		status, body, err := idem.Reply(v)
+		if err != nil {
+			return zero, fmt.Errorf("appeals: render reply: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET status = $3, body = $4 WHERE actor = $1 AND key = $2`,
+			idem.Actor, idem.Key, status, body); err != nil {
+			return zero, fmt.Errorf("appeals: keep reply: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return zero, fmt.Errorf("appeals: commit: %w", err)
+	}
+	return v, nil
+}
+
+// claimKey inserts the key's row. A concurrent transaction holding the same
+// key makes the insert wait until it ends; if it committed, its reply is
+// replayed, and if it rolled back, this one proceeds.
+func claimKey(ctx context.Context, tx *sqlx.Tx, k *Idempotency, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2 AND created_at < $3`,
+		k.Actor, k.Key, now.Add(-IdempotencyTTL)); err != nil {
+		return fmt.Errorf("appeals: expire key: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (actor, key, request_hash, created_at)
+		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, k.Actor, k.Key, k.RequestHash, now)
+	if err != nil {
+		return fmt.Errorf("appeals: claim key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	var row struct {
+		Hash   []byte `db:"request_hash"`
+		Status sql.NullInt64
+		Body   []byte
+	}
+	if err := tx.GetContext(ctx, &row, `SELECT request_hash, status, body FROM idempotency_keys WHERE actor = $1 AND key = $2`,
+		k.Actor, k.Key); err != nil {
+		return fmt.Errorf("appeals: read key: %w", err)
+	}
+	if !bytes.Equal(row.Hash, k.RequestHash) {
+		return Errorf(KeyReused, "Idempotency-Key %q was used with a different request", k.Key)
+	}
+	return &Replay{Status: int(row.Status.Int64), Body: row.Body}
+}
+
+// notFound turns sql.ErrNoRows into a NotFound error.
+func notFound(err error, what, id string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return Errorf(NotFound, "%s %q not found", what, id)
+	}
+	return fmt.Errorf("appeals: read %s: %w", what, err)
+}

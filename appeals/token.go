@@ -1,0 +1,133 @@
+package appeals
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/docket-dev/docket/audit"
+)
+
+// Token is a bearer credential's record; the secret is never stored, only
+// its SHA-256 (the secret is 256 random bits, so a fast hash suffices).
+type Token struct {
+	ID           string     `json:"id" db:"id"`
+	Name         string     `json:"name" db:"name"`
+	Role         Role       `json:"role" db:"role"`
+	AdvertiserID *string    `json:"advertiser_id,omitempty" db:"advertiser_id"`
+	CreatedAt    time.Time  `json:"created_at" db:"created_at"`
+	CreatedBy    string     `json:"created_by" db:"created_by"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty" db:"revoked_at"`
+}
+
+// TokenInput is a token to create.
+type TokenInput struct {
+	Name         string
+	Role         Role
+	AdvertiserID string
+}
+
+// Validate checks the name, the role and the advertiser binding.
+func (in TokenInput) Validate() error {
+	var p Problems
+	if !tokenNameRe.MatchString(in.Name) {
+		p.Add("name", "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '@' and '-'")
+	}
+	if !in.Role.Valid() {
+		p.Add("role", "must be one of admin, enforcer, reviewer, senior_reviewer, advertiser, auditor")
+	}
+	switch {
+	case in.Role == RoleAdvertiser && !ValidPlatformID(in.AdvertiserID):
+		p.Add("advertiser", "an advertiser token needs a valid advertiser id")
+	case in.Role != RoleAdvertiser && in.AdvertiserID != "":
+		p.Add("advertiser", "only advertiser tokens are bound to an advertiser")
+	}
+	return p.Err()
+}
+
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+const tokenColumns = `id, name, role, advertiser_id, created_at, created_by, revoked_at`
+
+// CreateToken makes a token and returns its record and its secret, which
+// is shown this once.
+func (s *Store) CreateToken(ctx context.Context, by Actor, in TokenInput) (Token, string, error) {
+	if err := in.Validate(); err != nil {
+		return Token{}, "", err
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return Token{}, "", fmt.Errorf("appeals: token secret: %w", err)
+	}
+	secret := "dkt_" + base64.RawURLEncoding.EncodeToString(raw[:])
+	t, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Token, error) {
+		t := Token{ID: uuid.Must(uuid.NewV7()).String(), Name: in.Name, Role: in.Role,
+			AdvertiserID: nullable(in.AdvertiserID), CreatedAt: now, CreatedBy: by.String()}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, name, role, advertiser_id, hash, created_at, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, t.Name, t.Role, t.AdvertiserID, hashSecret(secret), t.CreatedAt, t.CreatedBy); err != nil {
+			return Token{}, fmt.Errorf("appeals: insert token: %w", err)
+		}
+		_, err := audit.Append(ctx, tx, audit.Entry{Type: "token.created", Time: now, Actor: by.String(),
+			Subject: audit.Subject{Kind: "token", ID: t.ID}, Record: t})
+		return t, err
+	})
+	return t, secret, err
+}
+
+// RevokeTokens revokes every live token named name (of role, when given)
+// and returns how many it revoked.
+func (s *Store) RevokeTokens(ctx context.Context, by Actor, name string, role Role) (int, error) {
+	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (int, error) {
+		var revoked []Token
+		if err := tx.SelectContext(ctx, &revoked, `UPDATE tokens SET revoked_at = $1
+			WHERE name = $2 AND revoked_at IS NULL AND ($3 = '' OR role = $3)
+			RETURNING `+tokenColumns, now, name, string(role)); err != nil {
+			return 0, fmt.Errorf("appeals: revoke tokens: %w", err)
+		}
+		if len(revoked) == 0 {
+			return 0, Errorf(NotFound, "no live token named %q", name)
+		}
+		for _, t := range revoked {
+			if _, err := audit.Append(ctx, tx, audit.Entry{Type: "token.revoked", Time: now, Actor: by.String(),
+				Subject: audit.Subject{Kind: "token", ID: t.ID}, Record: t}); err != nil {
+				return 0, err
+			}
+		}
+		return len(revoked), nil
+	})
+}
+
+// ListTokens lists every token, newest first.
+func (s *Store) ListTokens(ctx context.Context) ([]Token, error) {
+	var ts []Token
+	if err := s.db.SelectContext(ctx, &ts, `SELECT `+tokenColumns+` FROM tokens ORDER BY id DESC`); err != nil {
+		return nil, fmt.Errorf("appeals: list tokens: %w", err)
+	}
+	return ts, nil
+}
+
+// Authenticate returns the actor a live token's secret stands for.
+func (s *Store) Authenticate(ctx context.Context, secret string) (Actor, error) {
+	var t Token
+	err := s.db.GetContext(ctx, &t, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1 AND revoked_at IS NULL`, hashSecret(secret))
+	if err != nil {
+		if ErrorCode(notFound(err, "token", "")) == NotFound {
+			return Actor{}, Errorf(Unauthorized, "the token is unknown or revoked")
+		}
+		return Actor{}, fmt.Errorf("appeals: authenticate: %w", err)
+	}
+	a := Actor{Role: t.Role, Name: t.Name}
+	if t.AdvertiserID != nil {
+		a.AdvertiserID = *t.AdvertiserID
+	}
+	return a, nil
+}

@@ -1,0 +1,70 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Subject names the record an entry is about.
+type Subject struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+}
+
+// Entry is one change of state. Its JSON encoding, made once by Append, is
+// the leaf data: those bytes are stored and hashed verbatim, never rebuilt.
+type Entry struct {
+	Type    string    `json:"type"`
+	Time    time.Time `json:"time"`
+	Actor   string    `json:"actor"`
+	Subject Subject   `json:"subject"`
+	// Refs name the records this entry answers: an appeal names its
+	// decision, a reversal the appeal that caused it.
+	Refs []Subject `json:"refs,omitempty"`
+	// Record is the full record after the change.
+	Record any `json:"record,omitempty"`
+}
+
+// Validate reports what is missing from an entry.
+func (e Entry) Validate() error {
+	switch {
+	case e.Type == "":
+		return errors.New("audit: entry type is empty")
+	case e.Actor == "":
+		return errors.New("audit: entry actor is empty")
+	case e.Subject.Kind == "" || e.Subject.ID == "":
+		return errors.New("audit: entry subject is incomplete")
+	case e.Time.IsZero():
+		return errors.New("audit: entry time is zero")
+	}
+	return nil
+}
+
+// Append stages an entry inside the caller's transaction, so that the entry
+// commits if and only if the change it records commits. It returns the
+// staging id, which is not the leaf index: indices are given later, densely,
+// by the integrator.
+func Append(ctx context.Context, tx sqlx.ExtContext, e Entry) (int64, error) {
+	if err := e.Validate(); err != nil {
+		return 0, err
+	}
+	e.Time = e.Time.UTC()
+	data, err := json.Marshal(e)
+	if err != nil {
+		return 0, fmt.Errorf("audit: encode entry: %w", err)
+	}
+	var id int64
+	err = sqlx.GetContext(ctx, tx, &id, `
+		INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		e.Type, e.Actor, e.Subject.Kind, e.Subject.ID, data)
+	if err != nil {
+		return 0, fmt.Errorf("audit: append %s: %w", e.Type, err)
+	}
+	return id, nil
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// config is every setting of `docket serve`; flags override DOCKET_* variables.
+type config struct {
+	DatabaseURL        string
+	Addr               string
+	DataDir            string
+	SignerKeyFile      string
+	LogOrigin          string
+	NATSURL            string
+	EmbeddedNATSAddr   string
+	StreamReplicas     int
+	StreamMaxAge       time.Duration
+	CheckpointInterval time.Duration
+	AppealWindow       time.Duration
+	ReviewDue          time.Duration
+	ClaimLease         time.Duration
+	FurtherAppeals     int
+	NoMigrate          bool
+	LogLevel           string
+	ShutdownTimeout    time.Duration
+}
+
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/docket?sslmode=disable"
+
+// envOr returns the variable's value, or def when it is unset.
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// databaseFlag registers --database-url, defaulting to DATABASE_URL.
+func databaseFlag(fs *flag.FlagSet, e *env) *string {
+	return fs.String("database-url", envOr(e.getenv, "DATABASE_URL", defaultDatabaseURL), "Postgres connection string (DATABASE_URL)")
+}
+
+// bind registers the serve flags with environment defaults.
+func (c *config) bind(fs *flag.FlagSet, e *env) error {
+	var errs []error
+	dur := func(p *time.Duration, name, envName string, def time.Duration, help string) {
+		d := def
+		if v := e.getenv(envName); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName, err))
+			}
+			d = x
+		}
+		fs.DurationVar(p, name, d, help+" ("+envName+")")
+	}
+	num := func(p *int, name, envName string, def int, help string) {
+		n := def
+		if v := e.getenv(envName); v != "" {
+			x, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName, err))
+			}
+			n = x
+		}
+		fs.IntVar(p, name, n, help+" ("+envName+")")
+	}
+	str := func(p *string, name, envName, def, help string) {
+		fs.StringVar(p, name, envOr(e.getenv, envName, def), help+" ("+envName+")")
+	}
+	str(&c.DatabaseURL, "database-url", "DATABASE_URL", defaultDatabaseURL, "Postgres connection string")
+	str(&c.Addr, "addr", "DOCKET_ADDR", ":8080", "HTTP listen address")
+	str(&c.DataDir, "data-dir", "DOCKET_DATA_DIR", "./data", "embedded NATS storage and generated signing key")
+	str(&c.SignerKeyFile, "signer-key-file", "DOCKET_SIGNER_KEY_FILE", "", "note signer key file (PRIVATE+KEY+...); empty: generated into the data directory")
+	str(&c.LogOrigin, "log-origin", "DOCKET_LOG_ORIGIN", "docket.local/audit", "the checkpoint's origin line")
+	str(&c.NATSURL, "nats-url", "DOCKET_NATS_URL", "", "external NATS server or cluster; empty starts an embedded one")
+	str(&c.EmbeddedNATSAddr, "embedded-nats-addr", "DOCKET_EMBEDDED_NATS_ADDR", "127.0.0.1:4223", "embedded NATS listen address (port 0: any free port)")
+	num(&c.StreamReplicas, "stream-replicas", "DOCKET_STREAM_REPLICAS", 1, "JetStream replicas of stream DOCKET")
+	dur(&c.StreamMaxAge, "stream-max-age", "DOCKET_STREAM_MAX_AGE", 0, "how long stream DOCKET keeps messages; 0 keeps them")
+	dur(&c.CheckpointInterval, "checkpoint-interval", "DOCKET_CHECKPOINT_INTERVAL", 250*time.Millisecond, "the longest wait before new entries get a signed checkpoint")
+	dur(&c.AppealWindow, "appeal-window", "DOCKET_APPEAL_WINDOW", 0, "how long a decision can be appealed; 0: six calendar months")
+	dur(&c.ReviewDue, "review-due", "DOCKET_REVIEW_DUE", 7*24*time.Hour, "time reviewers have to resolve an appeal")
+	dur(&c.ClaimLease, "claim-lease", "DOCKET_CLAIM_LEASE", 30*time.Minute, "how long a claim holds an appeal")
+	num(&c.FurtherAppeals, "further-appeals", "DOCKET_FURTHER_APPEALS", 1, "appeals allowed after a resolved one")
+	str(&c.LogLevel, "log-level", "DOCKET_LOG_LEVEL", "info", "debug, info, warn or error")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", "DOCKET_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may finish on SIGTERM")
+	fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not create the database or apply migrations on start")
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errs[0])
+	}
+	return nil
+}

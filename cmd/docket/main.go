@@ -1,0 +1,76 @@
+// Command docket runs the Docket service and its operator tools.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "docket:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// env is what a command may touch of the process: tests pass their own.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `docket: the system of record for ad-policy enforcement
+
+Usage: docket <command> [flags]
+
+Commands:
+  serve      run the HTTP API, the audit log integrator and the NATS relay
+  migrate    apply (up) or list (status) database migrations
+  token      create, revoke or list API tokens
+  keys       generate a checkpoint signing key pair
+  verify     verify the audit log (database, remote, or bundle)
+  events     print audit entries from NATS as they arrive
+  version    print the version
+
+Run 'docket <command> --help' for a command's flags.
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, e, rest)
+	case "migrate":
+		return cmdMigrate(ctx, e, rest)
+	case "token":
+		return cmdToken(ctx, e, rest)
+	case "version":
+		fmt.Fprintln(stdout, "docket", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}

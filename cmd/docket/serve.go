@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/docket-dev/docket/api"
+	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/migrations"
+)
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// openDB connects and waits briefly for Postgres to answer.
+func openDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db.SetMaxOpenConns(64)
+	db.SetMaxIdleConns(64)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("reach database: %w", err)
+	}
+	return db, nil
+}
+
+func newFlagSet(name string, e *env, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func cmdServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("serve", e, "Usage: docket serve [flags]\n\nRuns the HTTP API, the audit log integrator and the NATS relay.\n\nFlags:\n")
+	var cfg config
+	if err := cfg.bind(fs, e); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := newLogger(e.stderr, cfg.LogLevel)
+	if !cfg.NoMigrate {
+		if err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	db, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer db.Close()
+	if !cfg.NoMigrate {
+		if err := migrations.Up(ctx, db.DB); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	store := appeals.NewStore(db, appeals.Options{AppealWindow: cfg.AppealWindow, ReviewDue: cfg.ReviewDue,
+		ClaimLease: cfg.ClaimLease, FurtherAppeals: &cfg.FurtherAppeals})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// Background work stops only after the HTTP server has drained, so
+	// that writes accepted during shutdown are still integrated.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	var checks []api.Check
+
+	srv := api.New(api.Config{Store: store, Logger: logger, Checks: checks,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Version: version})
+	_ = bg
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	logger.Info("docket serving", slog.String("addr", ln.Addr().String()), slog.String("version", version))
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	stopBG()
+	logger.Info("stopped")
+	return nil
+}
+
+func cmdMigrate(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("migrate", e, "Usage: docket migrate up|status [flags]\n\nup creates the database if missing and applies pending migrations; status lists them.\n\nFlags:\n")
+	dsn := databaseFlag(fs, e)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sub := fs.Arg(0)
+	if sub != "up" && sub != "status" {
+		fs.Usage()
+		return fmt.Errorf("migrate: want 'up' or 'status', got %q", strings.Join(fs.Args(), " "))
+	}
+	if sub == "up" {
+		if err := migrations.EnsureDatabase(ctx, *dsn); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	db, err := openDB(ctx, *dsn)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer db.Close()
+	if sub == "status" {
+		return migrations.Status(ctx, db.DB, e.stdout)
+	}
+	if err := migrations.Up(ctx, db.DB); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fmt.Fprintln(e.stdout, "migrations applied")
+	return nil
+}
