@@ -27,7 +27,7 @@ func cliActor(e *env) appeals.Actor {
 }
 
 func cmdToken(ctx context.Context, e *env, args []string) error {
-	const usage = "Usage:\n  docket token create --role ROLE --name NAME [--advertiser ID]\n  docket token revoke [--role ROLE] NAME\n  docket token list\n\nFlags:\n"
+	const usage = "Usage: docket token create|revoke|list\n\n  docket token create --role ROLE --name NAME [--advertiser ID]\n  docket token revoke [--role ROLE] NAME\n  docket token list\n\nFlags:\n"
 	if len(args) == 0 {
 		fmt.Fprint(e.stderr, usage)
 		return errors.New("token: want create, revoke or list")

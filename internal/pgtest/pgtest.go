@@ -64,7 +64,7 @@ func New(tb testing.TB) *sqlx.DB {
 	if err != nil {
 		tb.Fatalf("pgtest: open: %v", err)
 	}
-	db.SetMaxOpenConns(40)
+	db.SetMaxOpenConns(24)
 	tb.Cleanup(func() { db.Close() })
 	if err := migrations.Up(context.Background(), db.DB); err != nil {
 		tb.Fatalf("pgtest: migrate: %v", err)

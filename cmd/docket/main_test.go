@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/internal/pgtest"
+)
+
+// syncBuffer is a goroutine-safe buffer for the server's log.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// server is the real program serving on a free port against its own database.
+type server struct {
+	t      *testing.T
+	url    string
+	getenv func(string) string
+	log    *syncBuffer
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer runs `docket serve` through run() until the test ends.
+func startServer(t *testing.T, extraEnv map[string]string) *server {
+	t.Helper()
+	addr := freeAddr(t)
+	vars := map[string]string{
+		"DATABASE_URL":              pgtest.NewURL(t),
+		"DOCKET_ADDR":               addr,
+		"DOCKET_DATA_DIR":           t.TempDir(),
+		"DOCKET_EMBEDDED_NATS_ADDR": "127.0.0.1:0",
+	}
+	for k, v := range extraEnv {
+		vars[k] = v
+	}
+	getenv := func(k string) string { return vars[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"docket", "serve"}, getenv, strings.NewReader(""), io.Discard, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err, "serve ended with an error; log:\n%s", logs.String())
+		case <-time.After(30 * time.Second):
+			t.Errorf("serve did not stop after cancel; log:\n%s", logs.String())
+		}
+	})
+	s := &server{t: t, url: "http://" + addr, getenv: getenv, log: logs}
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(s.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, 30*time.Second, 50*time.Millisecond, "never ready; log:\n%s", logs.String())
+	return s
+}
+
+// cli runs a docket command against the server's database; it returns stdout.
+func (s *server) cli(args ...string) string {
+	s.t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), append([]string{"docket"}, args...), s.getenv, strings.NewReader(""), &out, &errb)
+	require.NoError(s.t, err, "docket %v: %s", args, errb.String())
+	return out.String()
+}
+
+// token runs `docket token create` and returns the last line of stdout, as
+// the README's walk-through does.
+func (s *server) token(args ...string) string {
+	out := strings.TrimSpace(s.cli(append([]string{"token", "create"}, args...)...))
+	lines := strings.Split(out, "\n")
+	return lines[len(lines)-1]
+}
+
+func (s *server) call(method, path, token, body string) (int, map[string]any) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	require.NoError(s.t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m
+}
+
+// TestWalkThrough is the README's curl walk-through, on the real program.
+func TestWalkThrough(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	admin := s.token("--role", "admin", "--name", "alice")
+	enforcer := s.token("--role", "enforcer", "--name", "ads-pipeline")
+	advertiser := s.token("--role", "advertiser", "--name", "acme-owner", "--advertiser", "acme")
+	require.True(t, strings.HasPrefix(admin, "dkt_"))
+
+	status, p := s.call("PUT", "/v1/policies/crypto-ads", admin,
+		`{"title": "No cryptocurrency ads", "text": "Ads may not promote cryptocurrencies, tokens or exchanges."}`)
+	require.Equal(t, 201, status, "%v", p)
+
+	status, d := s.call("POST", "/v1/decisions", enforcer, `{
+	  "advertiser_id": "acme", "action": "advertiser_ban", "policy_code": "crypto-ads",
+	  "ground": "terms", "explanation": "Repeated ads for a token sale after two removals.",
+	  "facts": "Ads 17, 18 and 21 promoted the ACME token between 1 and 20 November.",
+	  "source": "voluntary", "automated_detection": true, "automated_decision": "partial",
+	  "territorial_scope": ["DE", "FR"], "content_type": ["image", "text"]}`)
+	require.Equal(t, 201, status, "%v", d)
+	id := d["id"].(string)
+
+	status, got := s.call("GET", "/v1/decisions/"+id, advertiser, "")
+	require.Equal(t, 200, status)
+	require.Equal(t, "advertiser_ban", got["action"])
+	require.Equal(t, float64(1), got["policy_version"])
+
+	other := s.token("--role", "advertiser", "--name", "globex-owner", "--advertiser", "globex")
+	status, _ = s.call("GET", "/v1/decisions/"+id, other, "")
+	require.Equal(t, 404, status)
+
+	// Revoked tokens stop working at once.
+	require.Contains(t, s.cli("token", "revoke", "globex-owner"), "revoked 1")
+	status, _ = s.call("GET", "/v1/decisions", other, "")
+	require.Equal(t, 401, status)
+	require.Contains(t, s.cli("token", "list"), "acme-owner")
+	require.Contains(t, s.cli("migrate", "status"), "00001")
+}
+
+func TestCommandsHaveHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"serve", "--help"}, {"migrate", "--help"}, {"token", "create", "--help"}} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append([]string{"docket"}, args...), func(string) string { return "" }, nil, &out, &errb)
+		require.Error(t, err) // flag.ErrHelp: main exits 0-like without printing it
+		require.Contains(t, errb.String(), "Usage: docket "+strings.Fields(args[0])[0], "%v", args)
+	}
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"docket", "version"}, func(string) string { return "" }, nil, &out, io.Discard))
+	require.Contains(t, out.String(), "docket ")
+	err := run(context.Background(), []string{"docket", "frobnicate"}, func(string) string { return "" }, nil, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "unknown command")
+}
+
