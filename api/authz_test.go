@@ -48,8 +48,8 @@ func authzMatrix() map[string]authzRow {
 			},
 			want: map[string]int{"admin": 201},
 		},
-		"GET /v1/policies":                      {call: get("/v1/policies"), want: all(200)},
-		"GET /v1/policies/{code}":               {call: get("/v1/policies/crypto"), want: all(200)},
+		"GET /v1/policies":                     {call: get("/v1/policies"), want: all(200)},
+		"GET /v1/policies/{code}":              {call: get("/v1/policies/crypto"), want: all(200)},
 		"GET /v1/policies/{code}/versions/{n}": {call: get("/v1/policies/crypto/versions/1"), want: all(200)},
 		"POST /v1/decisions": {
 			call: func(e *env, who string) (string, string, any) {

@@ -302,4 +302,3 @@ func repeat(s string, n int) []string {
 	}
 	return out
 }
-

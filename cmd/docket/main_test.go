@@ -180,4 +180,3 @@ func TestCommandsHaveHelp(t *testing.T) {
 	err := run(context.Background(), []string{"docket", "frobnicate"}, func(string) string { return "" }, nil, io.Discard, io.Discard)
 	require.ErrorContains(t, err, "unknown command")
 }
-

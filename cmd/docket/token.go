@@ -99,4 +99,3 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 	}
 	return nil
 }
-
