@@ -302,3 +302,15 @@ func repeat(s string, n int) []string {
 	}
 	return out
 }
+
+func TestUnknownRoutesAreProblems(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	r := e.do("GET", "/v1/nothing-here", "admin", nil)
+	require.Equal(t, 404, r.Status)
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
+	r = e.do("DELETE", "/v1/decisions", "admin", nil)
+	require.Equal(t, 405, r.Status)
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
+	require.Contains(t, r.Header.Get("Allow"), "POST")
+}

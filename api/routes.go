@@ -1,8 +1,6 @@
 package api
 
 import (
-	"net/http"
-
 	. "github.com/docket-dev/docket/appeals" //nolint:revive // role names read better unqualified here
 )
 
@@ -32,13 +30,7 @@ func (s *Server) routes() {
 	// Audit log.
 
 	// Exports and reports.
-
-	m.HandleFunc("/", s.public(s.notFound))
 }
 
 // readers may read policies, decisions and appeals; advertisers only their own.
 var readers = []Role{RoleAdmin, RoleEnforcer, RoleReviewer, RoleSeniorReviewer, RoleAdvertiser, RoleAuditor}
-
-func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
-	return Errorf(NotFound, "no route for %s %s", r.Method, r.URL.Path)
-}

@@ -35,6 +35,8 @@ type Server struct {
 	metrics http.Handler
 	version string
 	mux     *http.ServeMux
+	// openAPIDoc is built once from ops().
+	openAPIDoc []byte
 }
 
 // New builds a server and its routes.
@@ -45,6 +47,11 @@ func New(cfg Config) *Server {
 	s := &Server{store: cfg.Store, logger: cfg.Logger, checks: cfg.Checks, metrics: cfg.Metrics,
 		version: cfg.Version, mux: http.NewServeMux()}
 	s.routes()
+	doc, err := openAPIDocument(ops(), cfg.Version)
+	if err != nil {
+		panic(err) // a programming error: the types in ops() must encode
+	}
+	s.openAPIDoc = doc
 	return s
 }
 
@@ -52,7 +59,11 @@ func New(cfg Config) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	s.mux.ServeHTTP(rec, r)
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.noRoute(rec, r)
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
 	s.logger.LogAttrs(r.Context(), slog.LevelInfo, "http",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", rec.status), slog.Duration("took", time.Since(start)),
@@ -78,3 +89,26 @@ func (r *statusRecorder) Flush() {
 }
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// noRoute answers the mux's own 404 and 405 as problem+json.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	probe := &headerProbe{header: http.Header{}}
+	s.mux.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		s.writeError(w, r, &httpError{status: http.StatusMethodNotAllowed, slug: "method_not_allowed",
+			detail: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + probe.header.Get("Allow")})
+		return
+	}
+	s.writeError(w, r, appeals.Errorf(appeals.NotFound, "no route for %s %s", r.Method, r.URL.Path))
+}
+
+// headerProbe learns what the mux would answer, writing nothing.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.status = code }

@@ -49,21 +49,21 @@ type Decision struct {
 	ID                 string         `json:"id" db:"id"`
 	AdvertiserID       string         `json:"advertiser_id" db:"advertiser_id"`
 	AdID               *string        `json:"ad_id,omitempty" db:"ad_id"`
-	Action             string         `json:"action" db:"action"`
+	Action             string         `json:"action" db:"action" enum:"advertiser_ban,ad_removal,ad_restriction"`
 	PolicyCode         string         `json:"policy_code" db:"policy_code"`
 	PolicyVersion      int            `json:"policy_version" db:"policy_version"`
 	PolicyTextSHA256   string         `json:"policy_text_sha256" db:"policy_text_sha256"`
-	Ground             string         `json:"ground" db:"ground"`
+	Ground             string         `json:"ground" db:"ground" enum:"terms,law"`
 	LegalReference     *string        `json:"legal_reference,omitempty" db:"legal_reference"`
 	Explanation        string         `json:"explanation" db:"explanation"`
 	Facts              string         `json:"facts" db:"facts"`
-	Source             string         `json:"source" db:"source"`
+	Source             string         `json:"source" db:"source" enum:"voluntary,notice,trusted_flagger,authority"`
 	AutomatedDetection bool           `json:"automated_detection" db:"automated_detection"`
-	AutomatedDecision  string         `json:"automated_decision" db:"automated_decision"`
+	AutomatedDecision  string         `json:"automated_decision" db:"automated_decision" enum:"none,partial,full"`
 	TerritorialScope   pq.StringArray `json:"territorial_scope" db:"territorial_scope"`
-	ContentType        pq.StringArray `json:"content_type" db:"content_type"`
+	ContentType        pq.StringArray `json:"content_type" db:"content_type" enum:"text,image,video,audio,app,product,synthetic_media,other"`
 	EndsAt             *time.Time     `json:"ends_at,omitempty" db:"ends_at"`
-	Status             string         `json:"status" db:"status"`
+	Status             string         `json:"status" db:"status" enum:"in_effect,reversed,expired"`
 	DecidedBy          string         `json:"decided_by" db:"decided_by"`
 	DecidedAt          time.Time      `json:"decided_at" db:"decided_at"`
 	AppealDeadline     time.Time      `json:"appeal_deadline" db:"appeal_deadline"`
@@ -85,18 +85,18 @@ func (d *Decision) effective(now time.Time) {
 type DecisionInput struct {
 	AdvertiserID       string   `json:"advertiser_id"`
 	AdID               string   `json:"ad_id"`
-	Action             string   `json:"action"`
+	Action             string   `json:"action" enum:"advertiser_ban,ad_removal,ad_restriction"`
 	PolicyCode         string   `json:"policy_code"`
-	Ground             string   `json:"ground"`
+	Ground             string   `json:"ground" enum:"terms,law"`
 	LegalReference     string   `json:"legal_reference"`
 	Explanation        string   `json:"explanation"`
 	Facts              string   `json:"facts"`
-	Source             string   `json:"source"`
+	Source             string   `json:"source" enum:"voluntary,notice,trusted_flagger,authority"`
 	AutomatedDetection *bool    `json:"automated_detection"`
-	AutomatedDecision  string   `json:"automated_decision"`
+	AutomatedDecision  string   `json:"automated_decision" enum:"none,partial,full"`
 	TerritorialScope   []string `json:"territorial_scope"`
 	EndsAt             string   `json:"ends_at"`
-	ContentType        []string `json:"content_type"`
+	ContentType        []string `json:"content_type" enum:"text,image,video,audio,app,product,synthetic_media,other"`
 }
 
 func required(p *Problems, field, v string, max int) {

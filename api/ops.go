@@ -1,0 +1,31 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/docket-dev/docket/appeals"
+)
+
+// ops documents every route of routes.go for /openapi.json.
+func ops() map[string]op {
+	staff := readers
+	return map[string]op{
+		"GET /healthz":      {Summary: "Liveness", Status: 200, Reply: map[string]string{}},
+		"GET /readyz":       {Summary: "Readiness: Postgres and the other parts, with details", Status: 200, Reply: map[string]any{}, Errors: []int{503}},
+		"GET /openapi.json": {Summary: "This document", Status: 200, Reply: map[string]any{}},
+		"GET /metrics":      {Summary: "Prometheus metrics", Status: 200, Text: true},
+
+		"PUT /v1/policies/{code}": {Summary: "Create or revise a policy (201 new version, 200 unchanged)",
+			Roles: []appeals.Role{appeals.RoleAdmin}, Body: appeals.PolicyInput{}, Reply: appeals.Policy{}, Status: http.StatusCreated},
+		"GET /v1/policies": {Summary: "List the current version of each policy", Roles: staff,
+			Reply: appeals.Page[appeals.Policy]{}, Status: 200, Query: []string{"limit", "cursor"}},
+		"GET /v1/policies/{code}": {Summary: "A policy's current version", Roles: staff, Reply: appeals.Policy{}, Status: 200, Errors: []int{404}},
+		"GET /v1/policies/{code}/versions/{n}": {Summary: "One version of a policy", Roles: staff, Reply: appeals.Policy{}, Status: 200, Errors: []int{404}},
+
+		"POST /v1/decisions": {Summary: "Record an enforcement decision with its statement of reasons",
+			Roles: []appeals.Role{appeals.RoleEnforcer, appeals.RoleAdmin}, Body: appeals.DecisionInput{}, Reply: appeals.Decision{}, Status: 201},
+		"GET /v1/decisions": {Summary: "List decisions, newest first (an advertiser sees only its own)", Roles: staff,
+			Reply: appeals.Page[appeals.Decision]{}, Status: 200, Query: []string{"advertiser_id", "action", "status", "policy_code", "limit", "cursor"}},
+		"GET /v1/decisions/{id}": {Summary: "One decision", Roles: staff, Reply: appeals.Decision{}, Status: 200, Errors: []int{404}},
+	}
+}
