@@ -38,7 +38,7 @@ func authzMatrix() map[string]authzRow {
 		}
 		return m
 	}
-	return map[string]authzRow{
+	return withNoticeRows(withAppealRows(all, map[string]authzRow{
 		"GET /healthz":      {call: get("/healthz"), public: true, want: map[string]int{"none": 200}},
 		"GET /readyz":       {call: get("/readyz"), public: true, want: map[string]int{"none": 200}},
 		"GET /openapi.json": {call: get("/openapi.json"), public: true, want: map[string]int{"none": 200}},
@@ -58,13 +58,17 @@ func authzMatrix() map[string]authzRow {
 			want: map[string]int{"admin": 201, "enforcer": 201},
 		},
 		"GET /v1/decisions": {call: get("/v1/decisions"), want: all(200)},
+		// Exports and reports: auditors and admins only.
+		"GET /v1/exports/audit":   {call: get("/v1/exports/audit"), want: map[string]int{"admin": 200, "auditor": 200}},
+		"GET /v1/exports/dsa":     {call: get("/v1/exports/dsa"), want: map[string]int{"admin": 200, "auditor": 200}},
+		"GET /v1/reports/appeals": {call: get("/v1/reports/appeals"), want: map[string]int{"admin": 200, "auditor": 200}},
 		"GET /v1/decisions/{id}": {
 			call: func(e *env, who string) (string, string, any) {
 				return "GET", "/v1/decisions/" + e.decision(validDecision("crypto")), nil
 			},
 			want: all(200),
 		},
-	}
+	}))
 }
 
 func TestAuthorizationMatrix(t *testing.T) {

@@ -24,12 +24,30 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/decisions", s.authed(s.createDecision, RoleEnforcer, RoleAdmin))
 	m.HandleFunc("GET /v1/decisions", s.authed(s.listDecisions, readers...))
 	m.HandleFunc("GET /v1/decisions/{id}", s.authed(s.getDecision, readers...))
+	m.HandleFunc("POST /v1/decisions/{id}/notices", s.authed(s.recordNotice, noticers...))
 
 	// Appeals.
+	m.HandleFunc("POST /v1/decisions/{id}/appeals", s.authed(s.fileAppeal, RoleAdvertiser))
+	m.HandleFunc("POST /v1/appeals/claim", s.authed(s.claimAppeal, reviewers...))
+	m.HandleFunc("POST /v1/appeals/{id}/resolve", s.authed(s.resolveAppeal, reviewers...))
+	m.HandleFunc("POST /v1/appeals/{id}/escalate", s.authed(s.escalateAppeal, reviewers...))
+	m.HandleFunc("POST /v1/appeals/{id}/withdraw", s.authed(s.withdrawAppeal, RoleAdvertiser))
+	m.HandleFunc("GET /v1/appeals", s.authed(s.listAppeals, readers...))
+	m.HandleFunc("GET /v1/appeals/{id}", s.authed(s.getAppeal, readers...))
+	m.HandleFunc("POST /v1/policies/{code}/reversals", s.authed(s.reversePolicy, RoleAdmin))
 
-	// Audit log.
+	// Audit log: checkpoint, key and proofs are public (they reveal only hashes).
+	m.HandleFunc("GET /v1/audit/checkpoint", s.public(s.getAuditCheckpoint))
+	m.HandleFunc("GET /v1/audit/key", s.public(s.getAuditKey))
+	m.HandleFunc("GET /v1/audit/entries", s.authed(s.listAuditEntries, auditReaders...))
+	m.HandleFunc("GET /v1/audit/entries/{index}", s.authed(s.getAuditEntry, auditReaders...))
+	m.HandleFunc("GET /v1/audit/proofs/inclusion", s.public(s.getInclusionProof))
+	m.HandleFunc("GET /v1/audit/proofs/consistency", s.public(s.getConsistencyProof))
 
 	// Exports and reports.
+	m.HandleFunc("GET /v1/exports/audit", s.authed(s.exportAudit, exporters...))
+	m.HandleFunc("GET /v1/exports/dsa", s.authed(s.exportDSA, exporters...))
+	m.HandleFunc("GET /v1/reports/appeals", s.authed(s.reportAppeals, exporters...))
 }
 
 // readers may read policies, decisions and appeals; advertisers only their own.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/audit"
 )
 
 // Check is one readiness probe; Details go into /readyz's answer.
@@ -18,7 +19,9 @@ type Check struct {
 
 // Config holds the server's dependencies.
 type Config struct {
-	Store  *appeals.Store
+	Store *appeals.Store
+	// Audit serves the Audit log section; nil answers 503 there.
+	Audit  *audit.Log
 	Logger *slog.Logger
 	// Checks run on /readyz besides the database ping.
 	Checks []Check
@@ -30,6 +33,7 @@ type Config struct {
 // Server answers Docket's HTTP API.
 type Server struct {
 	store   *appeals.Store
+	audit   *audit.Log
 	logger  *slog.Logger
 	checks  []Check
 	metrics http.Handler
@@ -44,7 +48,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{store: cfg.Store, logger: cfg.Logger, checks: cfg.Checks, metrics: cfg.Metrics,
+	s := &Server{store: cfg.Store, audit: cfg.Audit, logger: cfg.Logger, checks: cfg.Checks, metrics: cfg.Metrics,
 		version: cfg.Version, mux: http.NewServeMux()}
 	s.routes()
 	doc, err := openAPIDocument(ops(), cfg.Version)

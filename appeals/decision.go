@@ -70,6 +70,11 @@ type Decision struct {
 	ReversedAt         *time.Time     `json:"reversed_at" db:"reversed_at"`
 	ReversedByAppeal   *string        `json:"reversed_by_appeal" db:"reversed_by_appeal"`
 	NotifiedAt         *time.Time     `json:"notified_at" db:"notified_at"`
+	// Appeals and Appeal are the advertiser's view, filled on single reads
+	// only (never in lists, never in the log's records): the decision's
+	// appeals, oldest first, and whether and how it can be appealed now.
+	Appeals []Appeal    `json:"appeals,omitzero" db:"-"`
+	Appeal  *AppealInfo `json:"appeal,omitempty" db:"-"`
 }
 
 // effective derives the expired status: a measure whose end has passed.
@@ -259,7 +264,11 @@ func (s *Store) Decision(ctx context.Context, by Actor, id string) (Decision, er
 	if !canSee(by, d.AdvertiserID) {
 		return Decision{}, Errorf(NotFound, "decision %q not found", id)
 	}
-	d.effective(s.now())
+	now := s.now()
+	d.effective(now)
+	if err := s.withAppeals(ctx, &d, now); err != nil {
+		return Decision{}, err
+	}
 	return d, nil
 }
 

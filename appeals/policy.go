@@ -23,12 +23,16 @@ type Policy struct {
 	TextSHA256 string    `json:"text_sha256" db:"text_sha256"`
 	CreatedAt  time.Time `json:"created_at" db:"created_at"`
 	CreatedBy  string    `json:"created_by" db:"created_by"`
+	// Category is the DSA Transparency Database category (STATEMENT_CATEGORY_*)
+	// decisions under this policy are reported with; nil means DefaultDSACategory.
+	Category *string `json:"category,omitempty" db:"dsa_category"`
 }
 
 // PolicyInput is a revision as submitted.
 type PolicyInput struct {
-	Title string `json:"title"`
-	Text  string `json:"text"`
+	Title    string `json:"title"`
+	Text     string `json:"text"`
+	Category string `json:"category,omitempty"`
 }
 
 // Validate checks a revision and the code it is for.
@@ -49,6 +53,9 @@ func (in PolicyInput) Validate(code string) error {
 	case n > 100000:
 		p.Add("text", "must be at most 100000 characters")
 	}
+	if in.Category != "" && !ValidDSACategory(in.Category) {
+		p.Add("category", "must be a STATEMENT_CATEGORY_* of the DSA Transparency Database")
+	}
 	return p.Err()
 }
 
@@ -64,7 +71,7 @@ func textHash(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-const policyColumns = `code, title, text, version, text_sha256, created_at, created_by`
+const policyColumns = `code, title, text, version, text_sha256, created_at, created_by, dsa_category`
 
 // PutPolicy adds a version of the policy code when its title or text
 // differ from the current version's.
@@ -84,13 +91,14 @@ func (s *Store) PutPolicy(ctx context.Context, by Actor, code string, in PolicyI
 		if err != nil && ErrorCode(err) != NotFound {
 			return PolicyRevision{}, err
 		}
-		if err == nil && cur.Title == in.Title && cur.Text == in.Text {
+		// The category is part of a version: decisions pin it with the text.
+		if err == nil && cur.Title == in.Title && cur.Text == in.Text && strOrEmpty(cur.Category) == in.Category {
 			return PolicyRevision{Policy: cur}, nil
 		}
 		p := Policy{Code: code, Title: in.Title, Text: in.Text, Version: cur.Version + 1,
-			TextSHA256: textHash(in.Text), CreatedAt: now, CreatedBy: by.String()}
+			TextSHA256: textHash(in.Text), CreatedAt: now, CreatedBy: by.String(), Category: nullable(in.Category)}
 		if _, err := tx.NamedExecContext(ctx, `INSERT INTO policies (`+policyColumns+`)
-			VALUES (:code, :title, :text, :version, :text_sha256, :created_at, :created_by)`, p); err != nil {
+			VALUES (:code, :title, :text, :version, :text_sha256, :created_at, :created_by, :dsa_category)`, p); err != nil {
 			return PolicyRevision{}, fmt.Errorf("appeals: insert policy: %w", err)
 		}
 		if _, err := audit.Append(ctx, tx, audit.Entry{Type: "policy.revised", Time: now, Actor: by.String(),

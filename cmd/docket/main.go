@@ -47,6 +47,9 @@ Commands:
   keys       generate a checkpoint signing key pair
   verify     verify the audit log (database, remote, or bundle)
   events     print audit entries from NATS as they arrive
+  export     export audit entries (JSON lines, CSV) or a verifiable bundle
+  report     print the transparency figures on decisions and appeals
+  bench      drive a running service with load and report throughput and lag
   version    print the version
 
 Run 'docket <command> --help' for a command's flags.
@@ -66,6 +69,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdMigrate(ctx, e, rest)
 	case "token":
 		return cmdToken(ctx, e, rest)
+	case "bench":
+		return cmdBench(ctx, e, rest)
+	case "events":
+		return cmdEvents(ctx, e, rest)
+	case "export":
+		return cmdExport(ctx, e, rest)
+	case "report":
+		return cmdReport(ctx, e, rest)
+	case "keys":
+		return cmdKeys(ctx, e, rest)
+	case "verify":
+		return cmdVerify(ctx, e, rest)
 	case "version":
 		fmt.Fprintln(stdout, "docket", version)
 		return nil

@@ -96,9 +96,20 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	defer stopBG()
 	var checks []api.Check
 
-	srv := api.New(api.Config{Store: store, Logger: logger, Checks: checks,
+	auditLog, err := startAuditLog(bg, cfg, db, logger)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	relay, stopNotify, err := startNotify(bg, cfg, db, reg, logger)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer stopNotify()
+	checks = append(checks, notifyCheck(relay))
+	go releaseExpiredClaims(bg, store, logger)
+
+	srv := api.New(api.Config{Store: store, Audit: auditLog, Logger: logger, Checks: checks,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Version: version})
-	_ = bg
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -122,6 +133,28 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	stopBG()
 	logger.Info("stopped")
 	return nil
+}
+
+// releaseExpiredClaims returns appeals whose claim lease ran out to the
+// queue, with an audit entry each. Claims also do it lazily; this sweep
+// makes the queue and the log say so even when nobody claims.
+func releaseExpiredClaims(ctx context.Context, store *appeals.Store, logger *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := store.ReleaseExpired(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("releasing expired claims failed", slog.Any("err", err))
+		case n > 0:
+			logger.Info("released expired claims", slog.Int("appeals", n))
+		}
+	}
 }
 
 func cmdMigrate(ctx context.Context, e *env, args []string) error {

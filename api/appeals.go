@@ -1,0 +1,219 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/docket-dev/docket/appeals"
+)
+
+func (s *Server) fileAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	body, err := readBody(w, r, false)
+	if err != nil {
+		return err
+	}
+	var in appeals.AppealInput
+	if err := decodeJSON(body, &in); err != nil {
+		return err
+	}
+	ctx, err := idempotent(r, a, body, always(http.StatusCreated))
+	if err != nil {
+		return err
+	}
+	ap, err := s.store.FileAppeal(ctx, a, r.PathValue("id"), in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/appeals/"+ap.ID)
+	writeJSON(w, http.StatusCreated, ap)
+	return nil
+}
+
+// claimStatus is 200 with the claimed appeal, 204 when nothing was waiting.
+func claimStatus(v any) int {
+	if ap, ok := v.(*appeals.Appeal); ok && ap != nil {
+		return http.StatusOK
+	}
+	return http.StatusNoContent
+}
+
+func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	// The claim takes no input; an empty object is accepted for clients
+	// that always send one.
+	body, err := readBody(w, r, true)
+	if err != nil {
+		return err
+	}
+	if len(body) > 0 {
+		var none struct{}
+		if err := decodeJSON(body, &none); err != nil {
+			return err
+		}
+	}
+	ctx, err := idempotent(r, a, body, claimStatus)
+	if err != nil {
+		return err
+	}
+	ap, err := s.store.ClaimReply(ctx, a)
+	if err != nil {
+		return err
+	}
+	if ap == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, ap)
+	return nil
+}
+
+func (s *Server) resolveAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	body, err := readBody(w, r, false)
+	if err != nil {
+		return err
+	}
+	var in appeals.ResolveInput
+	if err := decodeJSON(body, &in); err != nil {
+		return err
+	}
+	ctx, err := idempotent(r, a, body, always(http.StatusOK))
+	if err != nil {
+		return err
+	}
+	ap, err := s.store.Resolve(ctx, a, r.PathValue("id"), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ap)
+	return nil
+}
+
+func (s *Server) escalateAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	body, err := readBody(w, r, false)
+	if err != nil {
+		return err
+	}
+	var in appeals.EscalateInput
+	if err := decodeJSON(body, &in); err != nil {
+		return err
+	}
+	ctx, err := idempotent(r, a, body, always(http.StatusOK))
+	if err != nil {
+		return err
+	}
+	ap, err := s.store.Escalate(ctx, a, r.PathValue("id"), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ap)
+	return nil
+}
+
+func (s *Server) withdrawAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	body, err := readBody(w, r, true)
+	if err != nil {
+		return err
+	}
+	if len(body) > 0 {
+		var none struct{}
+		if err := decodeJSON(body, &none); err != nil {
+			return err
+		}
+	}
+	ctx, err := idempotent(r, a, body, always(http.StatusOK))
+	if err != nil {
+		return err
+	}
+	ap, err := s.store.Withdraw(ctx, a, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ap)
+	return nil
+}
+
+func (s *Server) getAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	ap, err := s.store.Appeal(r.Context(), a, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ap)
+	return nil
+}
+
+func (s *Server) listAppeals(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	pr, err := pageRequest(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := appeals.AppealFilter{State: q.Get("state"), AdvertiserID: q.Get("advertiser_id"),
+		DecisionID: q.Get("decision_id"), PageRequest: pr}
+	switch q.Get("overdue") {
+	case "", "false":
+	case "true":
+		f.Overdue = true
+	default:
+		return invalidField("overdue", "must be true or false")
+	}
+	page, err := s.store.ListAppeals(r.Context(), a, f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	body, err := readBody(w, r, false)
+	if err != nil {
+		return err
+	}
+	var in appeals.ReversalInput
+	if err := decodeJSON(body, &in); err != nil {
+		return err
+	}
+	ctx, err := idempotent(r, a, body, always(http.StatusOK))
+	if err != nil {
+		return err
+	}
+	rep, err := s.store.ReversePolicyVersions(ctx, a, r.PathValue("code"), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// reviewers claim, escalate and resolve appeals; no other role ever does.
+var reviewers = []appeals.Role{appeals.RoleReviewer, appeals.RoleSeniorReviewer}
+
+// appealOps documents the Appeals routes for /openapi.json.
+func appealOps() map[string]op {
+	adv := []appeals.Role{appeals.RoleAdvertiser}
+	return map[string]op{
+		"POST /v1/decisions/{id}/appeals": {Summary: "Appeal a decision (the advertiser it is about)",
+			Roles: adv, Body: appeals.AppealInput{}, Reply: appeals.Appeal{}, Status: http.StatusCreated, Errors: []int{404, 409}},
+		"POST /v1/appeals/claim": {Summary: "Claim the waiting appeal due first (204 when none waits)",
+			Roles: reviewers, Reply: appeals.Appeal{}, Status: http.StatusOK},
+		"POST /v1/appeals/{id}/resolve": {Summary: "Uphold or reverse a claimed appeal (the assignee)",
+			Roles: reviewers, Body: appeals.ResolveInput{}, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
+		"POST /v1/appeals/{id}/escalate": {Summary: "Hand a claimed appeal to the senior reviewers (the assignee)",
+			Roles: reviewers, Body: appeals.EscalateInput{}, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
+		"POST /v1/appeals/{id}/withdraw": {Summary: "Withdraw a pending or in-review appeal (the advertiser)",
+			Roles: adv, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
+		"GET /v1/appeals/{id}": {Summary: "One appeal", Roles: readers, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404}},
+		"GET /v1/appeals": {Summary: "List appeals, newest first (an advertiser sees only its own)", Roles: readers,
+			Reply: appeals.Page[appeals.Appeal]{}, Status: http.StatusOK,
+			Query: []string{"state", "advertiser_id", "decision_id", "overdue", "limit", "cursor"}},
+		"POST /v1/policies/{code}/reversals": {Summary: "Reverse every in-effect decision under some versions of a policy (idempotent, resumable)",
+			Roles: []appeals.Role{appeals.RoleAdmin}, Body: appeals.ReversalInput{}, Reply: appeals.ReversalReport{},
+			Status: http.StatusOK, Errors: []int{404}},
+	}
+}
+
+// withAppealOps adds the Appeals routes to the document's operations.
+func withAppealOps(m map[string]op) map[string]op {
+	for k, v := range appealOps() {
+		m[k] = v
+	}
+	return m
+}

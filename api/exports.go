@@ -1,0 +1,224 @@
+package api
+
+import (
+	"bufio"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/audit"
+)
+
+// exporters may read the whole history in bulk.
+var exporters = []appeals.Role{appeals.RoleAuditor, appeals.RoleAdmin}
+
+// streamWriter buffers a streamed reply and pushes each full buffer to the
+// client at once, so a long export arrives as it is made rather than at the end.
+type streamWriter struct {
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	buf   *bufio.Writer
+	wrote bool
+}
+
+func newStreamWriter(w http.ResponseWriter) *streamWriter {
+	s := &streamWriter{w: w, rc: http.NewResponseController(w)}
+	s.buf = bufio.NewWriterSize(flushingWriter{s}, 64<<10)
+	return s
+}
+
+type flushingWriter struct{ s *streamWriter }
+
+func (f flushingWriter) Write(p []byte) (int, error) {
+	f.s.wrote = true
+	n, err := f.s.w.Write(p)
+	if err == nil {
+		_ = f.s.rc.Flush()
+	}
+	return n, err
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) { return s.buf.Write(p) }
+
+// end flushes what is left.
+func (s *streamWriter) end() error {
+	if err := s.buf.Flush(); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// failStream ends a stream that broke after its first bytes: the status is
+// sent already, so the connection is cut to show the client the reply is
+// incomplete rather than letting it end as if whole.
+func (s *Server) failStream(r *http.Request, sw *streamWriter, err error) error {
+	if !sw.wrote {
+		return err
+	}
+	s.logger.ErrorContext(r.Context(), "export broke off", slog.String("path", r.URL.Path), slog.Any("err", err))
+	panic(http.ErrAbortHandler)
+}
+
+// exportBound reads from or to: an index (digits) or an RFC 3339 time.
+func exportBound(r *http.Request, name string) (index *int64, at time.Time, err error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return nil, time.Time{}, nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return nil, time.Time{}, invalidField(name, "must be a non-negative index or an RFC 3339 time")
+		}
+		return &n, time.Time{}, nil
+	}
+	t, err := parseTime(v)
+	if err != nil {
+		return nil, time.Time{}, invalidField(name, "must be a non-negative index or an RFC 3339 time")
+	}
+	return nil, t, nil
+}
+
+// parseTime accepts an RFC 3339 time or a date (its midnight UTC).
+func parseTime(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02", v)
+}
+
+// auditExportFilter reads an audit export's parameters.
+func auditExportFilter(r *http.Request) (audit.ExportFilter, audit.Format, error) {
+	var f audit.ExportFilter
+	q := r.URL.Query()
+	var p appeals.Problems
+	fromIdx, fromAt, err := exportBound(r, "from")
+	if err != nil {
+		p = append(p, err.(*appeals.Error).Fields...)
+	}
+	toIdx, toAt, err := exportBound(r, "to")
+	if err != nil {
+		p = append(p, err.(*appeals.Error).Fields...)
+	}
+	if fromIdx != nil {
+		f.FromIndex = *fromIdx
+	}
+	f.ToIndex, f.From, f.To = toIdx, fromAt, toAt
+	for _, t := range q["type"] {
+		for _, one := range strings.Split(t, ",") {
+			if one = strings.TrimSpace(one); one != "" {
+				f.Types = append(f.Types, one)
+			}
+		}
+	}
+	f.Advertiser = q.Get("advertiser_id")
+	if f.Advertiser != "" && !appeals.ValidPlatformID(f.Advertiser) {
+		p.Add("advertiser_id", "is not a valid advertiser id")
+	}
+	f.Policy = q.Get("policy_code")
+	if f.Policy != "" && !appeals.ValidPolicyCode(f.Policy) {
+		p.Add("policy_code", "is not a valid policy code")
+	}
+	format, err := audit.ParseFormat(q.Get("format"))
+	if err != nil {
+		p.Add("format", "must be jsonl or csv")
+	}
+	return f, format, p.Err()
+}
+
+// exportAudit streams audit entries in index order as JSON lines or CSV.
+func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	f, format, err := auditExportFilter(r)
+	if err != nil {
+		return err
+	}
+	if format == audit.CSV {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	} else {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="docket-audit.`+string(format)+`"`)
+	sw := newStreamWriter(w)
+	enc := audit.NewWriter(sw, format)
+	err = audit.Export(r.Context(), s.store.DB(), f, -1, enc.Columns(), enc.Write)
+	if err == nil {
+		err = enc.Flush()
+	}
+	if err == nil {
+		err = sw.end()
+	}
+	if err != nil {
+		return s.failStream(r, sw, err)
+	}
+	return nil
+}
+
+// periodParams reads from and to as times (RFC 3339 or YYYY-MM-DD).
+func periodParams(r *http.Request) (from, to time.Time, err error) {
+	var p appeals.Problems
+	for _, name := range []string{"from", "to"} {
+		v := r.URL.Query().Get(name)
+		if v == "" {
+			continue
+		}
+		t, err := parseTime(v)
+		if err != nil {
+			p.Add(name, "must be an RFC 3339 time or a date YYYY-MM-DD")
+			continue
+		}
+		if name == "from" {
+			from = t
+		} else {
+			to = t
+		}
+	}
+	if !from.IsZero() && !to.IsZero() && !to.After(from) {
+		p.Add("to", "must be after from")
+	}
+	return from, to, p.Err()
+}
+
+// exportDSA streams statements of reasons as JSON lines.
+func (s *Server) exportDSA(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	from, to, err := periodParams(r)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	sw := newStreamWriter(w)
+	enc := json.NewEncoder(sw)
+	stats, err := s.store.ExportDSA(r.Context(), a, from, to, func(st *appeals.Statement) error { return enc.Encode(st) })
+	if err == nil {
+		err = sw.end()
+	}
+	if err != nil {
+		return s.failStream(r, sw, err)
+	}
+	s.logger.InfoContext(r.Context(), "dsa export", slog.Int64("statements", stats.Statements), slog.Int64("outside_eea", stats.OutsideEEA))
+	return nil
+}
+
+// reportAppeals answers the transparency figures as JSON, or CSV with format=csv.
+func (s *Server) reportAppeals(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	from, to, err := periodParams(r)
+	if err != nil {
+		return err
+	}
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		return invalidField("format", "must be json or csv")
+	}
+	rep, err := s.store.AppealsReport(r.Context(), a, appeals.Period{From: from, To: to})
+	if err != nil {
+		return err
+	}
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		return rep.WriteCSV(w)
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}

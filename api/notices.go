@@ -1,0 +1,45 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/docket-dev/docket/appeals"
+)
+
+// recordNotice is how the mailer (or staff) reports that a decision's
+// statement of reasons reached its advertiser; the reply is the decision
+// with its notified_at.
+func (s *Server) recordNotice(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	body, err := readBody(w, r, false)
+	if err != nil {
+		return err
+	}
+	var in appeals.NoticeInput
+	if err := decodeJSON(body, &in); err != nil {
+		return err
+	}
+	ctx, err := idempotent(r, a, body, always(http.StatusOK))
+	if err != nil {
+		return err
+	}
+	d, err := s.store.RecordNotice(ctx, a, r.PathValue("id"), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// noticers may record notices: the mailer runs with an enforcer token.
+var noticers = []appeals.Role{appeals.RoleEnforcer, appeals.RoleAdmin}
+
+// withNoticeOps adds the notice route to /openapi.json.
+func withNoticeOps(m map[string]op) map[string]op {
+	m["POST /v1/decisions/{id}/notices"] = op{
+		Summary: "Record that the decision's statement of reasons reached the advertiser (a notice.delivered entry; " +
+			"the decision's notified_at becomes the earliest delivery)",
+		Roles: noticers, Body: appeals.NoticeInput{}, Reply: appeals.Decision{}, Status: http.StatusOK,
+		Errors: []int{404},
+	}
+	return m
+}

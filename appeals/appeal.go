@@ -1,0 +1,808 @@
+package appeals
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/docket-dev/docket/audit"
+)
+
+// Appeal states, as the API contract names them. Open = pending,
+// in_review, escalated.
+const (
+	AppealPending   = "pending"
+	AppealInReview  = "in_review"
+	AppealEscalated = "escalated"
+	AppealUpheld    = "upheld"
+	AppealReversed  = "reversed"
+	AppealWithdrawn = "withdrawn"
+)
+
+// Audit entry types of the appeal workflow.
+const (
+	EntryAppealFiled      = "appeal.filed"
+	EntryAppealClaimed    = "appeal.claimed"
+	EntryAppealReleased   = "appeal.released"
+	EntryAppealEscalated  = "appeal.escalated"
+	EntryAppealResolved   = "appeal.resolved"
+	EntryAppealWithdrawn  = "appeal.withdrawn"
+	EntryDecisionReversed = "decision.reversed"
+)
+
+// Limits of an appeal's input.
+const (
+	MaxStatement     = 5000
+	MaxEvidenceItems = 20
+	MaxEvidenceText  = 1000
+	MaxEvidenceURL   = 2048
+	MaxRationale     = 5000
+	MaxReason        = 2000
+)
+
+var openStates = []string{AppealPending, AppealInReview, AppealEscalated}
+
+func isOpen(state string) bool { return oneOf(state, openStates) }
+
+// systemActor is recorded for what Docket does on its own (lease expiry).
+var systemActor = Actor{Role: RoleSystem, Name: "docket"}
+
+// EvidenceItem is one piece of evidence an advertiser attaches.
+type EvidenceItem struct {
+	Description string `json:"description"`
+	URL         string `json:"url"`
+}
+
+// Evidence is stored as a jsonb array.
+type Evidence []EvidenceItem
+
+// Value encodes the evidence for the jsonb column; nil is an empty array.
+func (e Evidence) Value() (driver.Value, error) {
+	if e == nil {
+		return []byte("[]"), nil
+	}
+	b, err := json.Marshal([]EvidenceItem(e))
+	if err != nil {
+		return nil, fmt.Errorf("appeals: encode evidence: %w", err)
+	}
+	return b, nil
+}
+
+// Scan decodes the jsonb column.
+func (e *Evidence) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case []byte:
+		b = v
+	case string:
+		b = []byte(v)
+	case nil:
+		*e = Evidence{}
+		return nil
+	default:
+		return fmt.Errorf("appeals: evidence: unexpected %T", src)
+	}
+	items := Evidence{}
+	if err := json.Unmarshal(b, &items); err != nil {
+		return fmt.Errorf("appeals: decode evidence: %w", err)
+	}
+	*e = items
+	return nil
+}
+
+// Appeal is an advertiser's complaint against a decision (DSA Art. 20) and
+// its handling: the queue's lease, an escalation, and the reasoned outcome.
+type Appeal struct {
+	ID           string    `json:"id" db:"id"`
+	DecisionID   string    `json:"decision_id" db:"decision_id"`
+	AdvertiserID string    `json:"advertiser_id" db:"advertiser_id"`
+	State        string    `json:"state" db:"state" enum:"pending,in_review,escalated,upheld,reversed,withdrawn"`
+	Statement    string    `json:"statement" db:"statement"`
+	Evidence     Evidence  `json:"evidence" db:"evidence"`
+	FiledBy      string    `json:"filed_by" db:"filed_by"`
+	FiledAt      time.Time `json:"filed_at" db:"filed_at"`
+	DueAt        time.Time `json:"due_at" db:"due_at"`
+	// Overdue is derived on reads: still open past due_at.
+	Overdue          bool       `json:"overdue" db:"-"`
+	AssignedTo       *string    `json:"assigned_to" db:"assigned_to"`
+	ClaimedAt        *time.Time `json:"claimed_at" db:"claimed_at"`
+	LeaseUntil       *time.Time `json:"lease_until" db:"lease_until"`
+	EscalationReason *string    `json:"escalation_reason" db:"escalation_reason"`
+	EscalatedBy      *string    `json:"escalated_by" db:"escalated_by"`
+	EscalatedAt      *time.Time `json:"escalated_at" db:"escalated_at"`
+	Outcome          *string    `json:"outcome" db:"outcome" enum:"upheld,reversed"`
+	Rationale        *string    `json:"rationale" db:"rationale"`
+	ResolvedBy       *string    `json:"resolved_by" db:"resolved_by"`
+	ResolvedAt       *time.Time `json:"resolved_at" db:"resolved_at"`
+	WithdrawnAt      *time.Time `json:"withdrawn_at" db:"withdrawn_at"`
+	// DeciderName is the name of who made the decision: the one person who
+	// may never review it. Kept out of replies; the decision says it.
+	DeciderName string `json:"-" db:"decider_name"`
+}
+
+func (a *Appeal) derive(now time.Time) {
+	a.Overdue = isOpen(a.State) && a.DueAt.Before(now)
+}
+
+const appealColumns = `id, decision_id, advertiser_id, state, statement, evidence, filed_by, filed_at, due_at,
+	assigned_to, claimed_at, lease_until, escalation_reason, escalated_by, escalated_at,
+	outcome, rationale, resolved_by, resolved_at, withdrawn_at, decider_name`
+
+// AppealInput is an appeal as the advertiser files it.
+type AppealInput struct {
+	Statement string         `json:"statement"`
+	Evidence  []EvidenceItem `json:"evidence"`
+}
+
+// Validate checks the statement and each evidence item.
+func (in AppealInput) Validate() error {
+	var p Problems
+	required(&p, "statement", in.Statement, MaxStatement)
+	if len(in.Evidence) > MaxEvidenceItems {
+		p.Add("evidence", "must have at most %d items", MaxEvidenceItems)
+	}
+	for i, e := range in.Evidence {
+		field := fmt.Sprintf("evidence[%d]", i)
+		if strings.TrimSpace(e.Description) == "" && e.URL == "" {
+			p.Add(field, "needs a description or a url")
+		}
+		if utf8.RuneCountInString(e.Description) > MaxEvidenceText {
+			p.Add(field+".description", "must be at most %d characters", MaxEvidenceText)
+		}
+		if e.URL != "" && !validURL(e.URL) {
+			p.Add(field+".url", "must be an absolute http or https URL of at most %d characters", MaxEvidenceURL)
+		}
+	}
+	return p.Err()
+}
+
+func validURL(s string) bool {
+	if len(s) > MaxEvidenceURL {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// ResolveInput is a reviewer's answer to an appeal.
+type ResolveInput struct {
+	Outcome   string `json:"outcome" enum:"upheld,reversed"`
+	Rationale string `json:"rationale"`
+}
+
+// Validate checks the outcome and the rationale.
+func (in ResolveInput) Validate() error {
+	var p Problems
+	enum(&p, "outcome", in.Outcome, []string{AppealUpheld, AppealReversed})
+	required(&p, "rationale", in.Rationale, MaxRationale)
+	return p.Err()
+}
+
+// EscalateInput says why an appeal needs a senior reviewer.
+type EscalateInput struct {
+	Reason string `json:"reason"`
+}
+
+// Validate checks the reason.
+func (in EscalateInput) Validate() error {
+	var p Problems
+	required(&p, "reason", in.Reason, MaxReason)
+	return p.Err()
+}
+
+// The state machine: which events each state admits. Anything else is a
+// Conflict naming the current state.
+const (
+	evClaim    = "claimed"
+	evEscalate = "escalated"
+	evResolve  = "resolved"
+	evWithdraw = "withdrawn"
+	evRelease  = "released"
+)
+
+var transitions = map[string][]string{
+	AppealPending:   {evClaim, evWithdraw},
+	AppealInReview:  {evEscalate, evResolve, evWithdraw, evRelease},
+	AppealEscalated: {evClaim, evResolve, evRelease},
+}
+
+func checkTransition(a Appeal, event string) error {
+	if oneOf(event, transitions[a.State]) {
+		return nil
+	}
+	return Errorf(Conflict, "appeal %s is %s; it cannot be %s", a.ID, a.State, event)
+}
+
+// holds checks that by is the appeal's current assignee with a live lease.
+func holds(a Appeal, by Actor, now time.Time) error {
+	switch {
+	case a.AssignedTo == nil && a.State == AppealEscalated:
+		return Errorf(Conflict, "appeal %s is escalated and waits for a senior reviewer to claim it", a.ID)
+	case a.AssignedTo == nil:
+		return Errorf(Conflict, "appeal %s is %s and assigned to no one; claim it first", a.ID, a.State)
+	case *a.AssignedTo != by.String():
+		return Errorf(Conflict, "appeal %s is %s and assigned to %s", a.ID, a.State, *a.AssignedTo)
+	case a.LeaseUntil != nil && !a.LeaseUntil.After(now):
+		return Errorf(Conflict, "appeal %s is %s but your claim lapsed at %s; claim again", a.ID, a.State,
+			a.LeaseUntil.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func getAppeal(ctx context.Context, q sqlx.QueryerContext, id string, forUpdate bool) (Appeal, error) {
+	query := `SELECT ` + appealColumns + ` FROM appeals WHERE id = $1`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	var a Appeal
+	if err := sqlx.GetContext(ctx, q, &a, query, id); err != nil {
+		return Appeal{}, notFound(err, "appeal", id)
+	}
+	return a, nil
+}
+
+// appealsOf returns a decision's appeals, oldest first.
+func appealsOf(ctx context.Context, q sqlx.QueryerContext, decisionID string) ([]Appeal, error) {
+	var as []Appeal
+	if err := sqlx.SelectContext(ctx, q, &as, `SELECT `+appealColumns+` FROM appeals
+		WHERE decision_id = $1 ORDER BY id`, decisionID); err != nil {
+		return nil, fmt.Errorf("appeals: read appeals of %s: %w", decisionID, err)
+	}
+	return as, nil
+}
+
+// appealable says why d cannot be appealed now, given its appeals, or nil.
+func (s *Store) appealable(d Decision, history []Appeal, now time.Time) error {
+	if d.Status != StatusInEffect {
+		return Errorf(Conflict, "decision %s is %s; only a decision in effect can be appealed", d.ID, d.Status)
+	}
+	if now.After(d.AppealDeadline) {
+		return Errorf(Conflict, "the appeal deadline of decision %s passed at %s", d.ID, d.AppealDeadline.Format(time.RFC3339))
+	}
+	resolved := 0
+	for _, a := range history {
+		if isOpen(a.State) {
+			return Errorf(Conflict, "appeal %s of decision %s is still %s", a.ID, d.ID, a.State)
+		}
+		if a.State == AppealUpheld || a.State == AppealReversed {
+			resolved++
+		}
+	}
+	if resolved > *s.opts.FurtherAppeals {
+		return Errorf(Conflict, "decision %s has had %d resolved appeals; no further appeal is allowed", d.ID, resolved)
+	}
+	return nil
+}
+
+func insertAppeal(ctx context.Context, tx *sqlx.Tx, a Appeal) error {
+	_, err := tx.NamedExecContext(ctx, `INSERT INTO appeals (`+appealColumns+`) VALUES (
+		:id, :decision_id, :advertiser_id, :state, :statement, :evidence, :filed_by, :filed_at, :due_at,
+		:assigned_to, :claimed_at, :lease_until, :escalation_reason, :escalated_by, :escalated_at,
+		:outcome, :rationale, :resolved_by, :resolved_at, :withdrawn_at, :decider_name)`, a)
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "appeals_one_open" {
+		// A concurrent filing won the race the decision's lock did not cover.
+		return Errorf(Conflict, "an appeal of decision %s is still open", a.DecisionID)
+	}
+	if err != nil {
+		return fmt.Errorf("appeals: insert appeal: %w", err)
+	}
+	return nil
+}
+
+// updateAppeal writes every mutable column of a.
+func updateAppeal(ctx context.Context, tx *sqlx.Tx, a Appeal) error {
+	_, err := tx.NamedExecContext(ctx, `UPDATE appeals SET state = :state, assigned_to = :assigned_to,
+		claimed_at = :claimed_at, lease_until = :lease_until, escalation_reason = :escalation_reason,
+		escalated_by = :escalated_by, escalated_at = :escalated_at, outcome = :outcome, rationale = :rationale,
+		resolved_by = :resolved_by, resolved_at = :resolved_at, withdrawn_at = :withdrawn_at
+		WHERE id = :id`, a)
+	if err != nil {
+		return fmt.Errorf("appeals: update appeal %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+func appendAppealEntry(ctx context.Context, tx *sqlx.Tx, typ string, by Actor, now time.Time, a Appeal, record any) error {
+	if record == nil {
+		record = a
+	}
+	_, err := audit.Append(ctx, tx, audit.Entry{Type: typ, Time: now, Actor: by.String(),
+		Subject: audit.Subject{Kind: "appeal", ID: a.ID},
+		Refs:    []audit.Subject{{Kind: "decision", ID: a.DecisionID}},
+		Record:  record})
+	return err
+}
+
+// FileAppeal files an appeal of decision decisionID for the advertiser it is about.
+func (s *Store) FileAppeal(ctx context.Context, by Actor, decisionID string, in AppealInput) (Appeal, error) {
+	if !by.Is(RoleAdvertiser) {
+		return Appeal{}, Errorf(Forbidden, "only the advertiser a decision is about may appeal it")
+	}
+	if err := in.Validate(); err != nil {
+		return Appeal{}, err
+	}
+	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+		// The decision's lock serializes filings and reversals of one decision.
+		d, err := getDecision(ctx, tx, decisionID, true)
+		if err != nil {
+			return Appeal{}, err
+		}
+		if !canSee(by, d.AdvertiserID) {
+			return Appeal{}, Errorf(NotFound, "decision %q not found", decisionID)
+		}
+		d.effective(now)
+		history, err := appealsOf(ctx, tx, d.ID)
+		if err != nil {
+			return Appeal{}, err
+		}
+		if err := s.appealable(d, history, now); err != nil {
+			return Appeal{}, err
+		}
+		a := Appeal{ID: uuid.Must(uuid.NewV7()).String(), DecisionID: d.ID, AdvertiserID: d.AdvertiserID,
+			State: AppealPending, Statement: in.Statement, Evidence: Evidence(in.Evidence), FiledBy: by.String(),
+			FiledAt: now, DueAt: now.Add(s.opts.ReviewDue), DeciderName: NameOf(d.DecidedBy)}
+		if a.Evidence == nil {
+			a.Evidence = Evidence{}
+		}
+		if err := insertAppeal(ctx, tx, a); err != nil {
+			return Appeal{}, err
+		}
+		if err := appendAppealEntry(ctx, tx, EntryAppealFiled, by, now, a, nil); err != nil {
+			return Appeal{}, err
+		}
+		a.derive(now)
+		return a, nil
+	})
+}
+
+// claimable is the queue's filter for a role: waiting appeals, and claimed
+// ones whose lease lapsed (released lazily by the claim that takes them).
+func claimable(by Actor) string {
+	if by.Role == RoleSeniorReviewer {
+		return `state IN ('pending', 'in_review', 'escalated')`
+	}
+	return `state IN ('pending', 'in_review')`
+}
+
+// Claim hands by the waiting appeal with the earliest due_at, leased to by
+// for Options.ClaimLease. ok is false when nothing is waiting. A reviewer
+// is never handed an appeal of a decision they made.
+func (s *Store) Claim(ctx context.Context, by Actor) (a Appeal, ok bool, err error) {
+	p, err := s.ClaimReply(ctx, by)
+	if err != nil || p == nil {
+		return Appeal{}, false, err
+	}
+	return *p, true, nil
+}
+
+// ClaimReply is Claim for callers that keep the reply: nil when nothing waits.
+func (s *Store) ClaimReply(ctx context.Context, by Actor) (*Appeal, error) {
+	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
+		return nil, Errorf(Forbidden, "only reviewers claim appeals")
+	}
+	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (*Appeal, error) {
+		// One statement picks and takes the appeal: SKIP LOCKED lets
+		// parallel reviewers pass over each other's rows instead of
+		// queueing behind them, so two never take the same one.
+		var rows []struct {
+			Appeal
+			PrevState    string  `db:"prev_state"`
+			PrevAssignee *string `db:"prev_assignee"`
+		}
+		err := tx.SelectContext(ctx, &rows, `WITH picked AS (
+				SELECT id, state AS prev_state, assigned_to AS prev_assignee FROM appeals
+				WHERE `+claimable(by)+` AND (assigned_to IS NULL OR lease_until <= $1) AND decider_name <> $2
+				ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			UPDATE appeals a SET state = CASE WHEN a.state = 'escalated' THEN 'escalated' ELSE 'in_review' END,
+				assigned_to = $3, claimed_at = $1, lease_until = $4
+			FROM picked WHERE a.id = picked.id
+			RETURNING `+prefixed("a.", appealColumns)+`, picked.prev_state, picked.prev_assignee`,
+			now, by.Name, by.String(), now.Add(s.opts.ClaimLease))
+		if err != nil {
+			return nil, fmt.Errorf("appeals: claim: %w", err)
+		}
+		if len(rows) == 0 {
+			return nil, nil
+		}
+		a := rows[0].Appeal
+		if prev := rows[0].PrevAssignee; prev != nil {
+			// The lease had lapsed: the log says the appeal went back to
+			// the queue before it says who took it.
+			back := a
+			back.State, back.AssignedTo, back.ClaimedAt, back.LeaseUntil = rows[0].PrevState, nil, nil, nil
+			if back.State == AppealInReview {
+				back.State = AppealPending
+			}
+			if err := appendAppealEntry(ctx, tx, EntryAppealReleased, systemActor, now, back,
+				releaseRecord{Appeal: back, ReleasedFrom: *prev}); err != nil {
+				return nil, err
+			}
+		}
+		if err := appendAppealEntry(ctx, tx, EntryAppealClaimed, by, now, a, nil); err != nil {
+			return nil, err
+		}
+		a.derive(now)
+		return &a, nil
+	})
+}
+
+// prefixed qualifies each of a comma-separated column list with p.
+func prefixed(p, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// releaseRecord is an appeal.released entry's record: the appeal back in
+// the queue and whose claim lapsed.
+type releaseRecord struct {
+	Appeal
+	ReleasedFrom string `json:"released_from"`
+}
+
+// release returns an appeal whose lease lapsed to its queue: in_review
+// goes back to pending, an escalated one waits for seniors again.
+func release(ctx context.Context, tx *sqlx.Tx, a Appeal, now time.Time) (Appeal, error) {
+	if err := checkTransition(a, evRelease); err != nil {
+		return Appeal{}, err
+	}
+	from := ""
+	if a.AssignedTo != nil {
+		from = *a.AssignedTo
+	}
+	if a.State == AppealInReview {
+		a.State = AppealPending
+	}
+	a.AssignedTo, a.ClaimedAt, a.LeaseUntil = nil, nil, nil
+	if err := updateAppeal(ctx, tx, a); err != nil {
+		return Appeal{}, err
+	}
+	if err := appendAppealEntry(ctx, tx, EntryAppealReleased, systemActor, now, a,
+		releaseRecord{Appeal: a, ReleasedFrom: from}); err != nil {
+		return Appeal{}, err
+	}
+	return a, nil
+}
+
+// releaseBatch is how many lapsed leases one transaction releases.
+const releaseBatch = 100
+
+// ReleaseExpired returns every appeal whose claim lapsed to the queue, with
+// an appeal.released entry each, and reports how many. Claims release
+// lapsed leases lazily too; this keeps lists and reports current.
+func (s *Store) ReleaseExpired(ctx context.Context) (int, error) {
+	ctx = WithIdempotency(ctx, nil)
+	total := 0
+	for {
+		n, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (int, error) {
+			var rows []Appeal
+			if err := tx.SelectContext(ctx, &rows, `SELECT `+appealColumns+` FROM appeals
+				WHERE lease_until <= $1 AND state IN ('in_review', 'escalated')
+				ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED`, now, releaseBatch); err != nil {
+				return 0, fmt.Errorf("appeals: find lapsed claims: %w", err)
+			}
+			for _, a := range rows {
+				if _, err := release(ctx, tx, a, now); err != nil {
+					return 0, err
+				}
+			}
+			return len(rows), nil
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < releaseBatch {
+			return total, nil
+		}
+	}
+}
+
+// reversalRecord is a decision.reversed entry's record: the decision after
+// the change, and what downstream systems do about it.
+type reversalRecord struct {
+	Decision
+	// Effect tells the ad server what to undo: ad_may_run for an ad removal
+	// or restriction, advertiser_reinstated for a ban.
+	Effect    string `json:"effect"`
+	Rationale string `json:"rationale"`
+}
+
+func effectOf(action string) string {
+	if action == ActionAdvertiserBan {
+		return "advertiser_reinstated"
+	}
+	return "ad_may_run"
+}
+
+// reverseDecision sets a locked, in-effect decision to reversed and appends
+// its decision.reversed entry, naming what caused it in refs.
+func reverseDecision(ctx context.Context, tx *sqlx.Tx, d Decision, by Actor, now time.Time,
+	appealID, reversalID *string, rationale string, refs []audit.Subject) error {
+	d.Status, d.ReversedAt, d.ReversedByAppeal = StatusReversed, &now, appealID
+	if _, err := tx.ExecContext(ctx, `UPDATE decisions SET status = 'reversed', reversed_at = $2,
+		reversed_by_appeal = $3, reversed_by_reversal = $4 WHERE id = $1`, d.ID, now, appealID, reversalID); err != nil {
+		return fmt.Errorf("appeals: reverse decision %s: %w", d.ID, err)
+	}
+	_, err := audit.Append(ctx, tx, audit.Entry{Type: EntryDecisionReversed, Time: now, Actor: by.String(),
+		Subject: audit.Subject{Kind: "decision", ID: d.ID}, Refs: refs,
+		Record: reversalRecord{Decision: d, Effect: effectOf(d.Action), Rationale: rationale}})
+	return err
+}
+
+// Resolve answers an appeal by its assignee. A reversal reverses the
+// decision in the same transaction, with both entries.
+func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInput) (Appeal, error) {
+	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
+		return Appeal{}, Errorf(Forbidden, "only reviewers resolve appeals; resolution is never automated")
+	}
+	if err := in.Validate(); err != nil {
+		return Appeal{}, err
+	}
+	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+		var d Decision
+		if in.Outcome == AppealReversed {
+			// Decision before appeal, as FileAppeal and bulk reversals lock them.
+			peek, err := getAppeal(ctx, tx, id, false)
+			if err != nil {
+				return Appeal{}, err
+			}
+			if d, err = getDecision(ctx, tx, peek.DecisionID, true); err != nil {
+				return Appeal{}, err
+			}
+		}
+		// The checks are the UPDATE's condition, so the usual case is one
+		// statement; when it matches nothing, the row says why.
+		who := by.String()
+		var rows []Appeal
+		if err := tx.SelectContext(ctx, &rows, `UPDATE appeals SET state = $2, outcome = $2, rationale = $3,
+				resolved_by = $4, resolved_at = $5
+			WHERE id = $1 AND state IN ('in_review', 'escalated') AND assigned_to = $4 AND lease_until > $5
+				AND decider_name <> $6
+			RETURNING `+appealColumns, id, in.Outcome, in.Rationale, who, now, by.Name); err != nil {
+			return Appeal{}, fmt.Errorf("appeals: resolve %s: %w", id, err)
+		}
+		if len(rows) == 0 {
+			return Appeal{}, s.whyNot(ctx, tx, by, id, evResolve, now)
+		}
+		a := rows[0]
+		if err := appendAppealEntry(ctx, tx, EntryAppealResolved, by, now, a, nil); err != nil {
+			return Appeal{}, err
+		}
+		if in.Outcome == AppealReversed && d.Status == StatusInEffect {
+			if err := reverseDecision(ctx, tx, d, by, now, &a.ID, nil, in.Rationale,
+				[]audit.Subject{{Kind: "appeal", ID: a.ID}}); err != nil {
+				return Appeal{}, err
+			}
+		}
+		a.derive(now)
+		return a, nil
+	})
+}
+
+// whyNot explains why by may not take event on appeal id: not found, the
+// decider, the state, or someone else's claim.
+func (s *Store) whyNot(ctx context.Context, tx *sqlx.Tx, by Actor, id, event string, now time.Time) error {
+	a, err := getAppeal(ctx, tx, id, true)
+	if err != nil {
+		return err
+	}
+	if a.DeciderName == by.Name {
+		return Errorf(Forbidden, "%s made decision %s and may not review its appeal", by.Name, a.DecisionID)
+	}
+	if err := checkTransition(a, event); err != nil {
+		return err
+	}
+	if err := holds(a, by, now); err != nil {
+		return err
+	}
+	return Errorf(Conflict, "appeal %s changed meanwhile; read it and try again", id)
+}
+
+// Escalate hands an appeal in review to the senior reviewers' queue.
+func (s *Store) Escalate(ctx context.Context, by Actor, id string, in EscalateInput) (Appeal, error) {
+	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
+		return Appeal{}, Errorf(Forbidden, "only reviewers escalate appeals")
+	}
+	if err := in.Validate(); err != nil {
+		return Appeal{}, err
+	}
+	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+		a, err := getAppeal(ctx, tx, id, true)
+		if err != nil {
+			return Appeal{}, err
+		}
+		if a.DeciderName == by.Name {
+			return Appeal{}, Errorf(Forbidden, "%s made decision %s and may not review its appeal", by.Name, a.DecisionID)
+		}
+		if err := checkTransition(a, evEscalate); err != nil {
+			return Appeal{}, err
+		}
+		if err := holds(a, by, now); err != nil {
+			return Appeal{}, err
+		}
+		who := by.String()
+		a.State, a.EscalationReason, a.EscalatedBy, a.EscalatedAt = AppealEscalated, &in.Reason, &who, &now
+		a.AssignedTo, a.ClaimedAt, a.LeaseUntil = nil, nil, nil
+		if err := updateAppeal(ctx, tx, a); err != nil {
+			return Appeal{}, err
+		}
+		if err := appendAppealEntry(ctx, tx, EntryAppealEscalated, by, now, a, nil); err != nil {
+			return Appeal{}, err
+		}
+		a.derive(now)
+		return a, nil
+	})
+}
+
+// Withdraw lets the advertiser take back an appeal not yet escalated or resolved.
+func (s *Store) Withdraw(ctx context.Context, by Actor, id string) (Appeal, error) {
+	if !by.Is(RoleAdvertiser) {
+		return Appeal{}, Errorf(Forbidden, "only the advertiser who appealed may withdraw")
+	}
+	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+		a, err := getAppeal(ctx, tx, id, true)
+		if err != nil {
+			return Appeal{}, err
+		}
+		if !canSee(by, a.AdvertiserID) {
+			return Appeal{}, Errorf(NotFound, "appeal %q not found", id)
+		}
+		if err := checkTransition(a, evWithdraw); err != nil {
+			return Appeal{}, err
+		}
+		a.State, a.WithdrawnAt = AppealWithdrawn, &now
+		a.AssignedTo, a.ClaimedAt, a.LeaseUntil = nil, nil, nil
+		if err := updateAppeal(ctx, tx, a); err != nil {
+			return Appeal{}, err
+		}
+		if err := appendAppealEntry(ctx, tx, EntryAppealWithdrawn, by, now, a, nil); err != nil {
+			return Appeal{}, err
+		}
+		a.derive(now)
+		return a, nil
+	})
+}
+
+// Appeal returns one appeal. Another advertiser's is NotFound.
+func (s *Store) Appeal(ctx context.Context, by Actor, id string) (Appeal, error) {
+	a, err := getAppeal(ctx, s.db, id, false)
+	if err != nil {
+		return Appeal{}, err
+	}
+	if !canSee(by, a.AdvertiserID) {
+		return Appeal{}, Errorf(NotFound, "appeal %q not found", id)
+	}
+	a.derive(s.now())
+	return a, nil
+}
+
+// AppealFilter narrows a list of appeals; empty fields match all.
+type AppealFilter struct {
+	State        string
+	AdvertiserID string
+	DecisionID   string
+	// Overdue keeps open appeals past their due_at.
+	Overdue bool
+	PageRequest
+}
+
+var appealStates = []string{AppealPending, AppealInReview, AppealEscalated, AppealUpheld, AppealReversed, AppealWithdrawn}
+
+// Validate checks the filter's values.
+func (f AppealFilter) Validate() error {
+	var p Problems
+	if f.State != "" && !oneOf(f.State, appealStates) {
+		p.Add("state", "must be one of %s", strings.Join(appealStates, ", "))
+	}
+	if f.AdvertiserID != "" && !ValidPlatformID(f.AdvertiserID) {
+		p.Add("advertiser_id", "is not a valid advertiser id")
+	}
+	if len(f.DecisionID) > 128 {
+		p.Add("decision_id", "is not a decision id")
+	}
+	if err := f.PageRequest.Validate(); err != nil {
+		p = append(p, err.(*Error).Fields...)
+	}
+	return p.Err()
+}
+
+// ListAppeals lists appeals newest first; an advertiser sees only its own.
+func (s *Store) ListAppeals(ctx context.Context, by Actor, f AppealFilter) (Page[Appeal], error) {
+	if err := f.Validate(); err != nil {
+		return Page[Appeal]{}, err
+	}
+	if by.Role == RoleAdvertiser {
+		if f.AdvertiserID != "" && f.AdvertiserID != by.AdvertiserID {
+			return Page[Appeal]{Items: []Appeal{}}, nil
+		}
+		f.AdvertiserID = by.AdvertiserID
+	}
+	after, _ := f.after()
+	now := s.now()
+	var where []string
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if after != "" {
+		where = append(where, "id < "+arg(after))
+	}
+	if f.State != "" {
+		where = append(where, "state = "+arg(f.State))
+	}
+	if f.AdvertiserID != "" {
+		where = append(where, "advertiser_id = "+arg(f.AdvertiserID))
+	}
+	if f.DecisionID != "" {
+		where = append(where, "decision_id = "+arg(f.DecisionID))
+	}
+	if f.Overdue {
+		where = append(where, "state IN ('pending', 'in_review', 'escalated') AND due_at < "+arg(now))
+	}
+	query := `SELECT ` + appealColumns + ` FROM appeals`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY id DESC LIMIT ` + arg(f.limit()+1)
+	var items []Appeal
+	if err := s.db.SelectContext(ctx, &items, query, args...); err != nil {
+		return Page[Appeal]{}, fmt.Errorf("appeals: list appeals: %w", err)
+	}
+	for i := range items {
+		items[i].derive(now)
+	}
+	return makePage(items, f.limit(), func(a Appeal) string { return a.ID }), nil
+}
+
+// AppealInfo tells a decision's reader whether and how it can be appealed.
+type AppealInfo struct {
+	// Open is true while a new appeal may be filed.
+	Open     bool      `json:"open"`
+	Deadline time.Time `json:"deadline"`
+	// How names the call that files an appeal, while Open.
+	How string `json:"how,omitempty"`
+	// Reason says why no appeal may be filed now, when not Open.
+	Reason string `json:"reason,omitempty"`
+}
+
+// withAppeals fills the advertiser's view of d: its appeals and whether it
+// can be appealed now.
+func (s *Store) withAppeals(ctx context.Context, d *Decision, now time.Time) error {
+	history, err := appealsOf(ctx, s.db, d.ID)
+	if err != nil {
+		return err
+	}
+	for i := range history {
+		history[i].derive(now)
+	}
+	d.Appeals = history
+	if d.Appeals == nil {
+		d.Appeals = []Appeal{}
+	}
+	info := &AppealInfo{Deadline: d.AppealDeadline}
+	if err := s.appealable(*d, history, now); err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return err
+		}
+		info.Reason = e.Message
+	} else {
+		info.Open = true
+		info.How = fmt.Sprintf(`POST /v1/decisions/%s/appeals with {"statement": "...", "evidence": [{"description": "...", "url": "https://..."}]}, before %s`,
+			d.ID, d.AppealDeadline.Format(time.RFC3339))
+	}
+	d.Appeal = info
+	return nil
+}

@@ -1,0 +1,145 @@
+package appeals
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/internal/pgtest"
+)
+
+// TestBulkReversalResumesAfterCrash stops a bulk reversal after two
+// committed batches, as a crash would, then re-runs it: the re-run reverses
+// only the rest, a third run nothing, and every decision has exactly one
+// decision.reversed entry.
+func TestBulkReversalResumesAfterCrash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	s := NewStore(db, Options{Now: func() time.Time { return now }})
+	admin := Actor{Role: RoleAdmin, Name: "ada"}
+	enforcer := Actor{Role: RoleEnforcer, Name: "pipeline"}
+	yes := true
+	in := DecisionInput{AdvertiserID: "acme", AdID: "ad-1", Action: ActionAdRemoval, PolicyCode: "crypto",
+		Ground: "terms", Explanation: "e", Facts: "f", Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "none"}
+	counts := map[int]int{1: 25, 2: 5, 3: 3}
+	var appealed string
+	for v := 1; v <= 3; v++ {
+		_, err := s.PutPolicy(ctx, admin, "crypto", PolicyInput{Title: "Crypto", Text: "No crypto ads, take " + string(rune('0'+v))})
+		require.NoError(t, err)
+		for i := 0; i < counts[v]; i++ {
+			d, err := s.RecordDecision(ctx, enforcer, in)
+			require.NoError(t, err)
+			if appealed == "" {
+				appealed = d.ID
+			}
+		}
+	}
+	a, err := s.FileAppeal(ctx, Actor{Role: RoleAdvertiser, Name: "o", AdvertiserID: "acme"}, appealed, AppealInput{Statement: "No."})
+	require.NoError(t, err)
+
+	req := ReversalInput{Versions: []int{2, 1}, Rationale: "The platform no longer bans crypto ads."}
+	crash := errors.New("crash")
+	_, err = s.reversePolicyVersions(ctx, admin, "crypto", req, 10, func(reversed int) error {
+		if reversed >= 20 {
+			return crash
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, crash)
+	reversedCount := func() int {
+		var n int
+		require.NoError(t, db.Get(&n, `SELECT count(*) FROM decisions WHERE status = 'reversed'`))
+		return n
+	}
+	require.Equal(t, 20, reversedCount())
+
+	rep, err := s.ReversePolicyVersions(ctx, admin, "crypto", req)
+	require.NoError(t, err)
+	require.Equal(t, 10, rep.Reversed)
+	require.Equal(t, 30, rep.TotalReversed)
+	require.Equal(t, 30, reversedCount())
+	require.NotNil(t, rep.CompletedAt)
+	require.Equal(t, "admin:ada", rep.RequestedBy)
+
+	// The same request, versions in another order, is the same job.
+	rep, err = s.ReversePolicyVersions(ctx, admin, "crypto", ReversalInput{Versions: []int{1, 2}, Rationale: req.Rationale})
+	require.NoError(t, err)
+	require.Zero(t, rep.Reversed)
+	require.Equal(t, 30, rep.TotalReversed)
+
+	var perDecision []int
+	require.NoError(t, db.Select(&perDecision, `SELECT count(*) FROM audit_staging WHERE type = 'decision.reversed' GROUP BY subject_id`))
+	require.Len(t, perDecision, 30)
+	for _, n := range perDecision {
+		require.Equal(t, 1, n)
+	}
+	var v3 int
+	require.NoError(t, db.Get(&v3, `SELECT count(*) FROM decisions WHERE policy_version = 3 AND status = 'in_effect'`))
+	require.Equal(t, 3, v3)
+
+	// The open appeal of a reversed decision was answered by the reversal.
+	got, err := s.Appeal(ctx, admin, a.ID)
+	require.NoError(t, err)
+	require.Equal(t, AppealReversed, got.State)
+	require.Equal(t, req.Rationale, *got.Rationale)
+	var resolved int
+	require.NoError(t, db.Get(&resolved, `SELECT count(*) FROM audit_staging WHERE type = 'appeal.resolved'`))
+	require.Equal(t, 1, resolved)
+
+	// Refusals.
+	_, err = s.ReversePolicyVersions(ctx, Actor{Role: RoleReviewer, Name: "rita"}, "crypto", req)
+	require.Equal(t, Forbidden, ErrorCode(err))
+	_, err = s.ReversePolicyVersions(ctx, admin, "crypto", ReversalInput{Versions: []int{9}, Rationale: "x"})
+	require.Equal(t, Invalid, ErrorCode(err))
+	require.ErrorContains(t, err, "versions[0]")
+	_, err = s.ReversePolicyVersions(ctx, admin, "nope", ReversalInput{Versions: []int{1}, Rationale: "x"})
+	require.Equal(t, NotFound, ErrorCode(err))
+	_, err = s.ReversePolicyVersions(ctx, admin, "crypto", ReversalInput{Versions: []int{1, 1, 0}})
+	require.Equal(t, Invalid, ErrorCode(err))
+	require.ErrorContains(t, err, "versions[1]: repeats 1")
+	require.ErrorContains(t, err, "rationale: is required")
+}
+
+// A reversal under way in one run and another run at the same time never
+// reverse one decision twice.
+func TestBulkReversalConcurrentRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	s := NewStore(db, Options{})
+	admin := Actor{Role: RoleAdmin, Name: "ada"}
+	_, err := s.PutPolicy(ctx, admin, "crypto", PolicyInput{Title: "Crypto", Text: "No crypto ads."})
+	require.NoError(t, err)
+	yes := true
+	in := DecisionInput{AdvertiserID: "acme", Action: ActionAdvertiserBan, PolicyCode: "crypto",
+		Ground: "terms", Explanation: "e", Facts: "f", Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "none"}
+	for i := 0; i < 60; i++ {
+		_, err := s.RecordDecision(ctx, admin, in)
+		require.NoError(t, err)
+	}
+	req := ReversalInput{Versions: []int{1}, Rationale: "Withdrawn."}
+	reps := make([]ReversalReport, 3)
+	errs := make([]error, 3)
+	done := make(chan int)
+	for i := range reps {
+		go func() { reps[i], errs[i] = s.reversePolicyVersions(ctx, admin, "crypto", req, 7, nil); done <- i }()
+	}
+	for range reps {
+		<-done
+	}
+	sum := 0
+	for i := range reps {
+		require.NoError(t, errs[i])
+		sum += reps[i].Reversed
+		require.Equal(t, 60, reps[i].TotalReversed)
+	}
+	require.Equal(t, 60, sum)
+	var entries int
+	require.NoError(t, db.Get(&entries, `SELECT count(*) FROM audit_staging WHERE type = 'decision.reversed'`))
+	require.Equal(t, 60, entries)
+}

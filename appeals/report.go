@@ -1,0 +1,333 @@
+package appeals
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Transparency figures (DSA Art. 15(1)(d) and 24(1)) for a period.
+//
+// Decisions count when they were taken in the period. Appeals are the
+// cohort filed in the period, each counted in its state as of the report
+// (so a report of a closed period is stable once its appeals are
+// resolved). Times to resolve run from filing to resolution of the upheld
+// and reversed ones; the reversal rate is reversed / (upheld + reversed);
+// an appeal is overdue when it is still open past its due time at the
+// report's as_of, and resolved late when it was resolved after it.
+// Percentiles interpolate linearly between ranks (percentile_cont).
+
+// Period bounds a report: From <= t < To. A zero From is the beginning; a
+// zero To is the report's time.
+type Period struct {
+	From time.Time
+	To   time.Time
+}
+
+// Figures are one scope's numbers: the whole platform or one policy.
+type Figures struct {
+	Decisions int64 `json:"decisions"`
+	// ByAction counts decisions per action; every action is present.
+	ByAction map[string]int64 `json:"decisions_by_action"`
+	// ByAutomation counts decisions per automated_decision (none, partial, full).
+	ByAutomation map[string]int64 `json:"decisions_by_automation"`
+	// AutomatedDetection counts decisions on automatically detected content.
+	AutomatedDetection int64 `json:"decisions_automated_detection"`
+	// Notified counts decisions whose statement reached the advertiser.
+	Notified int64 `json:"decisions_notified"`
+	// MedianNoticeSeconds is the median time from decision to notice.
+	MedianNoticeSeconds *float64 `json:"median_time_to_notice_seconds"`
+
+	AppealsFiled int64 `json:"appeals_filed"`
+	// Outcomes counts the filed appeals by state: pending, in_review,
+	// escalated (the open ones), upheld, reversed, withdrawn.
+	Outcomes map[string]int64 `json:"outcomes"`
+	Open     int64            `json:"appeals_open"`
+	// ReversalRate is reversed / (upheld + reversed); null when none was decided.
+	ReversalRate         *float64 `json:"reversal_rate"`
+	MedianResolveSeconds *float64 `json:"median_time_to_resolve_seconds"`
+	P90ResolveSeconds    *float64 `json:"p90_time_to_resolve_seconds"`
+	Overdue              int64    `json:"appeals_overdue"`
+	ResolvedLate         int64    `json:"appeals_resolved_late"`
+}
+
+// PolicyFigures are the figures of decisions under one policy and their appeals.
+type PolicyFigures struct {
+	Policy string `json:"policy_code"`
+	Figures
+}
+
+// AppealsReport is the answer of GET /v1/reports/appeals and `docket report`.
+type AppealsReport struct {
+	From     *time.Time      `json:"from"`
+	To       time.Time       `json:"to"`
+	AsOf     time.Time       `json:"as_of"`
+	Overall  Figures         `json:"overall"`
+	Policies []PolicyFigures `json:"policies"`
+}
+
+var reportStates = []string{"pending", "in_review", "escalated", "upheld", "reversed", "withdrawn"}
+
+func newFigures() Figures {
+	f := Figures{ByAction: map[string]int64{}, ByAutomation: map[string]int64{}, Outcomes: map[string]int64{}}
+	for _, a := range actions {
+		f.ByAction[a] = 0
+	}
+	for _, a := range automatedDecisions {
+		f.ByAutomation[a] = 0
+	}
+	for _, s := range reportStates {
+		f.Outcomes[s] = 0
+	}
+	return f
+}
+
+// AppealsReport computes the figures for p, overall and per policy.
+func (s *Store) AppealsReport(ctx context.Context, by Actor, p Period) (AppealsReport, error) {
+	if !by.Is(RoleAuditor, RoleAdmin, RoleSystem) {
+		return AppealsReport{}, Errorf(Forbidden, "only auditors and admins read the transparency figures")
+	}
+	now := s.now()
+	rep := AppealsReport{To: p.To, AsOf: now}
+	if p.To.IsZero() {
+		rep.To = now
+	}
+	from := p.From
+	if !from.IsZero() {
+		from = from.UTC()
+		rep.From = &from
+	} else {
+		from = time.Unix(0, 0).UTC()
+	}
+	rep.To = rep.To.UTC()
+	if !rep.To.After(from) {
+		return AppealsReport{}, &Error{Code: Invalid, Message: "the request has invalid fields",
+			Fields: []FieldError{{Field: "to", Message: "must be after from"}}}
+	}
+
+	byPolicy := map[string]*Figures{}
+	scope := func(policy *string) *Figures {
+		if policy == nil {
+			return &rep.Overall
+		}
+		f, ok := byPolicy[*policy]
+		if !ok {
+			nf := newFigures()
+			f = &nf
+			byPolicy[*policy] = f
+		}
+		return f
+	}
+	rep.Overall = newFigures()
+
+	// GROUPING SETS give the overall row (policy NULL) and one per policy
+	// in one pass over the period's decisions.
+	var drows []struct {
+		Policy       *string  `db:"policy_code"`
+		N            int64    `db:"n"`
+		Ban          int64    `db:"ban"`
+		Removal      int64    `db:"removal"`
+		Restriction  int64    `db:"restriction"`
+		AutoNone     int64    `db:"auto_none"`
+		AutoPartial  int64    `db:"auto_partial"`
+		AutoFull     int64    `db:"auto_full"`
+		Detected     int64    `db:"detected"`
+		Notified     int64    `db:"notified"`
+		MedianNotice *float64 `db:"median_notice"`
+	}
+	err := s.db.SelectContext(ctx, &drows, `
+		SELECT CASE WHEN grouping(policy_code) = 0 THEN policy_code END AS policy_code,
+			count(*) AS n,
+			count(*) FILTER (WHERE action = 'advertiser_ban') AS ban,
+			count(*) FILTER (WHERE action = 'ad_removal') AS removal,
+			count(*) FILTER (WHERE action = 'ad_restriction') AS restriction,
+			count(*) FILTER (WHERE automated_decision = 'none') AS auto_none,
+			count(*) FILTER (WHERE automated_decision = 'partial') AS auto_partial,
+			count(*) FILTER (WHERE automated_decision = 'full') AS auto_full,
+			count(*) FILTER (WHERE automated_detection) AS detected,
+			count(notified_at) AS notified,
+			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM notified_at - decided_at)) AS median_notice
+		FROM decisions
+		WHERE decided_at >= $1 AND decided_at < $2
+		GROUP BY GROUPING SETS ((), (policy_code))`, from, rep.To)
+	if err != nil {
+		return AppealsReport{}, fmt.Errorf("appeals: report decisions: %w", err)
+	}
+	for _, r := range drows {
+		f := scope(r.Policy)
+		f.Decisions, f.AutomatedDetection, f.Notified, f.MedianNoticeSeconds = r.N, r.Detected, r.Notified, r.MedianNotice
+		f.ByAction[ActionAdvertiserBan], f.ByAction[ActionAdRemoval], f.ByAction[ActionAdRestriction] = r.Ban, r.Removal, r.Restriction
+		f.ByAutomation["none"], f.ByAutomation["partial"], f.ByAutomation["full"] = r.AutoNone, r.AutoPartial, r.AutoFull
+	}
+
+	var arows []struct {
+		Policy        *string  `db:"policy_code"`
+		N             int64    `db:"n"`
+		Pending       int64    `db:"pending"`
+		InReview      int64    `db:"in_review"`
+		Escalated     int64    `db:"escalated"`
+		Upheld        int64    `db:"upheld"`
+		Reversed      int64    `db:"reversed"`
+		Withdrawn     int64    `db:"withdrawn"`
+		Overdue       int64    `db:"overdue"`
+		Late          int64    `db:"late"`
+		MedianResolve *float64 `db:"median_resolve"`
+		P90Resolve    *float64 `db:"p90_resolve"`
+	}
+	err = s.db.SelectContext(ctx, &arows, `
+		SELECT CASE WHEN grouping(d.policy_code) = 0 THEN d.policy_code END AS policy_code,
+			count(*) AS n,
+			count(*) FILTER (WHERE a.state = 'pending') AS pending,
+			count(*) FILTER (WHERE a.state = 'in_review') AS in_review,
+			count(*) FILTER (WHERE a.state = 'escalated') AS escalated,
+			count(*) FILTER (WHERE a.state = 'upheld') AS upheld,
+			count(*) FILTER (WHERE a.state = 'reversed') AS reversed,
+			count(*) FILTER (WHERE a.state = 'withdrawn') AS withdrawn,
+			count(*) FILTER (WHERE a.state IN ('pending', 'in_review', 'escalated') AND a.due_at < $3) AS overdue,
+			count(*) FILTER (WHERE a.state IN ('upheld', 'reversed') AND a.resolved_at > a.due_at) AS late,
+			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.resolved_at - a.filed_at))
+				FILTER (WHERE a.state IN ('upheld', 'reversed')) AS median_resolve,
+			percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM a.resolved_at - a.filed_at))
+				FILTER (WHERE a.state IN ('upheld', 'reversed')) AS p90_resolve
+		FROM appeals a JOIN decisions d ON d.id = a.decision_id
+		WHERE a.filed_at >= $1 AND a.filed_at < $2
+		GROUP BY GROUPING SETS ((), (d.policy_code))`, from, rep.To, now)
+	if err != nil {
+		return AppealsReport{}, fmt.Errorf("appeals: report appeals: %w", err)
+	}
+	for _, r := range arows {
+		f := scope(r.Policy)
+		f.AppealsFiled, f.Overdue, f.ResolvedLate = r.N, r.Overdue, r.Late
+		f.Outcomes["pending"], f.Outcomes["in_review"], f.Outcomes["escalated"] = r.Pending, r.InReview, r.Escalated
+		f.Outcomes["upheld"], f.Outcomes["reversed"], f.Outcomes["withdrawn"] = r.Upheld, r.Reversed, r.Withdrawn
+		f.Open = r.Pending + r.InReview + r.Escalated
+		f.MedianResolveSeconds, f.P90ResolveSeconds = r.MedianResolve, r.P90Resolve
+		if decided := r.Upheld + r.Reversed; decided > 0 {
+			rate := float64(r.Reversed) / float64(decided)
+			f.ReversalRate = &rate
+		}
+	}
+
+	rep.Policies = []PolicyFigures{}
+	for code, f := range byPolicy {
+		rep.Policies = append(rep.Policies, PolicyFigures{Policy: code, Figures: *f})
+	}
+	sort.Slice(rep.Policies, func(i, j int) bool { return rep.Policies[i].Policy < rep.Policies[j].Policy })
+	return rep, nil
+}
+
+// reportColumns are the CSV columns and the table's rows, with how to read each.
+func reportColumns() []struct {
+	name string
+	get  func(f *Figures) string
+} {
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	opt := func(v *float64, format func(float64) string) string {
+		if v == nil {
+			return ""
+		}
+		return format(*v)
+	}
+	num := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	return []struct {
+		name string
+		get  func(f *Figures) string
+	}{
+		{"decisions", func(f *Figures) string { return n(f.Decisions) }},
+		{"advertiser_ban", func(f *Figures) string { return n(f.ByAction[ActionAdvertiserBan]) }},
+		{"ad_removal", func(f *Figures) string { return n(f.ByAction[ActionAdRemoval]) }},
+		{"ad_restriction", func(f *Figures) string { return n(f.ByAction[ActionAdRestriction]) }},
+		{"automated_decision_none", func(f *Figures) string { return n(f.ByAutomation["none"]) }},
+		{"automated_decision_partial", func(f *Figures) string { return n(f.ByAutomation["partial"]) }},
+		{"automated_decision_full", func(f *Figures) string { return n(f.ByAutomation["full"]) }},
+		{"automated_detection", func(f *Figures) string { return n(f.AutomatedDetection) }},
+		{"notified", func(f *Figures) string { return n(f.Notified) }},
+		{"median_time_to_notice_seconds", func(f *Figures) string { return opt(f.MedianNoticeSeconds, num) }},
+		{"appeals_filed", func(f *Figures) string { return n(f.AppealsFiled) }},
+		{"appeals_open", func(f *Figures) string { return n(f.Open) }},
+		{"upheld", func(f *Figures) string { return n(f.Outcomes["upheld"]) }},
+		{"reversed", func(f *Figures) string { return n(f.Outcomes["reversed"]) }},
+		{"withdrawn", func(f *Figures) string { return n(f.Outcomes["withdrawn"]) }},
+		{"reversal_rate", func(f *Figures) string { return opt(f.ReversalRate, num) }},
+		{"median_time_to_resolve_seconds", func(f *Figures) string { return opt(f.MedianResolveSeconds, num) }},
+		{"p90_time_to_resolve_seconds", func(f *Figures) string { return opt(f.P90ResolveSeconds, num) }},
+		{"appeals_overdue", func(f *Figures) string { return n(f.Overdue) }},
+		{"appeals_resolved_late", func(f *Figures) string { return n(f.ResolvedLate) }},
+	}
+}
+
+// WriteCSV writes one row per scope ("" for overall, then each policy).
+func (r AppealsReport) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cols := reportColumns()
+	head := []string{"policy_code"}
+	for _, c := range cols {
+		head = append(head, c.name)
+	}
+	_ = cw.Write(head)
+	row := func(policy string, f *Figures) {
+		rec := []string{policy}
+		for _, c := range cols {
+			rec = append(rec, c.get(f))
+		}
+		_ = cw.Write(rec)
+	}
+	row("", &r.Overall)
+	for i := range r.Policies {
+		row(r.Policies[i].Policy, &r.Policies[i].Figures)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("appeals: report csv: %w", err)
+	}
+	return nil
+}
+
+// WriteTable writes the figures as tab-separated columns (one per scope)
+// for a tabwriter, with durations in human units.
+func (r AppealsReport) WriteTable(w io.Writer) error {
+	from := "the beginning"
+	if r.From != nil {
+		from = r.From.Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "Transparency figures from %s to %s (as of %s)\t\n\n", from, r.To.Format(time.RFC3339), r.AsOf.Format(time.RFC3339))
+	scopes := []*Figures{&r.Overall}
+	line := "\tall"
+	for i := range r.Policies {
+		scopes = append(scopes, &r.Policies[i].Figures)
+		line += "\t" + r.Policies[i].Policy
+	}
+	fmt.Fprintln(w, line+"\t")
+	for _, c := range reportColumns() {
+		line := c.name
+		for _, f := range scopes {
+			v := c.get(f)
+			if x, err := strconv.ParseFloat(v, 64); err == nil && strings.HasSuffix(c.name, "seconds") {
+				v = humanSeconds(x)
+			} else if c.name == "reversal_rate" && v != "" {
+				v = fmt.Sprintf("%.1f%%", x*100)
+			} else if v == "" {
+				v = "-"
+			}
+			line += "\t" + v
+		}
+		if _, err := fmt.Fprintln(w, line+"\t"); err != nil {
+			return fmt.Errorf("appeals: report table: %w", err)
+		}
+	}
+	return nil
+}
+
+func humanSeconds(s float64) string {
+	d := time.Duration(math.Round(s)) * time.Second
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%.1fd", d.Hours()/24)
+	}
+	return d.String()
+}

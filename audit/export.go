@@ -1,0 +1,426 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// ExportFilter selects integrated entries for an export. Zero fields match
+// everything; every bound is in index order, so an export is always a
+// subsequence of the log.
+type ExportFilter struct {
+	// FromIndex is the first index included.
+	FromIndex int64
+	// ToIndex, when set, is the first index excluded.
+	ToIndex *int64
+	// From and To bound the entry's own "time": From <= time < To.
+	From, To time.Time
+	// Types keeps entries of these types only.
+	Types []string
+	// Advertiser keeps entries whose record names this advertiser_id, or
+	// that refer to a decision about it.
+	Advertiser string
+	// Policy keeps entries whose record names this policy_code, policy
+	// revisions of it, and entries that refer to a decision under it.
+	Policy string
+}
+
+// needsKeys reports whether the filter reads the side index of entry
+// fields (audit_export_keys) rather than the log's own columns.
+func (f ExportFilter) needsKeys() bool {
+	return !f.From.IsZero() || !f.To.IsZero() || f.Advertiser != "" || f.Policy != ""
+}
+
+// Indexed reports whether the filter is a plain index range: every entry
+// from FromIndex up to ToIndex.
+func (f ExportFilter) Indexed() bool {
+	return !f.needsKeys() && len(f.Types) == 0
+}
+
+// Row is one exported entry. Its slices point into the driver's buffers
+// and are valid only until the callback returns: one that keeps them must
+// copy.
+type Row struct {
+	Index int64
+	// LeafHash is the leaf hash in standard base64.
+	LeafHash []byte
+	// Type is the entry type.
+	Type []byte
+	// Data is the entry's exact bytes, the leaf data.
+	Data []byte
+	// The wide columns, read only when asked for.
+	Actor, SubjectKind, SubjectID []byte
+	StagedAt                      time.Time
+}
+
+// Columns says which of a Row's fields an export reads.
+type Columns int
+
+const (
+	// Narrow reads index, leaf hash, type and data.
+	Narrow Columns = iota
+	// Wide reads the actor, subject and staging time as well.
+	Wide
+)
+
+// ExportBatch is how many rows one keyset query reads: large enough to
+// amortize the round trip, small enough that memory does not depend on the
+// size of the log.
+const ExportBatch = 5000
+
+// Export streams the entries f selects, in index order, below size (the
+// checkpoint the export is pinned to; a negative size means every
+// integrated entry). It reads in keyset batches, so memory stays constant
+// whatever the log's length, and stops at the first error fn returns.
+func Export(ctx context.Context, db *sqlx.DB, f ExportFilter, size int64, cols Columns, fn func(*Row) error) error {
+	if f.needsKeys() {
+		if err := RefreshExportKeys(ctx, db); err != nil {
+			return err
+		}
+	}
+	query, args := exportQuery(f, size, cols)
+	// One connection and one prepared statement for the whole export: the
+	// batches share a plan, and parallel workers (whose start-up costs more
+	// than a batch of index lookups saves) are off for this session only.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: export: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SET max_parallel_workers_per_gather = 0`); err != nil {
+		return fmt.Errorf("audit: export: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `RESET max_parallel_workers_per_gather`)
+	stmt, err := conn.PrepareContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("audit: export: %w", err)
+	}
+	defer stmt.Close()
+	next := f.FromIndex
+	var (
+		row                     Row
+		hash, typ, data         sql.RawBytes
+		actor, subjKind, subjID sql.RawBytes
+		dest                    = []any{&row.Index, &hash, &typ, &data}
+	)
+	if cols == Wide {
+		dest = append(dest, &actor, &subjKind, &subjID, &row.StagedAt)
+	}
+	for {
+		rows, err := stmt.QueryContext(ctx, append([]any{next}, args...)...)
+		if err != nil {
+			return fmt.Errorf("audit: export: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return fmt.Errorf("audit: export: scan: %w", err)
+			}
+			// Hash and type arrive as JSON strings (see exportQuery).
+			row.LeafHash, row.Type, row.Data = unquote(hash), unquote(typ), data
+			row.Actor, row.SubjectKind, row.SubjectID = actor, subjKind, subjID
+			if err := fn(&row); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("audit: export: %w", err)
+		}
+		if n < ExportBatch {
+			return nil
+		}
+		next = row.Index + 1
+	}
+}
+
+// unquote strips a JSON string's quotes; the strings here (base64, entry
+// types) hold nothing that needs escaping, and one that does is decoded.
+func unquote(b []byte) []byte {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		if bytes.IndexByte(b, '\\') < 0 {
+			return b[1 : len(b)-1]
+		}
+		var s string
+		if json.Unmarshal(b, &s) == nil {
+			return []byte(s)
+		}
+	}
+	return b
+}
+
+// exportQuery builds the keyset query; $1 is the next index to read.
+//
+// The narrow columns come back typed json so that lib/pq hands over the
+// wire bytes as they are: text would be copied into a string, and bytea
+// sent as hex and decoded. The entry cast to json keeps its exact bytes
+// (json, unlike jsonb, stores its input verbatim).
+func exportQuery(f ExportFilter, size int64, cols Columns) (string, []any) {
+	var args []any
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)+1) }
+	// Drive the scan from the side index when it narrows by advertiser or
+	// policy, so each batch is one range of a composite index.
+	key := "l.idx"
+	from := `audit_leaves l JOIN audit_staging s ON s.id = l.staging_id`
+	if f.needsKeys() {
+		key = "k.idx"
+		from = `audit_export_keys k JOIN audit_leaves l ON l.idx = k.idx JOIN audit_staging s ON s.id = l.staging_id`
+	}
+	where := []string{key + " >= $1"}
+	if f.ToIndex != nil {
+		where = append(where, key+" < "+arg(*f.ToIndex))
+	}
+	if size >= 0 {
+		where = append(where, key+" < "+arg(size))
+	}
+	if len(f.Types) > 0 {
+		where = append(where, "s.type = ANY("+arg(pq.StringArray(f.Types))+")")
+	}
+	if !f.From.IsZero() {
+		where = append(where, "k.entry_time >= "+arg(f.From))
+	}
+	if !f.To.IsZero() {
+		where = append(where, "k.entry_time < "+arg(f.To))
+	}
+	if f.Advertiser != "" {
+		where = append(where, "k.advertiser_id = "+arg(f.Advertiser))
+	}
+	if f.Policy != "" {
+		where = append(where, "k.policy_code = "+arg(f.Policy))
+	}
+	sel := `l.idx, to_json(encode(l.leaf_hash, 'base64')), to_json(s.type), convert_from(s.entry, 'UTF8')::json`
+	if cols == Wide {
+		sel += `, s.actor, s.subject_kind, s.subject_id, s.created_at`
+	}
+	return `SELECT ` + sel + ` FROM ` + from + ` WHERE ` + strings.Join(where, " AND ") + `
+		ORDER BY ` + key + ` LIMIT ` + strconv.Itoa(ExportBatch), args
+}
+
+// CountExport counts the entries f selects below size, for progress bars.
+func CountExport(ctx context.Context, db *sqlx.DB, f ExportFilter, size int64) (int64, error) {
+	if f.Indexed() {
+		hi := size
+		if hi < 0 {
+			if err := db.GetContext(ctx, &hi, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err != nil {
+				return 0, fmt.Errorf("audit: count export: %w", err)
+			}
+		}
+		if f.ToIndex != nil && *f.ToIndex < hi {
+			hi = *f.ToIndex
+		}
+		return max(hi-f.FromIndex, 0), nil
+	}
+	if f.needsKeys() {
+		if err := RefreshExportKeys(ctx, db); err != nil {
+			return 0, err
+		}
+	}
+	q, args := exportQuery(f, size, Narrow)
+	q = "SELECT count(*) FROM" + q[strings.Index(q, " FROM ")+5:strings.LastIndex(q, "ORDER BY")]
+	var n int64
+	if err := db.GetContext(ctx, &n, q, append([]any{f.FromIndex}, args...)...); err != nil {
+		return 0, fmt.Errorf("audit: count export: %w", err)
+	}
+	return n, nil
+}
+
+// RefreshExportKeys brings the side index of entry fields up to the last
+// integrated leaf. It is derived data, filled here rather than by a trigger
+// so that neither writers nor the integrator pay for exports; concurrent
+// callers serialize on an advisory lock and the second finds nothing to do.
+func RefreshExportKeys(ctx context.Context, db *sqlx.DB) error {
+	conn, err := db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: refresh export keys: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtextextended('docket:audit_export_keys', 0))`); err != nil {
+		return fmt.Errorf("audit: refresh export keys: lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended('docket:audit_export_keys', 0))`)
+	const batch = 50000
+	for {
+		var next int64
+		if err := conn.GetContext(ctx, &next, `SELECT coalesce(max(idx) + 1, 0) FROM audit_export_keys`); err != nil {
+			return fmt.Errorf("audit: refresh export keys: %w", err)
+		}
+		res, err := conn.ExecContext(ctx, `
+			INSERT INTO audit_export_keys (idx, entry_time, advertiser_id, policy_code, decision_id)
+			SELECT l.idx,
+				CASE WHEN j->>'time' ~ '^\d{4}-\d\d-\d\dT' THEN (j->>'time')::timestamptz END,
+				j->'record'->>'advertiser_id',
+				coalesce(j->'record'->>'policy_code',
+					CASE WHEN j->'subject'->>'kind' = 'policy' THEN j->'subject'->>'id' END),
+				coalesce(CASE WHEN j->'subject'->>'kind' = 'decision' THEN j->'subject'->>'id' END,
+					j->'record'->>'decision_id',
+					(SELECT r->>'id' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j->'refs') = 'array' THEN j->'refs' ELSE '[]' END) r
+					 WHERE r->>'kind' = 'decision' LIMIT 1))
+			FROM audit_leaves l JOIN audit_staging s ON s.id = l.staging_id,
+				LATERAL (SELECT convert_from(s.entry, 'UTF8')::jsonb AS j) e
+			WHERE l.idx >= $1 AND l.idx < $1 + $2
+			ORDER BY l.idx`, next, batch)
+		if err != nil {
+			return fmt.Errorf("audit: refresh export keys: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		if n > 0 {
+			// Entries about a decision inherit its advertiser and policy, so
+			// that an appeal shows up under the decision's advertiser and policy.
+			if _, err := conn.ExecContext(ctx, `
+				UPDATE audit_export_keys k SET
+					advertiser_id = coalesce(k.advertiser_id, (SELECT d.advertiser_id FROM audit_export_keys d
+						WHERE d.decision_id = k.decision_id AND d.advertiser_id IS NOT NULL ORDER BY d.idx LIMIT 1)),
+					policy_code = coalesce(k.policy_code, (SELECT d.policy_code FROM audit_export_keys d
+						WHERE d.decision_id = k.decision_id AND d.policy_code IS NOT NULL ORDER BY d.idx LIMIT 1))
+				WHERE k.idx >= $1 AND k.decision_id IS NOT NULL
+				  AND (k.advertiser_id IS NULL OR k.policy_code IS NULL)`, next); err != nil {
+				return fmt.Errorf("audit: refresh export keys: inherit: %w", err)
+			}
+		}
+		if n < batch {
+			return nil
+		}
+	}
+}
+
+// Format is an export's encoding.
+type Format string
+
+const (
+	// JSONL writes one object per line: index, leaf_hash (standard
+	// base64), type and entry (the exact bytes, which are JSON).
+	JSONL Format = "jsonl"
+	// CSV writes a header and one record per entry; the entry column
+	// holds the exact bytes.
+	CSV Format = "csv"
+)
+
+// ParseFormat accepts "jsonl" (the default when empty) or "csv".
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "", "jsonl", "json":
+		return JSONL, nil
+	case "csv":
+		return CSV, nil
+	}
+	return "", fmt.Errorf("audit: unknown export format %q (want jsonl or csv)", s)
+}
+
+// CSVColumns names the CSV export's columns.
+func CSVColumns() []string {
+	return []string{"index", "leaf_hash", "type", "actor", "subject_kind", "subject_id", "staged_at", "entry"}
+}
+
+// Columns is what the writer's format needs read.
+func (x *Writer) Columns() Columns {
+	if x.format == CSV {
+		return Wide
+	}
+	return Narrow
+}
+
+// Writer encodes exported rows in one format. Flush must be called at the end.
+type Writer struct {
+	w      io.Writer
+	format Format
+	csv    *csv.Writer
+	buf    []byte
+	rec    []string
+}
+
+// NewWriter returns a Writer of format onto w. The CSV header is written
+// with the first row, or by Flush when there is none.
+func NewWriter(w io.Writer, format Format) *Writer {
+	x := &Writer{w: w, format: format}
+	if format == CSV {
+		x.csv = csv.NewWriter(w)
+		x.rec = make([]string, len(CSVColumns()))
+	}
+	return x
+}
+
+func (x *Writer) header() error {
+	if x.csv != nil && x.rec[0] == "" {
+		x.rec[0] = "-"
+		return x.csv.Write(CSVColumns())
+	}
+	return nil
+}
+
+// Write encodes one row.
+func (x *Writer) Write(r *Row) error {
+	if x.format == CSV {
+		if err := x.header(); err != nil {
+			return fmt.Errorf("audit: csv: %w", err)
+		}
+		x.rec[0] = strconv.FormatInt(r.Index, 10)
+		x.rec[1] = string(r.LeafHash)
+		x.rec[2], x.rec[3], x.rec[4], x.rec[5] = string(r.Type), string(r.Actor), string(r.SubjectKind), string(r.SubjectID)
+		x.rec[6] = r.StagedAt.UTC().Format(time.RFC3339Nano)
+		x.rec[7] = string(r.Data)
+		if err := x.csv.Write(x.rec); err != nil {
+			return fmt.Errorf("audit: csv: %w", err)
+		}
+		return nil
+	}
+	b := x.buf[:0]
+	b = append(b, `{"index":`...)
+	b = strconv.AppendInt(b, r.Index, 10)
+	b = append(b, `,"leaf_hash":"`...)
+	b = append(b, r.LeafHash...)
+	b = append(b, `","type":`...)
+	b = appendJSONString(b, r.Type)
+	b = append(b, `,"entry":`...)
+	// The entry is JSON already: embedding it verbatim keeps its exact
+	// bytes, so a reader can hash them again.
+	b = append(b, r.Data...)
+	b = append(b, "}\n"...)
+	x.buf = b
+	if _, err := x.w.Write(b); err != nil {
+		return fmt.Errorf("audit: jsonl: %w", err)
+	}
+	return nil
+}
+
+// Flush writes out anything buffered.
+func (x *Writer) Flush() error {
+	if x.csv != nil {
+		if err := x.header(); err != nil {
+			return fmt.Errorf("audit: csv: %w", err)
+		}
+		x.csv.Flush()
+		if err := x.csv.Error(); err != nil {
+			return fmt.Errorf("audit: csv: %w", err)
+		}
+	}
+	return nil
+}
+
+// appendJSONString appends s as a JSON string. Entry types are short ASCII
+// names, so the common case copies them through.
+func appendJSONString(b []byte, s []byte) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(string(s))
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

@@ -1,0 +1,517 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Options tune the integrator. Zero values take the defaults.
+type Options struct {
+	// CheckpointInterval is the least time between two checkpoints, and so
+	// the longest a new leaf waits for one. Default 250ms; negative signs a
+	// checkpoint after every batch that adds leaves.
+	CheckpointInterval time.Duration
+	// PollInterval is how often an idle integrator looks for new entries.
+	// Default 20ms.
+	PollInterval time.Duration
+	// BatchSize caps the leaves one integration transaction adds. Default 20000.
+	BatchSize int
+	// LockRetry is how often a standby integrator tries to take over. Default 1s.
+	LockRetry time.Duration
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = 250 * time.Millisecond
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 20 * time.Millisecond
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 20000
+	}
+	if o.LockRetry <= 0 {
+		o.LockRetry = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// ErrNotFound means the entry, checkpoint or tree size asked for does not
+// exist (yet).
+var ErrNotFound = errors.New("audit: not found")
+
+// ErrInvalid means a request's arguments are impossible (an index beyond
+// the size it is proven in, a consistency proof from a larger size).
+var ErrInvalid = errors.New("audit: invalid request")
+
+// lockSQL elects the one integrator of a database. The lock is held by a
+// session, so it dies with the connection of a crashed holder.
+const lockSQL = `SELECT pg_try_advisory_lock(hashtextextended('docket.audit/integrator', 0))`
+
+// Log is the transparency log over the audit tables: the integrator that
+// turns staged entries into leaves and signed checkpoints, and the reads
+// and proofs served from them.
+type Log struct {
+	db       *sqlx.DB
+	signer   note.Signer
+	verifier note.Verifier
+	vkey     string
+	origin   string
+	opts     Options
+	rf       *compact.RangeFactory
+
+	// mu serializes integration within the process; the row lock on
+	// audit_integrator serializes it across processes.
+	mu sync.Mutex
+	// st is the integrator's view of the tree; nil means "reload from the
+	// database", after a start or any failure.
+	st *treeState
+}
+
+// treeState is what the integrator keeps between batches.
+type treeState struct {
+	rng    *compact.Range
+	wmXID  uint64
+	wmID   int64
+	cpSize int64 // latest stored checkpoint's size, -1 when none
+	cpAt   time.Time
+}
+
+// NewLog returns a log signing checkpoints for origin with signer, whose
+// public half is verifierKey.
+func NewLog(db *sqlx.DB, signer note.Signer, verifierKey, origin string, opts Options) (*Log, error) {
+	v, err := note.NewVerifier(verifierKey)
+	if err != nil {
+		return nil, fmt.Errorf("audit: verifier key: %w", err)
+	}
+	if v.Name() != signer.Name() || v.KeyHash() != signer.KeyHash() {
+		return nil, fmt.Errorf("audit: verifier key %q is not the signer's (%s+%08x)", verifierKey, signer.Name(), signer.KeyHash())
+	}
+	if origin == "" {
+		return nil, errors.New("audit: empty origin")
+	}
+	return &Log{db: db, signer: signer, verifier: v, vkey: verifierKey, origin: origin,
+		opts: opts.withDefaults(), rf: &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}}, nil
+}
+
+// VerifierKey is the note verifier key (name+hash+base64key) of the log's signer.
+func (l *Log) VerifierKey() string { return l.vkey }
+
+// Origin is the checkpoints' origin line.
+func (l *Log) Origin() string { return l.origin }
+
+// Verifier checks the log's signatures.
+func (l *Log) Verifier() note.Verifier { return l.verifier }
+
+// Run competes for the integrator lock and, while holding it, integrates
+// until ctx ends. A process that loses keeps retrying, so that it takes
+// over when the holder dies. On the way out the leader makes one last pass
+// and signs a checkpoint, so entries committed before shutdown are covered.
+func (l *Log) Run(ctx context.Context) error {
+	lg := l.opts.Logger
+	for {
+		led, err := l.term(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			lg.Error("audit integrator failed; retrying", slog.Any("err", err))
+		case led:
+			lg.Info("audit integrator stepped down")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(l.opts.LockRetry):
+		}
+	}
+}
+
+// term is one attempt at leadership: it reports whether it led.
+func (l *Log) term(ctx context.Context) (bool, error) {
+	conn, err := l.db.Connx(ctx)
+	if err != nil {
+		return false, fmt.Errorf("audit: integrator connection: %w", err)
+	}
+	// A pooled connection would keep the session lock: discard it instead.
+	defer func() {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+	}()
+	var ok bool
+	if err := conn.GetContext(ctx, &ok, lockSQL); err != nil {
+		return false, fmt.Errorf("audit: integrator lock: %w", err)
+	}
+	if !ok {
+		return false, nil
+	}
+	l.opts.Logger.Info("audit integrator elected", slog.String("origin", l.origin))
+	return true, l.lead(ctx, conn)
+}
+
+func (l *Log) lead(ctx context.Context, conn *sqlx.Conn) error {
+	for {
+		res, err := l.integrate(ctx, conn, false)
+		if err != nil {
+			if ctx.Err() != nil {
+				return l.finalPass(conn)
+			}
+			return err
+		}
+		if res.full {
+			continue
+		}
+		wait := l.opts.PollInterval
+		if res.cpPending && res.cpWait < wait {
+			wait = max(res.cpWait, time.Millisecond)
+		}
+		select {
+		case <-ctx.Done():
+			return l.finalPass(conn)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// finalPass integrates what committed before shutdown and signs it.
+func (l *Log) finalPass(conn *sqlx.Conn) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		res, err := l.integrate(ctx, conn, true)
+		if err != nil {
+			return err
+		}
+		if !res.full {
+			return nil
+		}
+	}
+}
+
+// IntegrateOnce runs one integration batch without the election: it adds
+// up to BatchSize leaves and signs a checkpoint when one is due (always
+// when the log has none). It is safe beside a running integrator, which it
+// waits for. It returns how many leaves it added.
+func (l *Log) IntegrateOnce(ctx context.Context) (int, error) {
+	res, err := l.integrate(ctx, l.db, false)
+	return res.n, err
+}
+
+type txBeginner interface {
+	BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error)
+}
+
+type batchResult struct {
+	n         int
+	full      bool          // the batch hit BatchSize: more may be waiting
+	cpPending bool          // leaves exist that no checkpoint covers yet
+	cpWait    time.Duration // until the next checkpoint may be signed
+}
+
+// stagedRow is one staging row taken by a batch.
+type stagedRow struct {
+	ID    int64  `db:"id"`
+	XID   uint64 `db:"xid"`
+	Entry []byte `db:"entry"`
+}
+
+// integrate is one transaction: lock the watermark row, take the staging
+// rows of every transaction older than the oldest running one, in (xid,
+// id) order, give them the next indices, store leaves, nodes and maybe a
+// checkpoint, advance the watermark.
+func (l *Log) integrate(ctx context.Context, b txBeginner, forceCP bool) (batchResult, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.opts.Now()
+
+	// An idle poll costs one cheap read, not a transaction with a row lock.
+	if st := l.st; st != nil && !forceCP && !l.checkpointDue(st, int64(st.rng.End()), now) {
+		var exists bool
+		err := sqlx.GetContext(ctx, l.queryer(b), &exists, `
+			SELECT EXISTS (SELECT 1 FROM audit_staging
+				WHERE (xid, id) > ($1::text::xid8, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot()))`,
+			strconv.FormatUint(st.wmXID, 10), st.wmID)
+		if err != nil {
+			l.st = nil
+			return batchResult{}, fmt.Errorf("audit: poll staging: %w", err)
+		}
+		if !exists {
+			return l.pending(st, now), nil
+		}
+	}
+
+	res, err := l.integrateTx(ctx, b, now, forceCP)
+	if err != nil {
+		l.st = nil
+	}
+	return res, err
+}
+
+func (l *Log) queryer(b txBeginner) sqlx.QueryerContext {
+	if q, ok := b.(sqlx.QueryerContext); ok {
+		return q
+	}
+	return l.db
+}
+
+func (l *Log) checkpointDue(st *treeState, size int64, now time.Time) bool {
+	if st.cpSize < 0 {
+		return true
+	}
+	if size <= st.cpSize {
+		return false
+	}
+	return l.opts.CheckpointInterval < 0 || now.Sub(st.cpAt) >= l.opts.CheckpointInterval
+}
+
+func (l *Log) pending(st *treeState, now time.Time) batchResult {
+	if int64(st.rng.End()) <= st.cpSize {
+		return batchResult{}
+	}
+	return batchResult{cpPending: true, cpWait: l.opts.CheckpointInterval - now.Sub(st.cpAt)}
+}
+
+func (l *Log) integrateTx(ctx context.Context, b txBeginner, now time.Time, forceCP bool) (batchResult, error) {
+	tx, err := b.BeginTxx(ctx, nil)
+	if err != nil {
+		return batchResult{}, fmt.Errorf("audit: integrate: begin: %w", err)
+	}
+	defer tx.Rollback()
+
+	var wm struct {
+		XID uint64 `db:"watermark"`
+		ID  int64  `db:"watermark_id"`
+	}
+	// The row lock makes integrators take turns even without the election.
+	if err := tx.GetContext(ctx, &wm, `SELECT watermark, watermark_id FROM audit_integrator WHERE id = 1 FOR UPDATE`); err != nil {
+		return batchResult{}, fmt.Errorf("audit: integrate: watermark: %w", err)
+	}
+	var size int64
+	if err := tx.GetContext(ctx, &size, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err != nil {
+		return batchResult{}, fmt.Errorf("audit: integrate: size: %w", err)
+	}
+	st := l.st
+	if st == nil || int64(st.rng.End()) != size {
+		if st, err = l.loadState(ctx, tx, size); err != nil {
+			return batchResult{}, err
+		}
+	}
+	st.wmXID, st.wmID = wm.XID, wm.ID
+
+	// Every transaction below the snapshot's xmin has ended, so the rows
+	// below it are final: nothing can commit behind an index given here.
+	var cur uint64
+	if err := tx.GetContext(ctx, &cur, `SELECT pg_snapshot_xmin(pg_current_snapshot())`); err != nil {
+		return batchResult{}, fmt.Errorf("audit: integrate: snapshot: %w", err)
+	}
+	rows, err := tx.QueryxContext(ctx, `
+		SELECT id, xid, entry FROM audit_staging
+		WHERE (xid, id) > ($1::text::xid8, $2) AND xid < $3::text::xid8
+		ORDER BY xid, id LIMIT $4`,
+		strconv.FormatUint(wm.XID, 10), wm.ID, strconv.FormatUint(cur, 10), l.opts.BatchSize)
+	if err != nil {
+		return batchResult{}, fmt.Errorf("audit: integrate: read staging: %w", err)
+	}
+	rng, err := l.rf.NewRange(0, st.rng.End(), append([][]byte(nil), st.rng.Hashes()...))
+	if err != nil {
+		rows.Close()
+		return batchResult{}, fmt.Errorf("audit: integrate: %w", err)
+	}
+	var (
+		idxs, sids, nlevels, nidxs []int64
+		leafHashes, nodeHashes     [][]byte
+		last                       stagedRow
+	)
+	visit := func(id compact.NodeID, h []byte) {
+		if id.Level > 0 {
+			nlevels = append(nlevels, int64(id.Level))
+			nidxs = append(nidxs, int64(id.Index))
+			nodeHashes = append(nodeHashes, h)
+		}
+	}
+	for rows.Next() {
+		if err := rows.StructScan(&last); err != nil {
+			rows.Close()
+			return batchResult{}, fmt.Errorf("audit: integrate: scan staging: %w", err)
+		}
+		h := rfc6962.DefaultHasher.HashLeaf(last.Entry)
+		idxs = append(idxs, int64(rng.End()))
+		sids = append(sids, last.ID)
+		leafHashes = append(leafHashes, h)
+		if err := rng.Append(h, visit); err != nil {
+			rows.Close()
+			return batchResult{}, fmt.Errorf("audit: integrate: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return batchResult{}, fmt.Errorf("audit: integrate: read staging: %w", err)
+	}
+	n := len(idxs)
+	newSize := int64(rng.End())
+	due := l.checkpointDue(st, newSize, now) || (forceCP && newSize > st.cpSize)
+	if n == 0 && !due {
+		return l.pending(st, now), nil
+	}
+
+	if n > 0 {
+		// The primary key on idx is the last guard against a second
+		// integrator that somehow shares our view of the size.
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO audit_leaves (idx, staging_id, leaf_hash, integrated_at)
+			SELECT i, s, h, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS t(i, s, h)`,
+			pq.Int64Array(idxs), pq.Int64Array(sids), pq.ByteaArray(leafHashes), now); err != nil {
+			return batchResult{}, fmt.Errorf("audit: integrate: insert leaves: %w", err)
+		}
+		if len(nlevels) > 0 {
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO audit_nodes (level, idx, hash)
+				SELECT l, i, h FROM unnest($1::int[], $2::bigint[], $3::bytea[]) AS t(l, i, h)`,
+				pq.Int64Array(nlevels), pq.Int64Array(nidxs), pq.ByteaArray(nodeHashes)); err != nil {
+				return batchResult{}, fmt.Errorf("audit: integrate: insert nodes: %w", err)
+			}
+		}
+	}
+	full := n == l.opts.BatchSize
+	newWM := wm
+	if full {
+		newWM.XID, newWM.ID = last.XID, last.ID
+	} else if cur > wm.XID {
+		newWM.XID, newWM.ID = cur, 0
+	}
+	if newWM != wm {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_integrator SET watermark = $1::text::xid8, watermark_id = $2 WHERE id = 1`,
+			strconv.FormatUint(newWM.XID, 10), newWM.ID); err != nil {
+			return batchResult{}, fmt.Errorf("audit: integrate: watermark: %w", err)
+		}
+	}
+	if due {
+		root, err := rng.GetRootHash(nil)
+		if err != nil {
+			return batchResult{}, fmt.Errorf("audit: integrate: root: %w", err)
+		}
+		if root == nil {
+			root = rfc6962.DefaultHasher.EmptyRoot()
+		}
+		signed, err := l.sign(uint64(newSize), root)
+		if err != nil {
+			return batchResult{}, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)`,
+			newSize, root, string(signed), now); err != nil {
+			return batchResult{}, fmt.Errorf("audit: integrate: insert checkpoint: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return batchResult{}, fmt.Errorf("audit: integrate: commit: %w", err)
+	}
+	l.st = &treeState{rng: rng, wmXID: newWM.XID, wmID: newWM.ID, cpSize: st.cpSize, cpAt: st.cpAt}
+	if due {
+		l.st.cpSize, l.st.cpAt = newSize, now
+	}
+	res := l.pending(l.st, now)
+	res.n, res.full = n, full
+	return res, nil
+}
+
+func (l *Log) sign(size uint64, root []byte) ([]byte, error) {
+	body := log.Checkpoint{Origin: l.origin, Size: size, Hash: root}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(body)}, l.signer)
+	if err != nil {
+		return nil, fmt.Errorf("audit: sign checkpoint: %w", err)
+	}
+	return signed, nil
+}
+
+// loadState rebuilds the compact range of the first size leaves from the
+// stored nodes (at most one per level), and finds the latest checkpoint.
+func (l *Log) loadState(ctx context.Context, q sqlx.QueryerContext, size int64) (*treeState, error) {
+	ids := compact.RangeNodes(0, uint64(size), nil)
+	hashes, err := fetchNodes(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	rng, err := l.rf.NewRange(0, uint64(size), hashes)
+	if err != nil {
+		return nil, fmt.Errorf("audit: rebuild tree: %w", err)
+	}
+	var cp struct {
+		Size sql.NullInt64 `db:"size"`
+		At   sql.NullTime  `db:"created_at"`
+	}
+	if err := sqlx.GetContext(ctx, q, &cp, `SELECT size, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1`); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("audit: latest checkpoint: %w", err)
+	}
+	st := &treeState{rng: rng, cpSize: -1}
+	if cp.Size.Valid {
+		st.cpSize, st.cpAt = cp.Size.Int64, cp.At.Time
+	}
+	return st, nil
+}
+
+// fetchNodes reads the hashes of the given nodes in one query, in order:
+// level 0 from the leaves, the rest from audit_nodes.
+func fetchNodes(ctx context.Context, q sqlx.QueryerContext, ids []compact.NodeID) ([][]byte, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	levels := make([]int64, len(ids))
+	idxs := make([]int64, len(ids))
+	for i, id := range ids {
+		levels[i], idxs[i] = int64(id.Level), int64(id.Index)
+	}
+	// LATERAL keeps each lookup an index probe whatever the planner
+	// thinks of the array's length.
+	rows, err := q.QueryxContext(ctx, `
+		SELECT w.ord, h.hash
+		FROM unnest($1::int[], $2::bigint[]) WITH ORDINALITY AS w(level, idx, ord)
+		LEFT JOIN LATERAL (
+			SELECT n.hash FROM audit_nodes n WHERE w.level > 0 AND n.level = w.level AND n.idx = w.idx
+			UNION ALL
+			SELECT l.leaf_hash FROM audit_leaves l WHERE w.level = 0 AND l.idx = w.idx
+		) h ON true
+		ORDER BY w.ord`, pq.Int64Array(levels), pq.Int64Array(idxs))
+	if err != nil {
+		return nil, fmt.Errorf("audit: read nodes: %w", err)
+	}
+	defer rows.Close()
+	out := make([][]byte, len(ids))
+	for rows.Next() {
+		var ord int64
+		var h []byte
+		if err := rows.Scan(&ord, &h); err != nil {
+			return nil, fmt.Errorf("audit: read nodes: %w", err)
+		}
+		out[ord-1] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit: read nodes: %w", err)
+	}
+	for i, h := range out {
+		if h == nil {
+			return nil, fmt.Errorf("audit: node %d/%d is missing", ids[i].Level, ids[i].Index)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/docket-dev/docket/audit"
+)
+
+// signerKeyFileName is where serve keeps a key it generated, in the data directory.
+const signerKeyFileName = "audit-signer.key"
+
+const defaultOrigin = "docket.local/audit"
+
+// startAuditLog loads the checkpoint signer key (DOCKET_SIGNER_KEY_FILE, or
+// one generated into the data directory on first start) and runs the
+// integrator until ctx ends.
+func startAuditLog(ctx context.Context, cfg config, db *sqlx.DB, logger *slog.Logger) (*audit.Log, error) {
+	signer, vkey, path, err := loadSigner(cfg, logger)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	l, err := audit.NewLog(db, signer, vkey, cfg.LogOrigin, audit.Options{CheckpointInterval: cfg.CheckpointInterval, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	logger.Info("audit log", slog.String("origin", cfg.LogOrigin), slog.String("verifier_key", vkey), slog.String("signer_key_file", path))
+	go func() {
+		if err := l.Run(ctx); err != nil {
+			logger.Error("audit integrator stopped", slog.Any("err", err))
+		}
+	}()
+	return l, nil
+}
+
+// loadSigner reads the configured signer key, or the data directory's,
+// generating that one on first start.
+func loadSigner(cfg config, logger *slog.Logger) (note.Signer, string, string, error) {
+	if cfg.SignerKeyFile != "" {
+		signer, vkey, err := audit.LoadSignerKey(cfg.SignerKeyFile)
+		return signer, vkey, cfg.SignerKeyFile, err
+	}
+	path := filepath.Join(cfg.DataDir, signerKeyFileName)
+	signer, vkey, created, err := audit.LoadOrCreateSignerKey(path, cfg.LogOrigin)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if created {
+		logger.Warn("no signer key configured (DOCKET_SIGNER_KEY_FILE): generated one; back it up and publish the verifier key",
+			slog.String("file", path), slog.String("verifier_key", vkey))
+	}
+	return signer, vkey, path, nil
+}
+
+func cmdKeys(_ context.Context, e *env, args []string) error {
+	fs := newFlagSet("keys", e, `Usage: docket keys generate [--name ORIGIN] [--out FILE]
+
+Generates an Ed25519 key pair for signing checkpoints. With --out the signer
+key goes to FILE (mode 0600) and the verifier key to FILE.pub; without it
+both are printed, the signer key first. The verifier key is printed last
+either way: publish it, and keep the signer key secret.
+
+Flags:
+`)
+	name := fs.String("name", envOr(e.getenv, "DOCKET_LOG_ORIGIN", defaultOrigin), "the key's name: the log's origin (DOCKET_LOG_ORIGIN)")
+	out := fs.String("out", "", "write the signer key to this file and the verifier key to FILE.pub")
+	if len(args) == 0 || args[0] != "generate" {
+		fs.Usage()
+		return errors.New("keys: want 'generate'")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	skey, vkey, err := audit.GenerateKey(*name)
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	if *out == "" {
+		fmt.Fprintln(e.stdout, skey)
+		fmt.Fprintln(e.stdout, vkey)
+		return nil
+	}
+	if err := audit.WriteKeyFiles(*out, skey, vkey); err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "signer key written to %s, verifier key to %s.pub\n", *out, *out)
+	fmt.Fprintln(e.stdout, vkey)
+	return nil
+}
+
+func cmdVerify(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("verify", e, `Usage: docket verify [flags]
+       docket verify --remote URL --checkpoint FILE [--key KEY] [--save FILE]
+       docket verify --bundle FILE --key KEY
+
+With no mode flag, verifies the audit log in the database: every leaf hash
+and the Merkle tree are recomputed from the stored entries, every checkpoint's
+signature and root and its consistency with the next are checked. It exits 0
+only when all holds, and otherwise names the first bad index.
+
+--remote checks a live log against a checkpoint saved earlier, through the
+public API only: no database access.
+
+Flags:
+`)
+	dsn := databaseFlag(fs, e)
+	key := fs.String("key", "", "the verifier key, or a file holding it (default: derived from DOCKET_SIGNER_KEY_FILE, or the data directory's generated key)")
+	origin := fs.String("origin", e.getenv("DOCKET_LOG_ORIGIN"), "the origin every checkpoint must name (DOCKET_LOG_ORIGIN; empty: the first checkpoint's)")
+	remote := fs.String("remote", "", "base URL of a live Docket to check against --checkpoint")
+	saved := fs.String("checkpoint", "", "with --remote: a signed checkpoint saved earlier")
+	save := fs.String("save", "", "with --remote: write the live checkpoint here once it verifies")
+	bundle := fs.String("bundle", "", "verify a bundle file offline (see 'docket export --bundle')")
+	quiet := fs.Bool("quiet", false, "no progress output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *bundle != "":
+		return verifyBundleFile(ctx, e, *bundle, *key, *quiet)
+	case *remote != "":
+		return verifyRemote(ctx, e, *remote, *saved, *key, *save)
+	}
+
+	vkey, err := verifierKey(e, *key)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	db, err := openDB(ctx, *dsn)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	defer db.Close()
+	start := time.Now()
+	opts := audit.VerifyOptions{Origin: *origin}
+	if !*quiet {
+		last := time.Now()
+		opts.Progress = func(n uint64) {
+			if time.Since(last) > 2*time.Second {
+				fmt.Fprintf(e.stderr, "verified %d entries\n", n)
+				last = time.Now()
+			}
+		}
+	}
+	rep, err := audit.Verify(ctx, db, vkey, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "ok: %d entries, %d nodes, %d checkpoints; latest checkpoint size %d root %x (%v)\n",
+		rep.Leaves, rep.Nodes, rep.Checkpoints, rep.Size, rep.Root, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// verifierKey finds the key for database verification: --key, else the
+// public half of the configured or generated signer key.
+func verifierKey(e *env, flagKey string) (string, error) {
+	if flagKey != "" {
+		return readKey(flagKey)
+	}
+	path := e.getenv("DOCKET_SIGNER_KEY_FILE")
+	if path == "" {
+		path = filepath.Join(envOr(e.getenv, "DOCKET_DATA_DIR", "./data"), signerKeyFileName)
+	}
+	_, vkey, err := audit.LoadSignerKey(path)
+	if err != nil {
+		return "", fmt.Errorf("no --key given and no signer key to derive it from: %w", err)
+	}
+	return vkey, nil
+}
+
+func verifyRemote(ctx context.Context, e *env, base, savedFile, key, save string) error {
+	if savedFile == "" {
+		return errors.New("verify: --remote needs --checkpoint FILE, a checkpoint saved earlier")
+	}
+	saved, err := os.ReadFile(savedFile)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if key != "" {
+		if key, err = readKey(key); err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+	} else {
+		fmt.Fprintln(e.stderr, "no --key: using the server's, which the saved checkpoint's signature must still match")
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	res, err := audit.VerifyRemote(ctx, client, base, key, saved)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if save != "" {
+		if err := os.WriteFile(save, res.LatestNote, 0o644); err != nil {
+			return fmt.Errorf("verify: save checkpoint: %w", err)
+		}
+	}
+	fmt.Fprintf(e.stdout, "ok: the log at %d entries (root %x) extends the saved checkpoint at %d\n",
+		res.Latest.Size, res.Latest.Hash, res.Saved.Size)
+	return nil
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/internal/loadgen"
+	"github.com/docket-dev/docket/internal/pgtest"
+)
+
+// TestBench runs `docket bench` briefly against the real program and
+// checks that it measured something and that nothing failed server-side.
+// It asserts no times: the machine is shared.
+func TestBench(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	vars := map[string]string{
+		"DATABASE_URL":              pgtest.NewURL(t),
+		"DOCKET_ADDR":               addr,
+		"DOCKET_DATA_DIR":           t.TempDir(),
+		"DOCKET_EMBEDDED_NATS_ADDR": "127.0.0.1:0",
+		"USER":                      "bench-test",
+	}
+	getenv := func(k string) string { return vars[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"docket", "serve"}, getenv, strings.NewReader(""), io.Discard, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err, "serve: %s", logs.String())
+		case <-time.After(30 * time.Second):
+			t.Errorf("serve did not stop; log:\n%s", logs.String())
+		}
+	})
+	url := "http://" + addr
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond, "never ready; log:\n%s", logs.String())
+
+	var out, errb bytes.Buffer
+	err = run(context.Background(), []string{"docket", "bench", "--url", url, "--duration", "2s", "--clients", "4",
+		"--mix", loadgen.StandardMix, "--json", "--log-level", "warn"}, getenv, strings.NewReader(""), &out, &errb)
+	require.NoError(t, err, "bench: %s", errb.String())
+
+	var rep loadgen.Report
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	t.Logf("notes: %q", rep.Notes)
+	d, ok := rep.Op("decision")
+	require.True(t, ok, "no decisions in %s", out.String())
+	require.Positive(t, d.Requests)
+	for _, o := range rep.Ops {
+		require.Positive(t, o.Requests, o.Op)
+		for code, n := range o.Status {
+			require.False(t, code == "0" || code >= "500", "%s: %d answers with status %s", o.Op, n, code)
+		}
+	}
+	// Separation of duties held and every bench write succeeded: the bench
+	// only appeals undecided decisions of its own and resolves what it claimed.
+	for _, o := range rep.Ops {
+		require.Zero(t, o.Errors, "%s: %v", o.Op, o.Status)
+	}
+
+	// The bench's tokens are revoked at the end.
+	var lst bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"docket", "token", "list"}, getenv, strings.NewReader(""), &lst, io.Discard))
+	for _, line := range strings.Split(lst.String(), "\n") {
+		if strings.Contains(line, "bench-") {
+			require.False(t, strings.HasSuffix(strings.TrimSpace(line), "-"), "token not revoked: %s", line)
+		}
+	}
+}
+
+func TestBenchRefusesRemoteHosts(t *testing.T) {
+	t.Parallel()
+	getenv := func(string) string { return "" }
+	err := run(context.Background(), []string{"docket", "bench", "--url", "http://example.com"}, getenv, nil, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "not a loopback")
+	err = run(context.Background(), []string{"docket", "bench", "--url", "http://127.0.0.1:1", "--database-url", "postgres://u@db.example.com/x"}, getenv, nil, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "not a loopback")
+	err = run(context.Background(), []string{"docket", "bench", "--mix", "decisions=1,frobs=2"}, getenv, nil, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "unknown operation")
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/docket-dev/docket/notify"
+)
+
+const eventsUsage = `Usage: docket events [flags]
+
+Prints audit entries from stream DOCKET as they arrive, one per line:
+"<index> <subject> <entry>", or with --json a JSON object
+{"index", "subject", "stream_seq", "entry"}.
+
+Without --from-index only entries published from now on are printed.
+--from-index N starts at audit index N (found in the stream by the
+Docket-Index header). --durable NAME keeps the position on the server
+across runs; an existing durable consumer resumes where it stopped and
+ignores --from-index and --subject. Without --durable the consumer is
+ordered and ephemeral.
+
+Flags:
+`
+
+func cmdEvents(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("events", e, eventsUsage)
+	defURL := e.getenv("DOCKET_NATS_URL")
+	if defURL == "" {
+		// `docket serve` runs the embedded server there by default.
+		defURL = "nats://" + clientAddr(envOr(e.getenv, "DOCKET_EMBEDDED_NATS_ADDR", "127.0.0.1:4223"))
+	}
+	url := fs.String("nats-url", defURL, "NATS server or cluster (DOCKET_NATS_URL; else the embedded server's DOCKET_EMBEDDED_NATS_ADDR)")
+	stream := fs.String("stream", notify.DefaultStream, "stream name")
+	subject := fs.String("subject", "", `only this subject, e.g. "decision.reversed" or "docket.decision.*"`)
+	from := fs.Int64("from-index", -1, "first audit index to print; negative: only new entries")
+	asJSON := fs.Bool("json", false, "print one JSON object per line")
+	durable := fs.String("durable", "", "durable consumer name, to resume across runs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("events: unexpected arguments %q", strings.Join(fs.Args(), " "))
+	}
+	logger := newLogger(e.stderr, "warn")
+	nc, err := nats.Connect(*url, nats.Name("docket events"), nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("NATS disconnected", slog.Any("err", err)) }))
+	if err != nil {
+		return fmt.Errorf("events: connect to %s: %w", *url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	enc := json.NewEncoder(e.stdout)
+	return notify.Consume(ctx, js, notify.ConsumeOptions{
+		Stream: *stream, Subject: *subject, FromIndex: *from, Durable: *durable,
+	}, func(ev notify.Event) error {
+		if *asJSON {
+			entry := json.RawMessage(ev.Data)
+			if !json.Valid(ev.Data) {
+				entry, _ = json.Marshal(string(ev.Data))
+			}
+			return enc.Encode(struct {
+				Index     int64           `json:"index"`
+				Subject   string          `json:"subject"`
+				StreamSeq uint64          `json:"stream_seq"`
+				Entry     json.RawMessage `json:"entry"`
+			}{ev.Index, ev.Subject, ev.StreamSeq, entry})
+		}
+		_, err := fmt.Fprintf(e.stdout, "%d %s %s\n", ev.Index, ev.Subject, ev.Data)
+		return err
+	})
+}
+
+// clientAddr turns a listen address into one a client can dial.
+func clientAddr(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,429 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/migrations"
+)
+
+// isTerminal reports whether w is a character device (a terminal), the
+// only place a redrawn progress line makes sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress draws "N/total entries, rate, ETA" on one terminal line,
+// redrawn at most five times a second.
+type progress struct {
+	w      io.Writer
+	what   string
+	total  int64
+	start  time.Time
+	last   time.Time
+	now    func() time.Time
+	active bool
+}
+
+func newProgress(w io.Writer, show bool, what string, total int64) *progress {
+	return &progress{w: w, what: what, total: total, start: time.Now(), now: time.Now, active: show}
+}
+
+func (p *progress) update(n int64) {
+	if !p.active {
+		return
+	}
+	t := p.now()
+	if t.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = t
+	p.draw(n, t)
+}
+
+func (p *progress) draw(n int64, t time.Time) {
+	secs := t.Sub(p.start).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(n) / secs
+	}
+	line := fmt.Sprintf("%d %s, %.0f/s", n, p.what, rate)
+	if p.total > 0 {
+		pct := float64(n) * 100 / float64(p.total)
+		width := 30
+		filled := min(width, int(float64(width)*float64(n)/float64(p.total)))
+		eta := "?"
+		if rate > 0 && n <= p.total {
+			eta = (time.Duration(float64(p.total-n)/rate) * time.Second).Round(time.Second).String()
+		}
+		line = fmt.Sprintf("[%s%s] %5.1f%% %d/%d %s, %.0f/s, ETA %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled),
+			pct, n, p.total, p.what, rate, eta)
+	}
+	fmt.Fprintf(p.w, "\r%s\x1b[K", line)
+}
+
+func (p *progress) done(n int64) {
+	if !p.active {
+		return
+	}
+	p.draw(n, p.now())
+	fmt.Fprintln(p.w)
+}
+
+// indexOrTime parses an export bound: digits are a leaf index, anything
+// else an RFC 3339 time or a date.
+func indexOrTime(name, v string) (*int64, time.Time, error) {
+	if v == "" {
+		return nil, time.Time{}, nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		return &n, time.Time{}, nil
+	}
+	t, err := parseCLITime(v)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("--%s: want an index or an RFC 3339 time, got %q", name, v)
+	}
+	return nil, t, nil
+}
+
+func parseCLITime(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02", v)
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+const exportUsage = `Usage: docket export [flags]
+
+Writes audit entries in index order, as JSON lines (index, leaf_hash, type,
+entry) or CSV, to --output or standard output. With --bundle FILE it writes
+instead a bundle that 'docket verify --bundle FILE --key KEY' checks
+offline: the signed checkpoint, the entries' exact bytes and, for a slice,
+an inclusion proof per entry. --from and --to take a leaf index (from
+included, to excluded) or an RFC 3339 time of the entries' own "time".
+
+Flags:
+`
+
+func cmdExport(ctx context.Context, e *env, args []string) (err error) {
+	fs := newFlagSet("export", e, exportUsage)
+	dsn := databaseFlag(fs, e)
+	from := fs.String("from", "", "first index, or earliest entry time (RFC 3339)")
+	to := fs.String("to", "", "index to stop before, or entry time to stop before (RFC 3339)")
+	var types listFlag
+	fs.Var(&types, "type", "entry type to keep (repeat or comma-separate)")
+	advertiser := fs.String("advertiser", "", "keep entries about this advertiser_id")
+	policy := fs.String("policy", "", "keep entries about this policy code")
+	format := fs.String("format", "jsonl", "jsonl or csv")
+	output := fs.String("output", "", "file to write (default: standard output)")
+	bundle := fs.String("bundle", "", "write a verifiable bundle to this file instead")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var f audit.ExportFilter
+	fromIdx, fromAt, err := indexOrTime("from", *from)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	toIdx, toAt, err := indexOrTime("to", *to)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if fromIdx != nil {
+		f.FromIndex = *fromIdx
+	}
+	f.ToIndex, f.From, f.To, f.Types, f.Advertiser, f.Policy = toIdx, fromAt, toAt, types, *advertiser, *policy
+	enc, err := audit.ParseFormat(*format)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+
+	db, err := openDB(ctx, *dsn)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer db.Close()
+	if err := migrations.Up(ctx, db.DB); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+
+	var out io.Writer = e.stdout
+	path := *output
+	if *bundle != "" {
+		path = *bundle
+	}
+	var file *os.File
+	if path != "" && path != "-" {
+		file, err = os.Create(path)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		defer file.Close()
+		out = file
+		// A file cut short by an error would pass for a smaller export.
+		defer func() {
+			if err != nil {
+				os.Remove(path)
+			}
+		}()
+	}
+	show := !*quiet && isTerminal(e.stderr)
+
+	if *bundle != "" {
+		src, err := bundleSource(ctx, e, db)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		total := int64(-1)
+		if show {
+			size, err := checkpointSize(src.Checkpoint)
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			if total, err = audit.CountExport(ctx, db, f, size); err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+		}
+		bar := newProgress(e.stderr, show, "entries", total)
+		stats, err := audit.WriteBundle(ctx, db, out, f, f.String(), src, bar.update)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		bar.done(stats.Entries)
+		if file != nil {
+			if err := file.Close(); err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+		}
+		fmt.Fprintf(e.stderr, "wrote a %s bundle of %d entries against the checkpoint of size %d\n", stats.Mode, stats.Entries, stats.Size)
+		return nil
+	}
+
+	total := int64(-1)
+	if show {
+		if total, err = audit.CountExport(ctx, db, f, -1); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	bar := newProgress(e.stderr, show, "entries", total)
+	bw := bufio.NewWriterSize(out, 256<<10)
+	w := audit.NewWriter(bw, enc)
+	var n int64
+	err = audit.Export(ctx, db, f, -1, w.Columns(), func(r *audit.Row) error {
+		n++
+		bar.update(n)
+		return w.Write(r)
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil && file != nil {
+		err = file.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	bar.done(n)
+	return nil
+}
+
+func checkpointSize(note []byte) (int64, error) {
+	lines := strings.SplitN(string(note), "\n", 3)
+	if len(lines) < 3 {
+		return 0, errors.New("checkpoint: too short")
+	}
+	n, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint size: %w", err)
+	}
+	return n, nil
+}
+
+// readKey takes a verifier key itself or the name of a file holding one.
+func readKey(v string) (string, error) {
+	if v == "" {
+		return "", errors.New("--key is required: the log's verifier key (name+hash+key) or a file holding it")
+	}
+	if _, err := note.NewVerifier(v); err == nil {
+		return v, nil
+	}
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return "", fmt.Errorf("read key: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			return line, nil
+		}
+	}
+	return "", fmt.Errorf("read key: %s holds no key", v)
+}
+
+// verifyBundleFile is the bundle mode of `docket verify`.
+func verifyBundleFile(ctx context.Context, e *env, file, key string, quiet bool) error {
+	vkey, err := readKey(key)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	var in io.Reader = e.stdin
+	var size int64
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
+		in = f
+	}
+	show := !quiet && isTerminal(e.stderr)
+	bar := newProgress(e.stderr, show, "bytes", size)
+	res, err := audit.VerifyBundle(ctxReader{ctx, in}, vkey, func(_, b int64) { bar.update(b) })
+	bar.done(max(size, 0))
+	if err != nil {
+		return fmt.Errorf("verify: %s: %w", file, err)
+	}
+	fmt.Fprintf(e.stdout, "OK: %d entries (%s bundle) verified against the checkpoint of %s at size %d, root %x\n",
+		res.Entries, res.Mode, res.Origin, res.Size, res.Root)
+	return nil
+}
+
+// ctxReader stops a long verification when the context ends (Ctrl-C).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+const reportUsage = `Usage: docket report [--from TIME] [--to TIME] [--csv | --json]
+
+Prints the transparency figures (DSA Art. 15(1)(d), 24) for a period: decisions
+by action and automation, appeals filed, outcomes, reversal rate, median and
+90th-percentile time to resolve, appeals overdue, median time to notice,
+overall and per policy. TIME is RFC 3339 or YYYY-MM-DD; the period is [from, to).
+
+Flags:
+`
+
+func cmdReport(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("report", e, reportUsage)
+	dsn := databaseFlag(fs, e)
+	from := fs.String("from", "", "start of the period (included)")
+	to := fs.String("to", "", "end of the period (excluded; default now)")
+	asCSV := fs.Bool("csv", false, "CSV instead of a table")
+	asJSON := fs.Bool("json", false, "JSON instead of a table")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var p appeals.Period
+	var err error
+	if *from != "" {
+		if p.From, err = parseCLITime(*from); err != nil {
+			return fmt.Errorf("report: --from: %w", err)
+		}
+	}
+	if *to != "" {
+		if p.To, err = parseCLITime(*to); err != nil {
+			return fmt.Errorf("report: --to: %w", err)
+		}
+	}
+	db, err := openDB(ctx, *dsn)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	defer db.Close()
+	if err := migrations.Up(ctx, db.DB); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	store := appeals.NewStore(db, appeals.Options{})
+	rep, err := store.AppealsReport(ctx, cliActor(e), p)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	switch {
+	case *asJSON:
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	case *asCSV:
+		return rep.WriteCSV(e.stdout)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	if err := rep.WriteTable(tw); err != nil {
+		return err
+	}
+	return tw.Flush()
+}
+
+// bundleSource gathers what a bundle needs from the log: its latest signed
+// checkpoint, its verifier key and inclusion proofs. It opens the log with
+// the service's signer key (DOCKET_SIGNER_KEY_FILE, or the one generated
+// into DOCKET_DATA_DIR), as `docket serve` does; nothing is signed here.
+func bundleSource(ctx context.Context, e *env, db *sqlx.DB) (audit.BundleSource, error) {
+	path := signerKeyPath(e)
+	signer, vkey, err := audit.LoadSignerKey(path)
+	if err != nil {
+		return audit.BundleSource{}, fmt.Errorf("bundle: the log's key (set DOCKET_SIGNER_KEY_FILE or DOCKET_DATA_DIR): %w", err)
+	}
+	lg, err := audit.NewLog(db, signer, vkey, envOr(e.getenv, "DOCKET_LOG_ORIGIN", defaultOrigin), audit.Options{})
+	if err != nil {
+		return audit.BundleSource{}, fmt.Errorf("bundle: %w", err)
+	}
+	cp, err := lg.LatestCheckpoint(ctx)
+	if err != nil {
+		return audit.BundleSource{}, fmt.Errorf("bundle: %w", err)
+	}
+	return audit.BundleSource{Checkpoint: cp.Note, Key: lg.VerifierKey(), InclusionProof: lg.InclusionProof}, nil
+}
+
+// signerKeyPath is where `docket serve` keeps the checkpoint signer key.
+func signerKeyPath(e *env) string {
+	if p := e.getenv("DOCKET_SIGNER_KEY_FILE"); p != "" {
+		return p
+	}
+	return filepath.Join(envOr(e.getenv, "DOCKET_DATA_DIR", "./data"), signerKeyFileName)
+}

@@ -1,0 +1,99 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// natsWatcher notes when each decision.recorded notification arrives.
+type natsWatcher struct {
+	nc  *nats.Conn
+	sub *nats.Subscription
+
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func newNATSWatcher(servers string, allowRemote bool) (*natsWatcher, error) {
+	for _, s := range strings.Split(servers, ",") {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("nats url %q: not a URL", s)
+		}
+		if !allowRemote && !IsLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("nats url %q: host is not a loopback address", s)
+		}
+	}
+	// Discovered cluster peers could be other hosts: stay on the URL given.
+	nc, err := nats.Connect(servers, nats.Name("docket-bench"), nats.Timeout(3*time.Second),
+		nats.IgnoreDiscoveredServers(), nats.NoReconnect())
+	if err != nil {
+		return nil, fmt.Errorf("nats connect: %w", err)
+	}
+	w := &natsWatcher{nc: nc, seen: map[string]time.Time{}}
+	// A core subscription sees what the relay publishes into the stream
+	// without creating a consumer the bench would have to clean up.
+	w.sub, err = nc.Subscribe("docket.decision.recorded", func(m *nats.Msg) {
+		at := time.Now()
+		var e struct {
+			Subject struct {
+				ID string `json:"id"`
+			} `json:"subject"`
+		}
+		if json.Unmarshal(m.Data, &e) != nil || e.Subject.ID == "" {
+			return
+		}
+		w.mu.Lock()
+		if _, ok := w.seen[e.Subject.ID]; !ok {
+			w.seen[e.Subject.ID] = at
+		}
+		w.mu.Unlock()
+	})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats subscribe: %w", err)
+	}
+	if err := nc.Flush(); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats flush: %w", err)
+	}
+	return w, nil
+}
+
+func (w *natsWatcher) close() { w.nc.Close() }
+
+// lag waits up to limit for every acknowledged decision's notification and
+// returns the lags and how many never arrived.
+func (w *natsWatcher) lag(ctx context.Context, acks []write, limit time.Duration) ([]time.Duration, int) {
+	end := time.Now().Add(limit)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		w.mu.Lock()
+		n := len(w.seen)
+		w.mu.Unlock()
+		if n >= len(acks) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = w.sub.Unsubscribe()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var lats []time.Duration
+	missing := 0
+	for _, a := range acks {
+		at, ok := w.seen[a.decisionID]
+		if !ok {
+			missing++
+			continue
+		}
+		lats = append(lats, max(0, at.Sub(a.ack)))
+	}
+	return lats, missing
+}

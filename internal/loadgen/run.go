@@ -1,0 +1,482 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Entries the contract says each write appends to the audit log; the
+// integration lag is measured by counting them (see the package comment).
+const (
+	entriesDecision       = 1 // decision.recorded
+	entriesAppeal         = 1 // appeal.filed
+	entriesClaim          = 1 // appeal.claimed
+	entriesResolve        = 1 // appeal.resolved
+	entriesResolveReverse = 2 // appeal.resolved and decision.reversed
+)
+
+// reverseShare is the share of resolutions that reverse the decision, so
+// that the reversal path is under load too.
+const reverseShare = 0.2
+
+type runner struct {
+	cfg       Config
+	base      string
+	hc        *http.Client
+	log       *slog.Logger
+	pool      pool
+	available map[string]bool
+	pick      picker
+
+	serverVersion string
+
+	notesMu sync.Mutex
+	notes   []string
+}
+
+func (r *runner) note(format string, args ...any) {
+	r.notesMu.Lock()
+	defer r.notesMu.Unlock()
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+// sample is one request's outcome.
+type opSamples struct {
+	lat    []time.Duration
+	status map[int]int
+}
+
+// write is a successful state change, for the lag measurements.
+type write struct {
+	ack        time.Time
+	entries    int
+	decisionID string // set for decisions, to match notifications
+}
+
+type clientStats struct {
+	ops       map[string]*opSamples
+	writes    []write
+	fallbacks map[string]int
+}
+
+func (c *clientStats) record(op string, d time.Duration, status int) {
+	s := c.ops[op]
+	if s == nil {
+		s = &opSamples{status: map[int]int{}}
+		c.ops[op] = s
+	}
+	s.lat = append(s.lat, d)
+	s.status[status]++
+}
+
+// Rows of the report: an operation of the mix may issue more than one
+// kind of request.
+const (
+	rowDecision = "decision"
+	rowAppeal   = "appeal"
+	rowClaim    = "claim"
+	rowResolve  = "resolve"
+	rowRead     = "read"
+	rowList     = "list"
+)
+
+var rowEndpoint = map[string]string{
+	rowDecision: "POST /v1/decisions",
+	rowAppeal:   "POST /v1/decisions/{id}/appeals",
+	rowClaim:    "POST /v1/appeals/claim",
+	rowResolve:  "POST /v1/appeals/{id}/resolve",
+	rowRead:     "GET /v1/decisions/{id}",
+	rowList:     "GET /v1/decisions?advertiser_id=",
+}
+
+var rowOrder = []string{rowDecision, rowAppeal, rowClaim, rowResolve, rowRead, rowList}
+
+// Run creates the bench's policy, drives the service for cfg.Duration and
+// returns the report. The baseline is separate: see RunBaseline.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Clients < 1 {
+		return nil, errors.New("loadgen: clients must be at least 1")
+	}
+	if cfg.Duration <= 0 {
+		return nil, errors.New("loadgen: duration must be positive")
+	}
+	if cfg.Tokens.Admin == "" || cfg.Tokens.Enforcer == "" || len(cfg.Tokens.Reviewers) == 0 || len(cfg.Tokens.Advertisers) == 0 {
+		return nil, errors.New("loadgen: need admin, enforcer, reviewer and advertiser tokens")
+	}
+	u, err := CheckURL(cfg.URL, cfg.AllowRemote)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 25 * time.Millisecond
+	}
+	if cfg.PolicyCode == "" {
+		cfg.PolicyCode = "bench-load"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	u.Path, u.RawQuery, u.Fragment = "", "", ""
+	r := &runner{cfg: cfg, base: u.String(), hc: newHTTPClient(cfg.Clients), log: cfg.Logger}
+	defer r.hc.CloseIdleConnections()
+
+	if err := r.setup(ctx); err != nil {
+		return nil, err
+	}
+	mix := Mix{}
+	for op, w := range cfg.Mix {
+		if r.available[op] {
+			mix[op] = w
+		}
+	}
+	if mix.total() == 0 {
+		return nil, errors.New("loadgen: no operation of the mix is available")
+	}
+	r.pick = newPicker(mix)
+
+	cp := newCheckpointWatcher(r.hc, r.base, cfg.PollInterval)
+	s0, lagOK := int64(0), false
+	if size, err := cp.settle(ctx, time.Second, 10*time.Second); err != nil {
+		r.note("integration lag not measured: %v", err)
+	} else {
+		s0, lagOK = size, true
+	}
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	var pollWG sync.WaitGroup
+	if lagOK {
+		pollWG.Add(1)
+		go func() { defer pollWG.Done(); cp.poll(pollCtx) }()
+	}
+
+	var nw *natsWatcher
+	if cfg.NATSURL != "" {
+		nw, err = newNATSWatcher(cfg.NATSURL, cfg.AllowRemote)
+		if err != nil {
+			r.note("notification lag not measured: %v", err)
+		} else {
+			defer nw.close()
+		}
+	}
+
+	r.log.Info("bench running", slog.String("url", r.base), slog.Int("clients", cfg.Clients),
+		slog.String("mix", mix.String()), slog.Duration("duration", cfg.Duration))
+	stats := make([]*clientStats, cfg.Clients)
+	start := time.Now()
+	deadline := start.Add(cfg.Duration)
+	var wg sync.WaitGroup
+	for i := range stats {
+		stats[i] = &clientStats{ops: map[string]*opSamples{}, fallbacks: map[string]int{}}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r.client(ctx, i, deadline, stats[i])
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	rep := &Report{URL: r.base, StartedAt: start.UTC(), DurationS: elapsed.Seconds(), Clients: cfg.Clients,
+		Mix: cfg.Mix.String(), PolicyCode: cfg.PolicyCode, ServerVersion: r.serverVersion}
+	var writes []write
+	fallbacks := map[string]int{}
+	for _, s := range stats {
+		writes = append(writes, s.writes...)
+		for k, v := range s.fallbacks {
+			fallbacks[k] += v
+		}
+	}
+	rep.Ops = summarizeOps(stats, elapsed)
+	for _, op := range []string{OpAppeals, OpReads} {
+		if n := fallbacks[op]; n > 0 {
+			r.note("%d %s turned into decisions: no decision of the bench was waiting for them", n, op)
+		}
+	}
+
+	if lagOK {
+		want := s0
+		for _, w := range writes {
+			want += int64(w.entries)
+		}
+		final := cp.waitFor(ctx, want, 10*time.Second)
+		stopPoll()
+		pollWG.Wait()
+		lats, uncovered := integrationLag(s0, writes, cp.observations())
+		rep.Integration = lagReport(lats, uncovered, "counting: S0 + entries acknowledged so far vs polled checkpoint size, every "+cfg.PollInterval.String())
+		if final != want {
+			r.note("checkpoint size %d after the run, expected %d (S0 %d + %d entries counted): another writer, or a different number of entries per write than counted; integration lag is approximate",
+				final, want, s0, want-s0)
+		}
+	}
+	if nw != nil {
+		var acks []write
+		for _, w := range writes {
+			if w.decisionID != "" {
+				acks = append(acks, w)
+			}
+		}
+		lats, missing := nw.lag(ctx, acks, 10*time.Second)
+		rep.Notification = lagReport(lats, missing, "NATS docket.decision.recorded arrival minus the decision's 201, matched by subject id")
+	}
+	r.notesMu.Lock()
+	rep.Notes = append(rep.Notes, r.notes...)
+	r.notesMu.Unlock()
+	return rep, nil
+}
+
+// WaitReady waits up to limit for GET /readyz to answer 200: for a server
+// started just before the bench, which creates its database as it starts.
+func WaitReady(ctx context.Context, rawURL string, allowRemote bool, limit time.Duration) error {
+	u, err := CheckURL(rawURL, allowRemote)
+	if err != nil {
+		return fmt.Errorf("loadgen: %w", err)
+	}
+	u.Path, u.RawQuery, u.Fragment = "/readyz", "", ""
+	hc := newHTTPClient(1)
+	defer hc.CloseIdleConnections()
+	end := time.Now().Add(limit)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		}
+		resp, err := hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("loadgen: %s not ready after %s: %w", u, limit, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// setup creates the policy and finds which parts of the mix the server has.
+func (r *runner) setup(ctx context.Context) error {
+	body, _ := json.Marshal(map[string]string{"title": "Docket bench load policy",
+		"text": "Synthetic policy cited by decisions that `docket bench` records to measure the service."})
+	st, resp, _, err := r.do(ctx, http.MethodPut, "/v1/policies/"+url.PathEscape(r.cfg.PolicyCode), r.cfg.Tokens.Admin, body)
+	if err != nil {
+		return fmt.Errorf("loadgen: create policy: %w", err)
+	}
+	if st != http.StatusCreated && st != http.StatusOK {
+		return fmt.Errorf("loadgen: create policy: status %d: %s", st, bytes.TrimSpace(resp))
+	}
+	if st, raw, _, err := r.do(ctx, http.MethodGet, "/healthz", "", nil); err == nil && st == http.StatusOK {
+		var h struct {
+			Version string `json:"version"`
+		}
+		_ = json.Unmarshal(raw, &h)
+		r.serverVersion = h.Version
+	}
+	// A request without a token meets the authentication of a route that
+	// exists (401) and the mux's 404 or 405 of one not built yet.
+	probes := []struct {
+		op, method, path string
+	}{
+		{OpDecisions, http.MethodPost, "/v1/decisions"},
+		{OpAppeals, http.MethodPost, "/v1/decisions/bench-probe/appeals"},
+		{OpClaims, http.MethodPost, "/v1/appeals/claim"},
+		{rowResolve, http.MethodPost, "/v1/appeals/bench-probe/resolve"},
+		{OpReads, http.MethodGet, "/v1/decisions/bench-probe"},
+	}
+	r.available = map[string]bool{}
+	for _, p := range probes {
+		st, _, _, err := r.do(ctx, p.method, p.path, "", nil)
+		if err != nil {
+			return fmt.Errorf("loadgen: probe %s %s: %w", p.method, p.path, err)
+		}
+		r.available[p.op] = st != http.StatusNotFound && st != http.StatusMethodNotAllowed
+		if !r.available[p.op] && (r.cfg.Mix[p.op] > 0 || p.op == rowResolve && r.cfg.Mix[OpClaims] > 0) {
+			r.note("%s skipped: %s %s answers %d (not built yet)", p.op, p.method, p.path, st)
+		}
+	}
+	if !r.available[OpDecisions] {
+		return errors.New("loadgen: POST /v1/decisions is not available")
+	}
+	return nil
+}
+
+// do sends one request and reads the whole answer, as a client must before
+// it can act on it; the latency covers both.
+func (r *runner) do(ctx context.Context, method, path, token string, body []byte) (int, []byte, time.Duration, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	t0 := time.Now()
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return 0, nil, time.Since(t0), err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw, time.Since(t0), err
+}
+
+// client is one closed-loop user: it sends the next request when the last
+// has returned, until the deadline.
+func (r *runner) client(ctx context.Context, i int, deadline time.Time, st *clientStats) {
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))
+	reviewer := r.cfg.Tokens.Reviewers[i%len(r.cfg.Tokens.Reviewers)]
+	seq := 0
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		seq++
+		op := r.pick.pick(rng)
+		switch op {
+		case OpAppeals:
+			if d, ok := r.pool.takeUnappealed(); ok {
+				r.appeal(ctx, st, d)
+				continue
+			}
+			st.fallbacks[op]++
+		case OpClaims:
+			r.claim(ctx, st, rng, reviewer)
+			continue
+		case OpReads:
+			if d, ok := r.pool.random(rng); ok {
+				r.read(ctx, st, d, seq%5 == 0)
+				continue
+			}
+			st.fallbacks[op]++
+		}
+		r.decision(ctx, st, rng, i, seq)
+	}
+}
+
+// outcome records a request; transport errors count under status 0.
+func (r *runner) outcome(ctx context.Context, st *clientStats, row string, status int, d time.Duration, err error) bool {
+	if err != nil {
+		if ctx.Err() != nil {
+			return false // interrupted by the operator, not a failure of the service
+		}
+		st.record(row, d, 0)
+		r.log.Debug("bench request failed", slog.String("op", row), slog.Any("err", err))
+		return false
+	}
+	st.record(row, d, status)
+	return true
+}
+
+func (r *runner) decision(ctx context.Context, st *clientStats, rng *rand.Rand, client, seq int) {
+	adv := rng.IntN(len(r.cfg.Tokens.Advertisers))
+	body := DecisionPayload(r.cfg.Tokens.Advertisers[adv].ID, r.cfg.PolicyCode, fmt.Sprintf("ad-%d-%d", client, seq), seq)
+	status, raw, d, err := r.do(ctx, http.MethodPost, "/v1/decisions", r.cfg.Tokens.Enforcer, body)
+	ack := time.Now()
+	if !r.outcome(ctx, st, rowDecision, status, d, err) || status != http.StatusCreated {
+		return
+	}
+	var got struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &got) != nil || got.ID == "" {
+		return
+	}
+	r.pool.add(decisionRef{id: got.ID, adv: adv})
+	st.writes = append(st.writes, write{ack: ack, entries: entriesDecision, decisionID: got.ID})
+}
+
+func (r *runner) appeal(ctx context.Context, st *clientStats, dr decisionRef) {
+	body, _ := json.Marshal(map[string]any{
+		"statement": "The ad complied with the policy: the product is a savings account, not a token sale. We ask for a human review of the removal.",
+		"evidence":  []map[string]string{{"description": "Landing page as served on the day", "url": "https://example.com/evidence/" + dr.id}},
+	})
+	adv := r.cfg.Tokens.Advertisers[dr.adv]
+	status, _, d, err := r.do(ctx, http.MethodPost, "/v1/decisions/"+url.PathEscape(dr.id)+"/appeals", adv.Token, body)
+	ack := time.Now()
+	if r.outcome(ctx, st, rowAppeal, status, d, err) && status == http.StatusCreated {
+		st.writes = append(st.writes, write{ack: ack, entries: entriesAppeal})
+	}
+}
+
+func (r *runner) claim(ctx context.Context, st *clientStats, rng *rand.Rand, reviewer string) {
+	status, raw, d, err := r.do(ctx, http.MethodPost, "/v1/appeals/claim", reviewer, nil)
+	ack := time.Now()
+	if !r.outcome(ctx, st, rowClaim, status, d, err) || status != http.StatusOK {
+		return
+	}
+	st.writes = append(st.writes, write{ack: ack, entries: entriesClaim})
+	var got struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &got) != nil || got.ID == "" || !r.available[rowResolve] {
+		return
+	}
+	outcome, entries := "upheld", entriesResolve
+	if rng.Float64() < reverseShare {
+		outcome, entries = "reversed", entriesResolveReverse
+	}
+	body, _ := json.Marshal(map[string]string{"outcome": outcome,
+		"rationale": "Reviewed the ad, the landing page and the advertiser's evidence against the cited policy version."})
+	status, _, d, err = r.do(ctx, http.MethodPost, "/v1/appeals/"+url.PathEscape(got.ID)+"/resolve", reviewer, body)
+	ack = time.Now()
+	if r.outcome(ctx, st, rowResolve, status, d, err) && status == http.StatusOK {
+		st.writes = append(st.writes, write{ack: ack, entries: entries})
+	}
+}
+
+func (r *runner) read(ctx context.Context, st *clientStats, dr decisionRef, list bool) {
+	adv := r.cfg.Tokens.Advertisers[dr.adv]
+	if list {
+		status, _, d, err := r.do(ctx, http.MethodGet, "/v1/decisions?limit=20&advertiser_id="+url.QueryEscape(adv.ID), r.cfg.Tokens.Enforcer, nil)
+		r.outcome(ctx, st, rowList, status, d, err)
+		return
+	}
+	// The advertiser reads its own decision: the scoped path real
+	// advertisers take.
+	status, _, d, err := r.do(ctx, http.MethodGet, "/v1/decisions/"+url.PathEscape(dr.id), adv.Token, nil)
+	r.outcome(ctx, st, rowRead, status, d, err)
+}
+
+// DecisionPayload is the body of a bench decision; the baseline inserts
+// the same bytes, so both sides move payloads of the same size.
+func DecisionPayload(advertiserID, policyCode, adID string, seq int) []byte {
+	action := "ad_removal"
+	if seq%10 == 0 {
+		action = "ad_restriction"
+	}
+	b, _ := json.Marshal(map[string]any{
+		"advertiser_id":       advertiserID,
+		"ad_id":               adID,
+		"action":              action,
+		"policy_code":         policyCode,
+		"ground":              "terms",
+		"explanation":         "The ad promotes a high-yield investment product with guaranteed returns, which the cited policy prohibits. Detected by the classifier and confirmed by staff.",
+		"facts":               "Ad " + adID + " ran between 1 and 20 November with the headline 'Guaranteed 20% monthly returns' and linked to a deposit page. Seq " + strconv.Itoa(seq) + ".",
+		"source":              "voluntary",
+		"automated_detection": true,
+		"automated_decision":  "partial",
+		"territorial_scope":   []string{"DE", "FR", "NL"},
+		"content_type":        []string{"image", "text"},
+	})
+	return b
+}

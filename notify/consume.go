@@ -1,0 +1,186 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Event is one audit entry as read from the stream.
+type Event struct {
+	Index     int64
+	Subject   string
+	Type      string // the entry type: Subject without "docket."
+	MsgID     string
+	Data      []byte // the entry's exact bytes
+	StreamSeq uint64
+	Published time.Time
+}
+
+// ConsumeOptions select what Consume reads.
+type ConsumeOptions struct {
+	Stream string // default DefaultStream
+	// Subject filters: "decision.reversed" or "docket.decision.reversed";
+	// empty reads everything.
+	Subject string
+	// SubjectPrefix defaults to SubjectPrefix ("docket.").
+	SubjectPrefix string
+	// FromIndex is the first audit index wanted; negative means only
+	// entries published from now on. A durable consumer that already
+	// exists keeps its own position and ignores it.
+	FromIndex int64
+	// Durable names a durable consumer whose position the server keeps
+	// across runs (acknowledged explicitly); empty uses an ordered,
+	// ephemeral consumer.
+	Durable string
+}
+
+// Consume calls fn for each entry, in stream order, until ctx ends (nil)
+// or fn fails. A durable consumer acknowledges an entry after fn returns.
+func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, fn func(Event) error) error {
+	name := opts.Stream
+	if name == "" {
+		name = DefaultStream
+	}
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("notify: stream %s: %w", name, err)
+	}
+	prefix := prefixOr(opts.SubjectPrefix)
+	subject := normalizeSubject(prefix, opts.Subject)
+	policy, startSeq := jetstream.DeliverNewPolicy, uint64(0)
+	if opts.FromIndex >= 0 {
+		if startSeq, err = StartSequence(ctx, stream, opts.FromIndex); err != nil {
+			return err
+		}
+		policy = jetstream.DeliverByStartSequencePolicy
+	}
+	var cons jetstream.Consumer
+	if opts.Durable != "" {
+		cons, err = stream.Consumer(ctx, opts.Durable)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			cons, err = stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+				Durable:       opts.Durable,
+				Description:   "docket events",
+				FilterSubject: subject,
+				DeliverPolicy: policy,
+				OptStartSeq:   startSeq,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				// One at a time keeps delivery in stream order across redeliveries.
+				MaxAckPending: 1,
+			})
+		}
+	} else {
+		cons, err = stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{subject},
+			DeliverPolicy:  policy,
+			OptStartSeq:    startSeq,
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("notify: consumer on %s: %w", name, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("notify: consume %s: %w", name, err)
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			return fmt.Errorf("notify: next message: %w", err)
+		}
+		ev, ok := eventOf(msg, prefix)
+		if !ok || (opts.FromIndex >= 0 && ev.Index < opts.FromIndex) {
+			// Not an entry, or before the wanted index: the start
+			// sequence is a lower bound, the header decides.
+			if opts.Durable != "" {
+				_ = msg.Ack()
+			}
+			continue
+		}
+		if err := fn(ev); err != nil {
+			if opts.Durable != "" {
+				// Hand it back now rather than after the ack wait, so the
+				// next run starts with it at once.
+				_ = msg.Nak()
+			}
+			return err
+		}
+		if opts.Durable != "" {
+			if err := msg.DoubleAck(ctx); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("notify: ack index %d: %w", ev.Index, err)
+			}
+		}
+	}
+}
+
+func eventOf(msg jetstream.Msg, prefix string) (Event, bool) {
+	h := msg.Headers()
+	idx, err := strconv.ParseInt(h.Get(HeaderIndex), 10, 64)
+	if err != nil {
+		return Event{}, false
+	}
+	ev := Event{
+		Index:   idx,
+		Subject: msg.Subject(),
+		Type:    strings.TrimPrefix(msg.Subject(), prefix),
+		MsgID:   h.Get(headerMsgID),
+		Data:    msg.Data(),
+	}
+	if md, err := msg.Metadata(); err == nil {
+		ev.StreamSeq, ev.Published = md.Sequence.Stream, md.Timestamp
+	}
+	return ev, true
+}
+
+// StartSequence maps an audit index to a stream sequence at or before the
+// message carrying it. The relay stores indices as a gapless run in
+// consecutive sequences, so the last message gives the offset; the guess
+// is checked, and when it does not hold (foreign messages, retention) the
+// first sequence is returned: consumers skip by the Docket-Index header,
+// so starting early is only slower, never wrong.
+func StartSequence(ctx context.Context, stream jetstream.Stream, index int64) (uint64, error) {
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("notify: stream info: %w", err)
+	}
+	first, last := info.State.FirstSeq, info.State.LastSeq
+	if last == 0 || info.State.Msgs == 0 {
+		return max(first, last+1), nil
+	}
+	indexAt := func(seq uint64) (int64, bool) {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			return 0, false
+		}
+		k, err := strconv.ParseInt(m.Header.Get(HeaderIndex), 10, 64)
+		return k, err == nil
+	}
+	k, ok := indexAt(last)
+	if !ok {
+		return first, nil
+	}
+	if index > k {
+		return last + 1, nil
+	}
+	back := uint64(k - index)
+	if back >= last-first+1 {
+		return first, nil
+	}
+	guess := last - back
+	if got, ok := indexAt(guess); ok && got == index {
+		return guess, nil
+	}
+	return first, nil
+}

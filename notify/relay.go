@@ -1,0 +1,560 @@
+package notify
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/docket-dev/docket/audit"
+)
+
+// Header names set on every message.
+const (
+	headerMsgID        = jetstream.MsgIDHeader
+	headerExpectLastID = jetstream.ExpectedLastMsgIDHeader
+)
+
+// Options tune a Relay. Only Origin is required.
+type Options struct {
+	// Origin is the log's origin (DOCKET_LOG_ORIGIN); message ids are <origin>/<index>.
+	Origin string
+	// Stream defaults to DefaultStream; it also names the cursor row and the lock.
+	Stream string
+	// SubjectPrefix defaults to SubjectPrefix ("docket.").
+	SubjectPrefix string
+	// Window is how many publishes may await their acks at once (default 1000).
+	Window int
+	// PollInterval is how often a caught-up relay looks for new leaves (default 20ms).
+	PollInterval time.Duration
+	// AckTimeout bounds the wait for a window's acks (default 5s).
+	AckTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait after a failed window while
+	// NATS is unreachable (defaults 100ms and 5s). AckTimeout+MaxBackoff is
+	// the retry horizon the stream's duplicate window must cover.
+	MinBackoff, MaxBackoff time.Duration
+	// CursorInterval is the longest the saved cursor trails the acks
+	// (default 100ms).
+	CursorInterval time.Duration
+	// ElectionInterval is how often a standby tries to become the relay (default 1s).
+	ElectionInterval time.Duration
+	// Setup, when set, has the elected relay create or update the stream
+	// (Name and SubjectPrefix are taken from these options), and create
+	// it again should it go missing; nil leaves the stream to the caller.
+	Setup *StreamOptions
+	// Registry receives the relay's metrics; nil registers none.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Stream == "" {
+		o.Stream = DefaultStream
+	}
+	o.SubjectPrefix = prefixOr(o.SubjectPrefix)
+	if o.Window <= 0 {
+		o.Window = 1000
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 20 * time.Millisecond
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = 5 * time.Second
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = max(5*time.Second, o.MinBackoff)
+	}
+	if o.CursorInterval <= 0 {
+		o.CursorInterval = 100 * time.Millisecond
+	}
+	if o.ElectionInterval <= 0 {
+		o.ElectionInterval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Status is what the relay of this process knows, for /readyz. A standby
+// (Leader false) reports the active relay's progress as read from Postgres.
+type Status struct {
+	Leader bool `json:"leader"`
+	// NextIndex is the first index JetStream has not acknowledged.
+	NextIndex int64 `json:"next_index"`
+	// Head is the number of integrated leaves last seen.
+	Head int64 `json:"head"`
+	// LagEntries is Head - NextIndex.
+	LagEntries int64 `json:"lag_entries"`
+	// LagSeconds is how long ago the oldest unacknowledged entry was
+	// staged; 0 when caught up.
+	LagSeconds float64 `json:"lag_seconds"`
+	// Published and Errors count acknowledged messages and failed windows
+	// of this process.
+	Published  uint64    `json:"published"`
+	Errors     uint64    `json:"errors"`
+	LastAck    time.Time `json:"last_ack,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+	ObservedAt time.Time `json:"observed_at,omitzero"`
+	// NATSConnected is this process's connection state.
+	NATSConnected bool `json:"nats_connected"`
+}
+
+// Relay publishes integrated audit leaves to JetStream. See the package doc.
+type Relay struct {
+	db   *sqlx.DB
+	js   jetstream.JetStream
+	opts Options
+	log  *slog.Logger
+	m    *metrics
+
+	mu           sync.Mutex
+	st           Status
+	pendingSince time.Time // staging time of the leaf at NextIndex, zero when caught up
+}
+
+// NewRelay makes a relay; Run starts it. Its metrics go to opts.Registry.
+func NewRelay(db *sqlx.DB, js jetstream.JetStream, opts Options) (*Relay, error) {
+	if opts.Origin == "" {
+		return nil, errors.New("notify: relay needs the log origin")
+	}
+	opts.defaults()
+	r := &Relay{db: db, js: js, opts: opts, log: opts.Logger.With(slog.String("component", "notify"), slog.String("stream", opts.Stream))}
+	m, err := newMetrics(opts.Registry, r.Status)
+	if err != nil {
+		return nil, err
+	}
+	r.m = m
+	return r, nil
+}
+
+// Status reports lag and progress; it never blocks on I/O.
+func (r *Relay) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.st
+	s.NATSConnected = r.js.Conn().IsConnected()
+	s.LagEntries = max(0, s.Head-s.NextIndex)
+	if s.LagEntries > 0 && !r.pendingSince.IsZero() {
+		s.LagSeconds = max(0, time.Since(r.pendingSince).Seconds())
+	}
+	return s
+}
+
+func (r *Relay) update(f func(*Status)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(&r.st)
+	r.st.ObservedAt = time.Now()
+}
+
+func (r *Relay) fail(err error) {
+	r.m.errors.Inc()
+	r.update(func(s *Status) { s.Errors++; s.LastError = err.Error() })
+}
+
+// Run campaigns for the relay's advisory lock and, while holding it,
+// publishes. It returns nil when ctx ends.
+func (r *Relay) Run(ctx context.Context) error {
+	backoff := r.opts.MinBackoff
+	for {
+		led, err := r.term(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := r.opts.ElectionInterval
+		switch {
+		case err != nil:
+			r.log.Warn("notify relay stopped leading", slog.Any("err", err))
+			r.fail(err)
+			wait = backoff
+			backoff = min(2*backoff, r.opts.MaxBackoff)
+		case led:
+			backoff = r.opts.MinBackoff
+		}
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// lockSQL elects one relay per stream; keying on the stream keeps relays
+// of different streams (tests) from excluding each other.
+const lockSQL = `SELECT pg_try_advisory_lock(hashtextextended('docket.notify/' || $1, 0))`
+
+// term holds one dedicated connection: the advisory lock is a property of
+// that session, so Postgres frees it when this process or its connection
+// dies, and every write of the leader goes through the same session.
+func (r *Relay) term(ctx context.Context) (led bool, err error) {
+	conn, err := r.db.Connx(ctx)
+	if err != nil {
+		return false, fmt.Errorf("notify: connect: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRowxContext(ctx, lockSQL, r.opts.Stream).Scan(&got); err != nil {
+		conn.Close()
+		return false, fmt.Errorf("notify: try lock: %w", err)
+	}
+	if !got {
+		r.observe(ctx, conn)
+		conn.Close()
+		return false, nil
+	}
+	defer func() {
+		// Never hand a connection holding the lock back to the pool:
+		// discarding it ends the session and so releases the lock.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+		r.update(func(s *Status) { s.Leader = false })
+		r.m.leader.Set(0)
+	}()
+	// The cursor is a hint, not the truth: after a crash the relay re-reads
+	// where the stream's chain ends. So its updates need not wait for the
+	// WAL flush, which would otherwise add a disk sync to every window.
+	if _, err := conn.ExecContext(ctx, `SET synchronous_commit = off`); err != nil {
+		return true, fmt.Errorf("%w: %w", errDatabase, err)
+	}
+	r.update(func(s *Status) { s.Leader = true })
+	r.m.leader.Set(1)
+	r.log.Info("notify relay elected")
+	return true, r.lead(ctx, conn)
+}
+
+// observe refreshes a standby's view of the active relay's progress.
+func (r *Relay) observe(ctx context.Context, q sqlx.QueryerContext) {
+	var next int64
+	if err := sqlx.GetContext(ctx, q, &next, `SELECT coalesce((SELECT next_index FROM notify_cursor WHERE stream = $1), 0)`, r.opts.Stream); err != nil {
+		return
+	}
+	r.refresh(ctx, q, next)
+}
+
+// refresh reads how far the log is ahead of next, for Status, when the
+// relay cannot learn it from its own reads (a standby, or NATS down).
+func (r *Relay) refresh(ctx context.Context, q sqlx.QueryerContext, next int64) {
+	var head int64
+	if err := sqlx.GetContext(ctx, q, &head, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err != nil {
+		return
+	}
+	var since time.Time
+	if head > next {
+		ls, err := audit.Leaves(ctx, q, next, 1)
+		if err != nil {
+			return
+		}
+		if len(ls) == 1 {
+			since = ls[0].CreatedAt
+		}
+	}
+	r.mu.Lock()
+	r.st.NextIndex, r.st.Head, r.pendingSince, r.st.ObservedAt = next, head, since, time.Now()
+	r.mu.Unlock()
+}
+
+// lead publishes until ctx ends or Postgres fails; NATS failures are
+// retried here, with backoff, without giving up the lock.
+func (r *Relay) lead(ctx context.Context, conn *sqlx.Conn) error {
+	next, err := r.loadCursor(ctx, conn)
+	if err != nil {
+		return err
+	}
+	r.update(func(s *Status) { s.NextIndex = next })
+	saved, savedAt := next, time.Now()
+	defer func() {
+		if saved != next {
+			_ = r.saveCursor(ctx, conn, next)
+		}
+	}()
+	var (
+		prevID  string // the id JetStream holds last, when known
+		synced  bool
+		ensured = r.opts.Setup == nil
+		backoff = r.opts.MinBackoff
+	)
+	for ctx.Err() == nil {
+		if !synced {
+			n, p, err := r.reconcile(ctx, conn, next, &ensured)
+			if err != nil {
+				if errors.Is(err, errDatabase) {
+					return err
+				}
+				r.fail(err)
+				r.log.Warn("notify: cannot publish, retrying", slog.Any("err", err), slog.Duration("backoff", backoff))
+				r.refresh(ctx, conn, next)
+				sleep(ctx, backoff)
+				backoff = min(2*backoff, r.opts.MaxBackoff)
+				continue
+			}
+			if n != next {
+				if err := r.saveCursor(ctx, conn, n); err != nil {
+					return err
+				}
+				next, saved, savedAt = n, n, time.Now()
+				r.update(func(s *Status) { s.NextIndex = n })
+			}
+			prevID, synced = p, true
+		}
+		leaves, err := audit.Leaves(ctx, conn, next, r.opts.Window)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("notify: %w", err)
+		}
+		r.noteRead(ctx, conn, next, leaves)
+		var perr error
+		if len(leaves) > 0 {
+			var acked int
+			acked, perr = r.publish(ctx, leaves, prevID)
+			if acked > 0 {
+				next += int64(acked)
+				prevID = r.msgID(next - 1)
+			}
+		}
+		// The cursor is saved at most every CursorInterval rather than
+		// per window: under load a write per window costs more than the
+		// publish, and a stale cursor only means reconcile skips ahead.
+		if saved != next && (perr != nil || len(leaves) == 0 || time.Since(savedAt) >= r.opts.CursorInterval) {
+			if err := r.saveCursor(ctx, conn, next); err != nil {
+				return err
+			}
+			saved, savedAt = next, time.Now()
+		}
+		if len(leaves) == 0 {
+			sleep(ctx, r.opts.PollInterval)
+			continue
+		}
+		if perr != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			// Futures of this window may never resolve; drop them so
+			// they do not fill the client's pending limit. Whatever of
+			// the window did reach the stream is found by reconcile.
+			r.js.CleanupPublisher()
+			r.fail(perr)
+			r.log.Warn("notify: publish failed, restarting from the cursor", slog.Int64("next_index", next), slog.Any("err", perr), slog.Duration("backoff", backoff))
+			synced = false
+			r.refresh(ctx, conn, next)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, r.opts.MaxBackoff)
+			continue
+		}
+		if backoff != r.opts.MinBackoff {
+			backoff = r.opts.MinBackoff
+			r.update(func(s *Status) { s.LastError = "" })
+			r.log.Info("notify: publishing again", slog.Int64("next_index", next))
+		}
+		if len(leaves) < r.opts.Window {
+			sleep(ctx, r.opts.PollInterval)
+		}
+	}
+	return nil
+}
+
+// noteRead keeps the lag figures current from what the relay just read.
+func (r *Relay) noteRead(ctx context.Context, q sqlx.QueryerContext, next int64, leaves []audit.Leaf) {
+	head := next + int64(len(leaves))
+	if len(leaves) == r.opts.Window {
+		var h int64
+		if err := sqlx.GetContext(ctx, q, &h, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err == nil {
+			head = h
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st.Head = max(head, r.st.Head)
+	r.pendingSince = time.Time{}
+	if len(leaves) > 0 {
+		r.pendingSince = leaves[0].CreatedAt
+	}
+	r.st.ObservedAt = time.Now()
+}
+
+func (r *Relay) msgID(index int64) string {
+	return r.opts.Origin + "/" + strconv.FormatInt(index, 10)
+}
+
+// publish sends a window in index order and waits for the acks in order.
+// It returns how many leaves from the start were acknowledged. Each
+// message expects its predecessor to be the stream's last, so when one
+// is lost the rest of the window fails instead of leaving a gap.
+func (r *Relay) publish(ctx context.Context, leaves []audit.Leaf, prevID string) (int, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(leaves))
+	var sendErr error
+	for _, l := range leaves {
+		id := r.msgID(l.Index)
+		h := nats.Header{
+			headerMsgID: []string{id},
+			HeaderIndex: []string{strconv.FormatInt(l.Index, 10)},
+		}
+		if prevID != "" {
+			h[headerExpectLastID] = []string{prevID}
+		}
+		f, err := r.js.PublishMsgAsync(&nats.Msg{Subject: r.opts.SubjectPrefix + l.Type, Data: l.Data, Header: h})
+		if err != nil {
+			sendErr = fmt.Errorf("notify: publish index %d: %w", l.Index, err)
+			break
+		}
+		futures = append(futures, f)
+		prevID = id
+	}
+	timer := time.NewTimer(r.opts.AckTimeout)
+	defer timer.Stop()
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			now := time.Now()
+			r.m.published.Inc()
+			if ack.Duplicate {
+				r.m.duplicates.Inc()
+			}
+			r.m.commitToAck.Observe(now.Sub(leaves[i].CreatedAt).Seconds())
+			r.update(func(s *Status) {
+				s.Published++
+				s.LastAck = now
+				s.NextIndex = leaves[i].Index + 1
+			})
+		case err := <-f.Err():
+			return i, fmt.Errorf("notify: ack for index %d: %w", leaves[i].Index, err)
+		case <-timer.C:
+			return i, fmt.Errorf("notify: no ack for index %d within %s", leaves[i].Index, r.opts.AckTimeout)
+		case <-ctx.Done():
+			return i, ctx.Err()
+		}
+	}
+	return len(futures), sendErr
+}
+
+// errDatabase marks failures of the relay's own session: they end its term.
+var errDatabase = errors.New("notify: database")
+
+// reconcile learns from the stream where to go on after a failure or an
+// election. Because every message expected its predecessor, the stream
+// holds a gapless run of indices ending in its last message; that message
+// tells how far the previous attempt got, however long ago it was sent.
+func (r *Relay) reconcile(ctx context.Context, conn *sqlx.Conn, next int64, ensured *bool) (int64, string, error) {
+	if !r.js.Conn().IsConnected() {
+		// Requests would wait in the reconnect buffer; fail fast so that
+		// the outage shows in the errors and the backoff applies.
+		return next, "", fmt.Errorf("notify: NATS is %s", r.js.Conn().Status())
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.opts.AckTimeout)
+	defer cancel()
+	if !*ensured {
+		so := *r.opts.Setup
+		so.Name, so.SubjectPrefix = r.opts.Stream, r.opts.SubjectPrefix
+		if _, err := EnsureStream(ctx, r.js, so); err != nil {
+			return next, "", err
+		}
+		*ensured = true
+	}
+	stream, err := r.js.Stream(ctx, r.opts.Stream)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) && r.opts.Setup != nil {
+			*ensured = false
+		}
+		return next, "", fmt.Errorf("notify: stream %s: %w", r.opts.Stream, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return next, "", fmt.Errorf("notify: stream %s info: %w", r.opts.Stream, err)
+	}
+	if info.State.LastSeq == 0 {
+		if next > 0 {
+			// A new stream (recreated, or another NATS): every entry must
+			// still reach it.
+			r.log.Warn("notify: stream is empty, publishing the log from index 0", slog.Int64("cursor", next))
+		}
+		return 0, "", nil
+	}
+	last, err := stream.GetMsg(ctx, info.State.LastSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		// Retention removed it; the cursor is all there is to go on, and
+		// the duplicate window the only guard for the next message.
+		return next, "", nil
+	}
+	if err != nil {
+		return next, "", fmt.Errorf("notify: read stream's last message: %w", err)
+	}
+	lastID := last.Header.Get(headerMsgID)
+	k, ours := r.parseID(lastID)
+	if !ours {
+		r.log.Warn("notify: the stream's last message was not published by this log's relay", slog.String("msg_id", lastID), slog.String("subject", last.Subject))
+		return next, lastID, nil
+	}
+	switch {
+	case k >= next:
+		ls, err := audit.Leaves(ctx, conn, k, 1)
+		if err != nil {
+			return next, "", fmt.Errorf("%w: %w", errDatabase, err)
+		}
+		if len(ls) == 0 || ls[0].Index != k || string(ls[0].Data) != string(last.Data) {
+			return next, "", fmt.Errorf("notify: stream %s holds index %d that differs from this database's log; is it another log's stream?", r.opts.Stream, k)
+		}
+		if k > next {
+			r.log.Info("notify: stream is ahead of the cursor; skipping what it already holds", slog.Int64("cursor", next), slog.Int64("next_index", k+1))
+		}
+		return k + 1, lastID, nil
+	case k < next-1:
+		r.log.Warn("notify: stream is behind the cursor; publishing the missing entries again", slog.Int64("cursor", next), slog.Int64("next_index", k+1))
+	}
+	return k + 1, lastID, nil
+}
+
+// parseID reads <origin>/<index>.
+func (r *Relay) parseID(id string) (int64, bool) {
+	rest, ok := strings.CutPrefix(id, r.opts.Origin+"/")
+	if !ok {
+		return 0, false
+	}
+	k, err := strconv.ParseInt(rest, 10, 64)
+	return k, err == nil && k >= 0
+}
+
+func (r *Relay) loadCursor(ctx context.Context, conn *sqlx.Conn) (int64, error) {
+	var next int64
+	err := conn.QueryRowxContext(ctx, `
+		INSERT INTO notify_cursor (stream, next_index) VALUES ($1, 0)
+		ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream
+		RETURNING next_index`, r.opts.Stream).Scan(&next)
+	if err != nil {
+		return 0, fmt.Errorf("%w: load cursor: %w", errDatabase, err)
+	}
+	return next, nil
+}
+
+func (r *Relay) saveCursor(ctx context.Context, conn *sqlx.Conn, next int64) error {
+	// Acks already received should not be thrown away by a shutdown.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := conn.ExecContext(ctx, `UPDATE notify_cursor SET next_index = $2, updated_at = now() WHERE stream = $1`, r.opts.Stream, next)
+	if err != nil {
+		return fmt.Errorf("%w: save cursor: %w", errDatabase, err)
+	}
+	return nil
+}
+
+// sleep waits d or until ctx ends, reporting whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
