@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/internal/pgtest"
@@ -88,6 +89,15 @@ func startServer(t *testing.T, extraEnv map[string]string) *server {
 		return resp.StatusCode == 200
 	}, 30*time.Second, 50*time.Millisecond, "never ready; log:\n%s", logs.String())
 	return s
+}
+
+// db opens the server's database, for checks the API does not offer.
+func (s *server) db() *sqlx.DB {
+	s.t.Helper()
+	db, err := sqlx.Open("postgres", s.getenv("DATABASE_URL"))
+	require.NoError(s.t, err)
+	s.t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // cli runs a docket command against the server's database; it returns stdout.
