@@ -38,7 +38,7 @@ func authzMatrix() map[string]authzRow {
 		}
 		return m
 	}
-	return withNoticeRows(withAppealRows(all, map[string]authzRow{
+	return withAuditRows(all, withNoticeRows(withAppealRows(all, map[string]authzRow{
 		"GET /healthz":      {call: get("/healthz"), public: true, want: map[string]int{"none": 200}},
 		"GET /readyz":       {call: get("/readyz"), public: true, want: map[string]int{"none": 200}},
 		"GET /openapi.json": {call: get("/openapi.json"), public: true, want: map[string]int{"none": 200}},
@@ -68,7 +68,7 @@ func authzMatrix() map[string]authzRow {
 			},
 			want: all(200),
 		},
-	}))
+	})))
 }
 
 func TestAuthorizationMatrix(t *testing.T) {

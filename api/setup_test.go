@@ -14,6 +14,7 @@ import (
 
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -22,6 +23,7 @@ type env struct {
 	t      *testing.T
 	db     *sqlx.DB
 	store  *appeals.Store
+	log    *audit.Log // integrated only when a test asks (e.integrate)
 	srv    *httptest.Server
 	tokens map[string]string // by label: admin, enforcer, reviewer, senior, advertiser, other_advertiser, auditor
 }
@@ -34,9 +36,10 @@ func setup(t *testing.T, opts ...func(*appeals.Options)) *env {
 		f(&o)
 	}
 	store := appeals.NewStore(db, o)
-	srv := httptest.NewServer(api.New(api.Config{Store: store}))
+	log := testAuditLog(t, db)
+	srv := httptest.NewServer(api.New(api.Config{Store: store, Audit: log}))
 	t.Cleanup(srv.Close)
-	e := &env{t: t, db: db, store: store, srv: srv, tokens: map[string]string{}}
+	e := &env{t: t, db: db, store: store, log: log, srv: srv, tokens: map[string]string{}}
 	for label, in := range map[string]appeals.TokenInput{
 		"admin":            {Name: "ada", Role: appeals.RoleAdmin},
 		"enforcer":         {Name: "pipeline", Role: appeals.RoleEnforcer},

@@ -119,3 +119,24 @@ func BenchmarkInclusionProof(b *testing.B) {
 	require.NoError(b, err)
 	require.NoError(b, proof.VerifyInclusion(rfc6962.DefaultHasher, 12345, cp.Size, rfc6962.DefaultHasher.HashLeaf(e.Data), p, cp.Root))
 }
+
+// BenchmarkVerify measures database verification, in entries per second.
+func BenchmarkVerify(b *testing.B) {
+	const size = 100_000
+	db := pgtest.New(b)
+	signer, vkey := testKeys(b)
+	l := newTestLog(b, db, signer, vkey, audit.Options{BatchSize: 10_000})
+	stageSeries(b, db, size)
+	integrateTimed(b, l, size)
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := audit.Verify(context.Background(), db, vkey, audit.VerifyOptions{Origin: testOrigin})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Leaves != size {
+			b.Fatalf("verified %d leaves", rep.Leaves)
+		}
+	}
+	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}

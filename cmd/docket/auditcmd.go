@@ -23,23 +23,25 @@ const defaultOrigin = "docket.local/audit"
 
 // startAuditLog loads the checkpoint signer key (DOCKET_SIGNER_KEY_FILE, or
 // one generated into the data directory on first start) and runs the
-// integrator until ctx ends.
-func startAuditLog(ctx context.Context, cfg config, db *sqlx.DB, logger *slog.Logger) (*audit.Log, error) {
+// integrator until ctx ends; done closes after its final pass.
+func startAuditLog(ctx context.Context, cfg config, db *sqlx.DB, logger *slog.Logger) (*audit.Log, <-chan struct{}, error) {
 	signer, vkey, path, err := loadSigner(cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+		return nil, nil, fmt.Errorf("audit log: %w", err)
 	}
 	l, err := audit.NewLog(db, signer, vkey, cfg.LogOrigin, audit.Options{CheckpointInterval: cfg.CheckpointInterval, Logger: logger})
 	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+		return nil, nil, fmt.Errorf("audit log: %w", err)
 	}
 	logger.Info("audit log", slog.String("origin", cfg.LogOrigin), slog.String("verifier_key", vkey), slog.String("signer_key_file", path))
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if err := l.Run(ctx); err != nil {
 			logger.Error("audit integrator stopped", slog.Any("err", err))
 		}
 	}()
-	return l, nil
+	return l, done, nil
 }
 
 // loadSigner reads the configured signer key, or the data directory's,

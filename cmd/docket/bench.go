@@ -134,7 +134,10 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if *baseline {
+	switch {
+	case *baseline && ctx.Err() != nil:
+		rep.Notes = append(rep.Notes, "baseline skipped: interrupted")
+	case *baseline:
 		logger.Info("bench baseline: raw inserts", slog.Int("clients", *clients), slog.Duration("duration", *duration))
 		payload := loadgen.DecisionPayload(toks.Advertisers[0].ID, *policy, "ad-0-1", 1)
 		b, err := loadgen.RunBaseline(ctx, db.DB, *clients, *duration, payload)

@@ -80,6 +80,10 @@ func TestBench(t *testing.T) {
 		require.Zero(t, o.Errors, "%s: %v", o.Op, o.Status)
 	}
 
+	// The log is wired in: the lag was measured through the public checkpoint.
+	require.NotNil(t, rep.Integration, "notes: %q", rep.Notes)
+	require.Positive(t, rep.Integration.Samples)
+
 	// The bench's tokens are revoked at the end.
 	var lst bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"docket", "token", "list"}, getenv, strings.NewReader(""), &lst, io.Discard))

@@ -96,7 +96,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	defer stopBG()
 	var checks []api.Check
 
-	auditLog, err := startAuditLog(bg, cfg, db, logger)
+	auditLog, integrated, err := startAuditLog(bg, cfg, db, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -131,6 +131,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	stopBG()
+	stopNotify()
+	<-integrated // the final pass integrates what was accepted during shutdown
 	logger.Info("stopped")
 	return nil
 }
