@@ -24,6 +24,9 @@ CREATE INDEX audit_export_keys_advertiser ON audit_export_keys (advertiser_id, i
 CREATE INDEX audit_export_keys_policy ON audit_export_keys (policy_code, idx);
 CREATE INDEX audit_export_keys_time ON audit_export_keys (entry_time, idx);
 CREATE INDEX audit_export_keys_decision ON audit_export_keys (decision_id) WHERE decision_id IS NOT NULL;
+-- Exports fill the side index as they run (it is derived data, not log).
+REVOKE ALL ON audit_export_keys FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON audit_export_keys TO docket_app;
 
 -- The DSA export and the transparency figures read decisions by time.
 CREATE INDEX decisions_decided_at ON decisions (decided_at, id);

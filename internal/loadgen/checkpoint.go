@@ -170,3 +170,23 @@ func integrationLag(s0 int64, writes []write, obs []observation) (lats []time.Du
 	}
 	return lats, uncovered
 }
+
+// exactLag is the integration lag of writes whose leaf index is known (from
+// the notification's Docket-Index): from acknowledgement to the first
+// observed checkpoint after it whose size exceeds the index. It checks the
+// counting method where NATS is on.
+func exactLag(writes []write, obs []observation) (lats []time.Duration, uncovered int) {
+	for _, w := range writes {
+		if w.index < 0 {
+			continue
+		}
+		// Times and sizes both grow along obs, so the predicate is monotonic.
+		j := sort.Search(len(obs), func(k int) bool { return !obs[k].at.Before(w.ack) && obs[k].size > w.index })
+		if j == len(obs) {
+			uncovered++
+			continue
+		}
+		lats = append(lats, obs[j].at.Sub(w.ack))
+	}
+	return lats, uncovered
+}

@@ -25,4 +25,8 @@
 // the bench is the log's only writer during the run; the report says so
 // when the settled final size disagrees with the count. Lag includes up to
 // one PollInterval of sampling delay.
+//
+// With NATS on, each decision's notification carries its leaf index
+// (Docket-Index), which gives an exact lag for decisions to check the
+// counting against; on this machine the two agree within a few ms.
 package loadgen

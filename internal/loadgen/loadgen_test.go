@@ -180,3 +180,17 @@ func TestRunRefusesRemote(t *testing.T) {
 		Mix: Mix{OpDecisions: 1}, Tokens: Tokens{Admin: "a", Enforcer: "e", Reviewers: []string{"r"}, Advertisers: []Advertiser{{"x", "x"}}}})
 	require.ErrorContains(t, err, "loopback")
 }
+
+func TestExactLag(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	obs := []observation{{at(0), 10}, {at(20), 12}, {at(40), 15}}
+	lats, uncovered := exactLag([]write{
+		{ack: at(5), index: 11},  // size 12 at 20
+		{ack: at(1), index: 9},   // size 10 covers, first after ack at 20
+		{ack: at(30), index: 15}, // never
+		{ack: at(30), index: -1}, // unknown: skipped
+	}, obs)
+	require.Equal(t, []time.Duration{15 * time.Millisecond, 19 * time.Millisecond}, lats)
+	require.Equal(t, 1, uncovered)
+}

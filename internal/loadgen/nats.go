@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +19,14 @@ type natsWatcher struct {
 	sub *nats.Subscription
 
 	mu   sync.Mutex
-	seen map[string]time.Time
+	seen map[string]notification
+}
+
+// notification is when a decision's entry arrived and the leaf index its
+// Docket-Index header gave (-1 when absent).
+type notification struct {
+	at    time.Time
+	index int64
 }
 
 func newNATSWatcher(servers string, allowRemote bool) (*natsWatcher, error) {
@@ -37,7 +45,7 @@ func newNATSWatcher(servers string, allowRemote bool) (*natsWatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats connect: %w", err)
 	}
-	w := &natsWatcher{nc: nc, seen: map[string]time.Time{}}
+	w := &natsWatcher{nc: nc, seen: map[string]notification{}}
 	// A core subscription sees what the relay publishes into the stream
 	// without creating a consumer the bench would have to clean up.
 	w.sub, err = nc.Subscribe("docket.decision.recorded", func(m *nats.Msg) {
@@ -50,9 +58,13 @@ func newNATSWatcher(servers string, allowRemote bool) (*natsWatcher, error) {
 		if json.Unmarshal(m.Data, &e) != nil || e.Subject.ID == "" {
 			return
 		}
+		idx, err := strconv.ParseInt(m.Header.Get("Docket-Index"), 10, 64)
+		if err != nil {
+			idx = -1
+		}
 		w.mu.Lock()
 		if _, ok := w.seen[e.Subject.ID]; !ok {
-			w.seen[e.Subject.ID] = at
+			w.seen[e.Subject.ID] = notification{at: at, index: idx}
 		}
 		w.mu.Unlock()
 	})
@@ -70,7 +82,8 @@ func newNATSWatcher(servers string, allowRemote bool) (*natsWatcher, error) {
 func (w *natsWatcher) close() { w.nc.Close() }
 
 // lag waits up to limit for every acknowledged decision's notification and
-// returns the lags and how many never arrived.
+// returns the lags and how many never arrived; it also fills in the leaf
+// index of each write it saw, for the exact integration lag.
 func (w *natsWatcher) lag(ctx context.Context, acks []write, limit time.Duration) ([]time.Duration, int) {
 	end := time.Now().Add(limit)
 	for time.Now().Before(end) && ctx.Err() == nil {
@@ -87,13 +100,14 @@ func (w *natsWatcher) lag(ctx context.Context, acks []write, limit time.Duration
 	defer w.mu.Unlock()
 	var lats []time.Duration
 	missing := 0
-	for _, a := range acks {
-		at, ok := w.seen[a.decisionID]
+	for i, a := range acks {
+		n, ok := w.seen[a.decisionID]
 		if !ok {
 			missing++
 			continue
 		}
-		lats = append(lats, max(0, at.Sub(a.ack)))
+		acks[i].index = n.index
+		lats = append(lats, max(0, n.at.Sub(a.ack)))
 	}
 	return lats, missing
 }

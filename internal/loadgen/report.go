@@ -16,16 +16,19 @@ import (
 type Report struct {
 	URL string `json:"url"`
 	// ServerVersion is what GET /healthz reports, to tell commits apart.
-	ServerVersion string          `json:"server_version,omitempty"`
-	StartedAt     time.Time       `json:"started_at"`
-	DurationS     float64         `json:"duration_s"`
-	Clients       int             `json:"clients"`
-	Mix           string          `json:"mix"`
-	PolicyCode    string          `json:"policy_code"`
-	Ops           []OpReport      `json:"ops"`
-	Integration   *LagReport      `json:"integration_lag,omitempty"`
-	Notification  *LagReport      `json:"notification_lag,omitempty"`
-	Baseline      *BaselineReport `json:"baseline,omitempty"`
+	ServerVersion string     `json:"server_version,omitempty"`
+	StartedAt     time.Time  `json:"started_at"`
+	DurationS     float64    `json:"duration_s"`
+	Clients       int        `json:"clients"`
+	Mix           string     `json:"mix"`
+	PolicyCode    string     `json:"policy_code"`
+	Ops           []OpReport `json:"ops"`
+	Integration   *LagReport `json:"integration_lag,omitempty"`
+	// IntegrationExact cross-checks Integration with the leaf indices that
+	// notifications carry; present only with NATS.
+	IntegrationExact *LagReport      `json:"integration_lag_exact,omitempty"`
+	Notification     *LagReport      `json:"notification_lag,omitempty"`
+	Baseline         *BaselineReport `json:"baseline,omitempty"`
 	// DecisionsVsRaw is the service's decisions/s over raw inserts/s.
 	DecisionsVsRaw float64  `json:"decisions_vs_raw_inserts,omitempty"`
 	Notes          []string `json:"notes,omitempty"`
@@ -161,6 +164,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		if l == nil {
 			return
 		}
+		if l.Samples == 0 {
+			fmt.Fprintf(w, "%s: none of %d writes seen\n  method: %s\n", name, l.Uncovered, l.Method)
+			return
+		}
 		fmt.Fprintf(w, "%s: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms over %d writes", name, l.P50, l.P90, l.P99, l.Max, l.Samples)
 		if l.Uncovered > 0 {
 			fmt.Fprintf(w, " (%d not seen in time)", l.Uncovered)
@@ -168,6 +175,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "\n  method: %s\n", l.Method)
 	}
 	lag("audit integration lag (ack -> public checkpoint)", r.Integration)
+	lag("audit integration lag, exact (decisions)", r.IntegrationExact)
 	lag("notification lag (201 -> NATS)", r.Notification)
 	if r.Baseline != nil {
 		fmt.Fprintf(w, "decisions/s vs raw single-row INSERT/s at %d clients (%d-byte payload): %.1f%%\n",

@@ -62,6 +62,7 @@ type write struct {
 	ack        time.Time
 	entries    int
 	decisionID string // set for decisions, to match notifications
+	index      int64  // leaf index when a notification told it, else -1
 }
 
 type clientStats struct {
@@ -204,6 +205,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 
+	if ctx.Err() != nil {
+		// Waiting for the log to catch up would hold an operator who asked to stop.
+		r.note("interrupted after %.1fs: lags not measured", elapsed.Seconds())
+		lagOK, nw = false, nil
+	}
+	var acks []write
+	for _, w := range writes {
+		if w.decisionID != "" {
+			acks = append(acks, w)
+		}
+	}
+	if nw != nil {
+		// Before the checkpoint poll stops: the indices it learns are
+		// matched against the polled checkpoints below.
+		lats, missing := nw.lag(ctx, acks, 10*time.Second)
+		rep.Notification = lagReport(lats, missing, "NATS docket.decision.recorded arrival minus the decision's 201, matched by subject id")
+	}
 	if lagOK {
 		want := s0
 		for _, w := range writes {
@@ -212,22 +230,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		final := cp.waitFor(ctx, want, 10*time.Second)
 		stopPoll()
 		pollWG.Wait()
-		lats, uncovered := integrationLag(s0, writes, cp.observations())
+		obs := cp.observations()
+		lats, uncovered := integrationLag(s0, writes, obs)
 		rep.Integration = lagReport(lats, uncovered, "counting: S0 + entries acknowledged so far vs polled checkpoint size, every "+cfg.PollInterval.String())
 		if final != want {
 			r.note("checkpoint size %d after the run, expected %d (S0 %d + %d entries counted): another writer, or a different number of entries per write than counted; integration lag is approximate",
 				final, want, s0, want-s0)
 		}
-	}
-	if nw != nil {
-		var acks []write
-		for _, w := range writes {
-			if w.decisionID != "" {
-				acks = append(acks, w)
+		if nw != nil {
+			if lats, uncovered := exactLag(acks, obs); len(lats) > 0 {
+				rep.IntegrationExact = lagReport(lats, uncovered, "decisions only: leaf index from the notification's Docket-Index vs polled checkpoint size")
 			}
 		}
-		lats, missing := nw.lag(ctx, acks, 10*time.Second)
-		rep.Notification = lagReport(lats, missing, "NATS docket.decision.recorded arrival minus the decision's 201, matched by subject id")
 	}
 	r.notesMu.Lock()
 	rep.Notes = append(rep.Notes, r.notes...)
@@ -402,7 +416,7 @@ func (r *runner) decision(ctx context.Context, st *clientStats, rng *rand.Rand, 
 		return
 	}
 	r.pool.add(decisionRef{id: got.ID, adv: adv})
-	st.writes = append(st.writes, write{ack: ack, entries: entriesDecision, decisionID: got.ID})
+	st.writes = append(st.writes, write{ack: ack, entries: entriesDecision, decisionID: got.ID, index: -1})
 }
 
 func (r *runner) appeal(ctx context.Context, st *clientStats, dr decisionRef) {
@@ -414,7 +428,7 @@ func (r *runner) appeal(ctx context.Context, st *clientStats, dr decisionRef) {
 	status, _, d, err := r.do(ctx, http.MethodPost, "/v1/decisions/"+url.PathEscape(dr.id)+"/appeals", adv.Token, body)
 	ack := time.Now()
 	if r.outcome(ctx, st, rowAppeal, status, d, err) && status == http.StatusCreated {
-		st.writes = append(st.writes, write{ack: ack, entries: entriesAppeal})
+		st.writes = append(st.writes, write{ack: ack, entries: entriesAppeal, index: -1})
 	}
 }
 
@@ -424,7 +438,7 @@ func (r *runner) claim(ctx context.Context, st *clientStats, rng *rand.Rand, rev
 	if !r.outcome(ctx, st, rowClaim, status, d, err) || status != http.StatusOK {
 		return
 	}
-	st.writes = append(st.writes, write{ack: ack, entries: entriesClaim})
+	st.writes = append(st.writes, write{ack: ack, entries: entriesClaim, index: -1})
 	var got struct {
 		ID string `json:"id"`
 	}
@@ -440,7 +454,7 @@ func (r *runner) claim(ctx context.Context, st *clientStats, rng *rand.Rand, rev
 	status, _, d, err = r.do(ctx, http.MethodPost, "/v1/appeals/"+url.PathEscape(got.ID)+"/resolve", reviewer, body)
 	ack = time.Now()
 	if r.outcome(ctx, st, rowResolve, status, d, err) && status == http.StatusOK {
-		st.writes = append(st.writes, write{ack: ack, entries: entries})
+		st.writes = append(st.writes, write{ack: ack, entries: entries, index: -1})
 	}
 }
 
