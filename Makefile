@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run test build vet fmt-check bench soak services
+.PHONY: run test build vet fmt-check bench bench-go bench-load soak services
 
 ## run: start Postgres if it is down, then the whole service (HTTP on :8080,
 ## embedded NATS, audit integrator, relay), creating and migrating the database.
@@ -28,10 +28,35 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## bench: the Go benchmarks (domain vs raw INSERT ratios, integration, proofs,
-## relay, exports) and the whole-service load test; results in bench-results*.
-bench: services
-	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 30m ./... | tee bench-results.txt
+## bench: the Go benchmarks (ratios against raw Postgres in the same run)
+## and the whole-service load test; results in bench-results.txt and
+## bench-results.json.
+bench: bench-go bench-load
+
+bench-go: services
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./... | tee bench-results.txt
+
+BENCH_PG       ?= postgres://postgres@127.0.0.1:5432
+BENCH_DBNAME   ?= docket_bench
+BENCH_ADDR     ?= 127.0.0.1:18080
+BENCH_NATS     ?= 127.0.0.1:14223
+BENCH_DURATION ?= 30s
+BENCH_CLIENTS  ?= 32
+BENCH_MIX      ?= decisions=70,appeals=10,claims=10,reads=10
+
+## bench-load: the whole-service load test: a fresh `docket serve` on its
+## own database, the standard mix at 32 clients, then raw INSERTs at the
+## same concurrency; table on stdout, JSON in bench-results.json.
+bench-load: services
+	$(GO) build -o bin/docket ./cmd/docket
+	@if command -v psql >/dev/null; then psql -q '$(BENCH_PG)/postgres' -c 'DROP DATABASE IF EXISTS $(BENCH_DBNAME) WITH (FORCE)'; fi
+	@data=$$(mktemp -d); db='$(BENCH_PG)/$(BENCH_DBNAME)?sslmode=disable'; \
+	DATABASE_URL=$$db DOCKET_DATA_DIR=$$data DOCKET_EMBEDDED_NATS_ADDR=$(BENCH_NATS) DOCKET_LOG_LEVEL=warn \
+	  bin/docket serve --addr $(BENCH_ADDR) 2>bin/bench-server.log & pid=$$!; \
+	trap 'kill $$pid; wait $$pid; rm -rf $$data' EXIT; \
+	DATABASE_URL=$$db bin/docket bench --wait 30s --url http://$(BENCH_ADDR) --nats-url nats://$(BENCH_NATS) \
+	  --duration $(BENCH_DURATION) --clients $(BENCH_CLIENTS) --mix $(BENCH_MIX) \
+	  --baseline --out bench-results.json --log-level warn
 
 ## soak: long-running tests kept out of `make test`.
 soak: services

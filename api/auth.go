@@ -51,7 +51,7 @@ func (s *Server) authenticate(r *http.Request) (appeals.Actor, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return appeals.Actor{}, appeals.Errorf(appeals.Unauthorized, "send Authorization: Bearer <token>")
 	}
-	return s.store.Authenticate(r.Context(), strings.TrimSpace(token))
+	return s.auth.authenticate(r.Context(), strings.TrimSpace(token))
 }
 
 // idempotent returns the request's context, bound to its Idempotency-Key

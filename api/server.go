@@ -28,6 +28,9 @@ type Config struct {
 	// Metrics serves /metrics when set.
 	Metrics http.Handler
 	Version string
+	// AuthCacheTTL is how long a token look-up is reused: the longest a
+	// revoked token keeps working. Zero: 1 s; negative: no cache.
+	AuthCacheTTL time.Duration
 }
 
 // Server answers Docket's HTTP API.
@@ -39,6 +42,7 @@ type Server struct {
 	metrics http.Handler
 	version string
 	mux     *http.ServeMux
+	auth    *authCache
 	// openAPIDoc is built once from ops().
 	openAPIDoc []byte
 }
@@ -50,6 +54,10 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{store: cfg.Store, audit: cfg.Audit, logger: cfg.Logger, checks: cfg.Checks, metrics: cfg.Metrics,
 		version: cfg.Version, mux: http.NewServeMux()}
+	if cfg.AuthCacheTTL == 0 {
+		cfg.AuthCacheTTL = time.Second
+	}
+	s.auth = newAuthCache(cfg.AuthCacheTTL, cfg.Store.Authenticate)
 	s.routes()
 	doc, err := openAPIDocument(ops(), cfg.Version)
 	if err != nil {

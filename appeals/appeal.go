@@ -67,15 +67,17 @@ type EvidenceItem struct {
 type Evidence []EvidenceItem
 
 // Value encodes the evidence for the jsonb column; nil is an empty array.
+// It is text, not bytes: with binary_parameters lib/pq sends []byte in
+// binary form, which jsonb would read as its versioned binary format.
 func (e Evidence) Value() (driver.Value, error) {
 	if e == nil {
-		return []byte("[]"), nil
+		return "[]", nil
 	}
 	b, err := json.Marshal([]EvidenceItem(e))
 	if err != nil {
 		return nil, fmt.Errorf("appeals: encode evidence: %w", err)
 	}
-	return b, nil
+	return string(b), nil
 }
 
 // Scan decodes the jsonb column.

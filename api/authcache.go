@@ -1,0 +1,58 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"sync"
+	"time"
+
+	"github.com/docket-dev/docket/appeals"
+)
+
+// authCache keeps recent token look-ups for a short TTL, sparing every
+// request a query. A revocation therefore takes effect within the TTL in
+// every process (1 s by default; 0 turns the cache off). Only successes
+// are kept, so a new token works at once.
+type authCache struct {
+	ttl  time.Duration
+	now  func() time.Time
+	look func(ctx context.Context, secret string) (appeals.Actor, error)
+
+	mu      sync.Mutex
+	entries map[[32]byte]cachedActor
+}
+
+type cachedActor struct {
+	actor   appeals.Actor
+	expires time.Time
+}
+
+func newAuthCache(ttl time.Duration, look func(context.Context, string) (appeals.Actor, error)) *authCache {
+	return &authCache{ttl: ttl, now: time.Now, look: look, entries: map[[32]byte]cachedActor{}}
+}
+
+func (c *authCache) authenticate(ctx context.Context, secret string) (appeals.Actor, error) {
+	if c.ttl <= 0 {
+		return c.look(ctx, secret)
+	}
+	// Keyed by a hash so the map never holds a usable secret.
+	key := sha256.Sum256([]byte(secret))
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.actor, nil
+	}
+	a, err := c.look(ctx, secret)
+	if err != nil {
+		return a, err
+	}
+	c.mu.Lock()
+	if len(c.entries) > 10000 { // bounded: a flood of distinct tokens cannot grow it
+		clear(c.entries)
+	}
+	c.entries[key] = cachedActor{actor: a, expires: now.Add(c.ttl)}
+	c.mu.Unlock()
+	return a, nil
+}

@@ -1,0 +1,52 @@
+package api
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/appeals"
+)
+
+func TestAuthCacheBoundsRevocationByTTL(t *testing.T) {
+	t.Parallel()
+	live := map[string]bool{"good": true}
+	lookups := 0
+	c := newAuthCache(time.Second, func(_ context.Context, secret string) (appeals.Actor, error) {
+		lookups++
+		if !live[secret] {
+			return appeals.Actor{}, appeals.Errorf(appeals.Unauthorized, "revoked")
+		}
+		return appeals.Actor{Role: appeals.RoleAuditor, Name: "audrey"}, nil
+	})
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return now }
+	ctx := context.Background()
+
+	_, err := c.authenticate(ctx, "good")
+	require.NoError(t, err)
+	_, err = c.authenticate(ctx, "good")
+	require.NoError(t, err)
+	require.Equal(t, 1, lookups, "the second request is served from the cache")
+
+	live["good"] = false // revoked
+	now = now.Add(999 * time.Millisecond)
+	_, err = c.authenticate(ctx, "good")
+	require.NoError(t, err, "within the TTL the cached actor still answers")
+	now = now.Add(2 * time.Millisecond)
+	_, err = c.authenticate(ctx, "good")
+	require.Equal(t, appeals.Unauthorized, appeals.ErrorCode(err), "past the TTL the revocation holds")
+
+	_, err = c.authenticate(ctx, "bad")
+	require.Error(t, err)
+	_, err = c.authenticate(ctx, "bad")
+	require.Error(t, err)
+	require.Equal(t, 4, lookups, "failures are never cached")
+
+	off := newAuthCache(-1, c.look)
+	_, _ = off.authenticate(ctx, "good")
+	_, _ = off.authenticate(ctx, "good")
+	require.Equal(t, 6, lookups, "a negative TTL turns the cache off")
+}
