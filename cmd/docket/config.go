@@ -26,6 +26,7 @@ type config struct {
 	NoMigrate          bool
 	LogLevel           string
 	ShutdownTimeout    time.Duration
+	AuthCacheTTL       time.Duration
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/docket?sslmode=disable"
@@ -87,6 +88,7 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 	num(&c.FurtherAppeals, "further-appeals", "DOCKET_FURTHER_APPEALS", 1, "appeals allowed after a resolved one")
 	str(&c.LogLevel, "log-level", "DOCKET_LOG_LEVEL", "info", "debug, info, warn or error")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "DOCKET_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may finish on SIGTERM")
+	dur(&c.AuthCacheTTL, "auth-cache-ttl", "DOCKET_AUTH_CACHE_TTL", time.Second, "how long a token look-up is reused: the longest a revoked token keeps working; negative: no cache")
 	fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not create the database or apply migrations on start")
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errs[0])

@@ -126,7 +126,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	go releaseExpiredClaims(bg, store, logger)
 
 	srv := api.New(api.Config{Store: store, Audit: auditLog, Logger: logger, Checks: checks,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Version: version})
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Version: version, AuthCacheTTL: cfg.AuthCacheTTL})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -23,7 +23,7 @@ func BaseURL() string {
 	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
 		return u
 	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable&binary_parameters=yes"
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
 // NewURL creates an empty database and returns its URL; it is dropped at cleanup.
@@ -56,11 +56,18 @@ func NewURL(tb testing.TB) string {
 	return u.String()
 }
 
-// New returns a connection to a new, fully migrated database.
+// New returns a connection to a new, fully migrated database, configured
+// as `docket serve` configures its own (one round trip per statement).
 func New(tb testing.TB) *sqlx.DB {
 	tb.Helper()
-	dsn := NewURL(tb)
-	db, err := sqlx.Open("postgres", dsn)
+	u, err := url.Parse(NewURL(tb))
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	q := u.Query()
+	q.Set("binary_parameters", "yes")
+	u.RawQuery = q.Encode()
+	db, err := sqlx.Open("postgres", u.String())
 	if err != nil {
 		tb.Fatalf("pgtest: open: %v", err)
 	}
