@@ -7,15 +7,7 @@ import (
 )
 
 func (s *Server) fileAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	body, err := readBody(w, r, false)
-	if err != nil {
-		return err
-	}
-	var in appeals.AppealInput
-	if err := decodeJSON(body, &in); err != nil {
-		return err
-	}
-	ctx, err := idempotent(r, a, body, always(http.StatusCreated))
+	ctx, in, err := decodeWrite[appeals.AppealInput](w, r, a, false, always(http.StatusCreated))
 	if err != nil {
 		return err
 	}
@@ -39,17 +31,7 @@ func claimStatus(v any) int {
 func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
 	// The claim takes no input; an empty object is accepted for clients
 	// that always send one.
-	body, err := readBody(w, r, true)
-	if err != nil {
-		return err
-	}
-	if len(body) > 0 {
-		var none struct{}
-		if err := decodeJSON(body, &none); err != nil {
-			return err
-		}
-	}
-	ctx, err := idempotent(r, a, body, claimStatus)
+	ctx, _, err := decodeWrite[struct{}](w, r, a, true, claimStatus)
 	if err != nil {
 		return err
 	}
@@ -66,15 +48,7 @@ func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a appeals.A
 }
 
 func (s *Server) resolveAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	body, err := readBody(w, r, false)
-	if err != nil {
-		return err
-	}
-	var in appeals.ResolveInput
-	if err := decodeJSON(body, &in); err != nil {
-		return err
-	}
-	ctx, err := idempotent(r, a, body, always(http.StatusOK))
+	ctx, in, err := decodeWrite[appeals.ResolveInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
 	}
@@ -87,15 +61,7 @@ func (s *Server) resolveAppeal(w http.ResponseWriter, r *http.Request, a appeals
 }
 
 func (s *Server) escalateAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	body, err := readBody(w, r, false)
-	if err != nil {
-		return err
-	}
-	var in appeals.EscalateInput
-	if err := decodeJSON(body, &in); err != nil {
-		return err
-	}
-	ctx, err := idempotent(r, a, body, always(http.StatusOK))
+	ctx, in, err := decodeWrite[appeals.EscalateInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
 	}
@@ -108,17 +74,7 @@ func (s *Server) escalateAppeal(w http.ResponseWriter, r *http.Request, a appeal
 }
 
 func (s *Server) withdrawAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	body, err := readBody(w, r, true)
-	if err != nil {
-		return err
-	}
-	if len(body) > 0 {
-		var none struct{}
-		if err := decodeJSON(body, &none); err != nil {
-			return err
-		}
-	}
-	ctx, err := idempotent(r, a, body, always(http.StatusOK))
+	ctx, _, err := decodeWrite[struct{}](w, r, a, true, always(http.StatusOK))
 	if err != nil {
 		return err
 	}
@@ -163,15 +119,7 @@ func (s *Server) listAppeals(w http.ResponseWriter, r *http.Request, a appeals.A
 }
 
 func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	body, err := readBody(w, r, false)
-	if err != nil {
-		return err
-	}
-	var in appeals.ReversalInput
-	if err := decodeJSON(body, &in); err != nil {
-		return err
-	}
-	ctx, err := idempotent(r, a, body, always(http.StatusOK))
+	ctx, in, err := decodeWrite[appeals.ReversalInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
 	}

@@ -78,3 +78,21 @@ func idempotent(r *http.Request, a appeals.Actor, body []byte, status func(resul
 }
 
 func always(code int) func(any) int { return func(any) int { return code } }
+
+// decodeWrite reads and strictly decodes the body of a write into In and
+// binds its Idempotency-Key, whose reply will carry status. With optional,
+// an empty body is accepted (writes that take no input, such as a claim).
+func decodeWrite[In any](w http.ResponseWriter, r *http.Request, a appeals.Actor, optional bool, status func(any) int) (context.Context, In, error) {
+	var in In
+	body, err := readBody(w, r, optional)
+	if err != nil {
+		return nil, in, err
+	}
+	if len(body) > 0 || !optional {
+		if err := decodeJSON(body, &in); err != nil {
+			return nil, in, err
+		}
+	}
+	ctx, err := idempotent(r, a, body, status)
+	return ctx, in, err
+}

@@ -7,15 +7,7 @@ import (
 )
 
 func (s *Server) createDecision(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	body, err := readBody(w, r, false)
-	if err != nil {
-		return err
-	}
-	var in appeals.DecisionInput
-	if err := decodeJSON(body, &in); err != nil {
-		return err
-	}
-	ctx, err := idempotent(r, a, body, always(http.StatusCreated))
+	ctx, in, err := decodeWrite[appeals.DecisionInput](w, r, a, false, always(http.StatusCreated))
 	if err != nil {
 		return err
 	}

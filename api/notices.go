@@ -10,15 +10,7 @@ import (
 // statement of reasons reached its advertiser; the reply is the decision
 // with its notified_at.
 func (s *Server) recordNotice(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	body, err := readBody(w, r, false)
-	if err != nil {
-		return err
-	}
-	var in appeals.NoticeInput
-	if err := decodeJSON(body, &in); err != nil {
-		return err
-	}
-	ctx, err := idempotent(r, a, body, always(http.StatusOK))
+	ctx, in, err := decodeWrite[appeals.NoticeInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
 	}

@@ -8,15 +8,7 @@ import (
 )
 
 func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	body, err := readBody(w, r, false)
-	if err != nil {
-		return err
-	}
-	var in appeals.PolicyInput
-	if err := decodeJSON(body, &in); err != nil {
-		return err
-	}
-	ctx, err := idempotent(r, a, body, policyStatus)
+	ctx, in, err := decodeWrite[appeals.PolicyInput](w, r, a, false, policyStatus)
 	if err != nil {
 		return err
 	}
