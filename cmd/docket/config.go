@@ -27,6 +27,7 @@ type config struct {
 	LogLevel           string
 	ShutdownTimeout    time.Duration
 	AuthCacheTTL       time.Duration
+	PprofAddr          string
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/docket?sslmode=disable"
@@ -89,6 +90,7 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 	str(&c.LogLevel, "log-level", "DOCKET_LOG_LEVEL", "info", "debug, info, warn or error")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "DOCKET_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may finish on SIGTERM")
 	dur(&c.AuthCacheTTL, "auth-cache-ttl", "DOCKET_AUTH_CACHE_TTL", time.Second, "how long a token look-up is reused: the longest a revoked token keeps working; negative: no cache")
+	str(&c.PprofAddr, "pprof-addr", "DOCKET_PPROF_ADDR", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
 	fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not create the database or apply migrations on start")
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errs[0])

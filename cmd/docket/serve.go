@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"strings"
 	"time"
@@ -128,6 +129,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	srv := api.New(api.Config{Store: store, Audit: auditLog, Logger: logger, Checks: checks,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Version: version, AuthCacheTTL: cfg.AuthCacheTTL})
 
+	if cfg.PprofAddr != "" {
+		go servePprof(bg, cfg.PprofAddr, logger)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("serve: listen: %w", err)
@@ -152,6 +156,24 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	<-integrated // the final pass integrates what was accepted during shutdown
 	logger.Info("stopped")
 	return nil
+}
+
+// servePprof serves the profiler on its own listener, never on the API's,
+// so it is reachable only where the operator chose.
+func servePprof(ctx context.Context, addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = hs.Close()
+	}()
+	logger.Info("profiler serving", slog.String("addr", addr))
+	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("profiler stopped", slog.Any("err", err))
+	}
 }
 
 // releaseExpiredClaims returns appeals whose claim lease ran out to the
