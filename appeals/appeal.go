@@ -735,29 +735,14 @@ func (s *Store) ListAppeals(ctx context.Context, by Actor, f AppealFilter) (Page
 	}
 	after, _ := f.after()
 	now := s.now()
-	var where []string
-	var args []any
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	if after != "" {
-		where = append(where, "id < "+arg(after))
-	}
-	if f.State != "" {
-		where = append(where, "state = "+arg(f.State))
-	}
-	if f.AdvertiserID != "" {
-		where = append(where, "advertiser_id = "+arg(f.AdvertiserID))
-	}
-	if f.DecisionID != "" {
-		where = append(where, "decision_id = "+arg(f.DecisionID))
-	}
+	var q filterSQL
+	q.eq("state", f.State)
+	q.eq("advertiser_id", f.AdvertiserID)
+	q.eq("decision_id", f.DecisionID)
 	if f.Overdue {
-		where = append(where, "state IN ('pending', 'in_review', 'escalated') AND due_at < "+arg(now))
+		q.add("state IN ('pending', 'in_review', 'escalated') AND due_at < " + q.arg(now))
 	}
-	query := `SELECT ` + appealColumns + ` FROM appeals`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	query += ` ORDER BY id DESC LIMIT ` + arg(f.limit()+1)
+	query, args := q.page(`SELECT `+appealColumns+` FROM appeals`, after, f.limit())
 	var items []Appeal
 	if err := s.db.SelectContext(ctx, &items, query, args...); err != nil {
 		return Page[Appeal]{}, fmt.Errorf("appeals: list appeals: %w", err)

@@ -336,34 +336,19 @@ func (s *Store) ListDecisions(ctx context.Context, by Actor, f DecisionFilter) (
 	}
 	after, _ := f.after()
 	now := s.now()
-	var where []string
-	var args []any
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	if after != "" {
-		where = append(where, "id < "+arg(after))
-	}
-	if f.AdvertiserID != "" {
-		where = append(where, "advertiser_id = "+arg(f.AdvertiserID))
-	}
-	if f.Action != "" {
-		where = append(where, "action = "+arg(f.Action))
-	}
-	if f.PolicyCode != "" {
-		where = append(where, "policy_code = "+arg(f.PolicyCode))
-	}
+	var q filterSQL
+	q.eq("advertiser_id", f.AdvertiserID)
+	q.eq("action", f.Action)
+	q.eq("policy_code", f.PolicyCode)
 	switch f.Status {
 	case StatusReversed:
-		where = append(where, "status = 'reversed'")
+		q.add("status = 'reversed'")
 	case StatusInEffect:
-		where = append(where, "status = 'in_effect' AND (ends_at IS NULL OR ends_at > "+arg(now)+")")
+		q.add("status = 'in_effect' AND (ends_at IS NULL OR ends_at > " + q.arg(now) + ")")
 	case StatusExpired:
-		where = append(where, "status = 'in_effect' AND ends_at <= "+arg(now))
+		q.add("status = 'in_effect' AND ends_at <= " + q.arg(now))
 	}
-	query := `SELECT ` + decisionColumns + ` FROM decisions`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	query += ` ORDER BY id DESC LIMIT ` + arg(f.limit()+1)
+	query, args := q.page(`SELECT `+decisionColumns+` FROM decisions`, after, f.limit())
 	var items []Decision
 	if err := s.db.SelectContext(ctx, &items, query, args...); err != nil {
 		return Page[Decision]{}, fmt.Errorf("appeals: list decisions: %w", err)

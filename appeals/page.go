@@ -1,6 +1,10 @@
 package appeals
 
-import "encoding/base64"
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+)
 
 // PageRequest asks for one page of a keyset-paginated list.
 type PageRequest struct {
@@ -59,4 +63,39 @@ func makePage[T any](rows []T, limit int, key func(T) string) Page[T] {
 		p.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(key(rows[limit-1])))
 	}
 	return p
+}
+
+// filterSQL builds the WHERE clause of a list's query with numbered
+// placeholders, then the newest-first keyset page over id.
+type filterSQL struct {
+	where []string
+	args  []any
+}
+
+// arg adds a parameter and returns its placeholder.
+func (q *filterSQL) arg(v any) string {
+	q.args = append(q.args, v)
+	return fmt.Sprintf("$%d", len(q.args))
+}
+
+func (q *filterSQL) add(cond string) { q.where = append(q.where, cond) }
+
+// eq adds col = v when the filter names a value.
+func (q *filterSQL) eq(col, v string) {
+	if v != "" {
+		q.add(col + " = " + q.arg(v))
+	}
+}
+
+// page finishes selectFrom with the conditions, the cursor and one row
+// more than limit (to learn whether another page follows).
+func (q *filterSQL) page(selectFrom, after string, limit int) (string, []any) {
+	if after != "" {
+		q.add("id < " + q.arg(after))
+	}
+	query := selectFrom
+	if len(q.where) > 0 {
+		query += " WHERE " + strings.Join(q.where, " AND ")
+	}
+	return query + " ORDER BY id DESC LIMIT " + q.arg(limit+1), q.args
 }
