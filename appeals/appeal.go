@@ -727,11 +727,8 @@ func (s *Store) ListAppeals(ctx context.Context, by Actor, f AppealFilter) (Page
 	if err := f.Validate(); err != nil {
 		return Page[Appeal]{}, err
 	}
-	if by.Role == RoleAdvertiser {
-		if f.AdvertiserID != "" && f.AdvertiserID != by.AdvertiserID {
-			return Page[Appeal]{Items: []Appeal{}}, nil
-		}
-		f.AdvertiserID = by.AdvertiserID
+	if !scopeToAdvertiser(by, &f.AdvertiserID) {
+		return Page[Appeal]{Items: []Appeal{}}, nil
 	}
 	after, _ := f.after()
 	now := s.now()

@@ -258,6 +258,20 @@ func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) 
 	})
 }
 
+// scopeToAdvertiser narrows a list's advertiser filter to an advertiser
+// caller's own id; false means the caller asked for another advertiser's
+// records, and the list is empty.
+func scopeToAdvertiser(by Actor, advertiserID *string) bool {
+	if by.Role != RoleAdvertiser {
+		return true
+	}
+	if *advertiserID != "" && *advertiserID != by.AdvertiserID {
+		return false
+	}
+	*advertiserID = by.AdvertiserID
+	return true
+}
+
 // canSee reports whether by may read records about advertiserID.
 func canSee(by Actor, advertiserID string) bool {
 	return by.Role != RoleAdvertiser || by.AdvertiserID == advertiserID
@@ -328,11 +342,8 @@ func (s *Store) ListDecisions(ctx context.Context, by Actor, f DecisionFilter) (
 	if err := f.Validate(); err != nil {
 		return Page[Decision]{}, err
 	}
-	if by.Role == RoleAdvertiser {
-		if f.AdvertiserID != "" && f.AdvertiserID != by.AdvertiserID {
-			return Page[Decision]{Items: []Decision{}}, nil
-		}
-		f.AdvertiserID = by.AdvertiserID
+	if !scopeToAdvertiser(by, &f.AdvertiserID) {
+		return Page[Decision]{Items: []Decision{}}, nil
 	}
 	after, _ := f.after()
 	now := s.now()
