@@ -34,7 +34,7 @@ fmt-check:
 bench: bench-go bench-load
 
 bench-go: services
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./... | tee bench-results.txt
+	$(GO) test -run '^$$' -bench . -timeout 30m ./... | tee bench-results.txt
 
 BENCH_PG       ?= postgres://postgres@127.0.0.1:5432
 BENCH_DBNAME   ?= docket_bench
