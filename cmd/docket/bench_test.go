@@ -5,16 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/internal/loadgen"
-	"github.com/docket-dev/docket/internal/pgtest"
 )
 
 // TestBench runs `docket bench` briefly against the real program and
@@ -22,43 +18,11 @@ import (
 // It asserts no times: the machine is shared.
 func TestBench(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close()
-	vars := map[string]string{
-		"DATABASE_URL":              pgtest.NewURL(t),
-		"DOCKET_ADDR":               addr,
-		"DOCKET_DATA_DIR":           t.TempDir(),
-		"DOCKET_EMBEDDED_NATS_ADDR": "127.0.0.1:0",
-		"USER":                      "bench-test",
-	}
-	getenv := func(k string) string { return vars[k] }
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"docket", "serve"}, getenv, strings.NewReader(""), io.Discard, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err, "serve: %s", logs.String())
-		case <-time.After(30 * time.Second):
-			t.Errorf("serve did not stop; log:\n%s", logs.String())
-		}
-	})
-	url := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(url + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 50*time.Millisecond, "never ready; log:\n%s", logs.String())
+	s := startServer(t, map[string]string{"USER": "bench-test"})
+	url, getenv := s.url, s.getenv
 
 	var out, errb bytes.Buffer
-	err = run(context.Background(), []string{"docket", "bench", "--url", url, "--duration", "2s", "--clients", "4",
+	err := run(context.Background(), []string{"docket", "bench", "--url", url, "--duration", "2s", "--clients", "4",
 		"--mix", loadgen.StandardMix, "--json", "--log-level", "warn"}, getenv, strings.NewReader(""), &out, &errb)
 	require.NoError(t, err, "bench: %s", errb.String())
 
