@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/docket-dev/docket/appeals"
 )
@@ -90,9 +92,39 @@ func decodeWrite[In any](w http.ResponseWriter, r *http.Request, a appeals.Actor
 	}
 	if len(body) > 0 || !optional {
 		if err := decodeJSON(body, &in); err != nil {
-			return nil, in, err
+			return nil, in, withShapeProblems(err, in)
 		}
 	}
 	ctx, err := idempotent(r, a, body, status)
 	return ctx, in, err
+}
+
+// withShapeProblems adds, to a body's decoding errors, what validation says
+// of the fields that did decode, so one 400 names every bad field.
+func withShapeProblems(err error, in any) error {
+	var de *appeals.Error
+	if !errors.As(err, &de) || len(de.Fields) == 0 || de.Fields[0].Field == "body" {
+		return err
+	}
+	var verr error
+	switch v := in.(type) {
+	case appeals.DecisionInput:
+		verr = v.Validate(time.Now())
+	case interface{ Validate() error }:
+		verr = v.Validate()
+	}
+	var ve *appeals.Error
+	if !errors.As(verr, &ve) {
+		return err
+	}
+	named := map[string]bool{}
+	for _, f := range de.Fields {
+		named[f.Field] = true
+	}
+	for _, f := range ve.Fields {
+		if !named[f.Field] {
+			de.Fields = append(de.Fields, f)
+		}
+	}
+	return de
 }

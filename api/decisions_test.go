@@ -314,3 +314,20 @@ func TestUnknownRoutesAreProblems(t *testing.T) {
 	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
 	require.Contains(t, r.Header.Get("Allow"), "POST")
 }
+
+func TestEveryBadFieldNamedAtOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.policy("crypto")
+	// Two wrong types, an unknown field and two missing fields: one 400
+	// names all five.
+	body := validDecision("crypto")
+	body["automated_detection"] = "yes"
+	body["territorial_scope"] = "DE"
+	body["severity"] = 3
+	delete(body, "facts")
+	delete(body, "source")
+	r := e.do("POST", "/v1/decisions", "enforcer", body)
+	require.Equal(t, 400, r.Status, "%s", r.Body)
+	require.ElementsMatch(t, []string{"automated_detection", "territorial_scope", "severity", "facts", "source"}, r.problemFields(t))
+}

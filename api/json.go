@@ -9,7 +9,10 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"sort"
 	"strings"
+
+	"github.com/docket-dev/docket/appeals"
 )
 
 // MaxBody is the largest request body accepted (the contract's 1 MiB).
@@ -45,12 +48,43 @@ func decodeJSON(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) || strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return fieldErrors(body, v, err)
+		}
 		return jsonError(err)
 	}
 	if dec.More() {
 		return invalidField("body", "must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// fieldErrors names every field of an object that does not decode into v,
+// not only the first: each member is decoded alone into a fresh value.
+// Members that decode are decoded into v too, so validation can go on.
+func fieldErrors(body []byte, v any, first error) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil {
+		return jsonError(first)
+	}
+	t := reflect.TypeOf(v).Elem()
+	var fields []appeals.FieldError
+	for name, raw := range members {
+		one, _ := json.Marshal(map[string]json.RawMessage{name: raw})
+		dec := json.NewDecoder(bytes.NewReader(one))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(reflect.New(t).Interface()); err != nil {
+			var de *appeals.Error
+			if errors.As(jsonError(err), &de) {
+				fields = append(fields, de.Fields...)
+			}
+			continue
+		}
+		_ = json.Unmarshal(one, v)
+	}
+	sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+	return &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields", Fields: fields}
 }
 
 func jsonError(err error) error {
