@@ -24,16 +24,12 @@ import (
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
-// integrateForTest gives staged entries leaf indices in staging order, as
-// the integrator does, without needing it running.
+// integrateForTest runs a real integrator over db until every staged
+// entry is a leaf, so exports read a log whose tree is whole.
 func integrateForTest(t testing.TB, db *sqlx.DB) {
 	t.Helper()
-	_, err := db.Exec(`
-		INSERT INTO audit_leaves (idx, staging_id, leaf_hash)
-		SELECT (SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves) + row_number() OVER (ORDER BY id) - 1,
-			id, sha256('\x00'::bytea || entry)
-		FROM audit_staging WHERE id NOT IN (SELECT staging_id FROM audit_leaves)`)
-	require.NoError(t, err)
+	signer, vkey := testKeys(t)
+	integrateAll(t, newTestLog(t, db, signer, vkey, audit.Options{}))
 }
 
 type seededExport struct {
