@@ -39,10 +39,10 @@ func TestEmbeddedNotifyAndEvents(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, tx.Commit())
 	}
-	// Stand-in for the integrator: dense indices in staging order.
-	_, err = db.Exec(`INSERT INTO audit_leaves (idx, staging_id, leaf_hash)
-		SELECT row_number() OVER (ORDER BY id) - 1, id, sha256('\x00'::bytea || entry) FROM audit_staging`)
+	// The real integrator gives them their indices.
+	_, integrated, err := startAuditLog(ctx, config{DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin}, db, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
+	defer func() { cancel(); <-integrated }()
 	require.Eventually(t, func() bool { return relay.Status().NextIndex == n }, 20*time.Second, 10*time.Millisecond)
 	require.Equal(t, int64(0), relay.Status().LagEntries)
 
