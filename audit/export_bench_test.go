@@ -76,7 +76,7 @@ func BenchmarkExport(b *testing.B) {
 			require.NoError(b, err)
 			b.Cleanup(func() { db.Close() })
 			require.NoError(b, migrations.Up(context.Background(), db.DB))
-			bulkStage(b, db, n)
+			stageSeries(b, db, n)
 			exportTestLog(b, db)
 			for _, table := range []string{"audit_staging", "audit_leaves"} {
 				_, err = db.Exec(`VACUUM ANALYZE ` + table)

@@ -165,7 +165,7 @@ func TestExportBatches(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	n := 2*audit.ExportBatch + 17
-	bulkStage(t, db, n)
+	stageSeries(t, db, n)
 	integrateForTest(t, db)
 	var got int64
 	prev := int64(-1)
@@ -188,28 +188,6 @@ func TestExportBatches(t *testing.T) {
 		}
 	}
 	require.EqualValues(t, want, got)
-}
-
-// bulkStage stages n synthetic decision entries with generate_series: the
-// fast way to build a large log.
-func bulkStage(t testing.TB, db *sqlx.DB, n int) {
-	t.Helper()
-	_, err := db.Exec(`
-		INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
-		SELECT 'decision.recorded', 'enforcer:bench', 'decision', 'd-' || g,
-			convert_to(json_build_object(
-				'type', 'decision.recorded',
-				'time', to_char(timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-				'actor', 'enforcer:bench',
-				'subject', json_build_object('kind', 'decision', 'id', 'd-' || g),
-				'record', json_build_object('id', 'd-' || g, 'advertiser_id', 'adv-' || (g % 100), 'ad_id', 'ad-' || g,
-					'action', 'ad_removal', 'policy_code', 'policy-' || (g % 7), 'policy_version', 1,
-					'ground', 'terms', 'explanation', 'The ad promotes a product this policy prohibits in every market.',
-					'facts', 'Ad ' || g || ' showed the product in its image and text on the landing page.',
-					'source', 'voluntary', 'automated_detection', true, 'automated_decision', 'partial',
-					'status', 'in_effect', 'decided_by', 'enforcer:bench'))::text, 'UTF8')
-		FROM generate_series(0, $1 - 1) g`, n)
-	require.NoError(t, err)
 }
 
 // treeSource builds the Merkle tree of the integrated leaves in memory and
@@ -316,7 +294,7 @@ func exportLogSource(t testing.TB, l *audit.Log) audit.BundleSource {
 func TestBundleFromLog(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
-	bulkStage(t, db, 3000)
+	stageSeries(t, db, 3000)
 	l := exportTestLog(t, db)
 	src := exportLogSource(t, l)
 	ctx := context.Background()
