@@ -40,6 +40,7 @@ func TestDecisionValidation(t *testing.T) {
 		{"automated_decision unknown", func(m map[string]any) { m["automated_decision"] = "mostly" }, []string{"automated_decision"}},
 		{"territorial_scope bad code", func(m map[string]any) { m["territorial_scope"] = []string{"DE", "XX"} }, []string{"territorial_scope[1]"}},
 		{"content_type unknown", func(m map[string]any) { m["content_type"] = []string{"hologram"} }, []string{"content_type[0]"}},
+		{"content_type repeated", func(m map[string]any) { m["content_type"] = []string{"image", "text", "image"} }, []string{"content_type[2]"}},
 		{"ends_at malformed", func(m map[string]any) { m["ends_at"] = "tomorrow" }, []string{"ends_at"}},
 		{"ends_at past", func(m map[string]any) { m["ends_at"] = "2001-01-01T00:00:00Z" }, []string{"ends_at"}},
 		{"unknown field", func(m map[string]any) { m["severity"] = 3 }, []string{"severity"}},

@@ -707,18 +707,14 @@ var appealStates = []string{AppealPending, AppealInReview, AppealEscalated, Appe
 // Validate checks the filter's values.
 func (f AppealFilter) Validate() error {
 	var p Problems
-	if f.State != "" && !oneOf(f.State, appealStates) {
-		p.Add("state", "must be one of %s", strings.Join(appealStates, ", "))
-	}
+	optionalEnum(&p, "state", f.State, appealStates)
 	if f.AdvertiserID != "" && !ValidPlatformID(f.AdvertiserID) {
 		p.Add("advertiser_id", "is not a valid advertiser id")
 	}
 	if len(f.DecisionID) > 128 {
 		p.Add("decision_id", "is not a decision id")
 	}
-	if err := f.PageRequest.Validate(); err != nil {
-		p = append(p, err.(*Error).Fields...)
-	}
+	p.merge(f.PageRequest.Validate())
 	return p.Err()
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -123,6 +124,26 @@ func enum(p *Problems, field, v string, set []string) {
 	}
 }
 
+// optionalEnum checks v against set when it is given.
+func optionalEnum(p *Problems, field, v string, set []string) {
+	if v != "" && !oneOf(v, set) {
+		p.Add(field, "must be one of %s", strings.Join(set, ", "))
+	}
+}
+
+// enumList checks that each of vals is in set and none repeats, naming
+// the bad element as field[i].
+func enumList(p *Problems, field string, vals, set []string) {
+	for i, v := range vals {
+		switch {
+		case !oneOf(v, set):
+			p.Add(fmt.Sprintf("%s[%d]", field, i), "must be one of %s", strings.Join(set, ", "))
+		case slices.Index(vals, v) != i:
+			p.Add(fmt.Sprintf("%s[%d]", field, i), "repeats %s", v)
+		}
+	}
+}
+
 // Validate checks every field and names each bad one.
 func (in DecisionInput) Validate(now time.Time) error {
 	var p Problems
@@ -170,11 +191,7 @@ func (in DecisionInput) Validate(now time.Time) error {
 		}
 		seen[c] = true
 	}
-	for i, c := range in.ContentType {
-		if !oneOf(c, contentTypes) {
-			p.Add(fmt.Sprintf("content_type[%d]", i), "must be one of %s", strings.Join(contentTypes, ", "))
-		}
-	}
+	enumList(&p, "content_type", in.ContentType, contentTypes)
 	if in.EndsAt != "" {
 		t, err := time.Parse(time.RFC3339, in.EndsAt)
 		if err != nil {
@@ -319,21 +336,15 @@ type DecisionFilter struct {
 // Validate checks the filter's enumerations.
 func (f DecisionFilter) Validate() error {
 	var p Problems
-	if f.Action != "" && !oneOf(f.Action, actions) {
-		p.Add("action", "must be one of %s", strings.Join(actions, ", "))
-	}
-	if f.Status != "" && !oneOf(f.Status, decisionStatuses) {
-		p.Add("status", "must be one of %s", strings.Join(decisionStatuses, ", "))
-	}
+	optionalEnum(&p, "action", f.Action, actions)
+	optionalEnum(&p, "status", f.Status, decisionStatuses)
 	if f.AdvertiserID != "" && !ValidPlatformID(f.AdvertiserID) {
 		p.Add("advertiser_id", "is not a valid advertiser id")
 	}
 	if f.PolicyCode != "" && !ValidPolicyCode(f.PolicyCode) {
 		p.Add("policy_code", "is not a valid policy code")
 	}
-	if err := f.PageRequest.Validate(); err != nil {
-		p = append(p, err.(*Error).Fields...)
-	}
+	p.merge(f.PageRequest.Validate())
 	return p.Err()
 }
 

@@ -235,21 +235,10 @@ func StatementOf(d Decision, category string) (Statement, bool) {
 // alphabet. It names every field that breaks one.
 func (s Statement) Validate() error {
 	var p Problems
-	optEnum := func(field, v string, set []string) {
-		if v != "" && !oneOf(v, set) {
-			p.Add(field, "must be one of %s", strings.Join(set, ", "))
-		}
-	}
 	maxLen := func(field, v string, n int) {
 		if utf8.RuneCountInString(v) > n {
 			p.Add(field, "must be at most %d characters", n)
 		}
-	}
-	requiredLen := func(field, v string, n int) {
-		if strings.TrimSpace(v) == "" {
-			p.Add(field, "is required")
-		}
-		maxLen(field, v, n)
 	}
 	onlyWith := func(field, v string, cond bool, what string) {
 		if v != "" && !cond {
@@ -278,37 +267,31 @@ func (s Statement) Validate() error {
 	if len(s.DecisionVisibility) == 0 && s.DecisionMonetary == "" && s.DecisionProvision == "" && s.DecisionAccount == "" {
 		p.Add("decision_visibility", "is required when none of decision_monetary, decision_provision, decision_account is present")
 	}
-	for i, v := range s.DecisionVisibility {
-		if !oneOf(v, dsaVisibilities) {
-			p.Add(fmt.Sprintf("decision_visibility[%d]", i), "must be one of %s", strings.Join(dsaVisibilities, ", "))
-		} else if slices.Index(s.DecisionVisibility, v) != i {
-			p.Add(fmt.Sprintf("decision_visibility[%d]", i), "repeats %s", v)
-		}
-	}
+	enumList(&p, "decision_visibility", s.DecisionVisibility, dsaVisibilities)
 	visOther := slices.Contains(s.DecisionVisibility, "DECISION_VISIBILITY_OTHER")
 	if visOther {
-		requiredLen("decision_visibility_other", s.DecisionVisibilityOther, 500)
+		required(&p, "decision_visibility_other", s.DecisionVisibilityOther, 500)
 	}
 	onlyWith("decision_visibility_other", s.DecisionVisibilityOther, visOther, "with DECISION_VISIBILITY_OTHER")
-	optEnum("decision_monetary", s.DecisionMonetary, dsaMonetaries)
+	optionalEnum(&p, "decision_monetary", s.DecisionMonetary, dsaMonetaries)
 	if s.DecisionMonetary == "DECISION_MONETARY_OTHER" {
-		requiredLen("decision_monetary_other", s.DecisionMonetaryOther, 500)
+		required(&p, "decision_monetary_other", s.DecisionMonetaryOther, 500)
 	}
 	onlyWith("decision_monetary_other", s.DecisionMonetaryOther, s.DecisionMonetary == "DECISION_MONETARY_OTHER", "with DECISION_MONETARY_OTHER")
-	optEnum("decision_provision", s.DecisionProvision, dsaProvisions)
-	optEnum("decision_account", s.DecisionAccount, dsaAccounts)
-	optEnum("account_type", s.AccountType, dsaAccountTypes)
+	optionalEnum(&p, "decision_provision", s.DecisionProvision, dsaProvisions)
+	optionalEnum(&p, "decision_account", s.DecisionAccount, dsaAccounts)
+	optionalEnum(&p, "account_type", s.AccountType, dsaAccountTypes)
 
 	switch s.DecisionGround {
 	case "":
 		p.Add("decision_ground", "is required")
 	case "DECISION_GROUND_ILLEGAL_CONTENT":
-		requiredLen("illegal_content_legal_ground", s.IllegalContentLegalGround, 500)
-		requiredLen("illegal_content_explanation", s.IllegalContentExplanation, 2000)
+		required(&p, "illegal_content_legal_ground", s.IllegalContentLegalGround, 500)
+		required(&p, "illegal_content_explanation", s.IllegalContentExplanation, 2000)
 	case "DECISION_GROUND_INCOMPATIBLE_CONTENT":
-		requiredLen("incompatible_content_ground", s.IncompatibleContentGround, 500)
-		requiredLen("incompatible_content_explanation", s.IncompatibleContentExplanation, 2000)
-		optEnum("incompatible_content_illegal", s.IncompatibleContentIllegal, dsaYesNo)
+		required(&p, "incompatible_content_ground", s.IncompatibleContentGround, 500)
+		required(&p, "incompatible_content_explanation", s.IncompatibleContentExplanation, 2000)
+		optionalEnum(&p, "incompatible_content_illegal", s.IncompatibleContentIllegal, dsaYesNo)
 	default:
 		p.Add("decision_ground", "must be one of %s", strings.Join(dsaGrounds, ", "))
 	}
@@ -324,16 +307,10 @@ func (s Statement) Validate() error {
 	if len(s.ContentType) == 0 {
 		p.Add("content_type", "is required")
 	}
-	for i, v := range s.ContentType {
-		if !oneOf(v, dsaContentTypes) {
-			p.Add(fmt.Sprintf("content_type[%d]", i), "must be one of %s", strings.Join(dsaContentTypes, ", "))
-		} else if slices.Index(s.ContentType, v) != i {
-			p.Add(fmt.Sprintf("content_type[%d]", i), "repeats %s", v)
-		}
-	}
+	enumList(&p, "content_type", s.ContentType, dsaContentTypes)
 	ctOther := slices.Contains(s.ContentType, "CONTENT_TYPE_OTHER")
 	if ctOther {
-		requiredLen("content_type_other", s.ContentTypeOther, 500)
+		required(&p, "content_type_other", s.ContentTypeOther, 500)
 	}
 	onlyWith("content_type_other", s.ContentTypeOther, ctOther, "with CONTENT_TYPE_OTHER")
 
@@ -373,22 +350,22 @@ func (s Statement) Validate() error {
 	onlyWith("end_date_service_restriction", s.EndDateServiceRestriction, s.DecisionProvision != "", "with decision_provision")
 	onlyWith("end_date_account_restriction", s.EndDateAccountRestriction, s.DecisionAccount != "", "with decision_account")
 
-	requiredLen("decision_facts", s.DecisionFacts, 5000)
+	required(&p, "decision_facts", s.DecisionFacts, 5000)
 	if s.SourceType == "" {
 		p.Add("source_type", "is required")
 	} else {
-		optEnum("source_type", s.SourceType, dsaSourceTypes)
+		optionalEnum(&p, "source_type", s.SourceType, dsaSourceTypes)
 	}
 	maxLen("source_identity", s.SourceIdentity, 500)
 	if s.AutomatedDetection == "" {
 		p.Add("automated_detection", "is required")
 	} else {
-		optEnum("automated_detection", s.AutomatedDetection, dsaYesNo)
+		optionalEnum(&p, "automated_detection", s.AutomatedDetection, dsaYesNo)
 	}
 	if s.AutomatedDecision == "" {
 		p.Add("automated_decision", "is required")
 	} else {
-		optEnum("automated_decision", s.AutomatedDecision, dsaAutomatedDecs)
+		optionalEnum(&p, "automated_decision", s.AutomatedDecision, dsaAutomatedDecs)
 	}
 	if s.PUID == "" {
 		p.Add("puid", "is required")

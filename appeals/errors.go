@@ -65,6 +65,14 @@ func (p *Problems) Add(field, format string, args ...any) {
 	*p = append(*p, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
+// merge adds the fields of another validation's error, if any.
+func (p *Problems) merge(err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		*p = append(*p, e.Fields...)
+	}
+}
+
 // Err returns an Invalid error naming every field, or nil.
 func (p Problems) Err() error {
 	if len(p) == 0 {
