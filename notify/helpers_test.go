@@ -292,3 +292,21 @@ func runRelay(t testing.TB, r *notify.Relay) (stop func()) {
 	t.Cleanup(stop)
 	return stop
 }
+
+// readBack reads the whole stream with a fresh consumer and checks that it
+// holds exactly indices 0..n-1, each once and in order per subject.
+func readBack(t *testing.T, js jetstream.JetStream, n int64, guard time.Duration) {
+	t.Helper()
+	rec := newReceived()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wait := consume(ctx, t, js, notify.DefaultStream, "", rec)
+	eventually(t, "all entries consumed", guard, func() bool { return int64(rec.distinct()) >= n })
+	time.Sleep(200 * time.Millisecond) // a duplicate would arrive right behind
+	cancel()
+	wait()
+	rec.check(t, n)
+	if got := streamMsgs(t, js, notify.DefaultStream); got != uint64(n) {
+		t.Errorf("stream holds %d messages, want %d", got, n)
+	}
+}

@@ -269,20 +269,7 @@ func TestRelaySurvivesNATSRestart(t *testing.T) {
 	cancel()
 	waitInt()
 
-	// Read everything back with a fresh consumer.
-	js2 := connect(t, srv.ClientURL())
-	rec := newReceived()
-	cctx, ccancel := context.WithCancel(context.Background())
-	defer ccancel()
-	wait := consume(cctx, t, js2, notify.DefaultStream, "", rec)
-	eventually(t, "all entries consumed", hangGuard, func() bool { return rec.distinct() >= n })
-	time.Sleep(100 * time.Millisecond) // a duplicate would arrive right behind
-	ccancel()
-	wait()
-	rec.check(t, n)
-	if got := streamMsgs(t, js2, notify.DefaultStream); got != n {
-		t.Errorf("stream holds %d messages, want %d", got, n)
-	}
+	readBack(t, connect(t, srv.ClientURL()), n, hangGuard)
 }
 
 // The machine's own NATS server, with a stream and subjects of this
