@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -174,6 +175,16 @@ func TestWalkThrough(t *testing.T) {
 		status, _ := s.call("GET", "/v1/decisions", other, "")
 		return status == 401
 	}, 10*time.Second, 50*time.Millisecond)
+	// The relay announced the entries, and /metrics says so.
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(s.url + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return regexp.MustCompile(`(?m)^docket_notify_published_total [1-9]`).Match(body)
+	}, 30*time.Second, 50*time.Millisecond)
 	require.Contains(t, s.cli("token", "list"), "acme-owner")
 	require.Contains(t, s.cli("migrate", "status"), "00001")
 }
