@@ -108,9 +108,6 @@ var (
 // ValidDSACategory reports whether c is a STATEMENT_CATEGORY_* the database accepts.
 func ValidDSACategory(c string) bool { return oneOf(c, dsaCategories) }
 
-// DSACategories lists the accepted categories.
-func DSACategories() []string { return slices.Clone(dsaCategories) }
-
 // Statement is a statement of reasons as the Transparency Database's API
 // takes it. Optional fields are omitted when empty.
 type Statement struct {

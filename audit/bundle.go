@@ -106,9 +106,6 @@ func (bw *BundleWriter) line(b []byte) error {
 	return nil
 }
 
-// Size is the checkpoint's tree size.
-func (bw *BundleWriter) Size() uint64 { return bw.size }
-
 // Entry writes one entry; proof is required in mode proofs and ignored in mode full.
 func (bw *BundleWriter) Entry(index int64, leafHash, data []byte, proof [][]byte) error {
 	return bw.entry(index, base64.StdEncoding.AppendEncode(nil, leafHash), data, proof)
@@ -116,6 +113,11 @@ func (bw *BundleWriter) Entry(index int64, leafHash, data []byte, proof [][]byte
 
 // entry takes the leaf hash in base64, as exports read it.
 func (bw *BundleWriter) entry(index int64, leafHashB64, data []byte, proof [][]byte) error {
+	// An entry the checkpoint does not cover could never verify: refuse it
+	// here rather than hand an auditor a bundle that fails.
+	if index < 0 || uint64(index) >= bw.size || index <= bw.last {
+		return fmt.Errorf("audit: bundle entry %d: outside the checkpoint (size %d) or out of order", index, bw.size)
+	}
 	b := bw.buf[:0]
 	b = append(b, `{"index":`...)
 	b = strconv.AppendInt(b, index, 10)

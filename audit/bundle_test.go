@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -245,4 +246,15 @@ func TestBundleTruncated(t *testing.T) {
 	_, err = verifyBundleBytes(append(bytes.Clone(b), "x\n"...), m.vkey)
 	require.ErrorContains(t, err, "after the trailer")
 	require.True(t, strings.HasPrefix(string(b), `{"format":"docket-bundle/v1"`))
+}
+
+func TestBundleWriterRefusesEntriesTheCheckpointDoesNotCover(t *testing.T) {
+	t.Parallel()
+	m := newMemLog(t, 4)
+	bw, err := audit.NewBundleWriter(io.Discard, audit.BundleFull, m.vkey, m.checkpoint(t), "test")
+	require.NoError(t, err)
+	require.NoError(t, bw.Entry(1, m.tree.LeafHash(1), m.data[1], nil))
+	require.Error(t, bw.Entry(1, m.tree.LeafHash(1), m.data[1], nil), "a repeat")
+	require.Error(t, bw.Entry(0, m.tree.LeafHash(0), m.data[0], nil), "out of order")
+	require.Error(t, bw.Entry(4, m.tree.LeafHash(3), m.data[3], nil), "beyond the checkpoint's size")
 }

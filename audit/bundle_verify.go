@@ -576,14 +576,3 @@ func b64(p []byte, dst []byte) ([]byte, []byte, error) {
 	}
 	return dst[:m], p[end+1:], nil
 }
-
-// guessIndex finds an entry's index on a line that failed to parse, so
-// that the error can still name it; failing that, the entry expected next.
-func guessIndex(line []byte, prev int64) int64 {
-	if rest, err := expect(line, `{"index":`); err == nil {
-		if n, _, err := number(rest); err == nil {
-			return n
-		}
-	}
-	return prev + 1
-}
