@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/docket-dev/docket/appeals"
 )
@@ -106,15 +105,12 @@ func withShapeProblems(err error, in any) error {
 	if !errors.As(err, &de) || len(de.Fields) == 0 || de.Fields[0].Field == "body" {
 		return err
 	}
-	var verr error
-	switch v := in.(type) {
-	case appeals.DecisionInput:
-		verr = v.Validate(time.Now())
-	case interface{ Validate() error }:
-		verr = v.Validate()
+	v, ok := in.(interface{ Validate() error })
+	if !ok {
+		return err
 	}
 	var ve *appeals.Error
-	if !errors.As(verr, &ve) {
+	if !errors.As(v.Validate(), &ve) {
 		return err
 	}
 	named := map[string]bool{}

@@ -331,4 +331,12 @@ func TestEveryBadFieldNamedAtOnce(t *testing.T) {
 	r := e.do("POST", "/v1/decisions", "enforcer", body)
 	require.Equal(t, 400, r.Status, "%s", r.Body)
 	require.ElementsMatch(t, []string{"automated_detection", "territorial_scope", "severity", "facts", "source"}, r.problemFields(t))
+
+	// The same for every write: a policy with a wrong type and a missing field.
+	r = e.do("PUT", "/v1/policies/crypto", "admin", map[string]any{"text": 42})
+	require.Equal(t, 400, r.Status, "%s", r.Body)
+	require.ElementsMatch(t, []string{"text", "title"}, r.problemFields(t))
+	r = e.do("POST", "/v1/policies/crypto/reversals", "admin", map[string]any{"versions": "1"})
+	require.Equal(t, 400, r.Status, "%s", r.Body)
+	require.ElementsMatch(t, []string{"versions", "rationale"}, r.problemFields(t))
 }

@@ -27,11 +27,8 @@ type ReversalInput struct {
 const MaxReversalVersions = 1000
 
 // Validate checks the versions and the rationale.
-func (in ReversalInput) Validate(code string) error {
+func (in ReversalInput) Validate() error {
 	var p Problems
-	if !ValidPolicyCode(code) {
-		p.Add("code", "must be 1 to 64 characters of a-z, 0-9 and -")
-	}
 	switch {
 	case len(in.Versions) == 0:
 		p.Add("versions", "is required: at least one policy version")
@@ -100,7 +97,9 @@ func (s *Store) reversePolicyVersions(ctx context.Context, by Actor, code string
 	if !by.Is(RoleAdmin) {
 		return ReversalReport{}, Errorf(Forbidden, "only admins reverse decisions in bulk")
 	}
-	if err := in.Validate(code); err != nil {
+	p := codeProblems(code)
+	p.merge(in.Validate())
+	if err := p.Err(); err != nil {
 		return ReversalReport{}, err
 	}
 	// The request's key answers only the final write; a retry of a finished

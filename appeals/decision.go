@@ -144,8 +144,8 @@ func enumList(p *Problems, field string, vals, set []string) {
 	}
 }
 
-// Validate checks every field and names each bad one.
-func (in DecisionInput) Validate(now time.Time) error {
+// Validate checks every field's shape and names each bad one.
+func (in DecisionInput) Validate() error {
 	var p Problems
 	if in.AdvertiserID == "" {
 		p.Add("advertiser_id", "is required")
@@ -192,13 +192,18 @@ func (in DecisionInput) Validate(now time.Time) error {
 		seen[c] = true
 	}
 	enumList(&p, "content_type", in.ContentType, contentTypes)
-	if in.EndsAt != "" {
-		t, err := time.Parse(time.RFC3339, in.EndsAt)
-		if err != nil {
-			p.Add("ends_at", "must be an RFC 3339 timestamp")
-		} else if !t.After(now) {
-			p.Add("ends_at", "must be in the future")
-		}
+	if _, err := time.Parse(time.RFC3339, in.EndsAt); in.EndsAt != "" && err != nil {
+		p.Add("ends_at", "must be an RFC 3339 timestamp")
+	}
+	return p.Err()
+}
+
+// validateAt is Validate plus the one rule that needs the clock.
+func (in DecisionInput) validateAt(now time.Time) error {
+	var p Problems
+	p.merge(in.Validate())
+	if t, err := time.Parse(time.RFC3339, in.EndsAt); err == nil && !t.After(now) {
+		p.Add("ends_at", "must be in the future")
 	}
 	return p.Err()
 }
@@ -220,7 +225,7 @@ func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) 
 	if !by.Is(RoleEnforcer, RoleAdmin) {
 		return Decision{}, Errorf(Forbidden, "only enforcers and admins record decisions")
 	}
-	if err := in.Validate(s.now()); err != nil {
+	if err := in.validateAt(s.now()); err != nil {
 		return Decision{}, err
 	}
 	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Decision, error) {

@@ -35,12 +35,18 @@ type PolicyInput struct {
 	Category string `json:"category,omitempty"`
 }
 
-// Validate checks a revision and the code it is for.
-func (in PolicyInput) Validate(code string) error {
+// codeProblems checks a policy code taken from the path.
+func codeProblems(code string) Problems {
 	var p Problems
 	if !ValidPolicyCode(code) {
 		p.Add("code", "must be 1 to 64 characters of a-z, 0-9 and -")
 	}
+	return p
+}
+
+// Validate checks a revision's fields.
+func (in PolicyInput) Validate() error {
+	var p Problems
 	switch n := utf8.RuneCountInString(in.Title); {
 	case n == 0:
 		p.Add("title", "is required")
@@ -79,7 +85,9 @@ func (s *Store) PutPolicy(ctx context.Context, by Actor, code string, in PolicyI
 	if !by.Is(RoleAdmin) {
 		return PolicyRevision{}, Errorf(Forbidden, "only admins revise policies")
 	}
-	if err := in.Validate(code); err != nil {
+	p := codeProblems(code)
+	p.merge(in.Validate())
+	if err := p.Err(); err != nil {
 		return PolicyRevision{}, err
 	}
 	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (PolicyRevision, error) {
