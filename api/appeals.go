@@ -157,11 +157,3 @@ func appealOps() map[string]op {
 			Status: http.StatusOK, Errors: []int{404}},
 	}
 }
-
-// withAppealOps adds the Appeals routes to the document's operations.
-func withAppealOps(m map[string]op) map[string]op {
-	for k, v := range appealOps() {
-		m[k] = v
-	}
-	return m
-}

@@ -11,8 +11,8 @@ import (
 	"github.com/docket-dev/docket/appeals"
 )
 
-// withAppealRows adds the Appeals routes to the authorization matrix.
-func withAppealRows(all func(int) map[string]int, m map[string]authzRow) map[string]authzRow {
+// appealRows are the Appeals routes' rows of the authorization matrix.
+func appealRows(all func(int) map[string]int) map[string]authzRow {
 	rows := map[string]authzRow{
 		"POST /v1/decisions/{id}/appeals": {
 			call: func(e *env, who string) (string, string, any) {
@@ -60,10 +60,7 @@ func withAppealRows(all func(int) map[string]int, m map[string]authzRow) map[str
 			want: map[string]int{"admin": 200},
 		},
 	}
-	for k, v := range rows {
-		m[k] = v
-	}
-	return m
+	return rows
 }
 
 // appeal files an appeal of decision id as acme's advertiser and returns its id.

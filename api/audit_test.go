@@ -53,7 +53,9 @@ func (e *env) integrateLog() {
 	}
 }
 
-func withAuditRows(all func(int) map[string]int, m map[string]authzRow) map[string]authzRow {
+// auditRows are the Audit log routes' rows of the authorization matrix.
+func auditRows() map[string]authzRow {
+	m := map[string]authzRow{}
 	integrated := func(path string) call {
 		return func(e *env, _ string) (string, string, any) {
 			e.integrateLog()

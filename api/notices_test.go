@@ -7,15 +7,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// withNoticeRows adds the notice route to the authorization matrix.
-func withNoticeRows(m map[string]authzRow) map[string]authzRow {
-	m["POST /v1/decisions/{id}/notices"] = authzRow{
+// noticeRows is the notice route's row of the authorization matrix.
+func noticeRows() map[string]authzRow {
+	return map[string]authzRow{"POST /v1/decisions/{id}/notices": {
 		call: func(e *env, who string) (string, string, any) {
 			return "POST", "/v1/decisions/" + e.decision(validDecision("crypto")) + "/notices", map[string]string{"channel": "email"}
 		},
 		want: map[string]int{"admin": 200, "enforcer": 200},
-	}
-	return m
+	}}
 }
 
 func TestRecordNotice(t *testing.T) {

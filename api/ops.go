@@ -9,7 +9,7 @@ import (
 // ops documents every route of routes.go for /openapi.json.
 func ops() map[string]op {
 	staff := readers
-	return withAuditOps(withNoticeOps(withAppealOps(map[string]op{
+	return mergeRoutes(map[string]op{
 		"GET /healthz":      {Summary: "Liveness", Status: 200, Reply: map[string]string{}},
 		"GET /readyz":       {Summary: "Readiness: Postgres and the other parts, with details", Status: 200, Reply: map[string]any{}, Errors: []int{503}},
 		"GET /openapi.json": {Summary: "This document", Status: 200, Reply: map[string]any{}},
@@ -35,5 +35,20 @@ func ops() map[string]op {
 			Roles: exporters, Text: true, Status: 200, Query: []string{"from", "to"}, Errors: []int{400}},
 		"GET /v1/reports/appeals": {Summary: "Transparency figures for [from, to): decisions, appeals, outcomes, reversal rate, times to resolve, overall and per policy (format=csv for CSV)",
 			Roles: exporters, Reply: appeals.AppealsReport{}, Status: 200, Query: []string{"from", "to", "format"}, Errors: []int{400}},
-	})))
+	}, appealOps(), noticeOps(), auditOps())
+}
+
+// mergeRoutes joins the route tables of each area; a route in two tables
+// is a programming error, caught at start-up and by the route tests.
+func mergeRoutes[V any](parts ...map[string]V) map[string]V {
+	out := map[string]V{}
+	for _, part := range parts {
+		for k, v := range part {
+			if _, dup := out[k]; dup {
+				panic("api: route " + k + " documented twice")
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
