@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -43,6 +44,9 @@ type server struct {
 	url    string
 	getenv func(string) string
 	log    *syncBuffer
+	// stop sends the shutdown signal (cancels run's context) and waits for
+	// run to return; the test's cleanup calls it too.
+	stop func() error
 }
 
 func freeAddr(t *testing.T) string {
@@ -71,16 +75,21 @@ func startServer(t *testing.T, extraEnv map[string]string) *server {
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"docket", "serve"}, getenv, strings.NewReader(""), io.Discard, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err, "serve ended with an error; log:\n%s", logs.String())
-		case <-time.After(30 * time.Second):
-			t.Errorf("serve did not stop after cancel; log:\n%s", logs.String())
-		}
-	})
-	s := &server{t: t, url: "http://" + addr, getenv: getenv, log: logs}
+	var once sync.Once
+	var stopErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(30 * time.Second):
+				stopErr = errors.New("serve did not stop after cancel")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() { require.NoError(t, stop(), "serve; log:\n%s", logs.String()) })
+	s := &server{t: t, url: "http://" + addr, getenv: getenv, log: logs, stop: stop}
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(s.url + "/readyz")
 		if err != nil {
@@ -202,4 +211,54 @@ func TestCommandsHaveHelp(t *testing.T) {
 	require.Contains(t, out.String(), "docket ")
 	err := run(context.Background(), []string{"docket", "frobnicate"}, func(string) string { return "" }, nil, io.Discard, io.Discard)
 	require.ErrorContains(t, err, "unknown command")
+}
+
+// TestShutdownFinishesRequestsInFlight sends the shutdown signal while a
+// request's body is still arriving: the request completes and is stored,
+// and run returns cleanly.
+func TestShutdownFinishesRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	admin := s.token("--role", "admin", "--name", "alice")
+	body := `{"title": "No crypto ads", "text": "Ads may not promote tokens."}`
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("PUT", s.url+"/v1/policies/crypto-ads", pr)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = int64(len(body))
+	// With 100-continue the client sends the body only once the handler
+	// reads it, so the first write below returns with the request inside
+	// the handler, in flight.
+	req.Header.Set("Expect", "100-continue")
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 30 * time.Second}}
+	replied := make(chan *http.Response, 1)
+	go func() {
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Errorf("in-flight request: %v", err)
+			replied <- nil
+			return
+		}
+		replied <- resp
+	}()
+	_, err = pw.Write([]byte(body[:10])) // the request is now in flight
+	require.NoError(t, err)
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop() }()
+	require.Eventually(t, func() bool { return strings.Contains(s.log.String(), "finishing requests in flight") },
+		10*time.Second, 10*time.Millisecond)
+	_, err = pw.Write([]byte(body[10:]))
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+
+	resp := <-replied
+	require.NotNil(t, resp, "log:\n%s", s.log.String())
+	resp.Body.Close()
+	require.Equal(t, 201, resp.StatusCode)
+	require.NoError(t, <-stopped)
+	var n int
+	require.NoError(t, s.db().Get(&n, `SELECT count(*) FROM policies WHERE code = 'crypto-ads'`))
+	require.Equal(t, 1, n)
 }
