@@ -315,11 +315,11 @@ func updateAppeal(ctx context.Context, tx *sqlx.Tx, a Appeal) error {
 	return nil
 }
 
-func appendAppealEntry(ctx context.Context, tx *sqlx.Tx, typ string, by Actor, now time.Time, a Appeal, record any) error {
+func (s *Store) appendAppealEntry(ctx context.Context, tx *sqlx.Tx, typ string, by Actor, now time.Time, a Appeal, record any) error {
 	if record == nil {
 		record = a
 	}
-	_, err := audit.Append(ctx, tx, audit.Entry{Type: typ, Time: now, Actor: by.String(),
+	err := s.append(ctx, tx, audit.Entry{Type: typ, Time: now, Actor: by.String(),
 		Subject: audit.Subject{Kind: "appeal", ID: a.ID},
 		Refs:    []audit.Subject{{Kind: "decision", ID: a.DecisionID}},
 		Record:  record})
@@ -360,7 +360,7 @@ func (s *Store) FileAppeal(ctx context.Context, by Actor, decisionID string, in 
 		if err := insertAppeal(ctx, tx, a); err != nil {
 			return Appeal{}, err
 		}
-		if err := appendAppealEntry(ctx, tx, EntryAppealFiled, by, now, a, nil); err != nil {
+		if err := s.appendAppealEntry(ctx, tx, EntryAppealFiled, by, now, a, nil); err != nil {
 			return Appeal{}, err
 		}
 		a.derive(now)
@@ -368,13 +368,24 @@ func (s *Store) FileAppeal(ctx context.Context, by Actor, decisionID string, in 
 	})
 }
 
-// claimable is the queue's filter for a role: waiting appeals, and claimed
-// ones whose lease lapsed (released lazily by the claim that takes them).
-func claimable(by Actor) string {
-	if by.Role == RoleSeniorReviewer {
-		return `state IN ('pending', 'in_review', 'escalated')`
+// claimQuery picks and takes the appeal in one statement: SKIP LOCKED lets
+// parallel reviewers pass over each other's rows instead of queueing behind
+// them, so two never take the same one. The queue is waiting appeals and
+// claimed ones whose lease lapsed (released lazily by the claim that takes
+// them); senior reviewers also take escalated ones.
+func claimQuery(senior bool) string {
+	states := `'pending', 'in_review'`
+	if senior {
+		states += `, 'escalated'`
 	}
-	return `state IN ('pending', 'in_review')`
+	return `WITH picked AS (
+			SELECT id, state AS prev_state, assigned_to AS prev_assignee FROM appeals
+			WHERE state IN (` + states + `) AND (assigned_to IS NULL OR lease_until <= $1) AND decider_name <> $2
+			ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		UPDATE appeals a SET state = CASE WHEN a.state = 'escalated' THEN 'escalated' ELSE 'in_review' END,
+			assigned_to = $3, claimed_at = $1, lease_until = $4
+		FROM picked WHERE a.id = picked.id
+		RETURNING ` + prefixed("a.", appealColumns) + `, picked.prev_state, picked.prev_assignee`
 }
 
 // Claim hands by the waiting appeal with the earliest due_at, leased to by
@@ -394,22 +405,12 @@ func (s *Store) ClaimReply(ctx context.Context, by Actor) (*Appeal, error) {
 		return nil, Errorf(Forbidden, "only reviewers claim appeals")
 	}
 	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (*Appeal, error) {
-		// One statement picks and takes the appeal: SKIP LOCKED lets
-		// parallel reviewers pass over each other's rows instead of
-		// queueing behind them, so two never take the same one.
 		var rows []struct {
 			Appeal
 			PrevState    string  `db:"prev_state"`
 			PrevAssignee *string `db:"prev_assignee"`
 		}
-		err := tx.SelectContext(ctx, &rows, `WITH picked AS (
-				SELECT id, state AS prev_state, assigned_to AS prev_assignee FROM appeals
-				WHERE `+claimable(by)+` AND (assigned_to IS NULL OR lease_until <= $1) AND decider_name <> $2
-				ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-			UPDATE appeals a SET state = CASE WHEN a.state = 'escalated' THEN 'escalated' ELSE 'in_review' END,
-				assigned_to = $3, claimed_at = $1, lease_until = $4
-			FROM picked WHERE a.id = picked.id
-			RETURNING `+prefixed("a.", appealColumns)+`, picked.prev_state, picked.prev_assignee`,
+		err := s.stmt(ctx, tx, claimQuery(by.Role == RoleSeniorReviewer)).SelectContext(ctx, &rows,
 			now, by.Name, by.String(), now.Add(s.opts.ClaimLease))
 		if err != nil {
 			return nil, fmt.Errorf("appeals: claim: %w", err)
@@ -426,12 +427,12 @@ func (s *Store) ClaimReply(ctx context.Context, by Actor) (*Appeal, error) {
 			if back.State == AppealInReview {
 				back.State = AppealPending
 			}
-			if err := appendAppealEntry(ctx, tx, EntryAppealReleased, systemActor, now, back,
+			if err := s.appendAppealEntry(ctx, tx, EntryAppealReleased, systemActor, now, back,
 				releaseRecord{Appeal: back, ReleasedFrom: *prev}); err != nil {
 				return nil, err
 			}
 		}
-		if err := appendAppealEntry(ctx, tx, EntryAppealClaimed, by, now, a, nil); err != nil {
+		if err := s.appendAppealEntry(ctx, tx, EntryAppealClaimed, by, now, a, nil); err != nil {
 			return nil, err
 		}
 		a.derive(now)
@@ -457,7 +458,7 @@ type releaseRecord struct {
 
 // release returns an appeal whose lease lapsed to its queue: in_review
 // goes back to pending, an escalated one waits for seniors again.
-func release(ctx context.Context, tx *sqlx.Tx, a Appeal, now time.Time) (Appeal, error) {
+func (s *Store) release(ctx context.Context, tx *sqlx.Tx, a Appeal, now time.Time) (Appeal, error) {
 	if err := checkTransition(a, evRelease); err != nil {
 		return Appeal{}, err
 	}
@@ -472,7 +473,7 @@ func release(ctx context.Context, tx *sqlx.Tx, a Appeal, now time.Time) (Appeal,
 	if err := updateAppeal(ctx, tx, a); err != nil {
 		return Appeal{}, err
 	}
-	if err := appendAppealEntry(ctx, tx, EntryAppealReleased, systemActor, now, a,
+	if err := s.appendAppealEntry(ctx, tx, EntryAppealReleased, systemActor, now, a,
 		releaseRecord{Appeal: a, ReleasedFrom: from}); err != nil {
 		return Appeal{}, err
 	}
@@ -497,7 +498,7 @@ func (s *Store) ReleaseExpired(ctx context.Context) (int, error) {
 				return 0, fmt.Errorf("appeals: find lapsed claims: %w", err)
 			}
 			for _, a := range rows {
-				if _, err := release(ctx, tx, a, now); err != nil {
+				if _, err := s.release(ctx, tx, a, now); err != nil {
 					return 0, err
 				}
 			}
@@ -532,18 +533,26 @@ func effectOf(action string) string {
 
 // reverseDecision sets a locked, in-effect decision to reversed and appends
 // its decision.reversed entry, naming what caused it in refs.
-func reverseDecision(ctx context.Context, tx *sqlx.Tx, d Decision, by Actor, now time.Time,
+func (s *Store) reverseDecision(ctx context.Context, tx *sqlx.Tx, d Decision, by Actor, now time.Time,
 	appealID, reversalID *string, rationale string, refs []audit.Subject) error {
 	d.Status, d.ReversedAt, d.ReversedByAppeal = StatusReversed, &now, appealID
 	if _, err := tx.ExecContext(ctx, `UPDATE decisions SET status = 'reversed', reversed_at = $2,
 		reversed_by_appeal = $3, reversed_by_reversal = $4 WHERE id = $1`, d.ID, now, appealID, reversalID); err != nil {
 		return fmt.Errorf("appeals: reverse decision %s: %w", d.ID, err)
 	}
-	_, err := audit.Append(ctx, tx, audit.Entry{Type: EntryDecisionReversed, Time: now, Actor: by.String(),
+	err := s.append(ctx, tx, audit.Entry{Type: EntryDecisionReversed, Time: now, Actor: by.String(),
 		Subject: audit.Subject{Kind: "decision", ID: d.ID}, Refs: refs,
 		Record: reversalRecord{Decision: d, Effect: effectOf(d.Action), Rationale: rationale}})
 	return err
 }
+
+// resolveQuery resolves an appeal when its checks hold: they are the
+// UPDATE's condition, so the usual case is one statement; when it matches
+// nothing, whyNot reads the row to say why.
+const resolveQuery = `UPDATE appeals SET state = $2, outcome = $2, rationale = $3, resolved_by = $4, resolved_at = $5
+	WHERE id = $1 AND state IN ('in_review', 'escalated') AND assigned_to = $4 AND lease_until > $5
+		AND decider_name <> $6
+	RETURNING ` + appealColumns
 
 // Resolve answers an appeal by its assignee. A reversal reverses the
 // decision in the same transaction, with both entries.
@@ -566,26 +575,20 @@ func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInpu
 				return Appeal{}, err
 			}
 		}
-		// The checks are the UPDATE's condition, so the usual case is one
-		// statement; when it matches nothing, the row says why.
-		who := by.String()
 		var rows []Appeal
-		if err := tx.SelectContext(ctx, &rows, `UPDATE appeals SET state = $2, outcome = $2, rationale = $3,
-				resolved_by = $4, resolved_at = $5
-			WHERE id = $1 AND state IN ('in_review', 'escalated') AND assigned_to = $4 AND lease_until > $5
-				AND decider_name <> $6
-			RETURNING `+appealColumns, id, in.Outcome, in.Rationale, who, now, by.Name); err != nil {
+		if err := s.stmt(ctx, tx, resolveQuery).SelectContext(ctx, &rows,
+			id, in.Outcome, in.Rationale, by.String(), now, by.Name); err != nil {
 			return Appeal{}, fmt.Errorf("appeals: resolve %s: %w", id, err)
 		}
 		if len(rows) == 0 {
 			return Appeal{}, s.whyNot(ctx, tx, by, id, evResolve, now)
 		}
 		a := rows[0]
-		if err := appendAppealEntry(ctx, tx, EntryAppealResolved, by, now, a, nil); err != nil {
+		if err := s.appendAppealEntry(ctx, tx, EntryAppealResolved, by, now, a, nil); err != nil {
 			return Appeal{}, err
 		}
 		if in.Outcome == AppealReversed && d.Status == StatusInEffect {
-			if err := reverseDecision(ctx, tx, d, by, now, &a.ID, nil, in.Rationale,
+			if err := s.reverseDecision(ctx, tx, d, by, now, &a.ID, nil, in.Rationale,
 				[]audit.Subject{{Kind: "appeal", ID: a.ID}}); err != nil {
 				return Appeal{}, err
 			}
@@ -642,7 +645,7 @@ func (s *Store) Escalate(ctx context.Context, by Actor, id string, in EscalateIn
 		if err := updateAppeal(ctx, tx, a); err != nil {
 			return Appeal{}, err
 		}
-		if err := appendAppealEntry(ctx, tx, EntryAppealEscalated, by, now, a, nil); err != nil {
+		if err := s.appendAppealEntry(ctx, tx, EntryAppealEscalated, by, now, a, nil); err != nil {
 			return Appeal{}, err
 		}
 		a.derive(now)
@@ -671,7 +674,7 @@ func (s *Store) Withdraw(ctx context.Context, by Actor, id string) (Appeal, erro
 		if err := updateAppeal(ctx, tx, a); err != nil {
 			return Appeal{}, err
 		}
-		if err := appendAppealEntry(ctx, tx, EntryAppealWithdrawn, by, now, a, nil); err != nil {
+		if err := s.appendAppealEntry(ctx, tx, EntryAppealWithdrawn, by, now, a, nil); err != nil {
 			return Appeal{}, err
 		}
 		a.derive(now)

@@ -212,7 +212,7 @@ func (s *Store) reverseBatch(ctx context.Context, by Actor, id, code string, in 
 		ids := make([]string, len(ds))
 		for i, d := range ds {
 			ids[i] = d.ID
-			if err := reverseDecision(ctx, tx, d, by, now, nil, &id, in.Rationale, []audit.Subject{job,
+			if err := s.reverseDecision(ctx, tx, d, by, now, nil, &id, in.Rationale, []audit.Subject{job,
 				{Kind: "policy", ID: fmt.Sprintf("%s@%d", d.PolicyCode, d.PolicyVersion)}}); err != nil {
 				return result{}, err
 			}
@@ -234,7 +234,7 @@ func (s *Store) reverseBatch(ctx context.Context, by Actor, id, code string, in 
 			if err := updateAppeal(ctx, tx, a); err != nil {
 				return result{}, err
 			}
-			if _, err := audit.Append(ctx, tx, audit.Entry{Type: EntryAppealResolved, Time: now, Actor: who,
+			if err := s.append(ctx, tx, audit.Entry{Type: EntryAppealResolved, Time: now, Actor: who,
 				Subject: audit.Subject{Kind: "appeal", ID: a.ID},
 				Refs:    []audit.Subject{{Kind: "decision", ID: a.DecisionID}, job},
 				Record:  a}); err != nil {

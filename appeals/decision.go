@@ -220,6 +220,19 @@ func nullable(s string) *string {
 	return &s
 }
 
+// insertDecisionQuery pins the policy's current version and inserts in one
+// statement: a round trip less on the hottest write, and no window between
+// the read of the version and its use.
+const insertDecisionQuery = `INSERT INTO decisions (id, advertiser_id, ad_id, action, policy_code,
+	policy_version, policy_text_sha256, ground, legal_reference, explanation, facts, source,
+	automated_detection, automated_decision, territorial_scope, content_type, ends_at, status,
+	decided_by, decided_at, appeal_deadline)
+	SELECT $1::text, $2::text, $3::text, $4::text, p.code, p.version, p.text_sha256, $6::text, $7::text,
+		$8::text, $9::text, $10::text, $11::boolean, $12::text, $13::text[], $14::text[], $15::timestamptz,
+		$16::text, $17::text, $18::timestamptz, $19::timestamptz
+	FROM policies p WHERE p.code = $5 ORDER BY p.version DESC LIMIT 1
+	RETURNING policy_version, policy_text_sha256`
+
 // RecordDecision records a decision under the current version of its policy.
 func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) (Decision, error) {
 	if !by.Is(RoleEnforcer, RoleAdmin) {
@@ -248,18 +261,7 @@ func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) 
 			t = t.UTC()
 			d.EndsAt = &t
 		}
-		// One statement pins the policy's current version and inserts: a
-		// round trip less on the hottest write, and no window between the
-		// read of the version and its use.
-		err := tx.QueryRowxContext(ctx, `INSERT INTO decisions (id, advertiser_id, ad_id, action, policy_code,
-			policy_version, policy_text_sha256, ground, legal_reference, explanation, facts, source,
-			automated_detection, automated_decision, territorial_scope, content_type, ends_at, status,
-			decided_by, decided_at, appeal_deadline)
-			SELECT $1::text, $2::text, $3::text, $4::text, p.code, p.version, p.text_sha256, $6::text, $7::text,
-				$8::text, $9::text, $10::text, $11::boolean, $12::text, $13::text[], $14::text[], $15::timestamptz,
-				$16::text, $17::text, $18::timestamptz, $19::timestamptz
-			FROM policies p WHERE p.code = $5 ORDER BY p.version DESC LIMIT 1
-			RETURNING policy_version, policy_text_sha256`,
+		err := s.stmt(ctx, tx, insertDecisionQuery).QueryRowxContext(ctx,
 			d.ID, d.AdvertiserID, d.AdID, d.Action, d.PolicyCode, d.Ground, d.LegalReference, d.Explanation,
 			d.Facts, d.Source, d.AutomatedDetection, d.AutomatedDecision, d.TerritorialScope, d.ContentType,
 			d.EndsAt, d.Status, d.DecidedBy, d.DecidedAt, d.AppealDeadline,
@@ -270,7 +272,7 @@ func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) 
 		} else if err != nil {
 			return Decision{}, fmt.Errorf("appeals: insert decision: %w", err)
 		}
-		if _, err := audit.Append(ctx, tx, audit.Entry{Type: "decision.recorded", Time: now, Actor: by.String(),
+		if err := s.append(ctx, tx, audit.Entry{Type: "decision.recorded", Time: now, Actor: by.String(),
 			Subject: audit.Subject{Kind: "decision", ID: d.ID},
 			Refs:    []audit.Subject{{Kind: "policy", ID: fmt.Sprintf("%s@%d", d.PolicyCode, d.PolicyVersion)}},
 			Record:  d}); err != nil {

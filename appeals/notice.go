@@ -101,7 +101,7 @@ func (s *Store) RecordNotice(ctx context.Context, by Actor, decisionID string, i
 		}
 		n := Notice{DecisionID: d.ID, AdvertiserID: d.AdvertiserID, Channel: in.Channel, DeliveredAt: at,
 			Reference: in.Reference, NotifiedAt: *d.NotifiedAt, RecordedBy: by.String(), RecordedAt: now}
-		if _, err := audit.Append(ctx, tx, audit.Entry{Type: "notice.delivered", Time: now, Actor: by.String(),
+		if err := s.append(ctx, tx, audit.Entry{Type: "notice.delivered", Time: now, Actor: by.String(),
 			Subject: audit.Subject{Kind: "decision", ID: d.ID}, Record: n}); err != nil {
 			return Decision{}, err
 		}

@@ -6,9 +6,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/docket-dev/docket/audit"
 )
 
 // Options tune the workflow's rules; zero values take the defaults.
@@ -34,6 +38,7 @@ const IdempotencyTTL = 24 * time.Hour
 type Store struct {
 	db   *sqlx.DB
 	opts Options
+	hot  *hot
 }
 
 // NewStore returns a Store on db.
@@ -51,7 +56,74 @@ func NewStore(db *sqlx.DB, opts Options) *Store {
 		one := 1
 		opts.FurtherAppeals = &one
 	}
-	return &Store{db: db, opts: opts}
+	return &Store{db: db, opts: opts, hot: &hot{}}
+}
+
+// hotQueries are the statements of the busiest writes (the queue's claims
+// and resolutions, recording decisions). On a busy 2-core machine, parsing
+// and planning them anew on every call cost more than running them, so
+// they are prepared once for the pool; database/sql prepares each again
+// the first time it runs on a connection.
+func hotQueries() []string {
+	return []string{claimQuery(false), claimQuery(true), resolveQuery, insertDecisionQuery}
+}
+
+// hot holds the prepared hot statements and the audit stager.
+type hot struct {
+	mu     sync.Mutex
+	ready  atomic.Bool
+	stmts  map[string]*sqlx.Stmt
+	stager *audit.Stager
+}
+
+// prepare readies the hot statements once. It runs before a transaction
+// begins, never inside one: preparing takes a connection of its own, and
+// transactions waiting inside for one could starve a full pool.
+func (h *hot) prepare(ctx context.Context, db *sqlx.DB) error {
+	if h.ready.Load() {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ready.Load() {
+		return nil
+	}
+	stmts := make(map[string]*sqlx.Stmt)
+	for _, q := range hotQueries() {
+		st, err := db.PreparexContext(ctx, q)
+		if err != nil {
+			for _, st := range stmts {
+				st.Close()
+			}
+			return fmt.Errorf("appeals: prepare: %w", err)
+		}
+		stmts[q] = st
+	}
+	stager, err := audit.NewStager(ctx, db)
+	if err != nil {
+		for _, st := range stmts {
+			st.Close()
+		}
+		return err
+	}
+	h.stmts, h.stager = stmts, stager
+	h.ready.Store(true)
+	return nil
+}
+
+// stmt returns hot query q, prepared, bound to tx.
+func (s *Store) stmt(ctx context.Context, tx *sqlx.Tx, q string) *sqlx.Stmt {
+	st, ok := s.hot.stmts[q]
+	if !ok {
+		panic("appeals: not a hot query: " + q)
+	}
+	return tx.StmtxContext(ctx, st)
+}
+
+// append stages an audit entry in tx, with the prepared insert.
+func (s *Store) append(ctx context.Context, tx *sqlx.Tx, e audit.Entry) error {
+	_, err := s.hot.stager.Append(ctx, tx, e)
+	return err
 }
 
 // DB returns the store's connection pool.
@@ -100,6 +172,9 @@ func WithIdempotency(ctx context.Context, k *Idempotency) context.Context {
 // write runs fn in one transaction, with the idempotency key of ctx, if any.
 func write[T any](ctx context.Context, s *Store, fn func(tx *sqlx.Tx, now time.Time) (T, error)) (T, error) {
 	var zero T
+	if err := s.hot.prepare(ctx, s.db); err != nil {
+		return zero, err
+	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return zero, fmt.Errorf("appeals: begin: %w", err)

@@ -76,7 +76,7 @@ func (s *Store) CreateToken(ctx context.Context, by Actor, in TokenInput) (Token
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, t.Name, t.Role, t.AdvertiserID, hashSecret(secret), t.CreatedAt, t.CreatedBy); err != nil {
 			return Token{}, fmt.Errorf("appeals: insert token: %w", err)
 		}
-		_, err := audit.Append(ctx, tx, audit.Entry{Type: "token.created", Time: now, Actor: by.String(),
+		err := s.append(ctx, tx, audit.Entry{Type: "token.created", Time: now, Actor: by.String(),
 			Subject: audit.Subject{Kind: "token", ID: t.ID}, Record: t})
 		return t, err
 	})
@@ -97,7 +97,7 @@ func (s *Store) RevokeTokens(ctx context.Context, by Actor, name string, role Ro
 			return 0, Errorf(NotFound, "no live token named %q", name)
 		}
 		for _, t := range revoked {
-			if _, err := audit.Append(ctx, tx, audit.Entry{Type: "token.revoked", Time: now, Actor: by.String(),
+			if err := s.append(ctx, tx, audit.Entry{Type: "token.revoked", Time: now, Actor: by.String(),
 				Subject: audit.Subject{Kind: "token", ID: t.ID}, Record: t}); err != nil {
 				return 0, err
 			}
