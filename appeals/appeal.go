@@ -729,7 +729,6 @@ func (s *Store) ListAppeals(ctx context.Context, by Actor, f AppealFilter) (Page
 	if !scopeToAdvertiser(by, &f.AdvertiserID) {
 		return Page[Appeal]{Items: []Appeal{}}, nil
 	}
-	after, _ := f.after()
 	now := s.now()
 	var q filterSQL
 	q.eq("state", f.State)
@@ -738,15 +737,8 @@ func (s *Store) ListAppeals(ctx context.Context, by Actor, f AppealFilter) (Page
 	if f.Overdue {
 		q.add("state IN ('pending', 'in_review', 'escalated') AND due_at < " + q.arg(now))
 	}
-	query, args := q.page(`SELECT `+appealColumns+` FROM appeals`, after, f.limit())
-	var items []Appeal
-	if err := s.db.SelectContext(ctx, &items, query, args...); err != nil {
-		return Page[Appeal]{}, fmt.Errorf("appeals: list appeals: %w", err)
-	}
-	for i := range items {
-		items[i].derive(now)
-	}
-	return makePage(items, f.limit(), func(a Appeal) string { return a.ID }), nil
+	return list(ctx, s.db, &q, `SELECT `+appealColumns+` FROM appeals`, f.PageRequest,
+		func(a Appeal) string { return a.ID }, func(a *Appeal) { a.derive(now) })
 }
 
 // AppealInfo tells a decision's reader whether and how it can be appealed.

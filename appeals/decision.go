@@ -363,7 +363,6 @@ func (s *Store) ListDecisions(ctx context.Context, by Actor, f DecisionFilter) (
 	if !scopeToAdvertiser(by, &f.AdvertiserID) {
 		return Page[Decision]{Items: []Decision{}}, nil
 	}
-	after, _ := f.after()
 	now := s.now()
 	var q filterSQL
 	q.eq("advertiser_id", f.AdvertiserID)
@@ -377,13 +376,6 @@ func (s *Store) ListDecisions(ctx context.Context, by Actor, f DecisionFilter) (
 	case StatusExpired:
 		q.add("status = 'in_effect' AND ends_at <= " + q.arg(now))
 	}
-	query, args := q.page(`SELECT `+decisionColumns+` FROM decisions`, after, f.limit())
-	var items []Decision
-	if err := s.db.SelectContext(ctx, &items, query, args...); err != nil {
-		return Page[Decision]{}, fmt.Errorf("appeals: list decisions: %w", err)
-	}
-	for i := range items {
-		items[i].effective(now)
-	}
-	return makePage(items, f.limit(), func(d Decision) string { return d.ID }), nil
+	return list(ctx, s.db, &q, `SELECT `+decisionColumns+` FROM decisions`, f.PageRequest,
+		func(d Decision) string { return d.ID }, func(d *Decision) { d.effective(now) })
 }

@@ -1,9 +1,12 @@
 package appeals
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"strings"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // PageRequest asks for one page of a keyset-paginated list.
@@ -98,4 +101,20 @@ func (q *filterSQL) page(selectFrom, after string, limit int) (string, []any) {
 		query += " WHERE " + strings.Join(q.where, " AND ")
 	}
 	return query + " ORDER BY id DESC LIMIT " + q.arg(limit+1), q.args
+}
+
+// list runs a list's query, selectFrom narrowed by q, and returns the
+// requested page, with derive applied to each item.
+func list[T any](ctx context.Context, db sqlx.QueryerContext, q *filterSQL, selectFrom string, r PageRequest,
+	key func(T) string, derive func(*T)) (Page[T], error) {
+	after, _ := r.after()
+	query, args := q.page(selectFrom, after, r.limit())
+	var items []T
+	if err := sqlx.SelectContext(ctx, db, &items, query, args...); err != nil {
+		return Page[T]{}, fmt.Errorf("appeals: list: %w", err)
+	}
+	for i := range items {
+		derive(&items[i])
+	}
+	return makePage(items, r.limit(), key), nil
 }
