@@ -2,6 +2,7 @@ package appeals
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -142,4 +143,78 @@ func TestBulkReversalConcurrentRuns(t *testing.T) {
 	var entries int
 	require.NoError(t, db.Get(&entries, `SELECT count(*) FROM audit_staging WHERE type = 'decision.reversed'`))
 	require.Equal(t, 60, entries)
+}
+
+// TestResolveReadsOneAppeal guards the lease index: resolving an appeal
+// reads that appeal, not the history of claims. With statistics taken
+// while the queue was new (no leases yet), the planner once answered the
+// resolution's lease check from an index of every lease ever granted and
+// walked all of them to find one row.
+func TestResolveReadsOneAppeal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	s := NewStore(db, Options{Now: func() time.Time { return now }})
+	_, err := s.PutPolicy(ctx, Actor{Role: RoleAdmin, Name: "ada"}, "crypto", PolicyInput{Title: "Crypto", Text: "No crypto ads."})
+	require.NoError(t, err)
+	yes := true
+	d, err := s.RecordDecision(ctx, Actor{Role: RoleEnforcer, Name: "pipeline"}, DecisionInput{AdvertiserID: "acme",
+		AdID: "ad-1", Action: ActionAdRemoval, PolicyCode: "crypto", Ground: "terms", Explanation: "e", Facts: "f",
+		Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "none"})
+	require.NoError(t, err)
+	const n = 300
+	_, err = db.Exec(`ALTER TABLE appeals SET (autovacuum_enabled = false)`)
+	require.NoError(t, err)
+	// The unique index on open appeals allows one per decision; this test
+	// is about the queue, not filing, so it sidesteps it.
+	_, err = db.Exec(`DROP INDEX appeals_one_open`)
+	require.NoError(t, err)
+	_, err = db.Exec(`INSERT INTO appeals (id, decision_id, advertiser_id, decider_name, state, statement, filed_by, filed_at, due_at)
+		SELECT 'a-' || lpad(i::text, 6, '0'), $1, 'acme', 'pipeline', 'pending', 's', 'advertiser:acme-owner',
+			$2::timestamptz, $2::timestamptz + i * interval '1 second'
+		FROM generate_series(1, $3::int) i`, d.ID, now, n)
+	require.NoError(t, err)
+	_, err = db.Exec(`ANALYZE appeals`)
+	require.NoError(t, err)
+
+	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	for range n - 1 {
+		a, ok, err := s.Claim(ctx, rita)
+		require.NoError(t, err)
+		require.True(t, ok)
+		_, err = s.Resolve(ctx, rita, a.ID, ResolveInput{Outcome: AppealUpheld, Rationale: "Checked."})
+		require.NoError(t, err)
+	}
+	a, ok, err := s.Claim(ctx, rita)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	tx, err := db.BeginTxx(ctx, nil)
+	require.NoError(t, err)
+	defer tx.Rollback()
+	var plan []byte
+	require.NoError(t, tx.GetContext(ctx, &plan, `EXPLAIN (ANALYZE, FORMAT JSON) `+resolveQuery,
+		a.ID, AppealUpheld, "Checked.", rita.String(), now, rita.Name))
+	var nodes any
+	require.NoError(t, json.Unmarshal(plan, &nodes))
+	removed := 0
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if r, ok := v["Rows Removed by Filter"].(float64); ok {
+				removed += int(r)
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	walk(nodes)
+	require.LessOrEqual(t, removed, 5, "resolving one appeal read past %d others:\n%s", removed, plan)
 }
