@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -220,18 +221,52 @@ func nullable(s string) *string {
 	return &s
 }
 
-// insertDecisionQuery pins the policy's current version and inserts in one
-// statement: a round trip less on the hottest write, and no window between
-// the read of the version and its use.
-const insertDecisionQuery = `INSERT INTO decisions (id, advertiser_id, ad_id, action, policy_code,
-	policy_version, policy_text_sha256, ground, legal_reference, explanation, facts, source,
-	automated_detection, automated_decision, territorial_scope, content_type, ends_at, status,
-	decided_by, decided_at, appeal_deadline)
-	SELECT $1::text, $2::text, $3::text, $4::text, p.code, p.version, p.text_sha256, $6::text, $7::text,
-		$8::text, $9::text, $10::text, $11::boolean, $12::text, $13::text[], $14::text[], $15::timestamptz,
-		$16::text, $17::text, $18::timestamptz, $19::timestamptz
-	FROM policies p WHERE p.code = $5 ORDER BY p.version DESC LIMIT 1
-	RETURNING policy_version, policy_text_sha256`
+// recordQuery inserts a decision under the policy version given as current
+// ($6, $7) and stages its audit entry ($22-$26), in one statement: without
+// an Idempotency-Key that is one round trip in an implicit transaction,
+// where BEGIN, INSERT, INSERT, COMMIT took four. It inserts nothing when
+// $6 is not, or no longer, the policy's current version; the caller then
+// reads the current one and tries again.
+func recordQuery() string {
+	return `WITH pinned AS (
+			SELECT code FROM policies
+			WHERE code = $5::text AND version = $6::int
+			  AND version = (SELECT max(version) FROM policies WHERE code = $5::text)),
+		d AS (
+			INSERT INTO decisions (id, advertiser_id, ad_id, action, policy_code, policy_version,
+				policy_text_sha256, ground, legal_reference, explanation, facts, source, automated_detection,
+				automated_decision, territorial_scope, content_type, ends_at, status, decided_by, decided_at,
+				appeal_deadline)
+			SELECT $1::text, $2::text, $3::text, $4::text, code, $6::int, $7::text, $8::text, $9::text,
+				$10::text, $11::text, $12::text, $13::boolean, $14::text, $15::text[], $16::text[],
+				$17::timestamptz, $18::text, $19::text, $20::timestamptz, $21::timestamptz
+			FROM pinned RETURNING id)
+		` + audit.StageAfter("d", 22)
+}
+
+// pins caches each policy's current version for RecordDecision, which
+// would otherwise read it on every write. A stale pin costs a retry, never
+// a decision under an old version: recordQuery checks it.
+type pins struct {
+	mu sync.Mutex
+	m  map[string]Policy
+}
+
+func (p *pins) get(code string) (Policy, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.m[code]
+	return v, ok
+}
+
+func (p *pins) set(v Policy) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = make(map[string]Policy)
+	}
+	p.m[v.Code] = Policy{Code: v.Code, Version: v.Version, TextSHA256: v.TextSHA256}
+}
 
 // RecordDecision records a decision under the current version of its policy.
 func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) (Decision, error) {
@@ -241,45 +276,78 @@ func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) 
 	if err := in.validateAt(s.now()); err != nil {
 		return Decision{}, err
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Decision, error) {
-		d := Decision{
-			ID: uuid.Must(uuid.NewV7()).String(), AdvertiserID: in.AdvertiserID, AdID: nullable(in.AdID),
-			Action: in.Action, PolicyCode: in.PolicyCode, Ground: in.Ground, LegalReference: nullable(in.LegalReference),
-			Explanation: in.Explanation, Facts: in.Facts, Source: in.Source, AutomatedDetection: *in.AutomatedDetection,
-			AutomatedDecision: in.AutomatedDecision, TerritorialScope: pq.StringArray(in.TerritorialScope),
-			ContentType: pq.StringArray(in.ContentType), Status: StatusInEffect, DecidedBy: by.String(),
-			DecidedAt: now, AppealDeadline: s.appealDeadline(now),
-		}
-		if d.TerritorialScope == nil {
-			d.TerritorialScope = pq.StringArray{}
-		}
-		if d.ContentType == nil {
-			d.ContentType = pq.StringArray{}
-		}
-		if in.EndsAt != "" {
-			t, _ := time.Parse(time.RFC3339, in.EndsAt)
-			t = t.UTC()
-			d.EndsAt = &t
-		}
-		err := s.stmt(ctx, tx, insertDecisionQuery).QueryRowxContext(ctx,
-			d.ID, d.AdvertiserID, d.AdID, d.Action, d.PolicyCode, d.Ground, d.LegalReference, d.Explanation,
-			d.Facts, d.Source, d.AutomatedDetection, d.AutomatedDecision, d.TerritorialScope, d.ContentType,
-			d.EndsAt, d.Status, d.DecidedBy, d.DecidedAt, d.AppealDeadline,
-		).Scan(&d.PolicyVersion, &d.PolicyTextSHA256)
-		if errors.Is(err, sql.ErrNoRows) {
-			return Decision{}, &Error{Code: Invalid, Message: "the request has invalid fields",
-				Fields: []FieldError{{Field: "policy_code", Message: fmt.Sprintf("no policy %q exists", in.PolicyCode)}}}
-		} else if err != nil {
-			return Decision{}, fmt.Errorf("appeals: insert decision: %w", err)
-		}
-		if err := s.append(ctx, tx, audit.Entry{Type: "decision.recorded", Time: now, Actor: by.String(),
-			Subject: audit.Subject{Kind: "decision", ID: d.ID},
-			Refs:    []audit.Subject{{Kind: "policy", ID: fmt.Sprintf("%s@%d", d.PolicyCode, d.PolicyVersion)}},
-			Record:  d}); err != nil {
+	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem == nil {
+		if err := s.hot.prepare(ctx, s.db); err != nil {
 			return Decision{}, err
 		}
-		return d, nil
+		return s.recordDecision(ctx, s.hot.stmts[recordQuery()], s.db, by, in, s.now())
+	}
+	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Decision, error) {
+		return s.recordDecision(ctx, s.stmt(ctx, tx, recordQuery()), tx, by, in, now)
 	})
+}
+
+// recordDecision runs recordQuery through stmt, bound to the pool or to a
+// transaction, and reads the policy's current version through q when the
+// pin is missing or stale.
+func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.QueryerContext, by Actor,
+	in DecisionInput, now time.Time) (Decision, error) {
+	d := Decision{
+		ID: uuid.Must(uuid.NewV7()).String(), AdvertiserID: in.AdvertiserID, AdID: nullable(in.AdID),
+		Action: in.Action, PolicyCode: in.PolicyCode, Ground: in.Ground, LegalReference: nullable(in.LegalReference),
+		Explanation: in.Explanation, Facts: in.Facts, Source: in.Source, AutomatedDetection: *in.AutomatedDetection,
+		AutomatedDecision: in.AutomatedDecision, TerritorialScope: pq.StringArray(in.TerritorialScope),
+		ContentType: pq.StringArray(in.ContentType), Status: StatusInEffect, DecidedBy: by.String(),
+		DecidedAt: now, AppealDeadline: s.appealDeadline(now),
+	}
+	if d.TerritorialScope == nil {
+		d.TerritorialScope = pq.StringArray{}
+	}
+	if d.ContentType == nil {
+		d.ContentType = pq.StringArray{}
+	}
+	if in.EndsAt != "" {
+		t, _ := time.Parse(time.RFC3339, in.EndsAt)
+		t = t.UTC()
+		d.EndsAt = &t
+	}
+	pin, ok := s.pins.get(d.PolicyCode)
+	// A policy revised between the read and the insert retries; three
+	// revisions in a row of one policy within a write are not a real load.
+	for range 3 {
+		if !ok {
+			cur, err := currentPolicy(ctx, q, d.PolicyCode)
+			if ErrorCode(err) == NotFound {
+				return Decision{}, &Error{Code: Invalid, Message: "the request has invalid fields",
+					Fields: []FieldError{{Field: "policy_code", Message: fmt.Sprintf("no policy %q exists", in.PolicyCode)}}}
+			} else if err != nil {
+				return Decision{}, err
+			}
+			s.pins.set(cur)
+			pin = cur
+		}
+		d.PolicyVersion, d.PolicyTextSHA256 = pin.Version, pin.TextSHA256
+		entry, err := audit.StageArgs(audit.Entry{Type: "decision.recorded", Time: now, Actor: by.String(),
+			Subject: audit.Subject{Kind: "decision", ID: d.ID},
+			Refs:    []audit.Subject{{Kind: "policy", ID: fmt.Sprintf("%s@%d", d.PolicyCode, d.PolicyVersion)}},
+			Record:  d})
+		if err != nil {
+			return Decision{}, err
+		}
+		var staged int64
+		err = stmt.QueryRowxContext(ctx, append([]any{d.ID, d.AdvertiserID, d.AdID, d.Action, d.PolicyCode,
+			d.PolicyVersion, d.PolicyTextSHA256, d.Ground, d.LegalReference, d.Explanation, d.Facts, d.Source,
+			d.AutomatedDetection, d.AutomatedDecision, d.TerritorialScope, d.ContentType, d.EndsAt, d.Status,
+			d.DecidedBy, d.DecidedAt, d.AppealDeadline}, entry...)...).Scan(&staged)
+		if err == nil {
+			return d, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return Decision{}, fmt.Errorf("appeals: insert decision: %w", err)
+		}
+		ok = false
+	}
+	return Decision{}, Errorf(Conflict, "policy %s was revised while the decision was recorded; try again", in.PolicyCode)
 }
 
 // scopeToAdvertiser narrows a list's advertiser filter to an advertiser

@@ -39,6 +39,7 @@ type Store struct {
 	db   *sqlx.DB
 	opts Options
 	hot  *hot
+	pins *pins
 }
 
 // NewStore returns a Store on db.
@@ -56,7 +57,7 @@ func NewStore(db *sqlx.DB, opts Options) *Store {
 		one := 1
 		opts.FurtherAppeals = &one
 	}
-	return &Store{db: db, opts: opts, hot: &hot{}}
+	return &Store{db: db, opts: opts, hot: &hot{}, pins: &pins{}}
 }
 
 // hotQueries are the statements of the busiest writes (the queue's claims
@@ -65,7 +66,7 @@ func NewStore(db *sqlx.DB, opts Options) *Store {
 // they are prepared once for the pool; database/sql prepares each again
 // the first time it runs on a connection.
 func hotQueries() []string {
-	return []string{claimQuery(false), claimQuery(true), resolveQuery, insertDecisionQuery}
+	return []string{claimQuery(false), claimQuery(true), resolveQuery, recordQuery()}
 }
 
 // hot holds the prepared hot statements and the audit stager.

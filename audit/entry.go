@@ -49,12 +49,24 @@ func (e Entry) Validate() error {
 const appendQuery = `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
 	VALUES ($1, $2, $3, $4, $5) RETURNING id`
 
+// StageAfter returns an INSERT that stages one entry for each row of from
+// (a CTE of the caller's statement), from the parameters $first to
+// $first+4 that StageArgs gives. A change and its entry then take one
+// statement, so that a write needs no explicit transaction and a single
+// round trip: its change CTE produces a row only when it changed
+// something, and the entry is staged only then.
+func StageAfter(from string, first int) string {
+	return fmt.Sprintf(`INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
+	SELECT $%d::text, $%d::text, $%d::text, $%d::text, $%d::bytea FROM %s RETURNING id`,
+		first, first+1, first+2, first+3, first+4, from)
+}
+
 // Append stages an entry inside the caller's transaction, so that the entry
 // commits if and only if the change it records commits. It returns the
 // staging id, which is not the leaf index: indices are given later, densely,
 // by the integrator.
 func Append(ctx context.Context, tx sqlx.ExtContext, e Entry) (int64, error) {
-	args, err := stageArgs(e)
+	args, err := StageArgs(e)
 	if err != nil {
 		return 0, err
 	}
@@ -82,7 +94,7 @@ func NewStager(ctx context.Context, db *sqlx.DB) (*Stager, error) {
 
 // Append stages e in tx, as the package's Append does.
 func (s *Stager) Append(ctx context.Context, tx *sqlx.Tx, e Entry) (int64, error) {
-	args, err := stageArgs(e)
+	args, err := StageArgs(e)
 	if err != nil {
 		return 0, err
 	}
@@ -96,8 +108,9 @@ func (s *Stager) Append(ctx context.Context, tx *sqlx.Tx, e Entry) (int64, error
 // Close releases the prepared statement.
 func (s *Stager) Close() error { return s.stmt.Close() }
 
-// stageArgs validates e and encodes it once: those bytes are the leaf data.
-func stageArgs(e Entry) ([]any, error) {
+// StageArgs validates e and encodes it once, as the parameters of a
+// staging insert (Append, StageAfter): those bytes are the leaf data.
+func StageArgs(e Entry) ([]any, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
