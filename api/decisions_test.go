@@ -263,10 +263,16 @@ func TestDecisionAndEntryCommitTogether(t *testing.T) {
 		BEGIN IF NEW.type = 'decision.recorded' THEN RAISE EXCEPTION 'audit log unavailable'; END IF; RETURN NEW; END $$;
 		CREATE TRIGGER fail_decision_entries BEFORE INSERT ON audit_staging FOR EACH ROW EXECUTE FUNCTION fail_decision_entries();`)
 	require.NoError(t, err)
+	// Without a key a decision is one statement; with one, a transaction
+	// that also keeps the key's reply: both must leave nothing behind.
 	r := e.do("POST", "/v1/decisions", "enforcer", validDecision("crypto"))
 	require.Equal(t, 500, r.Status, "%s", r.Body)
 	require.NotContains(t, string(r.Body), "audit log unavailable", "internal errors are not leaked")
+	r = e.do("POST", "/v1/decisions", "enforcer", validDecision("crypto"), "Idempotency-Key", "d-atomic")
+	require.Equal(t, 500, r.Status, "%s", r.Body)
 	var n int
+	require.NoError(t, e.db.Get(&n, `SELECT count(*) FROM idempotency_keys WHERE key = 'd-atomic'`))
+	require.Zero(t, n, "a failed write keeps no reply for its key")
 	require.NoError(t, e.db.Get(&n, `SELECT count(*) FROM decisions`))
 	require.Zero(t, n, "a decision whose entry failed must not exist")
 	require.NoError(t, e.db.Get(&n, `SELECT count(*) FROM audit_staging WHERE type = 'decision.recorded'`))
