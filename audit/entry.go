@@ -105,9 +105,6 @@ func (s *Stager) Append(ctx context.Context, tx *sqlx.Tx, e Entry) (int64, error
 	return id, nil
 }
 
-// Close releases the prepared statement.
-func (s *Stager) Close() error { return s.stmt.Close() }
-
 // StageArgs validates e and encodes it once, as the parameters of a
 // staging insert (Append, StageAfter): those bytes are the leaf data.
 func StageArgs(e Entry) ([]any, error) {
