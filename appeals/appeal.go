@@ -316,14 +316,7 @@ func updateAppeal(ctx context.Context, tx *sqlx.Tx, a Appeal) error {
 }
 
 func (s *Store) appendAppealEntry(ctx context.Context, tx *sqlx.Tx, typ string, by Actor, now time.Time, a Appeal, record any) error {
-	if record == nil {
-		record = a
-	}
-	err := s.append(ctx, tx, audit.Entry{Type: typ, Time: now, Actor: by.String(),
-		Subject: audit.Subject{Kind: "appeal", ID: a.ID},
-		Refs:    []audit.Subject{{Kind: "decision", ID: a.DecisionID}},
-		Record:  record})
-	return err
+	return s.append(ctx, tx, appealEntry(typ, by, now, a, record))
 }
 
 // FileAppeal files an appeal of decision decisionID for the advertiser it is about.
@@ -366,87 +359,6 @@ func (s *Store) FileAppeal(ctx context.Context, by Actor, decisionID string, in 
 		a.derive(now)
 		return a, nil
 	})
-}
-
-// claimQuery picks and takes the appeal in one statement: SKIP LOCKED lets
-// parallel reviewers pass over each other's rows instead of queueing behind
-// them, so two never take the same one. The queue is waiting appeals and
-// claimed ones whose lease lapsed (released lazily by the claim that takes
-// them); senior reviewers also take escalated ones.
-func claimQuery(senior bool) string {
-	states := `'pending', 'in_review'`
-	if senior {
-		states += `, 'escalated'`
-	}
-	return `WITH picked AS (
-			SELECT id, state AS prev_state, assigned_to AS prev_assignee FROM appeals
-			WHERE state IN (` + states + `) AND (assigned_to IS NULL OR lease_until <= $1) AND decider_name <> $2
-			ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-		UPDATE appeals a SET state = CASE WHEN a.state = 'escalated' THEN 'escalated' ELSE 'in_review' END,
-			assigned_to = $3, claimed_at = $1, lease_until = $4
-		FROM picked WHERE a.id = picked.id
-		RETURNING ` + prefixed("a.", appealColumns) + `, picked.prev_state, picked.prev_assignee`
-}
-
-// Claim hands by the waiting appeal with the earliest due_at, leased to by
-// for Options.ClaimLease. ok is false when nothing is waiting. A reviewer
-// is never handed an appeal of a decision they made.
-func (s *Store) Claim(ctx context.Context, by Actor) (a Appeal, ok bool, err error) {
-	p, err := s.ClaimReply(ctx, by)
-	if err != nil || p == nil {
-		return Appeal{}, false, err
-	}
-	return *p, true, nil
-}
-
-// ClaimReply is Claim for callers that keep the reply: nil when nothing waits.
-func (s *Store) ClaimReply(ctx context.Context, by Actor) (*Appeal, error) {
-	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
-		return nil, Errorf(Forbidden, "only reviewers claim appeals")
-	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (*Appeal, error) {
-		var rows []struct {
-			Appeal
-			PrevState    string  `db:"prev_state"`
-			PrevAssignee *string `db:"prev_assignee"`
-		}
-		err := s.stmt(ctx, tx, claimQuery(by.Role == RoleSeniorReviewer)).SelectContext(ctx, &rows,
-			now, by.Name, by.String(), now.Add(s.opts.ClaimLease))
-		if err != nil {
-			return nil, fmt.Errorf("appeals: claim: %w", err)
-		}
-		if len(rows) == 0 {
-			return nil, nil
-		}
-		a := rows[0].Appeal
-		if prev := rows[0].PrevAssignee; prev != nil {
-			// The lease had lapsed: the log says the appeal went back to
-			// the queue before it says who took it.
-			back := a
-			back.State, back.AssignedTo, back.ClaimedAt, back.LeaseUntil = rows[0].PrevState, nil, nil, nil
-			if back.State == AppealInReview {
-				back.State = AppealPending
-			}
-			if err := s.appendAppealEntry(ctx, tx, EntryAppealReleased, systemActor, now, back,
-				releaseRecord{Appeal: back, ReleasedFrom: *prev}); err != nil {
-				return nil, err
-			}
-		}
-		if err := s.appendAppealEntry(ctx, tx, EntryAppealClaimed, by, now, a, nil); err != nil {
-			return nil, err
-		}
-		a.derive(now)
-		return &a, nil
-	})
-}
-
-// prefixed qualifies each of a comma-separated column list with p.
-func prefixed(p, columns string) string {
-	cols := strings.Split(columns, ",")
-	for i, c := range cols {
-		cols[i] = p + strings.TrimSpace(c)
-	}
-	return strings.Join(cols, ", ")
 }
 
 // releaseRecord is an appeal.released entry's record: the appeal back in
@@ -546,77 +458,6 @@ func (s *Store) reverseDecision(ctx context.Context, tx *sqlx.Tx, d Decision, by
 	return err
 }
 
-// resolveQuery resolves an appeal when its checks hold: they are the
-// UPDATE's condition, so the usual case is one statement; when it matches
-// nothing, whyNot reads the row to say why.
-const resolveQuery = `UPDATE appeals SET state = $2, outcome = $2, rationale = $3, resolved_by = $4, resolved_at = $5
-	WHERE id = $1 AND state IN ('in_review', 'escalated') AND assigned_to = $4 AND lease_until > $5
-		AND decider_name <> $6
-	RETURNING ` + appealColumns
-
-// Resolve answers an appeal by its assignee. A reversal reverses the
-// decision in the same transaction, with both entries.
-func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInput) (Appeal, error) {
-	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
-		return Appeal{}, Errorf(Forbidden, "only reviewers resolve appeals; resolution is never automated")
-	}
-	if err := in.Validate(); err != nil {
-		return Appeal{}, err
-	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
-		var d Decision
-		if in.Outcome == AppealReversed {
-			// Decision before appeal, as FileAppeal and bulk reversals lock them.
-			peek, err := getAppeal(ctx, tx, id, false)
-			if err != nil {
-				return Appeal{}, err
-			}
-			if d, err = getDecision(ctx, tx, peek.DecisionID, true); err != nil {
-				return Appeal{}, err
-			}
-		}
-		var rows []Appeal
-		if err := s.stmt(ctx, tx, resolveQuery).SelectContext(ctx, &rows,
-			id, in.Outcome, in.Rationale, by.String(), now, by.Name); err != nil {
-			return Appeal{}, fmt.Errorf("appeals: resolve %s: %w", id, err)
-		}
-		if len(rows) == 0 {
-			return Appeal{}, s.whyNot(ctx, tx, by, id, evResolve, now)
-		}
-		a := rows[0]
-		if err := s.appendAppealEntry(ctx, tx, EntryAppealResolved, by, now, a, nil); err != nil {
-			return Appeal{}, err
-		}
-		if in.Outcome == AppealReversed && d.Status == StatusInEffect {
-			if err := s.reverseDecision(ctx, tx, d, by, now, &a.ID, nil, in.Rationale,
-				[]audit.Subject{{Kind: "appeal", ID: a.ID}}); err != nil {
-				return Appeal{}, err
-			}
-		}
-		a.derive(now)
-		return a, nil
-	})
-}
-
-// whyNot explains why by may not take event on appeal id: not found, the
-// decider, the state, or someone else's claim.
-func (s *Store) whyNot(ctx context.Context, tx *sqlx.Tx, by Actor, id, event string, now time.Time) error {
-	a, err := getAppeal(ctx, tx, id, true)
-	if err != nil {
-		return err
-	}
-	if a.DeciderName == by.Name {
-		return Errorf(Forbidden, "%s made decision %s and may not review its appeal", by.Name, a.DecisionID)
-	}
-	if err := checkTransition(a, event); err != nil {
-		return err
-	}
-	if err := holds(a, by, now); err != nil {
-		return err
-	}
-	return Errorf(Conflict, "appeal %s changed meanwhile; read it and try again", id)
-}
-
 // Escalate hands an appeal in review to the senior reviewers' queue.
 func (s *Store) Escalate(ctx context.Context, by Actor, id string, in EscalateInput) (Appeal, error) {
 	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
@@ -630,13 +471,7 @@ func (s *Store) Escalate(ctx context.Context, by Actor, id string, in EscalateIn
 		if err != nil {
 			return Appeal{}, err
 		}
-		if a.DeciderName == by.Name {
-			return Appeal{}, Errorf(Forbidden, "%s made decision %s and may not review its appeal", by.Name, a.DecisionID)
-		}
-		if err := checkTransition(a, evEscalate); err != nil {
-			return Appeal{}, err
-		}
-		if err := holds(a, by, now); err != nil {
+		if err := mayReview(a, by, evEscalate, now); err != nil {
 			return Appeal{}, err
 		}
 		who := by.String()

@@ -2,13 +2,20 @@ package appeals
 
 import (
 	"context"
+	"database/sql/driver"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -145,12 +152,13 @@ func TestBulkReversalConcurrentRuns(t *testing.T) {
 	require.Equal(t, 60, entries)
 }
 
-// TestResolveReadsOneAppeal guards the lease index: resolving an appeal
-// reads that appeal, not the history of claims. With statistics taken
-// while the queue was new (no leases yet), the planner once answered the
-// resolution's lease check from an index of every lease ever granted and
-// walked all of them to find one row.
-func TestResolveReadsOneAppeal(t *testing.T) {
+// TestQueueStatementsReadTheirRows guards the queue's statements against
+// plans that read the appeals' history: each finds its rows by index, with
+// statistics taken while the queue was new and in the generic plans that
+// prepared statements come to use, where the planner cannot know how many
+// ids an array holds. (Resolutions once walked every lease ever granted,
+// through an index that kept them all.)
+func TestQueueStatementsReadTheirRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.New(t)
@@ -163,7 +171,7 @@ func TestResolveReadsOneAppeal(t *testing.T) {
 		AdID: "ad-1", Action: ActionAdRemoval, PolicyCode: "crypto", Ground: "terms", Explanation: "e", Facts: "f",
 		Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "none"})
 	require.NoError(t, err)
-	const n = 300
+	const n = 5000
 	_, err = db.Exec(`ALTER TABLE appeals SET (autovacuum_enabled = false)`)
 	require.NoError(t, err)
 	// The unique index on open appeals allows one per decision; this test
@@ -177,9 +185,14 @@ func TestResolveReadsOneAppeal(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.Exec(`ANALYZE appeals`)
 	require.NoError(t, err)
-
+	// History the statistics do not know of: most appeals claimed and
+	// resolved (as the store does, leases kept), a few through the store.
+	_, err = db.Exec(`UPDATE appeals SET state = 'upheld', outcome = 'upheld', rationale = 'ok',
+		assigned_to = 'reviewer:rita', claimed_at = $1, lease_until = $1::timestamptz + interval '30 minutes',
+		resolved_by = 'reviewer:rita', resolved_at = $1 WHERE id <= 'a-004980'`, now)
+	require.NoError(t, err)
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
-	for range n - 1 {
+	for range 10 {
 		a, ok, err := s.Claim(ctx, rita)
 		require.NoError(t, err)
 		require.True(t, ok)
@@ -190,21 +203,76 @@ func TestResolveReadsOneAppeal(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 
+	entry, err := audit.StageArrays([]audit.Entry{appealEntry(EntryAppealResolved, rita, now, a, nil)})
+	require.NoError(t, err)
+	one := pq.StringArray{a.ID}
+	for _, c := range []struct {
+		name, query string
+		args        []any
+		custom      bool // not prepared by the store, so planned for its values
+	}{
+		{"lock", lockAppealsQuery, []any{one}, false},
+		{"resolve", applyResolutionsQuery(), append([]any{one, pq.StringArray{"upheld"}, pq.StringArray{"ok"},
+			pq.StringArray{rita.String()}, now}, entry...), false},
+		{"candidates", candidatesQuery(false), []any{now, 9}, false},
+		{"next", nextQuery(false), []any{now, "rita", one}, true},
+		{"claim", applyClaimsQuery(), append([]any{one, pq.StringArray{"in_review"}, pq.StringArray{rita.String()},
+			now, now}, entry...), false},
+	} {
+		removed, scanned := explain(t, db, !c.custom, c.name, c.query, c.args...)
+		require.False(t, scanned, "%s: sequential scan of appeals", c.name)
+		require.LessOrEqual(t, removed, 5, "%s: read past %d rows", c.name, removed)
+	}
+}
+
+// explain runs query as a prepared statement, named name, forced to its
+// generic plan when generic, in a transaction it rolls back, and reports the rows its plan read
+// and dropped, and whether it scanned the appeals table whole.
+func explain(t *testing.T, db *sqlx.DB, generic bool, name, query string, args ...any) (removed int, seqScan bool) {
+	t.Helper()
+	ctx := context.Background()
 	tx, err := db.BeginTxx(ctx, nil)
 	require.NoError(t, err)
 	defer tx.Rollback()
+	if generic {
+		_, err = tx.Exec(`SET LOCAL plan_cache_mode = force_generic_plan`)
+		require.NoError(t, err)
+	}
+	// A prepared statement outlives the transaction, on its connection.
+	_, err = tx.Exec(`PREPARE ` + name + ` AS ` + query)
+	require.NoError(t, err)
+	defer tx.Exec(`DEALLOCATE ` + name)
+	// EXECUTE takes no bind parameters: the arguments go in as literals.
+	params := make([]string, len(args))
+	for i, a := range args {
+		if v, ok := a.(driver.Valuer); ok {
+			a, err = v.Value()
+			require.NoError(t, err)
+		}
+		switch a := a.(type) {
+		case string:
+			params[i] = pq.QuoteLiteral(a)
+		case []byte:
+			params[i] = pq.QuoteLiteral(`\x` + hex.EncodeToString(a))
+		case time.Time:
+			params[i] = pq.QuoteLiteral(a.Format(time.RFC3339Nano))
+		default:
+			params[i] = fmt.Sprint(a)
+		}
+	}
 	var plan []byte
-	require.NoError(t, tx.GetContext(ctx, &plan, `EXPLAIN (ANALYZE, FORMAT JSON) `+resolveQuery,
-		a.ID, AppealUpheld, "Checked.", rita.String(), now, rita.Name))
+	require.NoError(t, tx.GetContext(ctx, &plan, `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE `+name+`(`+strings.Join(params, ", ")+`)`))
 	var nodes any
 	require.NoError(t, json.Unmarshal(plan, &nodes))
-	removed := 0
 	var walk func(v any)
 	walk = func(v any) {
 		switch v := v.(type) {
 		case map[string]any:
 			if r, ok := v["Rows Removed by Filter"].(float64); ok {
 				removed += int(r)
+			}
+			if v["Node Type"] == "Seq Scan" && v["Relation Name"] == "appeals" {
+				seqScan = true
 			}
 			for _, c := range v {
 				walk(c)
@@ -216,5 +284,8 @@ func TestResolveReadsOneAppeal(t *testing.T) {
 		}
 	}
 	walk(nodes)
-	require.LessOrEqual(t, removed, 5, "resolving one appeal read past %d others:\n%s", removed, plan)
+	if removed > 5 || seqScan {
+		t.Logf("plan:\n%s", plan)
+	}
+	return removed, seqScan
 }

@@ -40,6 +40,9 @@ type Store struct {
 	opts Options
 	hot  *hot
 	pins *pins
+	// claims and resolves batch the queue's calls (group commit).
+	claims   *batcher[claimReq, *Appeal]
+	resolves *batcher[resolveReq, Appeal]
 }
 
 // NewStore returns a Store on db.
@@ -57,7 +60,10 @@ func NewStore(db *sqlx.DB, opts Options) *Store {
 		one := 1
 		opts.FurtherAppeals = &one
 	}
-	return &Store{db: db, opts: opts, hot: &hot{}, pins: &pins{}}
+	s := &Store{db: db, opts: opts, hot: &hot{}, pins: &pins{}}
+	s.claims = newBatcher(maxBatch, s.runClaims)
+	s.resolves = newBatcher(maxBatch, s.runResolves)
+	return s
 }
 
 // hotQueries are the statements of the busiest writes (the queue's claims
@@ -66,7 +72,7 @@ func NewStore(db *sqlx.DB, opts Options) *Store {
 // they are prepared once for the pool; database/sql prepares each again
 // the first time it runs on a connection.
 func hotQueries() []string {
-	return []string{claimQuery(false), claimQuery(true), resolveQuery, recordQuery()}
+	return append(queueQueries(), recordQuery())
 }
 
 // hot holds the prepared hot statements and the audit stager.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // Subject names the record an entry is about.
@@ -59,6 +60,31 @@ func StageAfter(from string, first int) string {
 	return fmt.Sprintf(`INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
 	SELECT $%d::text, $%d::text, $%d::text, $%d::text, $%d::bytea FROM %s RETURNING id`,
 		first, first+1, first+2, first+3, first+4, from)
+}
+
+// StageEach returns an INSERT that stages a list of entries, in order, from
+// the five arrays at $first to $first+4 that StageArrays gives; like
+// StageAfter, it can end a statement whose CTEs make the changes.
+func StageEach(first int) string {
+	return fmt.Sprintf(`INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
+	SELECT t, a, k, i, e FROM unnest($%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::bytea[])
+		WITH ORDINALITY AS x(t, a, k, i, e, n)
+	ORDER BY n RETURNING id`, first, first+1, first+2, first+3, first+4)
+}
+
+// StageArrays validates and encodes es for StageEach.
+func StageArrays(es []Entry) ([]any, error) {
+	types, actors, kinds, ids := make([]string, len(es)), make([]string, len(es)), make([]string, len(es)), make([]string, len(es))
+	data := make([][]byte, len(es))
+	for i, e := range es {
+		args, err := StageArgs(e)
+		if err != nil {
+			return nil, err
+		}
+		types[i], actors[i], kinds[i], ids[i], data[i] = e.Type, e.Actor, e.Subject.Kind, e.Subject.ID, args[4].([]byte)
+	}
+	return []any{pq.StringArray(types), pq.StringArray(actors), pq.StringArray(kinds), pq.StringArray(ids),
+		pq.ByteaArray(data)}, nil
 }
 
 // Append stages an entry inside the caller's transaction, so that the entry
