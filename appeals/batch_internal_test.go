@@ -179,7 +179,7 @@ func TestBatchedResolutionsCheckEachInOrder(t *testing.T) {
 		{by: bob, id: "a-003", in: upheld},
 	}
 	got, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]outcome[Appeal], error) {
-		return s.resolveIn(ctx, tx, now, reqs)
+		return s.resolveIn(ctx, tx, now, reqs, false)
 	})
 	require.NoError(t, err)
 	require.NoError(t, got[0].err)
@@ -195,4 +195,59 @@ func TestBatchedResolutionsCheckEachInOrder(t *testing.T) {
 	var states []string
 	require.NoError(t, db.Select(&states, `SELECT state FROM appeals ORDER BY id`))
 	require.Equal(t, []string{AppealInReview, AppealUpheld, AppealUpheld, AppealPending}, states)
+}
+
+// TestBusyAppealDoesNotHoldTheBatch: while another transaction holds one
+// appeal, resolving it waits, alone, and resolutions of other appeals go
+// through; when the holder commits, the waiting one completes.
+func TestBusyAppealDoesNotHoldTheBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, db, _ := queueFixture(t, 3, 0, "")
+	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	for range 2 {
+		_, ok, err := s.Claim(ctx, rita)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	holder, err := db.BeginTxx(ctx, nil)
+	require.NoError(t, err)
+	defer holder.Rollback()
+	_, err = holder.Exec(`SELECT 1 FROM appeals WHERE id = 'a-001' FOR UPDATE`)
+	require.NoError(t, err)
+
+	upheld := ResolveInput{Outcome: AppealUpheld, Rationale: "Checked."}
+	type result struct {
+		a   Appeal
+		err error
+	}
+	busy := make(chan result, 1)
+	go func() {
+		a, err := s.Resolve(ctx, rita, "a-001", upheld)
+		busy <- result{a, err}
+	}()
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, db.Get(&n, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`))
+		return n == 1
+	}, 30*time.Second, 10*time.Millisecond, "the busy resolution waits for the lock")
+
+	other := make(chan result, 1)
+	go func() {
+		a, err := s.Resolve(ctx, rita, "a-002", upheld)
+		other <- result{a, err}
+	}()
+	select {
+	case r := <-other:
+		require.NoError(t, r.err)
+		require.Equal(t, AppealUpheld, r.a.State)
+	case <-time.After(30 * time.Second):
+		t.Fatal("a resolution waited behind another appeal's lock")
+	}
+	require.Empty(t, busy, "still waiting for a-001")
+	require.NoError(t, holder.Commit())
+	r := <-busy
+	require.NoError(t, r.err)
+	require.Equal(t, AppealUpheld, r.a.State)
 }

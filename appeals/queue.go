@@ -2,6 +2,7 @@ package appeals
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,9 +72,16 @@ func applyClaimsQuery() string {
 		` + audit.StageEach(6)
 }
 
-// lockAppealsQuery locks the appeals a batch of resolutions names, in id
-// order, as every other multi-row locker of appeals does.
+// lockAppealsQuery locks the appeals a resolution names, in id order, as
+// every other multi-row locker of appeals does. A batch skips the rows
+// another transaction holds (skipLockedQuery): its callers would all wait
+// behind one busy appeal; those few are resolved alone, by their callers.
 const lockAppealsQuery = `SELECT ` + appealColumns + ` FROM appeals WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
+
+const skipLockedQuery = lockAppealsQuery + ` SKIP LOCKED`
+
+// errBusy answers a batched call whose appeal another transaction held.
+var errBusy = errors.New("appeals: appeal busy; resolve alone")
 
 // applyResolutionsQuery resolves the checked appeals and stages their entries.
 func applyResolutionsQuery() string {
@@ -87,7 +95,7 @@ func applyResolutionsQuery() string {
 
 func queueQueries() []string {
 	return []string{candidatesQuery(false), candidatesQuery(true), applyClaimsQuery(), lockAppealsQuery,
-		applyResolutionsQuery()}
+		skipLockedQuery, applyResolutionsQuery()}
 }
 
 // mayReview checks that by may take event (escalate, resolve) on a locked
@@ -260,7 +268,10 @@ func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInpu
 	}
 	req := resolveReq{by: by, id: id, in: in}
 	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem == nil && in.Outcome == AppealUpheld {
-		return s.resolves.do(ctx, req)
+		a, err := s.resolves.do(ctx, req)
+		if !errors.Is(err, errBusy) {
+			return a, err
+		}
 	}
 	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
 		var d Decision
@@ -274,7 +285,7 @@ func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInpu
 				return Appeal{}, err
 			}
 		}
-		outs, err := s.resolveIn(ctx, tx, now, []resolveReq{req})
+		outs, err := s.resolveIn(ctx, tx, now, []resolveReq{req}, false)
 		if err != nil {
 			return Appeal{}, err
 		}
@@ -295,7 +306,7 @@ func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInpu
 // runResolves answers a batch of resolutions in one transaction.
 func (s *Store) runResolves(ctx context.Context, reqs []resolveReq) []outcome[Appeal] {
 	outs, err := write(WithIdempotency(ctx, nil), s, func(tx *sqlx.Tx, now time.Time) ([]outcome[Appeal], error) {
-		return s.resolveIn(ctx, tx, now, reqs)
+		return s.resolveIn(ctx, tx, now, reqs, true)
 	})
 	if err != nil {
 		outs = make([]outcome[Appeal], len(reqs))
@@ -308,13 +319,19 @@ func (s *Store) runResolves(ctx context.Context, reqs []resolveReq) []outcome[Ap
 
 // resolveIn resolves each of reqs whose checks hold, in tx, in order: a
 // second resolution of one appeal in the same batch finds it resolved.
-func (s *Store) resolveIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs []resolveReq) ([]outcome[Appeal], error) {
+// With skipLocked, an appeal another transaction holds is errBusy.
+func (s *Store) resolveIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs []resolveReq,
+	skipLocked bool) ([]outcome[Appeal], error) {
 	ids := make(pq.StringArray, len(reqs))
 	for i, r := range reqs {
 		ids[i] = r.id
 	}
 	var rows []Appeal
-	if err := s.stmt(ctx, tx, lockAppealsQuery).SelectContext(ctx, &rows, ids); err != nil {
+	lock := lockAppealsQuery
+	if skipLocked {
+		lock = skipLockedQuery
+	}
+	if err := s.stmt(ctx, tx, lock).SelectContext(ctx, &rows, ids); err != nil {
 		return nil, fmt.Errorf("appeals: resolve: %w", err)
 	}
 	byID := make(map[string]*Appeal, len(rows))
@@ -326,7 +343,10 @@ func (s *Store) resolveIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs 
 	var entries []audit.Entry
 	for i, r := range reqs {
 		a, ok := byID[r.id]
-		if !ok {
+		if !ok && skipLocked {
+			out[i].err = errBusy // or missing: alone, it waits for the lock and then knows
+			continue
+		} else if !ok {
 			out[i].err = Errorf(NotFound, "appeal %q not found", r.id)
 			continue
 		}
