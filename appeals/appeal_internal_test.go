@@ -161,29 +161,8 @@ func TestBulkReversalConcurrentRuns(t *testing.T) {
 func TestQueueStatementsReadTheirRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := pgtest.New(t)
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	s := NewStore(db, Options{Now: func() time.Time { return now }})
-	_, err := s.PutPolicy(ctx, Actor{Role: RoleAdmin, Name: "ada"}, "crypto", PolicyInput{Title: "Crypto", Text: "No crypto ads."})
-	require.NoError(t, err)
-	yes := true
-	d, err := s.RecordDecision(ctx, Actor{Role: RoleEnforcer, Name: "pipeline"}, DecisionInput{AdvertiserID: "acme",
-		AdID: "ad-1", Action: ActionAdRemoval, PolicyCode: "crypto", Ground: "terms", Explanation: "e", Facts: "f",
-		Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "none"})
-	require.NoError(t, err)
-	const n = 5000
-	_, err = db.Exec(`ALTER TABLE appeals SET (autovacuum_enabled = false)`)
-	require.NoError(t, err)
-	// The unique index on open appeals allows one per decision; this test
-	// is about the queue, not filing, so it sidesteps it.
-	_, err = db.Exec(`DROP INDEX appeals_one_open`)
-	require.NoError(t, err)
-	_, err = db.Exec(`INSERT INTO appeals (id, decision_id, advertiser_id, decider_name, state, statement, filed_by, filed_at, due_at)
-		SELECT 'a-' || lpad(i::text, 6, '0'), $1, 'acme', 'pipeline', 'pending', 's', 'advertiser:acme-owner',
-			$2::timestamptz, $2::timestamptz + i * interval '1 second'
-		FROM generate_series(1, $3::int) i`, d.ID, now, n)
-	require.NoError(t, err)
-	_, err = db.Exec(`ANALYZE appeals`)
+	s, db, now := queueFixture(t, 5000, 0, "")
+	_, err := db.Exec(`ANALYZE appeals`)
 	require.NoError(t, err)
 	// History the statistics do not know of: most appeals claimed and
 	// resolved (as the store does, leases kept), a few through the store.

@@ -238,15 +238,7 @@ func (s *Store) claimIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs []
 		entries = append(entries, appealEntry(EntryAppealClaimed, by, now, *a, nil))
 		ids, states, whos = append(ids, a.ID), append(states, a.State), append(whos, who)
 	}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	staged, err := audit.StageArrays(entries)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.stmt(ctx, tx, applyClaimsQuery()).ExecContext(ctx,
-		append([]any{ids, states, whos, now, lease}, staged...)...); err != nil {
+	if err := s.apply(ctx, tx, applyClaimsQuery(), entries, ids, states, whos, now, lease); err != nil {
 		return nil, fmt.Errorf("appeals: claim: %w", err)
 	}
 	for _, a := range out {
@@ -362,16 +354,22 @@ func (s *Store) resolveIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs 
 		out[i].val = *a
 		out[i].val.derive(now)
 	}
-	if len(upd) == 0 {
-		return out, nil
-	}
-	staged, err := audit.StageArrays(entries)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.stmt(ctx, tx, applyResolutionsQuery()).ExecContext(ctx,
-		append([]any{upd, outcomes, rationales, whos, now}, staged...)...); err != nil {
+	if err := s.apply(ctx, tx, applyResolutionsQuery(), entries, upd, outcomes, rationales, whos, now); err != nil {
 		return nil, fmt.Errorf("appeals: resolve: %w", err)
 	}
 	return out, nil
+}
+
+// apply runs one of the apply queries with args, followed by the staging
+// arrays of entries; with no entries there is nothing to change.
+func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, query string, entries []audit.Entry, args ...any) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	staged, err := audit.StageArrays(entries)
+	if err != nil {
+		return err
+	}
+	_, err = s.stmt(ctx, tx, query).ExecContext(ctx, append(args, staged...)...)
+	return err
 }
