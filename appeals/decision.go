@@ -280,10 +280,10 @@ func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) 
 		if err := s.hot.prepare(ctx, s.db); err != nil {
 			return Decision{}, err
 		}
-		return s.recordDecision(ctx, s.hot.stmts[recordQuery()], s.db, by, in, s.now())
+		return s.recordDecision(ctx, s.hot.stmts[qRecord], s.db, by, in, s.now())
 	}
 	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Decision, error) {
-		return s.recordDecision(ctx, s.stmt(ctx, tx, recordQuery()), tx, by, in, now)
+		return s.recordDecision(ctx, s.stmt(ctx, tx, qRecord), tx, by, in, now)
 	})
 }
 

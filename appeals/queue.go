@@ -93,11 +93,6 @@ func applyResolutionsQuery() string {
 		` + audit.StageEach(6)
 }
 
-func queueQueries() []string {
-	return []string{candidatesQuery(false), candidatesQuery(true), applyClaimsQuery(), lockAppealsQuery,
-		skipLockedQuery, applyResolutionsQuery()}
-}
-
 // mayReview checks that by may take event (escalate, resolve) on a locked
 // appeal now: not its decider, a legal transition, and by's live claim.
 func mayReview(a Appeal, by Actor, event string, now time.Time) error {
@@ -179,7 +174,11 @@ func (s *Store) claimIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs []
 	}
 	limit := len(reqs) + claimSlack
 	var cands []Appeal
-	if err := s.stmt(ctx, tx, candidatesQuery(senior)).SelectContext(ctx, &cands, now, limit); err != nil {
+	candidates := qCandidates
+	if senior {
+		candidates = qCandidatesSenior
+	}
+	if err := s.stmt(ctx, tx, candidates).SelectContext(ctx, &cands, now, limit); err != nil {
 		return nil, fmt.Errorf("appeals: claim: %w", err)
 	}
 	held := make(pq.StringArray, len(cands))
@@ -238,7 +237,7 @@ func (s *Store) claimIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs []
 		entries = append(entries, appealEntry(EntryAppealClaimed, by, now, *a, nil))
 		ids, states, whos = append(ids, a.ID), append(states, a.State), append(whos, who)
 	}
-	if err := s.apply(ctx, tx, applyClaimsQuery(), entries, ids, states, whos, now, lease); err != nil {
+	if err := s.apply(ctx, tx, qApplyClaims, entries, ids, states, whos, now, lease); err != nil {
 		return nil, fmt.Errorf("appeals: claim: %w", err)
 	}
 	for _, a := range out {
@@ -319,9 +318,9 @@ func (s *Store) resolveIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs 
 		ids[i] = r.id
 	}
 	var rows []Appeal
-	lock := lockAppealsQuery
+	lock := qLockAppeals
 	if skipLocked {
-		lock = skipLockedQuery
+		lock = qSkipLocked
 	}
 	if err := s.stmt(ctx, tx, lock).SelectContext(ctx, &rows, ids); err != nil {
 		return nil, fmt.Errorf("appeals: resolve: %w", err)
@@ -354,7 +353,7 @@ func (s *Store) resolveIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs 
 		out[i].val = *a
 		out[i].val.derive(now)
 	}
-	if err := s.apply(ctx, tx, applyResolutionsQuery(), entries, upd, outcomes, rationales, whos, now); err != nil {
+	if err := s.apply(ctx, tx, qApplyResolutions, entries, upd, outcomes, rationales, whos, now); err != nil {
 		return nil, fmt.Errorf("appeals: resolve: %w", err)
 	}
 	return out, nil
@@ -362,7 +361,7 @@ func (s *Store) resolveIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs 
 
 // apply runs one of the apply queries with args, followed by the staging
 // arrays of entries; with no entries there is nothing to change.
-func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, query string, entries []audit.Entry, args ...any) error {
+func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, query hotQuery, entries []audit.Entry, args ...any) error {
 	if len(entries) == 0 {
 		return nil
 	}

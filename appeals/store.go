@@ -66,20 +66,49 @@ func NewStore(db *sqlx.DB, opts Options) *Store {
 	return s
 }
 
-// hotQueries are the statements of the busiest writes (the queue's claims
+// hotQuery names a statement of the busiest writes (the queue's claims
 // and resolutions, recording decisions). On a busy 2-core machine, parsing
 // and planning them anew on every call cost more than running them, so
 // they are prepared once for the pool; database/sql prepares each again
 // the first time it runs on a connection.
-func hotQueries() []string {
-	return append(queueQueries(), recordQuery())
+type hotQuery int
+
+const (
+	qRecord hotQuery = iota
+	qCandidates
+	qCandidatesSenior
+	qApplyClaims
+	qLockAppeals
+	qSkipLocked
+	qApplyResolutions
+	nHotQueries
+)
+
+func (q hotQuery) text() string {
+	switch q {
+	case qRecord:
+		return recordQuery()
+	case qCandidates:
+		return candidatesQuery(false)
+	case qCandidatesSenior:
+		return candidatesQuery(true)
+	case qApplyClaims:
+		return applyClaimsQuery()
+	case qLockAppeals:
+		return lockAppealsQuery
+	case qSkipLocked:
+		return skipLockedQuery
+	case qApplyResolutions:
+		return applyResolutionsQuery()
+	}
+	panic(fmt.Sprintf("appeals: no hot query %d", q))
 }
 
 // hot holds the prepared hot statements and the audit stager.
 type hot struct {
 	mu     sync.Mutex
 	ready  atomic.Bool
-	stmts  map[string]*sqlx.Stmt
+	stmts  [nHotQueries]*sqlx.Stmt
 	stager *audit.Stager
 }
 
@@ -95,22 +124,25 @@ func (h *hot) prepare(ctx context.Context, db *sqlx.DB) error {
 	if h.ready.Load() {
 		return nil
 	}
-	stmts := make(map[string]*sqlx.Stmt)
-	for _, q := range hotQueries() {
-		st, err := db.PreparexContext(ctx, q)
-		if err != nil {
-			for _, st := range stmts {
+	var stmts [nHotQueries]*sqlx.Stmt
+	closeAll := func() {
+		for _, st := range stmts {
+			if st != nil {
 				st.Close()
 			}
+		}
+	}
+	for q := range nHotQueries {
+		st, err := db.PreparexContext(ctx, q.text())
+		if err != nil {
+			closeAll()
 			return fmt.Errorf("appeals: prepare: %w", err)
 		}
 		stmts[q] = st
 	}
 	stager, err := audit.NewStager(ctx, db)
 	if err != nil {
-		for _, st := range stmts {
-			st.Close()
-		}
+		closeAll()
 		return err
 	}
 	h.stmts, h.stager = stmts, stager
@@ -119,12 +151,8 @@ func (h *hot) prepare(ctx context.Context, db *sqlx.DB) error {
 }
 
 // stmt returns hot query q, prepared, bound to tx.
-func (s *Store) stmt(ctx context.Context, tx *sqlx.Tx, q string) *sqlx.Stmt {
-	st, ok := s.hot.stmts[q]
-	if !ok {
-		panic("appeals: not a hot query: " + q)
-	}
-	return tx.StmtxContext(ctx, st)
+func (s *Store) stmt(ctx context.Context, tx *sqlx.Tx, q hotQuery) *sqlx.Stmt {
+	return tx.StmtxContext(ctx, s.hot.stmts[q])
 }
 
 // append stages an audit entry in tx, with the prepared insert.
