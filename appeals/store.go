@@ -81,6 +81,7 @@ const (
 	qLockAppeals
 	qSkipLocked
 	qApplyResolutions
+	qAppend
 	nHotQueries
 )
 
@@ -100,16 +101,17 @@ func (q hotQuery) text() string {
 		return skipLockedQuery
 	case qApplyResolutions:
 		return applyResolutionsQuery()
+	case qAppend:
+		return audit.AppendQuery
 	}
 	panic(fmt.Sprintf("appeals: no hot query %d", q))
 }
 
-// hot holds the prepared hot statements and the audit stager.
+// hot holds the prepared hot statements.
 type hot struct {
-	mu     sync.Mutex
-	ready  atomic.Bool
-	stmts  [nHotQueries]*sqlx.Stmt
-	stager *audit.Stager
+	mu    sync.Mutex
+	ready atomic.Bool
+	stmts [nHotQueries]*sqlx.Stmt
 }
 
 // prepare readies the hot statements once. It runs before a transaction
@@ -125,27 +127,17 @@ func (h *hot) prepare(ctx context.Context, db *sqlx.DB) error {
 		return nil
 	}
 	var stmts [nHotQueries]*sqlx.Stmt
-	closeAll := func() {
-		for _, st := range stmts {
-			if st != nil {
-				st.Close()
-			}
-		}
-	}
 	for q := range nHotQueries {
 		st, err := db.PreparexContext(ctx, q.text())
 		if err != nil {
-			closeAll()
+			for _, st := range stmts[:q] {
+				st.Close()
+			}
 			return fmt.Errorf("appeals: prepare: %w", err)
 		}
 		stmts[q] = st
 	}
-	stager, err := audit.NewStager(ctx, db)
-	if err != nil {
-		closeAll()
-		return err
-	}
-	h.stmts, h.stager = stmts, stager
+	h.stmts = stmts
 	h.ready.Store(true)
 	return nil
 }
@@ -157,8 +149,14 @@ func (s *Store) stmt(ctx context.Context, tx *sqlx.Tx, q hotQuery) *sqlx.Stmt {
 
 // append stages an audit entry in tx, with the prepared insert.
 func (s *Store) append(ctx context.Context, tx *sqlx.Tx, e audit.Entry) error {
-	_, err := s.hot.stager.Append(ctx, tx, e)
-	return err
+	args, err := audit.StageArgs(e)
+	if err != nil {
+		return err
+	}
+	if _, err := s.stmt(ctx, tx, qAppend).ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("appeals: append %s: %w", e.Type, err)
+	}
+	return nil
 }
 
 // DB returns the store's connection pool.

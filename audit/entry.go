@@ -46,8 +46,11 @@ func (e Entry) Validate() error {
 	return nil
 }
 
-// appendQuery stages one entry; the xid that orders it is the column's default.
-const appendQuery = `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
+// AppendQuery stages one entry from the five parameters StageArgs gives;
+// the xid that orders it is the column's default. Writers on a hot path
+// prepare it once (parsing and planning it on every entry cost a busy
+// 2-core machine more than the insert) and run it in their transaction.
+const AppendQuery = `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
 	VALUES ($1, $2, $3, $4, $5) RETURNING id`
 
 // StageAfter returns an INSERT that stages one entry for each row of from
@@ -77,11 +80,11 @@ func StageArrays(es []Entry) ([]any, error) {
 	types, actors, kinds, ids := make([]string, len(es)), make([]string, len(es)), make([]string, len(es)), make([]string, len(es))
 	data := make([][]byte, len(es))
 	for i, e := range es {
-		args, err := StageArgs(e)
+		b, err := encode(e)
 		if err != nil {
 			return nil, err
 		}
-		types[i], actors[i], kinds[i], ids[i], data[i] = e.Type, e.Actor, e.Subject.Kind, e.Subject.ID, args[4].([]byte)
+		types[i], actors[i], kinds[i], ids[i], data[i] = e.Type, e.Actor, e.Subject.Kind, e.Subject.ID, b
 	}
 	return []any{pq.StringArray(types), pq.StringArray(actors), pq.StringArray(kinds), pq.StringArray(ids),
 		pq.ByteaArray(data)}, nil
@@ -97,43 +100,25 @@ func Append(ctx context.Context, tx sqlx.ExtContext, e Entry) (int64, error) {
 		return 0, err
 	}
 	var id int64
-	if err := sqlx.GetContext(ctx, tx, &id, appendQuery, args...); err != nil {
-		return 0, fmt.Errorf("audit: append %s: %w", e.Type, err)
-	}
-	return id, nil
-}
-
-// Stager is Append through a statement prepared once for a pool, for
-// writers on a hot path: parsing and planning the insert anew on every
-// entry cost a busy 2-core machine more than the insert itself.
-type Stager struct{ stmt *sqlx.Stmt }
-
-// NewStager prepares the staging insert on db. Call it outside any
-// transaction: preparing takes a connection of its own from the pool.
-func NewStager(ctx context.Context, db *sqlx.DB) (*Stager, error) {
-	stmt, err := db.PreparexContext(ctx, appendQuery)
-	if err != nil {
-		return nil, fmt.Errorf("audit: prepare append: %w", err)
-	}
-	return &Stager{stmt: stmt}, nil
-}
-
-// Append stages e in tx, as the package's Append does.
-func (s *Stager) Append(ctx context.Context, tx *sqlx.Tx, e Entry) (int64, error) {
-	args, err := StageArgs(e)
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	if err := tx.StmtxContext(ctx, s.stmt).GetContext(ctx, &id, args...); err != nil {
+	if err := sqlx.GetContext(ctx, tx, &id, AppendQuery, args...); err != nil {
 		return 0, fmt.Errorf("audit: append %s: %w", e.Type, err)
 	}
 	return id, nil
 }
 
 // StageArgs validates e and encodes it once, as the parameters of a
-// staging insert (Append, StageAfter): those bytes are the leaf data.
+// staging insert (AppendQuery, StageAfter).
 func StageArgs(e Entry) ([]any, error) {
+	data, err := encode(e)
+	if err != nil {
+		return nil, err
+	}
+	return []any{e.Type, e.Actor, e.Subject.Kind, e.Subject.ID, data}, nil
+}
+
+// encode validates e and returns its bytes: the leaf data, stored and
+// hashed verbatim.
+func encode(e Entry) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
@@ -142,5 +127,5 @@ func StageArgs(e Entry) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: encode entry: %w", err)
 	}
-	return []any{e.Type, e.Actor, e.Subject.Kind, e.Subject.ID, data}, nil
+	return data, nil
 }
