@@ -392,6 +392,12 @@ func (s *Store) release(ctx context.Context, tx *sqlx.Tx, a Appeal, now time.Tim
 	return a, nil
 }
 
+// lapsedQuery finds claims whose lease lapsed, through the index of open
+// appeals' leases.
+const lapsedQuery = `SELECT ` + appealColumns + ` FROM appeals
+	WHERE lease_until <= $1 AND state IN ('in_review', 'escalated')
+	ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED`
+
 // releaseBatch is how many lapsed leases one transaction releases.
 const releaseBatch = 100
 
@@ -404,9 +410,7 @@ func (s *Store) ReleaseExpired(ctx context.Context) (int, error) {
 	for {
 		n, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (int, error) {
 			var rows []Appeal
-			if err := tx.SelectContext(ctx, &rows, `SELECT `+appealColumns+` FROM appeals
-				WHERE lease_until <= $1 AND state IN ('in_review', 'escalated')
-				ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED`, now, releaseBatch); err != nil {
+			if err := tx.SelectContext(ctx, &rows, lapsedQuery, now, releaseBatch); err != nil {
 				return 0, fmt.Errorf("appeals: find lapsed claims: %w", err)
 			}
 			for _, a := range rows {

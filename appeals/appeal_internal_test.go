@@ -156,8 +156,8 @@ func TestBulkReversalConcurrentRuns(t *testing.T) {
 // plans that read the appeals' history: each finds its rows by index, with
 // statistics taken while the queue was new and in the generic plans that
 // prepared statements come to use, where the planner cannot know how many
-// ids an array holds. (Resolutions once walked every lease ever granted,
-// through an index that kept them all.)
+// ids an array holds. (Resolutions, and the release sweep, once walked
+// every lease ever granted, through an index that kept them all.)
 func TestQueueStatementsReadTheirRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -195,6 +195,9 @@ func TestQueueStatementsReadTheirRows(t *testing.T) {
 			pq.StringArray{rita.String()}, now}, entry...), false},
 		{"candidates", candidatesQuery(false), []any{now, 9}, false},
 		{"next", nextQuery(false), []any{now, "rita", one}, true},
+		// An hour on, every lease of the history has lapsed too; the sweep
+		// must not read them (the first lease index held them all).
+		{"lapsed", lapsedQuery, []any{now.Add(time.Hour), releaseBatch}, true},
 		{"claim", applyClaimsQuery(), append([]any{one, pq.StringArray{"in_review"}, pq.StringArray{rita.String()},
 			now, now}, entry...), false},
 	} {
@@ -205,8 +208,9 @@ func TestQueueStatementsReadTheirRows(t *testing.T) {
 }
 
 // explain runs query as a prepared statement, named name, forced to its
-// generic plan when generic, in a transaction it rolls back, and reports the rows its plan read
-// and dropped, and whether it scanned the appeals table whole.
+// generic plan when generic, in a transaction it rolls back, and reports
+// the rows its plan read and dropped, and whether it scanned the appeals
+// table whole.
 func explain(t *testing.T, db *sqlx.DB, generic bool, name, query string, args ...any) (removed int, seqScan bool) {
 	t.Helper()
 	ctx := context.Background()
