@@ -151,15 +151,25 @@ func (s *Store) ClaimReply(ctx context.Context, by Actor) (*Appeal, error) {
 
 // runClaims answers a batch of claims in one transaction.
 func (s *Store) runClaims(ctx context.Context, reqs []claimReq) []outcome[*Appeal] {
-	outs := make([]outcome[*Appeal], len(reqs))
-	got, err := write(WithIdempotency(ctx, nil), s, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) {
-		return s.claimIn(ctx, tx, now, reqs)
+	return inBatch(ctx, s, len(reqs), func(tx *sqlx.Tx, now time.Time) ([]outcome[*Appeal], error) {
+		got, err := s.claimIn(ctx, tx, now, reqs)
+		outs := make([]outcome[*Appeal], len(got))
+		for i, a := range got {
+			outs[i].val = a
+		}
+		return outs, err
 	})
-	for i := range outs {
-		if err != nil {
+}
+
+// inBatch runs fn as a batch's transaction; when the transaction fails,
+// its error answers every call.
+func inBatch[R any](ctx context.Context, s *Store, n int,
+	fn func(tx *sqlx.Tx, now time.Time) ([]outcome[R], error)) []outcome[R] {
+	outs, err := write(WithIdempotency(ctx, nil), s, fn)
+	if err != nil {
+		outs = make([]outcome[R], n)
+		for i := range outs {
 			outs[i].err = err
-		} else {
-			outs[i].val = got[i]
 		}
 	}
 	return outs
@@ -296,16 +306,9 @@ func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInpu
 
 // runResolves answers a batch of resolutions in one transaction.
 func (s *Store) runResolves(ctx context.Context, reqs []resolveReq) []outcome[Appeal] {
-	outs, err := write(WithIdempotency(ctx, nil), s, func(tx *sqlx.Tx, now time.Time) ([]outcome[Appeal], error) {
+	return inBatch(ctx, s, len(reqs), func(tx *sqlx.Tx, now time.Time) ([]outcome[Appeal], error) {
 		return s.resolveIn(ctx, tx, now, reqs, true)
 	})
-	if err != nil {
-		outs = make([]outcome[Appeal], len(reqs))
-		for i := range outs {
-			outs[i].err = err
-		}
-	}
-	return outs
 }
 
 // resolveIn resolves each of reqs whose checks hold, in tx, in order: a
