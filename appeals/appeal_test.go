@@ -524,6 +524,10 @@ func TestLeaseExpiryReturnsAppealToQueue(t *testing.T) {
 	require.Equal(t, "system:docket", rel["actor"])
 	require.Equal(t, "reviewer:rita", rel["record"].(map[string]any)["released_from"])
 	require.Equal(t, "pending", rel["record"].(map[string]any)["state"])
+	// The log says the appeal went back to the queue before who took it.
+	var types []string
+	require.NoError(t, f.db.Select(&types, `SELECT type FROM audit_staging WHERE subject_id = $1 ORDER BY id`, a.ID))
+	require.Equal(t, []string{"appeal.filed", "appeal.claimed", "appeal.released", "appeal.claimed"}, types)
 
 	// The periodic sweep does the same without a claim, for escalated ones too.
 	b := f.file(f.decision(appeals.ActionAdRemoval))
