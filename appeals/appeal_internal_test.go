@@ -185,21 +185,25 @@ func TestQueueStatementsReadTheirRows(t *testing.T) {
 	entry, err := audit.StageArrays([]audit.Entry{appealEntry(EntryAppealResolved, rita, now, a, nil)})
 	require.NoError(t, err)
 	one := pq.StringArray{a.ID}
+	var seen string
+	require.NoError(t, db.Get(&seen, `SELECT xmin::text FROM appeals WHERE id = $1`, a.ID))
 	for _, c := range []struct {
 		name, query string
 		args        []any
 		custom      bool // not prepared by the store, so planned for its values
 	}{
+		{"read", readAppealsQuery, []any{one}, false},
 		{"lock", lockAppealsQuery, []any{one}, false},
 		{"resolve", applyResolutionsQuery(), append([]any{one, pq.StringArray{"upheld"}, pq.StringArray{"ok"},
-			pq.StringArray{rita.String()}, now}, entry...), false},
+			pq.StringArray{rita.String()}, now, pq.StringArray{seen}}, entry...), false},
 		{"candidates", candidatesQuery(false), []any{now, 9}, false},
+		{"peek", peekQuery(false), []any{now, 9}, false},
 		{"next", nextQuery(false), []any{now, "rita", one}, true},
 		// An hour on, every lease of the history has lapsed too; the sweep
 		// must not read them (the first lease index held them all).
 		{"lapsed", lapsedQuery, []any{now.Add(time.Hour), releaseBatch}, true},
 		{"claim", applyClaimsQuery(), append([]any{one, pq.StringArray{"in_review"}, pq.StringArray{rita.String()},
-			now, now}, entry...), false},
+			now, now, pq.StringArray{seen}}, entry...), false},
 	} {
 		removed, scanned := explain(t, db, !c.custom, c.name, c.query, c.args...)
 		require.False(t, scanned, "%s: sequential scan of appeals", c.name)

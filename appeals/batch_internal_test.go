@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -123,6 +125,21 @@ func entriesOf(t *testing.T, db *sqlx.DB, typ string) []string {
 	return ids
 }
 
+// claimed unwraps claimIn's answers, failing on the first error.
+func claimed(outs []outcome[*Appeal], err error) ([]*Appeal, error) {
+	if err != nil {
+		return nil, err
+	}
+	got := make([]*Appeal, len(outs))
+	for i, o := range outs {
+		if o.err != nil {
+			return nil, o.err
+		}
+		got[i] = o.val
+	}
+	return got, nil
+}
+
 // TestBatchedClaimsSkipOwnDecisions claims for a reviewer whose decisions
 // fill every candidate the batch locked, beside one who may take them: the
 // first gets the first appeal it may review, beyond the candidates; the
@@ -136,7 +153,9 @@ func TestBatchedClaimsSkipOwnDecisions(t *testing.T) {
 	reqs := []claimReq{{by: dora}, {by: rita}, {by: dora}}
 	require.Less(t, len(reqs)+claimSlack, 12, "the candidates must all be dora's")
 
-	got, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) { return s.claimIn(ctx, tx, now, reqs) })
+	got, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) {
+		return claimed(s.claimIn(ctx, on{tx: tx}, now, reqs))
+	})
 	require.NoError(t, err)
 	require.Equal(t, "a-000013", got[0].ID)
 	require.Equal(t, "a-000001", got[1].ID)
@@ -150,11 +169,25 @@ func TestBatchedClaimsSkipOwnDecisions(t *testing.T) {
 
 	// Nothing left that dora may take; rita still finds the rest.
 	got, err = write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) {
-		return s.claimIn(ctx, tx, now, []claimReq{{by: dora}, {by: rita}})
+		return claimed(s.claimIn(ctx, on{tx: tx}, now, []claimReq{{by: dora}, {by: rita}}))
 	})
 	require.NoError(t, err)
 	require.Nil(t, got[0])
 	require.Equal(t, "a-000002", got[1].ID)
+}
+
+// TestClaimLooksPastItsOwnDecisions: through the batch, a reviewer whose
+// decisions fill every candidate read is not told the queue is empty: the
+// claim goes alone, past them, and takes the first appeal it may review.
+func TestClaimLooksPastItsOwnDecisions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, db, _ := queueFixture(t, 14, 12, "dora")
+	a, ok, err := s.Claim(ctx, Actor{Role: RoleReviewer, Name: "dora"})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "a-000013", a.ID)
+	require.Equal(t, []string{"a-000013"}, entriesOf(t, db, EntryAppealClaimed))
 }
 
 // TestBatchedResolutionsCheckEachInOrder resolves, in one batch, an appeal
@@ -183,7 +216,7 @@ func TestBatchedResolutionsCheckEachInOrder(t *testing.T) {
 		{by: bob, id: "a-000003", in: upheld},
 	}
 	got, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]outcome[Appeal], error) {
-		return s.resolveIn(ctx, tx, now, reqs, false)
+		return s.resolveIn(ctx, on{tx: tx}, now, reqs)
 	})
 	require.NoError(t, err)
 	require.NoError(t, got[0].err)
@@ -254,4 +287,144 @@ func TestBusyAppealDoesNotHoldTheBatch(t *testing.T) {
 	r := <-busy
 	require.NoError(t, r.err)
 	require.Equal(t, AppealUpheld, r.a.State)
+}
+
+// TestBatchedClaimPassesAHeldAppeal: while another transaction holds the
+// head of the queue, a claim neither waits for it nor takes it: it gets
+// the next appeal, and the log records that claim only.
+func TestBatchedClaimPassesAHeldAppeal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, db, _ := queueFixture(t, 3, 0, "")
+	holder, err := db.BeginTxx(ctx, nil)
+	require.NoError(t, err)
+	defer holder.Rollback()
+	_, err = holder.Exec(`SELECT 1 FROM appeals WHERE id = 'a-000001' FOR UPDATE`)
+	require.NoError(t, err)
+
+	type result struct {
+		a   Appeal
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		a, _, err := s.Claim(ctx, Actor{Role: RoleReviewer, Name: "rita"})
+		got <- result{a, err}
+	}()
+	select {
+	case r := <-got:
+		require.NoError(t, r.err)
+		require.Equal(t, "a-000002", r.a.ID)
+	case <-time.After(30 * time.Second):
+		t.Fatal("a claim waited for an appeal another transaction holds")
+	}
+	require.NoError(t, holder.Rollback())
+	require.Equal(t, []string{"a-000002"}, entriesOf(t, db, EntryAppealClaimed))
+	var state string
+	require.NoError(t, db.Get(&state, `SELECT state FROM appeals WHERE id = 'a-000001'`))
+	require.Equal(t, AppealPending, state)
+}
+
+// TestBatchChangesOnlyRowsAsRead: a batch's changes name the row version
+// its checks read; when the row has changed since, nothing is changed and
+// no entry is staged, for a claim as for a resolution. With the row as
+// read, both go through.
+func TestBatchChangesOnlyRowsAsRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, db, now := queueFixture(t, 1, 0, "")
+	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	w := on{lane: s.claimLane}
+	t.Cleanup(s.claimLane.drop)
+	version := func() string {
+		var seen string
+		require.NoError(t, db.Get(&seen, `SELECT xmin::text FROM appeals WHERE id = 'a-000001'`))
+		return seen
+	}
+	touch := func() {
+		_, err := db.Exec(`UPDATE appeals SET statement = statement WHERE id = 'a-000001'`)
+		require.NoError(t, err)
+	}
+	var a Appeal
+	require.NoError(t, db.Get(&a, `SELECT `+appealColumns+` FROM appeals WHERE id = 'a-000001'`))
+	one := []string{"a-000001"}
+	who := []string{rita.String()}
+
+	claim := func(seen string) []string {
+		entries := []audit.Entry{appealEntry(EntryAppealClaimed, rita, now, a, nil)}
+		done, err := s.apply(ctx, w, qApplyClaims, entries, pq.StringArray(one), pq.StringArray{AppealInReview},
+			pq.StringArray(who), now, now.Add(time.Hour), pq.StringArray{seen})
+		require.NoError(t, err)
+		return done
+	}
+	stale := version()
+	touch()
+	require.Empty(t, claim(stale))
+	require.Empty(t, entriesOf(t, db, EntryAppealClaimed))
+	require.Equal(t, one, claim(version()))
+	require.Equal(t, one, entriesOf(t, db, EntryAppealClaimed))
+
+	resolve := func(seen string) []string {
+		entries := []audit.Entry{appealEntry(EntryAppealResolved, rita, now, a, nil)}
+		done, err := s.apply(ctx, w, qApplyResolutions, entries, pq.StringArray(one), pq.StringArray{AppealUpheld},
+			pq.StringArray{"Checked."}, pq.StringArray(who), now, pq.StringArray{seen})
+		require.NoError(t, err)
+		return done
+	}
+	stale = version()
+	touch()
+	require.Empty(t, resolve(stale))
+	require.Empty(t, entriesOf(t, db, EntryAppealResolved))
+	var state string
+	require.NoError(t, db.Get(&state, `SELECT state FROM appeals WHERE id = 'a-000001'`))
+	require.Equal(t, AppealInReview, state)
+	require.Equal(t, one, resolve(version()))
+	require.Equal(t, one, entriesOf(t, db, EntryAppealResolved))
+}
+
+// TestLaneKeepsItsSessionToItself: a lane plans generically on its own
+// connection; when that connection dies while idle, the next batch opens
+// another; and a lane whose batch fails closes its connection instead of
+// handing the setting to the pool.
+func TestLaneKeepsItsSessionToItself(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, db, _ := queueFixture(t, 4, 0, "")
+	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	session := func(l *lane) (pid int, mode string) {
+		t.Helper()
+		require.NotNil(t, l.conn, "the lane has a connection")
+		require.NoError(t, l.conn.QueryRowxContext(ctx, `SELECT pg_backend_pid(), current_setting('plan_cache_mode')`).Scan(&pid, &mode))
+		return pid, mode
+	}
+	alive := func(pid int) bool {
+		var n int
+		require.NoError(t, db.Get(&n, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, pid))
+		return n == 1
+	}
+
+	_, ok, err := s.Claim(ctx, rita)
+	require.NoError(t, err)
+	require.True(t, ok)
+	pid, mode := session(s.claimLane)
+	require.Equal(t, "force_generic_plan", mode)
+	var poolMode string
+	require.NoError(t, db.Get(&poolMode, `SELECT current_setting('plan_cache_mode')`))
+	require.Equal(t, "auto", poolMode)
+
+	_, err = db.Exec(`SELECT pg_terminate_backend($1)`, pid)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return !alive(pid) }, 30*time.Second, 10*time.Millisecond)
+	_, ok, err = s.Claim(ctx, rita)
+	require.NoError(t, err, "a lane whose connection died reads again on a new one")
+	require.True(t, ok)
+	pid, _ = session(s.claimLane)
+
+	outs := inLane(ctx, s, s.claimLane, 1, func(w on, now time.Time) ([]outcome[int], error) {
+		return nil, fmt.Errorf("boom")
+	})
+	require.EqualError(t, outs[0].err, "boom")
+	require.Nil(t, s.claimLane.conn)
+	require.Eventually(t, func() bool { return !alive(pid) }, 30*time.Second, 10*time.Millisecond,
+		"a failed lane's connection is closed, not pooled")
 }

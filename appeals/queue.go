@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -12,11 +13,20 @@ import (
 	"github.com/docket-dev/docket/audit"
 )
 
-// The reviewers' queue: claims and resolutions. Concurrent calls without
-// an Idempotency-Key are answered in batches, one transaction each (see
-// batcher); a call with a key, or a reversal, which also changes its
-// decision, runs alone. Both go through claimIn and resolveIn, so the
-// rules are the same either way.
+// The reviewers' queue: claims and resolutions.
+//
+// Concurrent calls without an Idempotency-Key are answered in batches (see
+// batcher), each with two statements on its batcher's lane (see lane) and
+// no transaction around them: the first reads, without locking, the rows
+// the calls need; Go checks each call against them; the second, atomic,
+// makes the changes and stages their entries, but only on rows that are
+// still the version read (xmin) and that no other transaction holds
+// (FOR UPDATE SKIP LOCKED). BEGIN, locking reads and COMMIT took twice the
+// round trips. A call whose row was changed or held meanwhile (errBusy),
+// a call with a key, and a reversal, which also changes its decision, run
+// alone, in a transaction that locks its rows as it reads them: claims
+// with FOR UPDATE SKIP LOCKED at the head of the queue. Both ways go
+// through claimIn and resolveIn, so the rules are the same.
 
 // claimReq and resolveReq are one reviewer's call.
 type claimReq struct{ by Actor }
@@ -27,21 +37,27 @@ type resolveReq struct {
 	in ResolveInput
 }
 
-// maxBatch bounds the calls one transaction answers.
+// maxBatch bounds the calls one batch answers.
 const maxBatch = 64
 
-// claimSlack is how many candidates beyond one per claim a batch locks, so
+// claimSlack is how many candidates beyond one per claim are read, so
 // that a reviewer passed over for appeals of their own decisions still
 // finds one without a second query.
 const claimSlack = 8
 
-// candidatesQuery locks the queue's head: waiting appeals, and claimed ones
-// whose lease lapsed (released lazily by the claim that takes them), by
-// due_at. SKIP LOCKED lets parallel claims pass over each other's rows
-// instead of queueing behind them, so two never take the same one.
+// candidatesQuery locks the queue's head for a claim alone. SKIP LOCKED
+// lets parallel claims pass over each other's rows instead of queueing
+// behind them, so two never take the same one.
 func candidatesQuery(senior bool) string {
-	return `SELECT ` + appealColumns + ` FROM appeals WHERE ` + queued(senior) + `
-		ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`
+	return peekQuery(senior) + ` FOR UPDATE SKIP LOCKED`
+}
+
+// peekQuery reads the queue's head for a batch: waiting appeals, and
+// claimed ones whose lease lapsed (released lazily by the claim that takes
+// them), by due_at, each with its row version.
+func peekQuery(senior bool) string {
+	return `SELECT ` + appealColumns + `, xmin::text AS seen FROM appeals WHERE ` + queued(senior) + `
+		ORDER BY due_at, id LIMIT $2`
 }
 
 // nextQuery is candidatesQuery for one claim that found nothing among the
@@ -50,7 +66,7 @@ func candidatesQuery(senior bool) string {
 // It is rare, and not prepared: a generic plan cannot know that $2 is not
 // the one decider of most of the queue, and then scans the table.
 func nextQuery(senior bool) string {
-	return `SELECT ` + appealColumns + ` FROM appeals WHERE ` + queued(senior) + `
+	return `SELECT ` + appealColumns + `, xmin::text AS seen FROM appeals WHERE ` + queued(senior) + `
 		  AND decider_name <> $2 AND id <> ALL($3::text[])
 		ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`
 }
@@ -63,38 +79,69 @@ func queued(senior bool) string {
 	return `state IN (` + states + `) AND (assigned_to IS NULL OR lease_until <= $1)`
 }
 
-// applyClaimsQuery takes the chosen appeals and stages their entries.
+// applyClaimsQuery takes the chosen appeals and stages their entries, in
+// one statement, as applyResolutionsQuery does: only those still the
+// version read ($6) and held by no one, and so never one that a parallel
+// claim took; the ids it returns are the appeals taken.
 func applyClaimsQuery() string {
-	return `WITH u AS (
+	return `WITH r AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[]) AS r(id, state, who, seen)),
+		l AS (
+			SELECT a.id FROM appeals a JOIN r ON a.id = r.id AND a.xmin = r.seen::xid
+			ORDER BY a.id FOR UPDATE OF a SKIP LOCKED),
+		u AS (
 			UPDATE appeals a SET state = r.state, assigned_to = r.who, claimed_at = $4, lease_until = $5
-			FROM unnest($1::text[], $2::text[], $3::text[]) AS r(id, state, who)
-			WHERE a.id = r.id)
-		` + audit.StageEach(6)
+			FROM r JOIN l ON l.id = r.id
+			WHERE a.id = r.id
+			RETURNING a.id)
+		` + audit.StageChanged(7, "u")
 }
 
-// lockAppealsQuery locks the appeals a resolution names, in id order, as
-// every other multi-row locker of appeals does. A batch skips the rows
-// another transaction holds (skipLockedQuery): its callers would all wait
-// behind one busy appeal; those few are resolved alone, by their callers.
-const lockAppealsQuery = `SELECT ` + appealColumns + ` FROM appeals WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
+// readAppealsQuery reads the appeals a batch of resolutions names, each
+// with its row version (xmin), which every change of the row replaces.
+const readAppealsQuery = `SELECT ` + appealColumns + `, xmin::text AS seen FROM appeals WHERE id = ANY($1::text[])`
 
-const skipLockedQuery = lockAppealsQuery + ` SKIP LOCKED`
+// lockAppealsQuery is readAppealsQuery for a resolution alone, in its own
+// transaction: it locks the appeals, in id order, as every other
+// multi-row locker of appeals does, and waits for them.
+const lockAppealsQuery = readAppealsQuery + ` ORDER BY id FOR UPDATE`
 
-// errBusy answers a batched call whose appeal another transaction held.
-var errBusy = errors.New("appeals: appeal busy; resolve alone")
+// appealRow is an appeal as read for a change, with its row version.
+type appealRow struct {
+	Appeal
+	Seen string `db:"seen"`
+}
 
-// applyResolutionsQuery resolves the checked appeals and stages their entries.
+// errBusy answers a batched call whose appeal another transaction held or
+// changed after the batch read it, or a claim that must look past the
+// candidates read: its caller tries again alone.
+var errBusy = errors.New("appeals: appeal busy; try alone")
+
+// applyResolutionsQuery resolves the checked appeals and stages their
+// entries, as one statement that needs no transaction around it. It
+// changes an appeal only when its row is still the version the checks
+// read ($6) and no one holds it (SKIP LOCKED: a batch must not wait
+// behind one busy appeal); the ids it returns are the appeals resolved.
+// Inside a transaction that already locked the appeals, it resolves all.
 func applyResolutionsQuery() string {
-	return `WITH u AS (
+	return `WITH r AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::text[])
+				AS r(id, outcome, rationale, who, seen)),
+		l AS (
+			SELECT a.id FROM appeals a JOIN r ON a.id = r.id AND a.xmin = r.seen::xid
+			ORDER BY a.id FOR UPDATE OF a SKIP LOCKED),
+		u AS (
 			UPDATE appeals a SET state = r.outcome, outcome = r.outcome, rationale = r.rationale,
 				resolved_by = r.who, resolved_at = $5
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(id, outcome, rationale, who)
-			WHERE a.id = r.id)
-		` + audit.StageEach(6)
+			FROM r JOIN l ON l.id = r.id
+			WHERE a.id = r.id
+			RETURNING a.id)
+		` + audit.StageChanged(7, "u")
 }
 
-// mayReview checks that by may take event (escalate, resolve) on a locked
-// appeal now: not its decider, a legal transition, and by's live claim.
+// mayReview checks that by may take event (escalate, resolve) on an
+// appeal now, as read (locked, or to be changed only if still that
+// version): not its decider, a legal transition, and by's live claim.
 func mayReview(a Appeal, by Actor, event string, now time.Time) error {
 	if a.DeciderName == by.Name {
 		return Errorf(Forbidden, "%s made decision %s and may not review its appeal", by.Name, a.DecisionID)
@@ -138,57 +185,106 @@ func (s *Store) ClaimReply(ctx context.Context, by Actor) (*Appeal, error) {
 		return nil, Errorf(Forbidden, "only reviewers claim appeals")
 	}
 	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem == nil {
-		return s.claims.do(ctx, claimReq{by: by})
+		a, err := s.claims.do(ctx, claimReq{by: by})
+		if !errors.Is(err, errBusy) {
+			return a, err
+		}
 	}
 	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (*Appeal, error) {
-		out, err := s.claimIn(ctx, tx, now, []claimReq{{by: by}})
+		out, err := s.claimIn(ctx, on{tx: tx}, now, []claimReq{{by: by}})
 		if err != nil {
 			return nil, err
 		}
-		return out[0], nil
+		return out[0].val, out[0].err
 	})
 }
 
-// runClaims answers a batch of claims in one transaction.
+// runClaims answers a batch of claims on the claims' lane (see claimIn).
 func (s *Store) runClaims(ctx context.Context, reqs []claimReq) []outcome[*Appeal] {
-	return inBatch(ctx, s, len(reqs), func(tx *sqlx.Tx, now time.Time) ([]outcome[*Appeal], error) {
-		got, err := s.claimIn(ctx, tx, now, reqs)
-		outs := make([]outcome[*Appeal], len(got))
-		for i, a := range got {
-			outs[i].val = a
-		}
-		return outs, err
+	return inLane(ctx, s, s.claimLane, len(reqs), func(w on, now time.Time) ([]outcome[*Appeal], error) {
+		return s.claimIn(ctx, w, now, reqs)
 	})
 }
 
-// inBatch runs fn as a batch's transaction; when the transaction fails,
-// its error answers every call.
-func inBatch[R any](ctx context.Context, s *Store, n int,
-	fn func(tx *sqlx.Tx, now time.Time) ([]outcome[R], error)) []outcome[R] {
-	outs, err := write(WithIdempotency(ctx, nil), s, fn)
+// on is where the queue's statements run: in tx, a transaction that locks
+// what it reads and waits for it; or, with no tx, on a batcher's lane,
+// each statement its own transaction.
+type on struct {
+	tx   *sqlx.Tx
+	lane *lane
+}
+
+func (s *Store) queueStmt(ctx context.Context, w on, q hotQuery) (*sqlx.Stmt, error) {
+	if w.tx != nil {
+		return s.stmt(ctx, w.tx, q), nil
+	}
+	return w.lane.stmt(ctx, q)
+}
+
+// inLane runs a batch's statements on l, with no transaction around them.
+// When they fail, the error answers every call, and l's connection, in a
+// state no one knows, is dropped.
+func inLane[R any](ctx context.Context, s *Store, l *lane, n int,
+	fn func(w on, now time.Time) ([]outcome[R], error)) []outcome[R] {
+	ok := false
+	defer func() {
+		if !ok {
+			l.drop()
+		}
+	}()
+	outs, err := fn(on{lane: l}, s.now())
 	if err != nil {
 		outs = make([]outcome[R], n)
 		for i := range outs {
 			outs[i].err = err
 		}
+		return outs
 	}
+	ok = true
 	return outs
 }
 
+// readRows runs a batch's first statement, q, which changes nothing. A
+// lane's connection may have died while it idled (a restarted database,
+// a timeout), so on a lane a failed read is tried once more, on a new one.
+func readRows[T any](ctx context.Context, s *Store, w on, q hotQuery, args ...any) ([]T, error) {
+	for try := 0; ; try++ {
+		var rows []T
+		st, err := s.queueStmt(ctx, w, q)
+		if err == nil {
+			if err = st.SelectContext(ctx, &rows, args...); err == nil {
+				return rows, nil
+			}
+		}
+		if w.tx != nil || try == 1 {
+			return nil, err
+		}
+		w.lane.drop()
+	}
+}
+
 // claimIn hands each of reqs, in order, the first appeal of the queue it
-// may take, in tx; nil when none waits for it.
-func (s *Store) claimIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs []claimReq) ([]*Appeal, error) {
+// may take; nil when none waits for it. In a batch (no tx), a claim whose
+// appeal was taken meanwhile, or that finds none it may take among the
+// candidates read, is errBusy.
+func (s *Store) claimIn(ctx context.Context, w on, now time.Time, reqs []claimReq) ([]outcome[*Appeal], error) {
 	senior := false
 	for _, r := range reqs {
 		senior = senior || r.by.Role == RoleSeniorReviewer
 	}
 	limit := len(reqs) + claimSlack
-	var cands []Appeal
 	candidates := qCandidates
 	if senior {
 		candidates = qCandidatesSenior
 	}
-	if err := s.stmt(ctx, tx, candidates).SelectContext(ctx, &cands, now, limit); err != nil {
+	if w.tx == nil {
+		candidates = qPeek
+		if senior {
+			candidates = qPeekSenior
+		}
+	}
+	cands, err := readRows[appealRow](ctx, s, w, candidates, now, limit)
+	if err != nil {
 		return nil, fmt.Errorf("appeals: claim: %w", err)
 	}
 	held := make(pq.StringArray, len(cands))
@@ -196,10 +292,11 @@ func (s *Store) claimIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs []
 		held[i] = a.ID
 	}
 	taken := make([]bool, len(cands))
-	out := make([]*Appeal, len(reqs))
+	out := make([]*appealRow, len(reqs))
+	busy := make([]bool, len(reqs))
 	for i, r := range reqs {
 		for j := range cands {
-			if !taken[j] && takes(cands[j], r.by) {
+			if !taken[j] && takes(cands[j].Appeal, r.by) {
 				taken[j] = true
 				out[i] = &cands[j]
 				break
@@ -208,9 +305,13 @@ func (s *Store) claimIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs []
 		if out[i] != nil || len(cands) < limit {
 			continue // found one, or the whole unlocked queue was seen
 		}
+		if w.tx == nil {
+			busy[i] = true // the locking claim alone looks further
+			continue
+		}
 		// Every candidate was taken or not for r: look past them.
-		var more []Appeal
-		if err := tx.SelectContext(ctx, &more, nextQuery(r.by.Role == RoleSeniorReviewer),
+		var more []appealRow
+		if err := w.tx.SelectContext(ctx, &more, nextQuery(r.by.Role == RoleSeniorReviewer),
 			now, r.by.Name, held); err != nil {
 			return nil, fmt.Errorf("appeals: claim: %w", err)
 		}
@@ -220,13 +321,14 @@ func (s *Store) claimIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs []
 		}
 	}
 
-	var ids, states, whos pq.StringArray
+	var ids, states, whos, seen pq.StringArray
 	var entries []audit.Entry
 	lease := now.Add(s.opts.ClaimLease)
-	for i, a := range out {
-		if a == nil {
+	for i, row := range out {
+		if row == nil {
 			continue
 		}
+		a := &row.Appeal
 		by := reqs[i].by
 		if prev := a.AssignedTo; prev != nil {
 			// The lease had lapsed: the log says the appeal went back to
@@ -245,17 +347,23 @@ func (s *Store) claimIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs []
 		who := by.String()
 		a.AssignedTo, a.ClaimedAt, a.LeaseUntil = &who, &now, &lease
 		entries = append(entries, appealEntry(EntryAppealClaimed, by, now, *a, nil))
-		ids, states, whos = append(ids, a.ID), append(states, a.State), append(whos, who)
+		ids, states, whos, seen = append(ids, a.ID), append(states, a.State), append(whos, who), append(seen, row.Seen)
 	}
-	if err := s.apply(ctx, tx, qApplyClaims, entries, ids, states, whos, now, lease); err != nil {
+	done, err := s.apply(ctx, w, qApplyClaims, entries, ids, states, whos, now, lease, seen)
+	if err != nil {
 		return nil, fmt.Errorf("appeals: claim: %w", err)
 	}
-	for _, a := range out {
-		if a != nil {
-			a.derive(now)
+	got := make([]outcome[*Appeal], len(out))
+	for i, row := range out {
+		switch {
+		case row != nil && slices.Contains(done, row.ID):
+			got[i].val = &row.Appeal
+			got[i].val.derive(now)
+		case row != nil || busy[i]:
+			got[i].err = errBusy
 		}
 	}
-	return out, nil
+	return got, nil
 }
 
 // Resolve answers an appeal by its assignee. A reversal reverses the
@@ -286,7 +394,7 @@ func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInpu
 				return Appeal{}, err
 			}
 		}
-		outs, err := s.resolveIn(ctx, tx, now, []resolveReq{req}, false)
+		outs, err := s.resolveIn(ctx, on{tx: tx}, now, []resolveReq{req})
 		if err != nil {
 			return Appeal{}, err
 		}
@@ -304,46 +412,48 @@ func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInpu
 	})
 }
 
-// runResolves answers a batch of resolutions in one transaction.
+// runResolves answers a batch of resolutions on the resolutions' lane
+// (see resolveIn).
 func (s *Store) runResolves(ctx context.Context, reqs []resolveReq) []outcome[Appeal] {
-	return inBatch(ctx, s, len(reqs), func(tx *sqlx.Tx, now time.Time) ([]outcome[Appeal], error) {
-		return s.resolveIn(ctx, tx, now, reqs, true)
+	return inLane(ctx, s, s.resolveLane, len(reqs), func(w on, now time.Time) ([]outcome[Appeal], error) {
+		return s.resolveIn(ctx, w, now, reqs)
 	})
 }
 
-// resolveIn resolves each of reqs whose checks hold, in tx, in order: a
-// second resolution of one appeal in the same batch finds it resolved.
-// With skipLocked, an appeal another transaction holds is errBusy.
-func (s *Store) resolveIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs []resolveReq,
-	skipLocked bool) ([]outcome[Appeal], error) {
+// resolveIn resolves each of reqs whose checks hold, in order: a second
+// resolution of one appeal in the same call finds it resolved. In tx, it
+// locks the appeals first, waiting for them. With no tx (a batch), it
+// locks nothing ahead: it reads the appeals, checks them, and the one
+// statement that resolves them skips any appeal changed since the read or
+// held by another transaction; every call about such an appeal is
+// errBusy, and is checked again alone.
+func (s *Store) resolveIn(ctx context.Context, w on, now time.Time, reqs []resolveReq) ([]outcome[Appeal], error) {
 	ids := make(pq.StringArray, len(reqs))
 	for i, r := range reqs {
 		ids[i] = r.id
 	}
-	var rows []Appeal
-	lock := qLockAppeals
-	if skipLocked {
-		lock = qSkipLocked
+	read := qReadAppeals
+	if w.tx != nil {
+		read = qLockAppeals
 	}
-	if err := s.stmt(ctx, tx, lock).SelectContext(ctx, &rows, ids); err != nil {
+	rows, err := readRows[appealRow](ctx, s, w, read, ids)
+	if err != nil {
 		return nil, fmt.Errorf("appeals: resolve: %w", err)
 	}
-	byID := make(map[string]*Appeal, len(rows))
+	byID := make(map[string]*appealRow, len(rows))
 	for i := range rows {
 		byID[rows[i].ID] = &rows[i]
 	}
 	out := make([]outcome[Appeal], len(reqs))
-	var upd, outcomes, rationales, whos pq.StringArray
+	var upd, outcomes, rationales, whos, seen pq.StringArray
 	var entries []audit.Entry
 	for i, r := range reqs {
-		a, ok := byID[r.id]
-		if !ok && skipLocked {
-			out[i].err = errBusy // or missing: alone, it waits for the lock and then knows
-			continue
-		} else if !ok {
+		row, ok := byID[r.id]
+		if !ok {
 			out[i].err = Errorf(NotFound, "appeal %q not found", r.id)
 			continue
 		}
+		a := &row.Appeal
 		if err := mayReview(*a, r.by, evResolve, now); err != nil {
 			out[i].err = err
 			continue
@@ -352,26 +462,44 @@ func (s *Store) resolveIn(ctx context.Context, tx *sqlx.Tx, now time.Time, reqs 
 		a.State, a.Outcome, a.Rationale, a.ResolvedBy, a.ResolvedAt = result, &result, &rationale, &who, &now
 		entries = append(entries, appealEntry(EntryAppealResolved, r.by, now, *a, nil))
 		upd, outcomes = append(upd, a.ID), append(outcomes, result)
-		rationales, whos = append(rationales, rationale), append(whos, who)
+		rationales, whos, seen = append(rationales, rationale), append(whos, who), append(seen, row.Seen)
 		out[i].val = *a
 		out[i].val.derive(now)
 	}
-	if err := s.apply(ctx, tx, qApplyResolutions, entries, upd, outcomes, rationales, whos, now); err != nil {
+	done, err := s.apply(ctx, w, qApplyResolutions, entries, upd, outcomes, rationales, whos, now, seen)
+	if err != nil {
 		return nil, fmt.Errorf("appeals: resolve: %w", err)
+	}
+	resolved := make(map[string]bool, len(done))
+	for _, id := range done {
+		resolved[id] = true
+	}
+	// A later call about a skipped appeal was checked against a change
+	// that did not happen: it is busy too.
+	for i, r := range reqs {
+		if slices.Contains(upd, r.id) && !resolved[r.id] {
+			out[i] = outcome[Appeal]{err: errBusy}
+		}
 	}
 	return out, nil
 }
 
 // apply runs one of the apply queries with args, followed by the staging
-// arrays of entries; with no entries there is nothing to change.
-func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, query hotQuery, entries []audit.Entry, args ...any) error {
+// arrays of entries, and returns the subject ids of the entries staged;
+// with no entries there is nothing to change.
+func (s *Store) apply(ctx context.Context, w on, query hotQuery, entries []audit.Entry, args ...any) ([]string, error) {
 	if len(entries) == 0 {
-		return nil
+		return nil, nil
 	}
 	staged, err := audit.StageArrays(entries)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = s.stmt(ctx, tx, query).ExecContext(ctx, append(args, staged...)...)
-	return err
+	st, err := s.queueStmt(ctx, w, query)
+	if err != nil {
+		return nil, err
+	}
+	var subjects []string
+	err = st.SelectContext(ctx, &subjects, append(args, staged...)...)
+	return subjects, err
 }

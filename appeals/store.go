@@ -40,9 +40,11 @@ type Store struct {
 	opts Options
 	hot  *hot
 	pins *pins
-	// claims and resolves batch the queue's calls (group commit).
-	claims   *batcher[claimReq, *Appeal]
-	resolves *batcher[resolveReq, Appeal]
+	// claims and resolves batch the queue's calls (group commit), each
+	// on its own lane.
+	claims                 *batcher[claimReq, *Appeal]
+	resolves               *batcher[resolveReq, Appeal]
+	claimLane, resolveLane *lane
 }
 
 // NewStore returns a Store on db.
@@ -60,7 +62,7 @@ func NewStore(db *sqlx.DB, opts Options) *Store {
 		one := 1
 		opts.FurtherAppeals = &one
 	}
-	s := &Store{db: db, opts: opts, hot: &hot{}, pins: &pins{}}
+	s := &Store{db: db, opts: opts, hot: &hot{}, pins: &pins{}, claimLane: &lane{db: db}, resolveLane: &lane{db: db}}
 	s.claims = newBatcher(maxBatch, s.runClaims)
 	s.resolves = newBatcher(maxBatch, s.runResolves)
 	return s
@@ -69,17 +71,20 @@ func NewStore(db *sqlx.DB, opts Options) *Store {
 // hotQuery names a statement of the busiest writes (the queue's claims
 // and resolutions, recording decisions). On a busy 2-core machine, parsing
 // and planning them anew on every call cost more than running them, so
-// they are prepared once for the pool; database/sql prepares each again
-// the first time it runs on a connection.
+// they are prepared once for the pool (database/sql prepares each again
+// the first time it runs on a connection), and the queue's batches
+// prepare theirs on their lanes.
 type hotQuery int
 
 const (
 	qRecord hotQuery = iota
 	qCandidates
 	qCandidatesSenior
+	qPeek
+	qPeekSenior
 	qApplyClaims
+	qReadAppeals
 	qLockAppeals
-	qSkipLocked
 	qApplyResolutions
 	qAppend
 	nHotQueries
@@ -93,12 +98,16 @@ func (q hotQuery) text() string {
 		return candidatesQuery(false)
 	case qCandidatesSenior:
 		return candidatesQuery(true)
+	case qPeek:
+		return peekQuery(false)
+	case qPeekSenior:
+		return peekQuery(true)
 	case qApplyClaims:
 		return applyClaimsQuery()
+	case qReadAppeals:
+		return readAppealsQuery
 	case qLockAppeals:
 		return lockAppealsQuery
-	case qSkipLocked:
-		return skipLockedQuery
 	case qApplyResolutions:
 		return applyResolutionsQuery()
 	case qAppend:

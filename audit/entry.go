@@ -65,17 +65,22 @@ func StageAfter(from string, first int) string {
 		first, first+1, first+2, first+3, first+4, from)
 }
 
-// StageEach returns an INSERT that stages a list of entries, in order, from
-// the five arrays at $first to $first+4 that StageArrays gives; like
-// StageAfter, it can end a statement whose CTEs make the changes.
-func StageEach(first int) string {
+// StageChanged returns an INSERT that stages a list of entries, in order,
+// from the five arrays at $first to $first+4 that StageArrays gives, and
+// that ends a statement whose CTEs make the changes, like StageAfter. The
+// change may skip some subjects: only the entries whose subject id is
+// among the ids of changed (one of those CTEs) are staged, so that an
+// entry is never staged without its change. It returns the subject ids
+// of the entries staged.
+func StageChanged(first int, changed string) string {
 	return fmt.Sprintf(`INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
 	SELECT t, a, k, i, e FROM unnest($%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::bytea[])
 		WITH ORDINALITY AS x(t, a, k, i, e, n)
-	ORDER BY n RETURNING id`, first, first+1, first+2, first+3, first+4)
+	WHERE x.i IN (SELECT id FROM %s)
+	ORDER BY n RETURNING subject_id`, first, first+1, first+2, first+3, first+4, changed)
 }
 
-// StageArrays validates and encodes es for StageEach.
+// StageArrays validates and encodes es for StageChanged.
 func StageArrays(es []Entry) ([]any, error) {
 	types, actors, kinds, ids := make([]string, len(es)), make([]string, len(es)), make([]string, len(es)), make([]string, len(es))
 	data := make([][]byte, len(es))
