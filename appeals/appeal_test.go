@@ -556,6 +556,10 @@ func TestLeaseExpiryReturnsAppealToQueue(t *testing.T) {
 	require.Zero(t, n)
 }
 
+// TestConcurrentClaimsEachOnce: 8 reviewers, served by four stores on one
+// database as by four processes, so that their batches race for the head
+// of the queue, claim 400 appeals: each is claimed once, with one entry,
+// and none is left.
 func TestConcurrentClaimsEachOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -564,6 +568,10 @@ func TestConcurrentClaimsEachOnce(t *testing.T) {
 	// The queue is filled directly: the filing path has its own tests, and
 	// 400 filings would dominate this one's time.
 	fillQueue(t, f, d, total)
+	stores := []*appeals.Store{f.store}
+	for range 3 {
+		stores = append(stores, appeals.NewStore(f.db, appeals.Options{Now: f.clk.Now}))
+	}
 
 	var mu sync.Mutex
 	seen := map[string]string{}
@@ -572,10 +580,10 @@ func TestConcurrentClaimsEachOnce(t *testing.T) {
 	for i := range reviewers {
 		reviewers[i] = appeals.Actor{Role: appeals.RoleReviewer, Name: fmt.Sprintf("r%d", i)}
 		wg.Add(1)
-		go func(by appeals.Actor) {
+		go func(by appeals.Actor, store *appeals.Store) {
 			defer wg.Done()
 			for {
-				a, ok, err := f.store.Claim(f.ctx, by)
+				a, ok, err := store.Claim(f.ctx, by)
 				if err != nil {
 					t.Error(err)
 					return
@@ -590,7 +598,7 @@ func TestConcurrentClaimsEachOnce(t *testing.T) {
 				seen[a.ID] = by.Name
 				mu.Unlock()
 			}
-		}(reviewers[i])
+		}(reviewers[i], stores[i%len(stores)])
 	}
 	wg.Wait()
 	require.Len(t, seen, total)
