@@ -3,6 +3,7 @@ package appeals
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 )
 
@@ -55,7 +56,13 @@ func (b *batcher[Q, R]) do(ctx context.Context, req Q) (R, error) {
 			return c.out.val, c.out.err
 		}
 	}
-	// c leads: it is first in the queue, so in the batch it takes.
+	// c leads: it is first in the queue, so in the batch it takes. Before
+	// cutting the batch, it lets the goroutines already runnable (callers
+	// just woken by the batch before, about to queue) run and join it: on
+	// two cores that made batches larger and BenchmarkClaimAndResolve's
+	// ratio to plain UPDATEs 0.84 against 0.77 (six runs each, alternating).
+	// Alone, a caller finds nothing else to run and goes on at once.
+	runtime.Gosched()
 	b.mu.Lock()
 	n := min(len(b.queue), b.max)
 	batch := b.queue[:n:n]
