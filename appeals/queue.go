@@ -18,8 +18,9 @@ import (
 // Concurrent calls without an Idempotency-Key are answered in batches (see
 // batcher), each with two statements on its batcher's lane (see lane) and
 // no transaction around them: the first reads, without locking, the rows
-// the calls need; Go checks each call against them; the second, atomic,
-// makes the changes and stages their entries, but only on rows that are
+// the calls need; Go checks each call against them; the second, atomic
+// and committed before any call is answered, makes the changes and stages
+// their entries, but only on rows that are
 // still the version read (xmin) and that no other transaction holds
 // (FOR UPDATE SKIP LOCKED). BEGIN, locking reads and COMMIT took twice the
 // round trips. A call whose row was changed or held meanwhile (errBusy),
@@ -42,7 +43,7 @@ const maxBatch = 64
 
 // claimSlack is how many candidates beyond one per claim are read, so
 // that a reviewer passed over for appeals of their own decisions still
-// finds one without a second query.
+// finds one in the batch rather than alone.
 const claimSlack = 8
 
 // candidatesQuery locks the queue's head for a claim alone. SKIP LOCKED
