@@ -80,22 +80,31 @@ func queued(senior bool) string {
 	return `state IN (` + states + `) AND (assigned_to IS NULL OR lease_until <= $1)`
 }
 
-// applyClaimsQuery takes the chosen appeals and stages their entries, in
-// one statement, as applyResolutionsQuery does: only those still the
-// version read ($6) and held by no one, and so never one that a parallel
-// claim took; the ids it returns are the appeals taken.
-func applyClaimsQuery() string {
-	return `WITH r AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[]) AS r(id, state, who, seen)),
+// guardedUpdate returns one statement that sets set on the appeals listed
+// by the arrays (columns cols, the first id, the last seen) and stages
+// the entries from $7 on, and that needs no transaction around it. It
+// changes an appeal only when its row is still the version the checks
+// read (seen) and no one holds it (SKIP LOCKED: a batch must not wait
+// behind one busy appeal, and so never takes one that a parallel claim
+// took); the ids it returns are the appeals changed. Inside a transaction
+// that already locked the appeals, it changes them all.
+func guardedUpdate(arrays, cols, set string) string {
+	return `WITH r AS (SELECT * FROM unnest(` + arrays + `) AS r(` + cols + `)),
 		l AS (
 			SELECT a.id FROM appeals a JOIN r ON a.id = r.id AND a.xmin = r.seen::xid
 			ORDER BY a.id FOR UPDATE OF a SKIP LOCKED),
 		u AS (
-			UPDATE appeals a SET state = r.state, assigned_to = r.who, claimed_at = $4, lease_until = $5
+			UPDATE appeals a SET ` + set + `
 			FROM r JOIN l ON l.id = r.id
 			WHERE a.id = r.id
 			RETURNING a.id)
 		` + audit.StageChanged(7, "u")
+}
+
+// applyClaimsQuery takes the chosen appeals and stages their entries.
+func applyClaimsQuery() string {
+	return guardedUpdate(`$1::text[], $2::text[], $3::text[], $6::text[]`, `id, state, who, seen`,
+		`state = r.state, assigned_to = r.who, claimed_at = $4, lease_until = $5`)
 }
 
 // readAppealsQuery reads the appeals a batch of resolutions names, each
@@ -118,26 +127,10 @@ type appealRow struct {
 // candidates read: its caller tries again alone.
 var errBusy = errors.New("appeals: appeal busy; try alone")
 
-// applyResolutionsQuery resolves the checked appeals and stages their
-// entries, as one statement that needs no transaction around it. It
-// changes an appeal only when its row is still the version the checks
-// read ($6) and no one holds it (SKIP LOCKED: a batch must not wait
-// behind one busy appeal); the ids it returns are the appeals resolved.
-// Inside a transaction that already locked the appeals, it resolves all.
+// applyResolutionsQuery resolves the checked appeals and stages their entries.
 func applyResolutionsQuery() string {
-	return `WITH r AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::text[])
-				AS r(id, outcome, rationale, who, seen)),
-		l AS (
-			SELECT a.id FROM appeals a JOIN r ON a.id = r.id AND a.xmin = r.seen::xid
-			ORDER BY a.id FOR UPDATE OF a SKIP LOCKED),
-		u AS (
-			UPDATE appeals a SET state = r.outcome, outcome = r.outcome, rationale = r.rationale,
-				resolved_by = r.who, resolved_at = $5
-			FROM r JOIN l ON l.id = r.id
-			WHERE a.id = r.id
-			RETURNING a.id)
-		` + audit.StageChanged(7, "u")
+	return guardedUpdate(`$1::text[], $2::text[], $3::text[], $4::text[], $6::text[]`, `id, outcome, rationale, who, seen`,
+		`state = r.outcome, outcome = r.outcome, rationale = r.rationale, resolved_by = r.who, resolved_at = $5`)
 }
 
 // mayReview checks that by may take event (escalate, resolve) on an
