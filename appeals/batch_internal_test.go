@@ -140,10 +140,11 @@ func claimed(outs []outcome[*Appeal], err error) ([]*Appeal, error) {
 	return got, nil
 }
 
-// TestBatchedClaimsSkipOwnDecisions claims for a reviewer whose decisions
-// fill every candidate the batch locked, beside one who may take them: the
-// first gets the first appeal it may review, beyond the candidates; the
-// other the head of the queue; each claim has its entry.
+// TestBatchedClaimsSkipOwnDecisions runs the locking claim (the way a
+// claim goes alone) for a reviewer whose decisions fill every candidate it
+// locked, beside one who may take them: the first gets the first appeal it
+// may review, beyond the candidates its own transaction holds; the other
+// the head of the queue; each claim has its entry.
 func TestBatchedClaimsSkipOwnDecisions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -232,6 +233,42 @@ func TestBatchedResolutionsCheckEachInOrder(t *testing.T) {
 	var states []string
 	require.NoError(t, db.Select(&states, `SELECT state FROM appeals ORDER BY id`))
 	require.Equal(t, []string{AppealInReview, AppealUpheld, AppealUpheld, AppealPending}, states)
+}
+
+// TestEveryCallAboutASkippedAppealIsBusy: when a batch's change skips an
+// appeal another transaction holds, each call about it in the batch is
+// busy, the later ones too, since they were checked against a resolution
+// that did not happen (the second would otherwise be a 409, "is upheld");
+// the other appeal of the batch is resolved, with its entry only.
+func TestEveryCallAboutASkippedAppealIsBusy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, db, now := queueFixture(t, 2, 0, "")
+	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	for range 2 {
+		_, ok, err := s.Claim(ctx, rita)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	holder, err := db.BeginTxx(ctx, nil)
+	require.NoError(t, err)
+	defer holder.Rollback()
+	_, err = holder.Exec(`SELECT 1 FROM appeals WHERE id = 'a-000001' FOR UPDATE`)
+	require.NoError(t, err)
+
+	upheld := ResolveInput{Outcome: AppealUpheld, Rationale: "Checked."}
+	t.Cleanup(s.resolveLane.drop)
+	got, err := s.resolveIn(ctx, on{lane: s.resolveLane}, now, []resolveReq{
+		{by: rita, id: "a-000001", in: upheld},
+		{by: rita, id: "a-000001", in: upheld},
+		{by: rita, id: "a-000002", in: upheld},
+	})
+	require.NoError(t, err)
+	require.ErrorIs(t, got[0].err, errBusy)
+	require.ErrorIs(t, got[1].err, errBusy)
+	require.NoError(t, got[2].err)
+	require.Equal(t, AppealUpheld, got[2].val.State)
+	require.Equal(t, []string{"a-000002"}, entriesOf(t, db, EntryAppealResolved))
 }
 
 // TestBusyAppealDoesNotHoldTheBatch: while another transaction holds one
