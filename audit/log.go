@@ -32,6 +32,14 @@ type Options struct {
 	BatchSize int
 	// LockRetry is how often a standby integrator tries to take over. Default 1s.
 	LockRetry time.Duration
+	// PinFile, when set, is where the integrator keeps the latest
+	// checkpoint it signed or verified (`docket serve` puts it in the data
+	// directory, PinFileName): outside the database, so that a rewrite of
+	// the database, checkpoints and all, still meets a checkpoint it must
+	// extend. Empty: no pin.
+	PinFile string
+	// Witnesses hold further checkpoints every signed tree must extend.
+	Witnesses []Witness
 	Logger    *slog.Logger
 	Now       func() time.Time
 }
@@ -88,6 +96,17 @@ type Log struct {
 	// st is the integrator's view of the tree; nil means "reload from the
 	// database", after a start or any failure.
 	st *treeState
+	// identityOK is set once the identity row is known to be ours: the
+	// table is insert-only, so it stays so.
+	identityOK bool
+
+	pin       *pinFile
+	observeMu sync.Mutex
+
+	// statusMu guards what Status reports; never held across I/O.
+	statusMu sync.Mutex
+	halt     error // the fork or identity error that stopped signing
+	cpSeen   int64
 }
 
 // treeState is what the integrator keeps between batches.
@@ -112,8 +131,17 @@ func NewLog(db *sqlx.DB, signer note.Signer, verifierKey, origin string, opts Op
 	if origin == "" {
 		return nil, errors.New("audit: empty origin")
 	}
-	return &Log{db: db, signer: signer, verifier: v, vkey: verifierKey, origin: origin,
-		opts: opts.withDefaults(), rf: &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}}, nil
+	l := &Log{db: db, signer: signer, verifier: v, vkey: verifierKey, origin: origin, cpSeen: -1,
+		opts: opts.withDefaults(), rf: &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}}
+	if opts.PinFile != "" {
+		// Loaded now, so that a pin of another log stops the start and a
+		// standby never writes a pin older than the one on disk.
+		l.pin = &pinFile{path: opts.PinFile}
+		if err := l.pin.load(l); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
 }
 
 // VerifierKey is the note verifier key (name+hash+base64key) of the log's signer.
@@ -175,6 +203,12 @@ func (l *Log) lead(ctx context.Context, conn *sqlx.Conn) error {
 	for {
 		res, err := l.integrate(ctx, conn, false)
 		if err != nil {
+			if l.halted() != nil {
+				// Keep the lock: a standby with no pin must not take
+				// over and sign the fork this one refused.
+				<-ctx.Done()
+				return nil
+			}
 			if ctx.Err() != nil {
 				return l.finalPass(conn)
 			}
@@ -244,6 +278,9 @@ type stagedRow struct {
 func (l *Log) integrate(ctx context.Context, b txBeginner, forceCP bool) (batchResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.halted(); err != nil {
+		return batchResult{}, err
+	}
 	now := l.opts.Now()
 
 	// An idle poll costs one cheap read, not a transaction with a row lock.
@@ -265,6 +302,7 @@ func (l *Log) integrate(ctx context.Context, b txBeginner, forceCP bool) (batchR
 	res, err := l.integrateTx(ctx, b, now, forceCP)
 	if err != nil {
 		l.st = nil
+		l.stopOn(err)
 	}
 	return res, err
 }
@@ -315,6 +353,12 @@ func (l *Log) integrateTx(ctx context.Context, b txBeginner, now time.Time, forc
 	st := l.st
 	if st == nil || int64(st.rng.End()) != size {
 		if st, err = l.loadState(ctx, tx, size); err != nil {
+			return batchResult{}, err
+		}
+		// A start, a takeover or a tree grown by another integrator: prove
+		// it still extends what we trust before going on, and pin the
+		// database's latest checkpoint once it does.
+		if err := l.takeOver(ctx, tx, st); err != nil {
 			return batchResult{}, err
 		}
 	}
@@ -394,6 +438,7 @@ func (l *Log) integrateTx(ctx context.Context, b txBeginner, now time.Time, forc
 		}
 	}
 	full := n == l.opts.BatchSize
+	var pinned, pinnedRoot []byte
 	newWM := wm
 	if full {
 		newWM.XID, newWM.ID = last.XID, last.ID
@@ -414,10 +459,20 @@ func (l *Log) integrateTx(ctx context.Context, b txBeginner, now time.Time, forc
 		if root == nil {
 			root = rfc6962.DefaultHasher.EmptyRoot()
 		}
+		// Never sign a fork: the new tree, nodes of this batch included,
+		// must extend every checkpoint we trust.
+		if _, err := l.checkTrust(ctx, tx, uint64(newSize), root); err != nil {
+			return batchResult{}, err
+		}
+		if err := l.recordIdentity(ctx, tx); err != nil {
+			return batchResult{}, err
+		}
 		signed, err := l.sign(uint64(newSize), root)
 		if err != nil {
 			return batchResult{}, err
 		}
+		pinned = signed
+		pinnedRoot = root
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)`,
 			newSize, root, string(signed), now); err != nil {
 			return batchResult{}, fmt.Errorf("audit: integrate: insert checkpoint: %w", err)
@@ -425,6 +480,17 @@ func (l *Log) integrateTx(ctx context.Context, b txBeginner, now time.Time, forc
 	}
 	if err := tx.Commit(); err != nil {
 		return batchResult{}, fmt.Errorf("audit: integrate: commit: %w", err)
+	}
+	// Only a committed checkpoint is pinned: a pin ahead of the log would
+	// read as a truncation on the next start.
+	if pinned != nil {
+		l.identityOK = true // committed with this checkpoint
+		l.sawCheckpoint(newSize)
+		if l.pin != nil {
+			if err := l.pin.advance(pinned, uint64(newSize), pinnedRoot); err != nil {
+				l.opts.Logger.Error("audit: checkpoint signed but not pinned", slog.Int64("size", newSize), slog.Any("err", err))
+			}
+		}
 	}
 	l.st = &treeState{rng: rng, wmXID: newWM.XID, wmID: newWM.ID, cpSize: st.cpSize, cpAt: st.cpAt}
 	if due {
@@ -514,4 +580,57 @@ func fetchNodes(ctx context.Context, q sqlx.QueryerContext, ids []compact.NodeID
 		}
 	}
 	return out, nil
+}
+
+// takeOver checks a freshly loaded tree against the trusted checkpoints
+// and advances the pin to the database's latest checkpoint.
+func (l *Log) takeOver(ctx context.Context, tx *sqlx.Tx, st *treeState) error {
+	if l.pin != nil {
+		if err := l.pin.load(l); err != nil {
+			return err
+		}
+	}
+	root, err := st.rng.GetRootHash(nil)
+	if err != nil {
+		return fmt.Errorf("audit: integrate: root: %w", err)
+	}
+	if root == nil {
+		root = rfc6962.DefaultHasher.EmptyRoot()
+	}
+	latest, err := l.checkTrust(ctx, tx, st.rng.End(), root)
+	if err != nil {
+		return err
+	}
+	if latest == nil {
+		return nil
+	}
+	l.sawCheckpoint(latest.Size)
+	if l.pin != nil {
+		if err := l.pin.advance([]byte(latest.Note), uint64(latest.Size), latest.Root); err != nil {
+			l.opts.Logger.Warn("audit: could not advance the pin", slog.Any("err", err))
+		}
+	}
+	return nil
+}
+
+// recordIdentity makes sure the log's identity is this signer's, recording
+// it with the first checkpoint (or adopting it for a log older than the
+// identity table, whose latest checkpoint checkTrust just verified with
+// this key), in the checkpoint's transaction.
+func (l *Log) recordIdentity(ctx context.Context, tx *sqlx.Tx) error {
+	if l.identityOK {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log_identity (id, origin, verifier_key) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING`,
+		l.origin, l.vkey); err != nil {
+		return fmt.Errorf("audit: integrate: record identity: %w", err)
+	}
+	id, err := readIdentity(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if id == nil {
+		return errors.New("audit: integrate: the log identity is missing")
+	}
+	return l.matchIdentity(*id)
 }

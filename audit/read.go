@@ -37,6 +37,7 @@ func (l *Log) LatestCheckpoint(ctx context.Context) (Checkpoint, error) {
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("audit: latest checkpoint: %w", err)
 	}
+	l.observeCheckpoint(ctx, uint64(row.Size), []byte(row.Note))
 	return Checkpoint{Size: uint64(row.Size), Root: row.Root, Note: []byte(row.Note), CreatedAt: row.CreatedAt}, nil
 }
 

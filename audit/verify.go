@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -25,6 +27,22 @@ type VerifyOptions struct {
 	BatchSize int
 	// Progress, when set, is told the leaves verified so far after each batch.
 	Progress func(leaves uint64)
+	// Saved are signed checkpoints kept outside the database (saved by a
+	// client, the integrator's pin): the log must have grown from each, so
+	// a log smaller than one was truncated, and one whose root at that
+	// size differs was rewritten, even with its own checkpoints gone.
+	Saved []SavedCheckpoint
+	// MaxUnsignedAge, when positive, is how long an entry may stay without
+	// a checkpoint over it: an older one means the integrator is stopped,
+	// or the checkpoints over it were removed.
+	MaxUnsignedAge time.Duration
+}
+
+// SavedCheckpoint is a signed checkpoint from outside the database.
+type SavedCheckpoint struct {
+	// Name says where it came from (a file name), for messages.
+	Name string
+	Note []byte
 }
 
 // Report describes a log that verified.
@@ -35,6 +53,8 @@ type Report struct {
 	// Size and Root are the latest checkpoint's.
 	Size uint64
 	Root []byte
+	// Saved is how many saved checkpoints the log extends.
+	Saved int
 }
 
 // VerifyError names the first fault Verify found.
@@ -83,7 +103,141 @@ func Verify(ctx context.Context, db *sqlx.DB, verifierKey string, opts VerifyOpt
 	}
 	vr := &verifier{db: db, verifier: v, origin: opts.Origin, prevSize: -1,
 		rng: (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)}
-	return vr.run(ctx, opts)
+	if err := vr.identity(ctx, verifierKey); err != nil {
+		return vr.rep, err
+	}
+	if err := vr.openSaved(opts.Saved); err != nil {
+		return vr.rep, err
+	}
+	rep, err := vr.run(ctx, opts)
+	if err != nil {
+		return rep, err
+	}
+	return rep, vr.checkSigned(ctx, opts.MaxUnsignedAge)
+}
+
+// identity refuses a key or origin other than the log's recorded ones.
+func (vr *verifier) identity(ctx context.Context, vkey string) error {
+	id, err := readIdentity(ctx, vr.db)
+	if err != nil || id == nil {
+		return err
+	}
+	if id.VerifierKey != vkey {
+		return &VerifyError{Index: -1, Checkpoint: -1,
+			Reason: fmt.Sprintf("the log's recorded key is %s, not the key given (%s)", KeyID(id.VerifierKey), KeyID(vkey))}
+	}
+	if vr.origin != "" && id.Origin != vr.origin {
+		return &VerifyError{Index: -1, Checkpoint: -1,
+			Reason: fmt.Sprintf("the log's recorded origin is %q, not %q", id.Origin, vr.origin)}
+	}
+	vr.origin = id.Origin
+	return nil
+}
+
+type savedCheckpoint struct {
+	name string
+	body log.Checkpoint
+	root []byte // the recomputed root at body.Size, once reached
+}
+
+func (vr *verifier) openSaved(saved []SavedCheckpoint) error {
+	vr.saved = map[uint64][]*savedCheckpoint{}
+	for _, s := range saved {
+		n, err := note.Open(s.Note, note.VerifierList(vr.verifier))
+		if err != nil {
+			return &VerifyError{Index: -1, Checkpoint: -1, Reason: fmt.Sprintf("saved checkpoint %s: signature does not verify with the key: %v", s.Name, err)}
+		}
+		var body log.Checkpoint
+		if rest, err := body.Unmarshal([]byte(n.Text)); err != nil || len(rest) != 0 {
+			return &VerifyError{Index: -1, Checkpoint: -1, Reason: fmt.Sprintf("saved checkpoint %s: the signed body is not a checkpoint", s.Name)}
+		}
+		if vr.origin != "" && body.Origin != vr.origin {
+			return &VerifyError{Index: -1, Checkpoint: int64(body.Size), Reason: fmt.Sprintf("saved checkpoint %s: origin %q, want %q", s.Name, body.Origin, vr.origin)}
+		}
+		vr.saved[body.Size] = append(vr.saved[body.Size], &savedCheckpoint{name: s.Name, body: body})
+	}
+	vr.reachSaved()
+	return nil
+}
+
+// reachSaved records the recomputed root for the saved checkpoints at the
+// current size.
+func (vr *verifier) reachSaved() {
+	cps := vr.saved[vr.rng.End()]
+	if len(cps) == 0 {
+		return
+	}
+	root, err := vr.rng.GetRootHash(nil)
+	if err != nil || root == nil {
+		root = rfc6962.DefaultHasher.EmptyRoot()
+	}
+	for _, c := range cps {
+		c.root = root
+	}
+}
+
+// checkSaved fails when the log of n leaves did not grow from a saved
+// checkpoint: it is smaller (truncated) or differs at that size.
+func (vr *verifier) checkSaved(n uint64) error {
+	sizes := make([]uint64, 0, len(vr.saved))
+	for size := range vr.saved {
+		sizes = append(sizes, size)
+	}
+	slices.Sort(sizes)
+	for _, size := range sizes {
+		for _, c := range vr.saved[size] {
+			if size > n {
+				return &VerifyError{Index: int64(n), Checkpoint: int64(size),
+					Reason: fmt.Sprintf("truncated: the log has %d leaves but the saved checkpoint %s covers %d (root %x)", n, c.name, size, c.body.Hash)}
+			}
+			if !bytes.Equal(c.root, c.body.Hash) {
+				return &VerifyError{Index: -1, Checkpoint: int64(size),
+					Reason: fmt.Sprintf("rewritten: at size %d the log's root is %x but the saved checkpoint %s has root %x", size, c.root, c.name, c.body.Hash)}
+			}
+			vr.rep.Saved++
+		}
+	}
+	return nil
+}
+
+// checkSigned fails when entries exist that no checkpoint covers: any, if
+// there is no checkpoint at all, or older than maxAge (by the database's
+// clock) otherwise.
+func (vr *verifier) checkSigned(ctx context.Context, maxAge time.Duration) error {
+	if vr.rep.Leaves > 0 && vr.rep.Checkpoints == 0 {
+		return &VerifyError{Index: 0, Checkpoint: -1,
+			Reason: fmt.Sprintf("the log has %d leaves but no checkpoint: nothing vouches for them (checkpoints removed?)", vr.rep.Leaves)}
+	}
+	if maxAge <= 0 {
+		return nil
+	}
+	var row struct {
+		Leaf   sql.NullTime `db:"leaf"`
+		Staged sql.NullTime `db:"staged"`
+		Now    time.Time    `db:"now"`
+	}
+	// Leaves above the latest checkpoint, and staged entries the
+	// integrator has not reached: both by the index on their order.
+	err := vr.db.GetContext(ctx, &row, `
+		SELECT (SELECT min(s.created_at) FROM audit_leaves l JOIN audit_staging s ON s.id = l.staging_id WHERE l.idx >= $1) AS leaf,
+		       (SELECT min(s.created_at) FROM audit_staging s, audit_integrator w
+		        WHERE w.id = 1 AND (s.xid, s.id) > (w.watermark, w.watermark_id)) AS staged,
+		       now() AS now`, int64(vr.rep.Size))
+	if err != nil {
+		return fmt.Errorf("audit: verify: unsigned entries: %w", err)
+	}
+	var oldest time.Time
+	for _, t := range []sql.NullTime{row.Leaf, row.Staged} {
+		if t.Valid && (oldest.IsZero() || t.Time.Before(oldest)) {
+			oldest = t.Time
+		}
+	}
+	if !oldest.IsZero() && row.Now.Sub(oldest) > maxAge {
+		return &VerifyError{Index: int64(vr.rep.Size), Checkpoint: int64(vr.rep.Size),
+			Reason: fmt.Sprintf("entries from %s on (%s old) have no checkpoint over them, longer than the %s allowed: the latest checkpoint covers %d of %d leaves",
+				oldest.UTC().Format(time.RFC3339), row.Now.Sub(oldest).Round(time.Second), maxAge, vr.rep.Size, vr.rep.Leaves)}
+	}
+	return nil
 }
 
 type verifier struct {
@@ -104,6 +258,8 @@ type verifier struct {
 
 	fault    *VerifyError // the first fault of the current batch
 	faultEnd int64
+
+	saved map[uint64][]*savedCheckpoint // by size
 }
 
 type storedCheckpoint struct {
@@ -182,6 +338,7 @@ func (vr *verifier) run(ctx context.Context, opts VerifyOptions) (Report, error)
 				return vr.rep, fmt.Errorf("audit: verify: %w", err)
 			}
 			vr.rep.Leaves++
+			vr.reachSaved()
 			if err := vr.checkpointsAt(ctx); err != nil {
 				return vr.rep, err
 			}
@@ -197,6 +354,11 @@ func (vr *verifier) run(ctx context.Context, opts VerifyOptions) (Report, error)
 		}
 	}
 	n := int64(vr.rng.End())
+	// Before the log's own bookkeeping: a saved checkpoint names the
+	// truncation or the rewrite plainly, whatever else was removed with it.
+	if err := vr.checkSaved(uint64(n)); err != nil {
+		return vr.rep, err
+	}
 	if err := vr.nextCheckpoint(ctx); err != nil {
 		return vr.rep, err
 	}
