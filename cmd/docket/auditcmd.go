@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -22,14 +25,23 @@ const signerKeyFileName = "audit-signer.key"
 const defaultOrigin = "docket.local/audit"
 
 // startAuditLog loads the checkpoint signer key (DOCKET_SIGNER_KEY_FILE, or
-// one generated into the data directory on first start) and runs the
-// integrator until ctx ends; done closes after its final pass.
+// the data directory's, generated there only for a log with no checkpoint
+// yet), makes sure it is the log's, and runs the integrator until ctx ends;
+// done closes after its final pass.
 func startAuditLog(ctx context.Context, cfg config, db *sqlx.DB, logger *slog.Logger) (*audit.Log, <-chan struct{}, error) {
-	signer, vkey, path, err := loadSigner(cfg, logger)
+	signer, vkey, path, err := loadSigner(ctx, cfg, db, logger)
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit log: %w", err)
 	}
-	l, err := audit.NewLog(db, signer, vkey, cfg.LogOrigin, audit.Options{CheckpointInterval: cfg.CheckpointInterval, Logger: logger})
+	l, err := audit.NewLog(db, signer, vkey, cfg.LogOrigin, audit.Options{CheckpointInterval: cfg.CheckpointInterval, Logger: logger,
+		PinFile: filepath.Join(cfg.DataDir, audit.PinFileName)})
+	if err == nil {
+		err = l.Claim(ctx)
+	}
+	if ie := (*audit.IdentityError)(nil); errors.As(err, &ie) {
+		return nil, nil, fmt.Errorf("audit log: %w; set DOCKET_SIGNER_KEY_FILE to the file holding the log's signer key (%s) and DOCKET_LOG_ORIGIN to %q, or use a database and data directory of their own for a new log",
+			err, ie.LogKey, ie.LogOrigin)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit log: %w", err)
 	}
@@ -44,23 +56,67 @@ func startAuditLog(ctx context.Context, cfg config, db *sqlx.DB, logger *slog.Lo
 	return l, done, nil
 }
 
-// loadSigner reads the configured signer key, or the data directory's,
-// generating that one on first start.
-func loadSigner(cfg config, logger *slog.Logger) (note.Signer, string, string, error) {
+// loadSigner reads the configured signer key, or the data directory's. It
+// generates that one only while the log has no checkpoint: a new key for
+// a signed log would start a second log that no verifier of the first
+// accepts, so then it refuses instead.
+func loadSigner(ctx context.Context, cfg config, db *sqlx.DB, logger *slog.Logger) (note.Signer, string, string, error) {
 	if cfg.SignerKeyFile != "" {
 		signer, vkey, err := audit.LoadSignerKey(cfg.SignerKeyFile)
 		return signer, vkey, cfg.SignerKeyFile, err
 	}
 	path := filepath.Join(cfg.DataDir, signerKeyFileName)
+	if _, err := os.Stat(path); err == nil {
+		signer, vkey, err := audit.LoadSignerKey(path)
+		return signer, vkey, path, err
+	}
+	st, err := audit.ReadLogState(ctx, db)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if st.Signed() {
+		return nil, "", "", fmt.Errorf("the log already has checkpoints, signed by key %s, and no signer key is configured (none in %s either): "+
+			"set DOCKET_SIGNER_KEY_FILE to the file holding that key (every replica shares it); a new key would fork the log", st.KeyID(), path)
+	}
 	signer, vkey, created, err := audit.LoadOrCreateSignerKey(path, cfg.LogOrigin)
 	if err != nil {
 		return nil, "", "", err
 	}
 	if created {
-		logger.Warn("no signer key configured (DOCKET_SIGNER_KEY_FILE): generated one; back it up and publish the verifier key",
-			slog.String("file", path), slog.String("verifier_key", vkey))
+		logger.Warn("no signer key configured (DOCKET_SIGNER_KEY_FILE) and the log has no checkpoint yet: generated a new key; back it up, give it to every replica and publish the verifier key",
+			slog.String("file", path), slog.String("key", audit.KeyID(vkey)), slog.String("verifier_key", vkey))
 	}
 	return signer, vkey, path, nil
+}
+
+// auditCheck fails readiness once the integrator has halted on a fork or a
+// foreign identity: the log then takes entries it will never sign.
+func auditCheck(l *audit.Log) api.Check {
+	return api.Check{Name: "audit", Func: func(context.Context) (any, error) {
+		st := l.Status()
+		details := map[string]any{"checkpoint_size": st.CheckpointSize, "pinned_size": st.PinnedSize, "halted": st.Halted}
+		if st.Halted {
+			return details, errors.New(st.Reason)
+		}
+		return details, nil
+	}}
+}
+
+// registerAuditMetrics exposes the integrator's Status to Prometheus.
+func registerAuditMetrics(reg prometheus.Registerer, l *audit.Log) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "docket_audit_fork_detected",
+			Help: "1 once the integrator found the log does not extend a trusted checkpoint (or is not its key's) and stopped signing"},
+			func() float64 {
+				if l.Status().Halted {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "docket_audit_checkpoint_size",
+			Help: "size of the latest checkpoint this process signed or verified; -1 before any"},
+			func() float64 { return float64(l.Status().CheckpointSize) }),
+	)
 }
 
 func cmdKeys(_ context.Context, e *env, args []string) error {
@@ -106,8 +162,13 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 
 With no mode flag, verifies the audit log in the database: every leaf hash
 and the Merkle tree are recomputed from the stored entries, every checkpoint's
-signature and root and its consistency with the next are checked. It exits 0
-only when all holds, and otherwise names the first bad index.
+signature and root and its consistency with the next are checked. The log
+must also have grown from every --checkpoint FILE saved earlier (a smaller
+log was truncated, another root at that size was rewritten), and from the
+integrator's pin, <data-dir>/checkpoint.pin, when there is one. It fails when
+the log has entries but no checkpoint, and when entries have gone without a
+checkpoint for longer than --max-unsigned-age. It exits 0 only when all
+holds, and otherwise names the first fault (index, sizes, roots).
 
 --remote checks a live log against a checkpoint saved earlier, through the
 public API only: no database access.
@@ -118,7 +179,10 @@ Flags:
 	key := fs.String("key", "", "the verifier key, or a file holding it (default: derived from DOCKET_SIGNER_KEY_FILE, or the data directory's generated key)")
 	origin := fs.String("origin", e.getenv("DOCKET_LOG_ORIGIN"), "the origin every checkpoint must name (DOCKET_LOG_ORIGIN; empty: the first checkpoint's)")
 	remote := fs.String("remote", "", "base URL of a live Docket to check against --checkpoint")
-	saved := fs.String("checkpoint", "", "with --remote: a signed checkpoint saved earlier")
+	var saved stringList
+	fs.Var(&saved, "checkpoint", "a signed checkpoint saved earlier (repeatable; --remote takes one)")
+	dataDir := fs.String("data-dir", envOr(e.getenv, "DOCKET_DATA_DIR", "./data"), "where serve keeps its generated key and its pin (DOCKET_DATA_DIR)")
+	maxUnsigned := fs.Duration("max-unsigned-age", time.Minute, "fail when an entry has had no checkpoint over it for longer; 0: no limit")
 	save := fs.String("save", "", "with --remote: write the live checkpoint here once it verifies")
 	bundle := fs.String("bundle", "", "verify a bundle file offline (see 'docket export --bundle')")
 	quiet := fs.Bool("quiet", false, "no progress output")
@@ -129,10 +193,13 @@ Flags:
 	case *bundle != "":
 		return verifyBundleFile(ctx, e, *bundle, *key, *quiet)
 	case *remote != "":
-		return verifyRemote(ctx, e, *remote, *saved, *key, *save)
+		if len(saved) != 1 {
+			return errors.New("verify: --remote needs one --checkpoint FILE, a checkpoint saved earlier")
+		}
+		return verifyRemote(ctx, e, *remote, saved[0], *key, *save)
 	}
 
-	vkey, err := verifierKey(e, *key)
+	vkey, err := verifierKey(e, *key, *dataDir)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -142,7 +209,18 @@ Flags:
 	}
 	defer db.Close()
 	start := time.Now()
-	opts := audit.VerifyOptions{Origin: *origin}
+	opts := audit.VerifyOptions{Origin: *origin, MaxUnsignedAge: *maxUnsigned}
+	pin := filepath.Join(*dataDir, audit.PinFileName)
+	if _, err := os.Stat(pin); err == nil {
+		saved = append(saved, pin)
+	}
+	for _, f := range saved {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		opts.Saved = append(opts.Saved, audit.SavedCheckpoint{Name: f, Note: b})
+	}
 	if !*quiet {
 		last := time.Now()
 		opts.Progress = func(n uint64) {
@@ -156,20 +234,20 @@ Flags:
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "ok: %d entries, %d nodes, %d checkpoints; latest checkpoint size %d root %x (%v)\n",
-		rep.Leaves, rep.Nodes, rep.Checkpoints, rep.Size, rep.Root, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(e.stdout, "ok: %d entries, %d nodes, %d checkpoints; latest checkpoint size %d root %x; extends %d saved checkpoints (%v)\n",
+		rep.Leaves, rep.Nodes, rep.Checkpoints, rep.Size, rep.Root, rep.Saved, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
 // verifierKey finds the key for database verification: --key, else the
 // public half of the configured or generated signer key.
-func verifierKey(e *env, flagKey string) (string, error) {
+func verifierKey(e *env, flagKey, dataDir string) (string, error) {
 	if flagKey != "" {
 		return readKey(flagKey)
 	}
 	path := e.getenv("DOCKET_SIGNER_KEY_FILE")
 	if path == "" {
-		path = filepath.Join(envOr(e.getenv, "DOCKET_DATA_DIR", "./data"), signerKeyFileName)
+		path = filepath.Join(dataDir, signerKeyFileName)
 	}
 	_, vkey, err := audit.LoadSignerKey(path)
 	if err != nil {
@@ -178,10 +256,13 @@ func verifierKey(e *env, flagKey string) (string, error) {
 	return vkey, nil
 }
 
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
 func verifyRemote(ctx context.Context, e *env, base, savedFile, key, save string) error {
-	if savedFile == "" {
-		return errors.New("verify: --remote needs --checkpoint FILE, a checkpoint saved earlier")
-	}
 	saved, err := os.ReadFile(savedFile)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)

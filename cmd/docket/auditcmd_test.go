@@ -76,7 +76,7 @@ func TestVerifyCommand(t *testing.T) {
 	cfg := config{DataDir: vars["DOCKET_DATA_DIR"], LogOrigin: vars["DOCKET_LOG_ORIGIN"], CheckpointInterval: 10 * time.Millisecond}
 	l, integrated, err := startAuditLog(runCtx, cfg, db, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
-	require.Contains(t, logs.String(), "generated one")
+	require.Contains(t, logs.String(), "generated a new key")
 	require.FileExists(t, filepath.Join(cfg.DataDir, signerKeyFileName))
 	for i := 0; i < 25; i++ {
 		tx, err := db.BeginTxx(ctx, nil)

@@ -75,8 +75,8 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 	}
 	str(&c.DatabaseURL, "database-url", "DATABASE_URL", defaultDatabaseURL, "Postgres connection string")
 	str(&c.Addr, "addr", "DOCKET_ADDR", ":8080", "HTTP listen address")
-	str(&c.DataDir, "data-dir", "DOCKET_DATA_DIR", "./data", "embedded NATS storage and generated signing key")
-	str(&c.SignerKeyFile, "signer-key-file", "DOCKET_SIGNER_KEY_FILE", "", "note signer key file (PRIVATE+KEY+...); empty: generated into the data directory")
+	str(&c.DataDir, "data-dir", "DOCKET_DATA_DIR", "./data", "embedded NATS storage, generated signing key and the checkpoint pin")
+	str(&c.SignerKeyFile, "signer-key-file", "DOCKET_SIGNER_KEY_FILE", "", "note signer key file (PRIVATE+KEY+...), the same for every replica; empty: the data directory's, generated there only for a log with no checkpoint yet")
 	str(&c.LogOrigin, "log-origin", "DOCKET_LOG_ORIGIN", "docket.local/audit", "the checkpoint's origin line")
 	str(&c.NATSURL, "nats-url", "DOCKET_NATS_URL", "", "external NATS server or cluster; empty starts an embedded one")
 	str(&c.EmbeddedNATSAddr, "embedded-nats-addr", "DOCKET_EMBEDDED_NATS_ADDR", "127.0.0.1:4223", "embedded NATS listen address (port 0: any free port)")

@@ -118,6 +118,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	registerAuditMetrics(reg, auditLog)
+	checks = append(checks, auditCheck(auditLog))
 	relay, stopNotify, err := startNotify(bg, cfg, db, reg, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
