@@ -25,8 +25,9 @@ type Identity struct {
 // KeyID is the short, printable name of a verifier key: name+hash, the
 // part a note signature line carries.
 func KeyID(vkey string) string {
-	if i := strings.LastIndexByte(vkey, '+'); i > 0 {
-		return vkey[:i]
+	// A note name holds no '+', but the base64 key may.
+	if parts := strings.SplitN(vkey, "+", 3); len(parts) == 3 {
+		return parts[0] + "+" + parts[1]
 	}
 	return vkey
 }

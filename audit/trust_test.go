@@ -1,0 +1,292 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+	"github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/audittest"
+	"github.com/docket-dev/docket/internal/pgtest"
+)
+
+// signedLog is a log of n entries, each batch checkpointed, with a pin.
+type signedLog struct {
+	db     *sqlx.DB
+	signer note.Signer
+	vkey   string
+	pin    string
+	l      *audit.Log
+}
+
+func setupSignedLog(t *testing.T, n int) *signedLog {
+	t.Helper()
+	db := pgtest.New(t)
+	signer, vkey := testKeys(t)
+	sl := &signedLog{db: db, signer: signer, vkey: vkey, pin: filepath.Join(t.TempDir(), audit.PinFileName)}
+	sl.l = sl.open(t, sl.pin)
+	for i := 0; i < n; i++ {
+		appendTx(t, db, true, testEntry("s", i))
+	}
+	require.Equal(t, n, integrateAll(t, sl.l))
+	require.Equal(t, uint64(n), pinnedSize(t, sl.pin, vkey))
+	return sl
+}
+
+// open is a restart: a new Log on the same database (and pin, if given).
+func (sl *signedLog) open(t *testing.T, pin string) *audit.Log {
+	t.Helper()
+	return newTestLog(t, sl.db, sl.signer, sl.vkey, audit.Options{PinFile: pin})
+}
+
+func (sl *signedLog) checkpoints(t *testing.T) (n int, max int64) {
+	t.Helper()
+	require.NoError(t, sl.db.QueryRow(`SELECT count(*), coalesce(max(size), -1) FROM audit_checkpoints`).Scan(&n, &max))
+	return n, max
+}
+
+func pinnedSize(t *testing.T, path, vkey string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	v, err := note.NewVerifier(vkey)
+	require.NoError(t, err)
+	n, err := note.Open(b, note.VerifierList(v))
+	require.NoError(t, err)
+	var cp log.Checkpoint
+	_, err = cp.Unmarshal([]byte(n.Text))
+	require.NoError(t, err)
+	return cp.Size
+}
+
+func evil(b []byte) []byte { return bytes.ReplaceAll(b, []byte("enforcer:test"), []byte("enforcer:evil")) }
+
+// TestRewriteAndRestartSignsNoFork rewrites signed entries the way a
+// careful attacker with the owner's rights would (bytes, leaf hashes and
+// nodes, all consistent), adds an entry and restarts the integrator: it
+// must sign nothing, halt, say why, and stay halted.
+func TestRewriteAndRestartSignsNoFork(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name            string
+		dropCheckpoints bool // the attacker also deletes checkpoints and identity
+		pin             bool
+		source          string
+	}{
+		{name: "checkpoints kept, no pin", pin: false, source: "database's latest"},
+		{name: "checkpoints kept, pin", pin: true, source: "database's latest"},
+		{name: "checkpoints deleted, pin", dropCheckpoints: true, pin: true, source: "pinned"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			sl := setupSignedLog(t, 10)
+			audittest.Rewrite(t, sl.db, 3, evil)
+			if tc.dropCheckpoints {
+				audittest.Exec(t, sl.db, `DELETE FROM audit_checkpoints`, `DELETE FROM audit_log_identity`)
+			}
+			nBefore, maxBefore := sl.checkpoints(t)
+			appendTx(t, sl.db, true, testEntry("after", 0))
+
+			pin := ""
+			if tc.pin {
+				pin = sl.pin
+			}
+			l := sl.open(t, pin)
+			var fe *audit.ForkError
+			require.Eventually(t, func() bool {
+				_, err := l.IntegrateOnce(ctx)
+				return errors.As(err, &fe)
+			}, 10*time.Second, 5*time.Millisecond)
+			require.Contains(t, fe.Source, tc.source)
+			require.Equal(t, uint64(10), fe.TrustedSize)
+			st := l.Status()
+			require.True(t, st.Halted)
+			require.Contains(t, st.Reason, "size 10 (root ")
+			require.Contains(t, st.Reason, "the tree at size ")
+
+			// It stays halted: nothing is signed however often it is asked.
+			for i := 0; i < 3; i++ {
+				_, err := l.IntegrateOnce(ctx)
+				require.ErrorAs(t, err, &fe)
+			}
+			n, max := sl.checkpoints(t)
+			require.Equal(t, nBefore, n, "no checkpoint signed over the rewritten log")
+			require.Equal(t, maxBefore, max)
+			if tc.pin {
+				require.Equal(t, uint64(10), pinnedSize(t, sl.pin, sl.vkey), "the pin did not move")
+			}
+		})
+	}
+}
+
+// TestHaltedIntegratorKeepsTheLock runs the halted integrator through Run:
+// it signs nothing and holds the election, so that no standby signs the
+// fork it refused.
+func TestHaltedIntegratorKeepsTheLock(t *testing.T) {
+	t.Parallel()
+	sl := setupSignedLog(t, 6)
+	audittest.Rewrite(t, sl.db, 0, evil)
+	audittest.Exec(t, sl.db, `DELETE FROM audit_checkpoints`)
+	appendTx(t, sl.db, true, testEntry("after", 0))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	l := sl.open(t, sl.pin)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	require.Eventually(t, func() bool { return l.Status().Halted }, 10*time.Second, 5*time.Millisecond)
+	// A standby with no pin, which alone would see nothing wrong.
+	standby := newTestLog(t, sl.db, sl.signer, sl.vkey, audit.Options{LockRetry: 10 * time.Millisecond})
+	sctx, scancel := context.WithCancel(context.Background())
+	sdone := make(chan error, 1)
+	go func() { sdone <- standby.Run(sctx) }()
+	// Give the standby many lock retries; the check is on what never happens.
+	deadline := time.After(300 * time.Millisecond)
+	for waiting := true; waiting; {
+		select {
+		case <-deadline:
+			waiting = false
+		case <-time.After(20 * time.Millisecond):
+			n, _ := sl.checkpoints(t)
+			require.Zero(t, n, "a standby signed the fork")
+		}
+	}
+	scancel()
+	require.NoError(t, <-sdone)
+	cancel()
+	require.NoError(t, <-done)
+	n, _ := sl.checkpoints(t)
+	require.Zero(t, n, "nothing signed on the way out either")
+}
+
+// TestPinNeverAheadOfTheLog makes the checkpoint's commit fail (a deferred
+// constraint trigger raises at COMMIT, after signing): the pin must stay
+// at the previous checkpoint, and advance once a commit succeeds.
+func TestPinNeverAheadOfTheLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sl := setupSignedLog(t, 4)
+	_, err := sl.db.Exec(`
+		CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'commit fails'; END $$;
+		CREATE CONSTRAINT TRIGGER fail_commit AFTER INSERT ON audit_checkpoints
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit()`)
+	require.NoError(t, err)
+	appendTx(t, sl.db, true, testEntry("more", 0), testEntry("more", 1))
+	require.Eventually(t, func() bool {
+		_, err := sl.l.IntegrateOnce(ctx)
+		return err != nil && bytes.Contains([]byte(err.Error()), []byte("commit fails"))
+	}, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, uint64(4), pinnedSize(t, sl.pin, sl.vkey), "the pin is not ahead of the committed log")
+	_, max := sl.checkpoints(t)
+	require.Equal(t, int64(4), max)
+
+	_, err = sl.db.Exec(`DROP TRIGGER fail_commit ON audit_checkpoints`)
+	require.NoError(t, err)
+	integrateAll(t, sl.l)
+	require.Equal(t, uint64(6), pinnedSize(t, sl.pin, sl.vkey))
+	// And a restart on that pin carries on.
+	appendTx(t, sl.db, true, testEntry("more", 2))
+	require.Equal(t, 1, integrateAll(t, sl.open(t, sl.pin)))
+	require.Equal(t, uint64(7), pinnedSize(t, sl.pin, sl.vkey))
+}
+
+// TestStandbyPinsWhatItServes: a process that never signed pins the
+// checkpoints it serves, after checking they extend its pin, so that its
+// pin is fresh when it takes over.
+func TestStandbyPinsWhatItServes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sl := setupSignedLog(t, 3)
+	pin := filepath.Join(t.TempDir(), audit.PinFileName)
+	standby := sl.open(t, pin)
+	_, err := standby.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), pinnedSize(t, pin, sl.vkey))
+	appendTx(t, sl.db, true, testEntry("more", 0))
+	integrateAll(t, sl.l)
+	_, err = standby.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), pinnedSize(t, pin, sl.vkey))
+	require.False(t, standby.Status().Halted)
+}
+
+// TestPinOfAnotherLogRefused: a data directory that pinned another key's
+// log is not used to sign this one.
+func TestPinOfAnotherLogRefused(t *testing.T) {
+	t.Parallel()
+	sl := setupSignedLog(t, 2)
+	signer, vkey := testKeys(t)
+	_, err := audit.NewLog(sl.db, signer, vkey, testOrigin, audit.Options{PinFile: sl.pin})
+	var ie *audit.IdentityError
+	require.ErrorAs(t, err, &ie)
+	require.Contains(t, err.Error(), audit.KeyID(sl.vkey))
+	require.Contains(t, err.Error(), audit.KeyID(vkey))
+}
+
+// TestIdentityRecordedAndEnforced: the first checkpoint records the
+// identity; a Log with another key is refused by Claim and, should it run
+// anyway, signs nothing.
+func TestIdentityRecordedAndEnforced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sl := setupSignedLog(t, 2)
+	st, err := audit.ReadLogState(ctx, sl.db)
+	require.NoError(t, err)
+	require.NotNil(t, st.Identity)
+	require.Equal(t, sl.vkey, st.Identity.VerifierKey)
+	require.Equal(t, testOrigin, st.Identity.Origin)
+	require.NoError(t, sl.l.Claim(ctx))
+
+	signer, vkey := testKeys(t)
+	other := newTestLog(t, sl.db, signer, vkey, audit.Options{})
+	var ie *audit.IdentityError
+	require.ErrorAs(t, other.Claim(ctx), &ie)
+	require.Equal(t, audit.KeyID(sl.vkey), ie.LogKey)
+	require.Equal(t, audit.KeyID(vkey), ie.Key)
+
+	appendTx(t, sl.db, true, testEntry("x", 0))
+	require.Eventually(t, func() bool {
+		_, err := other.IntegrateOnce(ctx)
+		return err != nil
+	}, 10*time.Second, 5*time.Millisecond)
+	require.True(t, other.Status().Halted)
+	_, max := sl.checkpoints(t)
+	require.Equal(t, int64(2), max, "the foreign key signed nothing")
+
+	_, err = sl.db.Exec(`UPDATE audit_log_identity SET verifier_key = 'x'`)
+	require.ErrorContains(t, err, "append-only")
+}
+
+// TestClaimAdoptsLegacyIdentity: a log signed before the identity table
+// existed adopts the identity of its latest checkpoint when the key
+// verifies it, and refuses any other key.
+func TestClaimAdoptsLegacyIdentity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sl := setupSignedLog(t, 3)
+	audittest.Exec(t, sl.db, `DELETE FROM audit_log_identity`)
+
+	signer, vkey := testKeys(t)
+	var ie *audit.IdentityError
+	require.ErrorAs(t, newTestLog(t, sl.db, signer, vkey, audit.Options{}).Claim(ctx), &ie)
+	require.Equal(t, audit.KeyID(sl.vkey), ie.LogKey)
+	st, err := audit.ReadLogState(ctx, sl.db)
+	require.NoError(t, err)
+	require.Nil(t, st.Identity, "a refused key records nothing")
+
+	require.NoError(t, sl.open(t, "").Claim(ctx))
+	st, err = audit.ReadLogState(ctx, sl.db)
+	require.NoError(t, err)
+	require.NotNil(t, st.Identity)
+	require.Equal(t, sl.vkey, st.Identity.VerifierKey)
+}
