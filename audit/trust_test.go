@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -68,7 +69,9 @@ func pinnedSize(t *testing.T, path, vkey string) uint64 {
 	return cp.Size
 }
 
-func evil(b []byte) []byte { return bytes.ReplaceAll(b, []byte("enforcer:test"), []byte("enforcer:evil")) }
+func evil(b []byte) []byte {
+	return bytes.ReplaceAll(b, []byte("enforcer:test"), []byte("enforcer:evil"))
+}
 
 // TestRewriteAndRestartSignsNoFork rewrites signed entries the way a
 // careful attacker with the owner's rights would (bytes, leaf hashes and
@@ -289,4 +292,113 @@ func TestClaimAdoptsLegacyIdentity(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, st.Identity)
 	require.Equal(t, sl.vkey, st.Identity.VerifierKey)
+}
+
+func verifyOpts(saved ...[]byte) audit.VerifyOptions {
+	opts := audit.VerifyOptions{Origin: testOrigin, MaxUnsignedAge: time.Minute}
+	for i, s := range saved {
+		opts.Saved = append(opts.Saved, audit.SavedCheckpoint{Name: fmt.Sprintf("saved-%d", i), Note: s})
+	}
+	return opts
+}
+
+// TestVerifyCatchesTruncation cuts the tail off a log, with everything that
+// pointed at it (leaves, nodes, checkpoints, staged rows): the database
+// alone looks fine, the checkpoint saved earlier does not.
+func TestVerifyCatchesTruncation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sl := setupSignedLog(t, 8)
+	cp8, err := sl.l.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	for i := 0; i < 8; i++ {
+		appendTx(t, sl.db, true, testEntry("tail", i))
+		integrateAll(t, sl.l)
+	}
+	cp16, err := sl.l.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(16), cp16.Size)
+	_, err = audit.Verify(ctx, sl.db, sl.vkey, verifyOpts(cp8.Note, cp16.Note))
+	require.NoError(t, err)
+
+	// Back to 11 leaves: the tree of 11 needs its nodes below 11 only.
+	audittest.Exec(t, sl.db,
+		`CREATE TEMP TABLE gone AS SELECT staging_id FROM audit_leaves WHERE idx >= 11`,
+		`DELETE FROM audit_leaves WHERE idx >= 11`,
+		`DELETE FROM audit_staging WHERE id IN (SELECT staging_id FROM gone)`,
+		`DELETE FROM audit_nodes WHERE (idx + 1) * (1::bigint << level) > 11`,
+		`DELETE FROM audit_checkpoints WHERE size > 11`)
+	_, err = audit.Verify(ctx, sl.db, sl.vkey, verifyOpts(cp8.Note))
+	require.NoError(t, err, "the database alone is self-consistent")
+	_, err = audit.Verify(ctx, sl.db, sl.vkey, verifyOpts(cp8.Note, cp16.Note))
+	var ve *audit.VerifyError
+	require.ErrorAs(t, err, &ve)
+	require.Contains(t, err.Error(), "truncated: the log has 11 leaves but the saved checkpoint saved-1 covers 16")
+}
+
+// TestVerifyCatchesRewriteAgainstSaved: a rewrite with the checkpoints
+// removed verifies on its own, not against a checkpoint saved earlier.
+func TestVerifyCatchesRewriteAgainstSaved(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sl := setupSignedLog(t, 9)
+	cp, err := sl.l.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	audittest.Rewrite(t, sl.db, 4, evil)
+	audittest.Exec(t, sl.db, `DELETE FROM audit_checkpoints`, `DELETE FROM audit_log_identity`)
+	// The attacker re-signs what it can: nothing, so it leaves the log bare.
+	_, err = audit.Verify(ctx, sl.db, sl.vkey, verifyOpts(cp.Note))
+	require.ErrorContains(t, err, "rewritten: at size 9 the log's root is ")
+	require.ErrorContains(t, err, fmt.Sprintf("has root %x", cp.Root))
+}
+
+// TestVerifyNeedsCheckpoints: leaves with no checkpoint fail, and so do
+// entries older than the bound that no checkpoint covers.
+func TestVerifyNeedsCheckpoints(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("no checkpoint", func(t *testing.T) {
+		t.Parallel()
+		sl := setupSignedLog(t, 3)
+		audittest.Exec(t, sl.db, `DELETE FROM audit_checkpoints`)
+		_, err := audit.Verify(ctx, sl.db, sl.vkey, audit.VerifyOptions{Origin: testOrigin})
+		require.ErrorContains(t, err, "the log has 3 leaves but no checkpoint")
+	})
+	t.Run("empty log", func(t *testing.T) {
+		t.Parallel()
+		db := pgtest.New(t)
+		_, vkey := testKeys(t)
+		_, err := audit.Verify(ctx, db, vkey, verifyOpts())
+		require.NoError(t, err)
+	})
+	t.Run("old leaves unsigned", func(t *testing.T) {
+		t.Parallel()
+		sl := setupSignedLog(t, 3)
+		slow := newTestLog(t, sl.db, sl.signer, sl.vkey, audit.Options{CheckpointInterval: time.Hour})
+		appendTx(t, sl.db, true, testEntry("late", 0), testEntry("late", 1))
+		require.Equal(t, 2, integrateAll(t, slow))
+		_, err := audit.Verify(ctx, sl.db, sl.vkey, verifyOpts())
+		require.NoError(t, err, "fresh unsigned leaves are within the bound")
+		audittest.Exec(t, sl.db, `UPDATE audit_staging SET created_at = now() - interval '1 hour' WHERE id IN (SELECT staging_id FROM audit_leaves WHERE idx >= 3)`)
+		_, err = audit.Verify(ctx, sl.db, sl.vkey, verifyOpts())
+		require.ErrorContains(t, err, "have no checkpoint over them, longer than the 1m0s allowed: the latest checkpoint covers 3 of 5 leaves")
+	})
+	t.Run("old entries not integrated", func(t *testing.T) {
+		t.Parallel()
+		sl := setupSignedLog(t, 3)
+		appendTx(t, sl.db, true, testEntry("late", 0))
+		audittest.Exec(t, sl.db, `UPDATE audit_staging SET created_at = now() - interval '2 minutes' WHERE id NOT IN (SELECT staging_id FROM audit_leaves)`)
+		_, err := audit.Verify(ctx, sl.db, sl.vkey, verifyOpts())
+		require.ErrorContains(t, err, "have no checkpoint over them")
+	})
+}
+
+// TestVerifyRefusesAnotherKey: the recorded identity names the key.
+func TestVerifyRefusesAnotherKey(t *testing.T) {
+	t.Parallel()
+	sl := setupSignedLog(t, 2)
+	_, vkey := testKeys(t)
+	_, err := audit.Verify(context.Background(), sl.db, vkey, verifyOpts())
+	require.ErrorContains(t, err, "the log's recorded key is "+audit.KeyID(sl.vkey))
 }
