@@ -57,8 +57,25 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startServer runs `docket serve` through run() until the test ends.
+// startServer runs `docket serve` through run() until the test ends, and
+// waits until it is ready.
 func startServer(t *testing.T, extraEnv map[string]string) *server {
+	t.Helper()
+	s := launchServer(t, extraEnv)
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(s.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, 30*time.Second, 50*time.Millisecond, "never ready; log:\n%s", s.log.String())
+	return s
+}
+
+// launchServer runs `docket serve` through run() until the test ends,
+// without waiting for it to be ready.
+func launchServer(t *testing.T, extraEnv map[string]string) *server {
 	t.Helper()
 	addr := freeAddr(t)
 	vars := map[string]string{
@@ -89,16 +106,7 @@ func startServer(t *testing.T, extraEnv map[string]string) *server {
 		return stopErr
 	}
 	t.Cleanup(func() { require.NoError(t, stop(), "serve; log:\n%s", logs.String()) })
-	s := &server{t: t, url: "http://" + addr, getenv: getenv, log: logs, stop: stop}
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(s.url + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, 30*time.Second, 50*time.Millisecond, "never ready; log:\n%s", logs.String())
-	return s
+	return &server{t: t, url: "http://" + addr, getenv: getenv, log: logs, stop: stop}
 }
 
 // db opens the server's database, for checks the API does not offer.
