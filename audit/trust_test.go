@@ -122,6 +122,14 @@ func TestRewriteAndRestartSignsNoFork(t *testing.T) {
 				_, err := l.IntegrateOnce(ctx)
 				require.ErrorAs(t, err, &fe)
 			}
+			if !tc.pin {
+				// Nor once the evidence is gone from the database too: the
+				// halt is for good, not a check that passes on retry.
+				audittest.Exec(t, sl.db, `DELETE FROM audit_checkpoints`, `DELETE FROM audit_log_identity`)
+				nBefore, maxBefore = 0, -1
+				_, err := l.IntegrateOnce(ctx)
+				require.ErrorAs(t, err, &fe)
+			}
 			n, max := sl.checkpoints(t)
 			require.Equal(t, nBefore, n, "no checkpoint signed over the rewritten log")
 			require.Equal(t, maxBefore, max)
