@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -409,4 +410,67 @@ func TestVerifyRefusesAnotherKey(t *testing.T) {
 	_, vkey := testKeys(t)
 	_, err := audit.Verify(context.Background(), sl.db, vkey, verifyOpts())
 	require.ErrorContains(t, err, "the log's recorded key is "+audit.KeyID(sl.vkey))
+}
+
+// TestTakeoverChecksTheTree: a restart on a rewritten log halts at once,
+// before any new entry asks for a checkpoint, so readiness says so early.
+func TestTakeoverChecksTheTree(t *testing.T) {
+	t.Parallel()
+	sl := setupSignedLog(t, 5)
+	audittest.Rewrite(t, sl.db, 2, evil)
+	l := sl.open(t, sl.pin)
+	_, err := l.IntegrateOnce(context.Background())
+	var fe *audit.ForkError
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, uint64(5), fe.TreeSize)
+	require.True(t, l.Status().Halted)
+}
+
+// fixedWitness is a witness whose checkpoints the test sets.
+type fixedWitness struct {
+	mu  sync.Mutex
+	cps []audit.TrustedCheckpoint
+}
+
+func (w *fixedWitness) set(cps ...audit.TrustedCheckpoint) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cps = cps
+}
+
+func (w *fixedWitness) Checkpoints(context.Context) ([]audit.TrustedCheckpoint, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cps, nil
+}
+
+// TestWitnessCheckedBeforeEverySignature: a witness's checkpoint that the
+// running integrator's next tree does not extend stops it before signing,
+// without a restart.
+func TestWitnessCheckedBeforeEverySignature(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sl := setupSignedLog(t, 4)
+	w := &fixedWitness{}
+	l := newTestLog(t, sl.db, sl.signer, sl.vkey, audit.Options{Witnesses: []audit.Witness{w}})
+	appendTx(t, sl.db, true, testEntry("w", 0))
+	require.Equal(t, 1, integrateAll(t, l))
+	cp, err := l.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	w.set(audit.TrustedCheckpoint{Source: "witness", Size: cp.Size, Root: cp.Root})
+	appendTx(t, sl.db, true, testEntry("w", 1))
+	require.Equal(t, 1, integrateAll(t, l), "a witness the log extends lets it sign")
+
+	// The witness saw a root at size 6 that this log never had.
+	w.set(audit.TrustedCheckpoint{Source: "witness", Size: 6, Root: bytes.Repeat([]byte{7}, 32)})
+	appendTx(t, sl.db, true, testEntry("w", 2))
+	var fe *audit.ForkError
+	require.Eventually(t, func() bool {
+		_, err := l.IntegrateOnce(ctx)
+		return errors.As(err, &fe)
+	}, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, "witness", fe.Source)
+	require.Equal(t, uint64(7), fe.TreeSize)
+	_, max := sl.checkpoints(t)
+	require.Equal(t, int64(6), max)
 }
