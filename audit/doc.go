@@ -16,6 +16,31 @@
 // earlier through the public HTTP API only. The log's tables reject UPDATE,
 // DELETE and TRUNCATE by trigger (migration 00002).
 //
+// One log, one key, no forks. The log's identity, its origin and verifier
+// key, is recorded with the first checkpoint (audit_log_identity, migration
+// 00007, insert-only like the rest) and never changes; Claim refuses a
+// signer that is not it, and a log older than the table adopts the
+// identity of its latest checkpoint if this signer's key verifies it.
+// Before it signs, and whenever it (re)loads the tree, the integrator
+// proves that the tree extends every checkpoint it trusts: the database's
+// latest (signature checked), the pin, and any Witness (the interface
+// through which independent witnesses will plug in). The pin
+// (Options.PinFile, PinFileName in serve's data directory) is the latest
+// checkpoint this data directory signed or verified (at takeover, or
+// served by LatestCheckpoint), written atomically and only after the
+// checkpoint committed, so that it is never ahead of the log; it is what
+// still catches a rewrite whose author also deleted the checkpoints. A
+// proof is O(log n) stored nodes from one query (proof.VerifyConsistency);
+// a trusted checkpoint larger than the tree is a truncation. On a failure
+// (ForkError, IdentityError) the integrator halts for good: it signs
+// nothing, keeps the election so that no standby signs the fork instead,
+// and Status says why until the process is restarted.
+//
+// Verify also takes checkpoints saved outside (VerifyOptions.Saved, the pin
+// among them) and fails on a log smaller than one or with another root at
+// its size, on leaves with no checkpoint at all, and on entries left
+// without a checkpoint for longer than MaxUnsignedAge.
+//
 // The package knows nothing of appeals: an entry is bytes plus a type, an
 // actor and a subject.
 package audit

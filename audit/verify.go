@@ -90,9 +90,12 @@ func (e *VerifyError) Error() string {
 // lowest index, comes back as a *VerifyError.
 //
 // A rewrite that the attacker also re-signed with the real key, for every
-// checkpoint from the rewritten entry on, leaves nothing in the database to
-// contradict it: that is caught only against a checkpoint kept outside (see
-// VerifyRemote).
+// checkpoint from the rewritten entry on, or whose checkpoints the attacker
+// deleted, leaves nothing in the database to contradict it: that is caught
+// only against a checkpoint kept outside (opts.Saved, or VerifyRemote).
+// Then come the checks of what may be missing: saved checkpoints the log
+// must extend, a checkpoint over any leaves, and none left unsigned for
+// longer than opts.MaxUnsignedAge.
 func Verify(ctx context.Context, db *sqlx.DB, verifierKey string, opts VerifyOptions) (Report, error) {
 	v, err := note.NewVerifier(verifierKey)
 	if err != nil {
