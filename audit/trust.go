@@ -153,7 +153,11 @@ func (l *Log) checkTrust(ctx context.Context, q sqlx.QueryerContext, size uint64
 		}
 		trusted = append(trusted, cps...)
 	}
-	for _, t := range trusted {
+	for i, t := range trusted {
+		// The pin is mostly the database's latest: one proof will do.
+		if i > 0 && t.Size == trusted[0].Size && bytes.Equal(t.Root, trusted[0].Root) {
+			continue
+		}
 		if err := extends(ctx, q, t, size, root); err != nil {
 			return nil, err
 		}
