@@ -518,8 +518,9 @@ func (s *Store) Withdraw(ctx context.Context, by Actor, id string) (Appeal, erro
 			return Appeal{}, err
 		}
 		a.derive(now)
-		// An appeal escalated and then claimed by a senior can be withdrawn:
-		// its escalation fields are still set.
+		// Only pending and in-review appeals are withdrawn and the claim is
+		// cleared, so no staff field is set today; the view keeps it so if
+		// the state machine changes (the reply is also what a replay returns).
 		return a.ViewFor(by), nil
 	})
 }
