@@ -166,7 +166,7 @@ func TestAppealPathsOverHTTP(t *testing.T) {
 	require.Equal(t, "upheld", got["state"])
 	require.Equal(t, "upheld", got["outcome"])
 	require.Equal(t, "The ban stands.", got["rationale"])
-	require.Equal(t, "reviewer:rita", got["resolved_by"])
+	require.Equal(t, "reviewer", got["resolved_by"], "an advertiser sees staff by role only")
 	view = e.do("GET", "/v1/decisions/"+ban, "advertiser", nil).json(t)
 	require.Equal(t, "in_effect", view["status"])
 	require.Len(t, view["appeals"], 1)

@@ -70,7 +70,7 @@ func idempotent(r *http.Request, a appeals.Actor, body []byte, status func(resul
 	h.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
 	h.Write(body)
 	return appeals.WithIdempotency(r.Context(), &appeals.Idempotency{
-		Actor: a.String(), Key: key, RequestHash: h.Sum(nil),
+		Actor: a.String(), Tenant: a.AdvertiserID, Key: key, RequestHash: h.Sum(nil),
 		Reply: func(result any) (int, []byte, error) {
 			b, err := marshal(result)
 			return status(result), b, err

@@ -111,7 +111,8 @@ func TestDecisionReadBack(t *testing.T) {
 	d := r.json(t)
 	require.Equal(t, "in_effect", d["status"])
 	require.Equal(t, float64(1), d["policy_version"])
-	require.Equal(t, "enforcer:pipeline", d["decided_by"])
+	// Staff are shown to an advertiser by role only (api-v1.md, Appeals).
+	require.Equal(t, "enforcer", d["decided_by"])
 	require.NotEmpty(t, d["appeal_deadline"])
 
 	// Another advertiser gets 404, not 403: existence does not leak.

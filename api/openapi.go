@@ -215,6 +215,11 @@ func (g *schemaGen) fields(t reflect.Type, props map[string]any) {
 				fs["enum"] = vals
 			}
 		}
+		// A `doc` tag says what a field means where the type cannot, such
+		// as how it reads to an advertiser.
+		if doc := f.Tag.Get("doc"); doc != "" {
+			fs["description"] = doc
+		}
 		props[name] = fs
 	}
 }

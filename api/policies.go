@@ -33,7 +33,7 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, a appeals.Act
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, p.ViewFor(a))
 	return nil
 }
 
@@ -46,7 +46,7 @@ func (s *Server) getPolicyVersion(w http.ResponseWriter, r *http.Request, a appe
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, p.ViewFor(a))
 	return nil
 }
 
@@ -58,6 +58,9 @@ func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request, a appeals.
 	page, err := s.store.ListPolicies(r.Context(), pr)
 	if err != nil {
 		return err
+	}
+	for i, p := range page.Items {
+		page.Items[i] = p.ViewFor(a)
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil

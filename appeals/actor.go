@@ -37,7 +37,10 @@ type Actor struct {
 	AdvertiserID string // set for advertisers only
 }
 
-// String is the form recorded in the log: "role:name".
+// String is the form recorded in the log: "role:name". It names one actor
+// unambiguously, also for advertisers, because a NAME is bound for good to
+// one advertiser or to staff (see CreateToken); the binding is itself in
+// the log, in the NAME's first token.created entry.
 func (a Actor) String() string { return string(a.Role) + ":" + a.Name }
 
 // Is reports whether a holds one of roles.
@@ -55,6 +58,16 @@ func NameOf(recorded string) string {
 	for i := 0; i < len(recorded); i++ {
 		if recorded[i] == ':' {
 			return recorded[i+1:]
+		}
+	}
+	return recorded
+}
+
+// RoleOf returns the role part of a recorded "role:name" actor.
+func RoleOf(recorded string) string {
+	for i := 0; i < len(recorded); i++ {
+		if recorded[i] == ':' {
+			return recorded[:i]
 		}
 	}
 	return recorded

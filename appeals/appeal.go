@@ -116,15 +116,15 @@ type Appeal struct {
 	DueAt        time.Time `json:"due_at" db:"due_at"`
 	// Overdue is derived on reads: still open past due_at.
 	Overdue          bool       `json:"overdue" db:"-"`
-	AssignedTo       *string    `json:"assigned_to" db:"assigned_to"`
+	AssignedTo       *string    `json:"assigned_to" db:"assigned_to" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
 	ClaimedAt        *time.Time `json:"claimed_at" db:"claimed_at"`
 	LeaseUntil       *time.Time `json:"lease_until" db:"lease_until"`
-	EscalationReason *string    `json:"escalation_reason" db:"escalation_reason"`
-	EscalatedBy      *string    `json:"escalated_by" db:"escalated_by"`
+	EscalationReason *string    `json:"escalation_reason" db:"escalation_reason" doc:"An internal note between reviewers: null when read with an advertiser's token."`
+	EscalatedBy      *string    `json:"escalated_by" db:"escalated_by" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
 	EscalatedAt      *time.Time `json:"escalated_at" db:"escalated_at"`
 	Outcome          *string    `json:"outcome" db:"outcome" enum:"upheld,reversed"`
 	Rationale        *string    `json:"rationale" db:"rationale"`
-	ResolvedBy       *string    `json:"resolved_by" db:"resolved_by"`
+	ResolvedBy       *string    `json:"resolved_by" db:"resolved_by" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
 	ResolvedAt       *time.Time `json:"resolved_at" db:"resolved_at"`
 	WithdrawnAt      *time.Time `json:"withdrawn_at" db:"withdrawn_at"`
 	// DeciderName is the name of who made the decision: the one person who
@@ -357,7 +357,8 @@ func (s *Store) FileAppeal(ctx context.Context, by Actor, decisionID string, in 
 			return Appeal{}, err
 		}
 		a.derive(now)
-		return a, nil
+		// The view, not the row, is what the idempotent reply keeps.
+		return a.ViewFor(by), nil
 	})
 }
 
@@ -517,7 +518,10 @@ func (s *Store) Withdraw(ctx context.Context, by Actor, id string) (Appeal, erro
 			return Appeal{}, err
 		}
 		a.derive(now)
-		return a, nil
+		// Only pending and in-review appeals are withdrawn and the claim is
+		// cleared, so no staff field is set today; the view keeps it so if
+		// the state machine changes (the reply is also what a replay returns).
+		return a.ViewFor(by), nil
 	})
 }
 
@@ -531,7 +535,7 @@ func (s *Store) Appeal(ctx context.Context, by Actor, id string) (Appeal, error)
 		return Appeal{}, Errorf(NotFound, "appeal %q not found", id)
 	}
 	a.derive(s.now())
-	return a, nil
+	return a.ViewFor(by), nil
 }
 
 // AppealFilter narrows a list of appeals; empty fields match all.
@@ -577,7 +581,7 @@ func (s *Store) ListAppeals(ctx context.Context, by Actor, f AppealFilter) (Page
 		q.add("state IN ('pending', 'in_review', 'escalated') AND due_at < " + q.arg(now))
 	}
 	return list(ctx, s.db, &q, `SELECT `+appealColumns+` FROM appeals`, f.PageRequest,
-		func(a Appeal) string { return a.ID }, func(a *Appeal) { a.derive(now) })
+		func(a Appeal) string { return a.ID }, func(a *Appeal) { a.derive(now); *a = a.ViewFor(by) })
 }
 
 // AppealInfo tells a decision's reader whether and how it can be appealed.

@@ -68,7 +68,7 @@ type Decision struct {
 	ContentType        pq.StringArray `json:"content_type" db:"content_type" enum:"text,image,video,audio,app,product,synthetic_media,other"`
 	EndsAt             *time.Time     `json:"ends_at,omitempty" db:"ends_at"`
 	Status             string         `json:"status" db:"status" enum:"in_effect,reversed,expired"`
-	DecidedBy          string         `json:"decided_by" db:"decided_by"`
+	DecidedBy          string         `json:"decided_by" db:"decided_by" doc:"ROLE:NAME of the enforcer or admin; read with an advertiser's token, the role only (for example enforcer)."`
 	DecidedAt          time.Time      `json:"decided_at" db:"decided_at"`
 	AppealDeadline     time.Time      `json:"appeal_deadline" db:"appeal_deadline"`
 	ReversedAt         *time.Time     `json:"reversed_at" db:"reversed_at"`
@@ -384,7 +384,7 @@ func (s *Store) Decision(ctx context.Context, by Actor, id string) (Decision, er
 	if err := s.withAppeals(ctx, &d, now); err != nil {
 		return Decision{}, err
 	}
-	return d, nil
+	return d.ViewFor(by), nil
 }
 
 func getDecision(ctx context.Context, q sqlx.QueryerContext, id string, forUpdate bool) (Decision, error) {
@@ -445,5 +445,5 @@ func (s *Store) ListDecisions(ctx context.Context, by Actor, f DecisionFilter) (
 		q.add("status = 'in_effect' AND ends_at <= " + q.arg(now))
 	}
 	return list(ctx, s.db, &q, `SELECT `+decisionColumns+` FROM decisions`, f.PageRequest,
-		func(d Decision) string { return d.ID }, func(d *Decision) { d.effective(now) })
+		func(d Decision) string { return d.ID }, func(d *Decision) { d.effective(now); *d = d.ViewFor(by) })
 }

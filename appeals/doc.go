@@ -3,4 +3,16 @@
 // the workflow's rules, the actors and tokens allowed to act, and their
 // Postgres store. Every change of state commits together with its audit
 // entry (audit.Append in the same transaction). It knows nothing of HTTP.
+//
+// Actors. A token's NAME is one person or system for good: its first token
+// binds it (table actor_names) to one advertiser, or to staff, and a token
+// that disagrees is refused when made and when used. So "role:name", the
+// form the log records, separation of duties compares and idempotency keys
+// are scoped by, never stands for two tenants, and no one is both a tenant
+// and its reviewer. Idempotency keys are scoped by the tenant as well, so
+// that a replay answers only the caller that wrote the reply.
+//
+// Views. What the store returns to an advertiser shows staff by role only
+// and omits escalation reasons (view.go); it is also what an idempotent
+// reply keeps. The log keeps every name.
 package appeals

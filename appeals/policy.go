@@ -22,7 +22,7 @@ type Policy struct {
 	Version    int       `json:"version" db:"version"`
 	TextSHA256 string    `json:"text_sha256" db:"text_sha256"`
 	CreatedAt  time.Time `json:"created_at" db:"created_at"`
-	CreatedBy  string    `json:"created_by" db:"created_by"`
+	CreatedBy  string    `json:"created_by" db:"created_by" doc:"ROLE:NAME of the admin; read with an advertiser's token, the role only."`
 	// Category is the DSA Transparency Database category (STATEMENT_CATEGORY_*)
 	// decisions under this policy are reported with; nil means DefaultDSACategory.
 	Category *string `json:"category,omitempty" db:"dsa_category"`

@@ -184,8 +184,14 @@ func (s *Store) appealDeadline(decided time.Time) time.Time {
 // Idempotency binds a write to a client's retry key: the reply is stored in
 // the same transaction as the change, so a retry after a crash or a
 // concurrent retry replays it instead of writing twice.
+//
+// A key is scoped by the caller's actor and tenant (Tenant: the advertiser
+// id of an advertiser, else empty), so a replay only ever answers the
+// caller that wrote the reply: another caller's use of the same key is a
+// fresh request of its own, never a view of someone else's record.
 type Idempotency struct {
 	Actor       string
+	Tenant      string
 	Key         string
 	RequestHash []byte
 	// Reply renders the write's result as the reply to keep; it runs inside
@@ -238,8 +244,8 @@ func write[T any](ctx context.Context, s *Store, fn func(tx *sqlx.Tx, now time.T
 		if err != nil {
 			return zero, fmt.Errorf("appeals: render reply: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET status = $3, body = $4 WHERE actor = $1 AND key = $2`,
-			idem.Actor, idem.Key, status, body); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET status = $4, body = $5 WHERE actor = $1 AND tenant = $2 AND key = $3`,
+			idem.Actor, idem.Tenant, idem.Key, status, body); err != nil {
 			return zero, fmt.Errorf("appeals: keep reply: %w", err)
 		}
 	}
@@ -253,12 +259,12 @@ func write[T any](ctx context.Context, s *Store, fn func(tx *sqlx.Tx, now time.T
 // key makes the insert wait until it ends; if it committed, its reply is
 // replayed, and if it rolled back, this one proceeds.
 func claimKey(ctx context.Context, tx *sqlx.Tx, k *Idempotency, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2 AND created_at < $3`,
-		k.Actor, k.Key, now.Add(-IdempotencyTTL)); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE actor = $1 AND tenant = $2 AND key = $3 AND created_at < $4`,
+		k.Actor, k.Tenant, k.Key, now.Add(-IdempotencyTTL)); err != nil {
 		return fmt.Errorf("appeals: expire key: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (actor, key, request_hash, created_at)
-		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, k.Actor, k.Key, k.RequestHash, now)
+	res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (actor, tenant, key, request_hash, created_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.Actor, k.Tenant, k.Key, k.RequestHash, now)
 	if err != nil {
 		return fmt.Errorf("appeals: claim key: %w", err)
 	}
@@ -270,8 +276,8 @@ func claimKey(ctx context.Context, tx *sqlx.Tx, k *Idempotency, now time.Time) e
 		Status sql.NullInt64
 		Body   []byte
 	}
-	if err := tx.GetContext(ctx, &row, `SELECT request_hash, status, body FROM idempotency_keys WHERE actor = $1 AND key = $2`,
-		k.Actor, k.Key); err != nil {
+	if err := tx.GetContext(ctx, &row, `SELECT request_hash, status, body FROM idempotency_keys WHERE actor = $1 AND tenant = $2 AND key = $3`,
+		k.Actor, k.Tenant, k.Key); err != nil {
 		return fmt.Errorf("appeals: read key: %w", err)
 	}
 	if !bytes.Equal(row.Hash, k.RequestHash) {

@@ -60,6 +60,14 @@ const tokenColumns = `id, name, role, advertiser_id, created_at, created_by, rev
 
 // CreateToken makes a token and returns its record and its secret, which
 // is shown this once.
+//
+// A NAME is one person or system for good: the first token of a NAME binds
+// it, to its advertiser for an advertiser token, to staff otherwise, and a
+// later token of that NAME that disagrees is refused (Conflict, naming the
+// binding). Were an advertiser NAME allowed a staff role, one person would
+// be both the tenant and a reviewer of its appeals; were one NAME allowed
+// two advertisers, `advertiser:NAME` would stand for two tenants in the
+// log, in separation of duties and in idempotency.
 func (s *Store) CreateToken(ctx context.Context, by Actor, in TokenInput) (Token, string, error) {
 	if err := in.Validate(); err != nil {
 		return Token{}, "", err
@@ -70,6 +78,9 @@ func (s *Store) CreateToken(ctx context.Context, by Actor, in TokenInput) (Token
 	}
 	secret := "dkt_" + base64.RawURLEncoding.EncodeToString(raw[:])
 	t, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Token, error) {
+		if err := bindName(ctx, tx, by, in, now); err != nil {
+			return Token{}, err
+		}
 		t := Token{ID: uuid.Must(uuid.NewV7()).String(), Name: in.Name, Role: in.Role,
 			AdvertiserID: nullable(in.AdvertiserID), CreatedAt: now, CreatedBy: by.String()}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, name, role, advertiser_id, hash, created_at, created_by)
@@ -81,6 +92,38 @@ func (s *Store) CreateToken(ctx context.Context, by Actor, in TokenInput) (Token
 		return t, err
 	})
 	return t, secret, err
+}
+
+// bindName binds in.Name to in's tenant, or checks the binding it has. The
+// insert waits for a concurrent transaction binding the same NAME and then
+// returns that binding, so of two concurrent creations for two tenants
+// exactly one wins; the tokens' foreign key to the binding backs this up.
+func bindName(ctx context.Context, tx *sqlx.Tx, by Actor, in TokenInput, now time.Time) error {
+	var tenant string
+	// DO UPDATE, not DO NOTHING: it returns the row that won, in one statement.
+	if err := tx.GetContext(ctx, &tenant, `INSERT INTO actor_names (name, tenant, bound_at, bound_by)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (name) DO UPDATE SET name = actor_names.name
+		RETURNING tenant`, in.Name, in.AdvertiserID, now, by.String()); err != nil {
+		return fmt.Errorf("appeals: bind name: %w", err)
+	}
+	if tenant == in.AdvertiserID {
+		return nil
+	}
+	return nameTaken(in, tenant)
+}
+
+func nameTaken(in TokenInput, tenant string) error {
+	bound := "to staff (admin, enforcer, reviewer, senior_reviewer, auditor)"
+	if tenant != "" {
+		bound = fmt.Sprintf("to advertiser %q", tenant)
+	}
+	want := "staff"
+	if in.AdvertiserID != "" {
+		want = fmt.Sprintf("advertiser %q", in.AdvertiserID)
+	}
+	return Errorf(Conflict, "the name %q is bound %s for good; a token of that name for %s is refused (one name is one actor): choose another name",
+		in.Name, bound, want)
 }
 
 // RevokeTokens revokes every live token named name (of role, when given)
@@ -115,10 +158,17 @@ func (s *Store) ListTokens(ctx context.Context) ([]Token, error) {
 	return ts, nil
 }
 
-// Authenticate returns the actor a live token's secret stands for.
+// Authenticate returns the actor a live token's secret stands for. A
+// token that disagrees with its NAME's binding (possible only for tokens
+// made before names were bound) is refused: it would be a second tenant
+// under one actor.
 func (s *Store) Authenticate(ctx context.Context, secret string) (Actor, error) {
-	var t Token
-	err := s.db.GetContext(ctx, &t, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1 AND revoked_at IS NULL`, hashSecret(secret))
+	var t struct {
+		Token
+		Bound *string `db:"bound"`
+	}
+	err := s.db.GetContext(ctx, &t, `SELECT `+tokenColumns+`, (SELECT n.tenant FROM actor_names n WHERE n.name = tokens.name) AS bound
+		FROM tokens WHERE hash = $1 AND revoked_at IS NULL`, hashSecret(secret))
 	if err != nil {
 		if ErrorCode(notFound(err, "token", "")) == NotFound {
 			return Actor{}, Errorf(Unauthorized, "the token is unknown or revoked")
@@ -128,6 +178,9 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Actor, error) 
 	a := Actor{Role: t.Role, Name: t.Name}
 	if t.AdvertiserID != nil {
 		a.AdvertiserID = *t.AdvertiserID
+	}
+	if t.Bound == nil || *t.Bound != a.AdvertiserID {
+		return Actor{}, Errorf(Unauthorized, "the token's name %q is bound to another actor; ask for a token of another name", t.Name)
 	}
 	return a, nil
 }

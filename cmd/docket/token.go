@@ -36,7 +36,7 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("token "+sub, e, usage)
 	dsn := databaseFlag(fs, e)
 	role := fs.String("role", "", "admin, enforcer, reviewer, senior_reviewer, advertiser or auditor")
-	name := fs.String("name", "", "the person or system the token is for")
+	name := fs.String("name", "", "the person or system the token is for; its first token binds it for good to one advertiser, or to staff")
 	adv := fs.String("advertiser", "", "the advertiser id an advertiser token is bound to")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
