@@ -108,9 +108,9 @@ func TestBlockedClientIsRefusedBeforeTheLookUp(t *testing.T) {
 
 // TestStreamOutlivesReadAndWriteTimeouts runs a slow stream through the
 // real http.Server configuration: with 1 s timeouts, a reply streamed over
-// several seconds must arrive whole. It needs both the write deadline
-// pushed forward per chunk and the read deadline lifted once the request
-// has arrived (else the connection's background read cancels the context).
+// several seconds must arrive whole, because the write deadline is pushed
+// forward before each chunk (and net/http lifts the read deadline once the
+// request is read, so its context is not cancelled either).
 func TestStreamOutlivesReadAndWriteTimeouts(t *testing.T) {
 	t.Parallel()
 	s := New(Config{Store: &appeals.Store{}, Limits: Limits{ReadTimeout: time.Second, WriteTimeout: time.Second}})

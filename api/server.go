@@ -86,7 +86,6 @@ func New(cfg Config) *Server {
 // ServeHTTP logs each request and hands it to the routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	s.releaseReadDeadline(w, r)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.noRoute(rec, r)
