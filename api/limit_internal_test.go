@@ -148,3 +148,24 @@ func TestStreamOutlivesReadAndWriteTimeouts(t *testing.T) {
 	require.EqualValues(t, chunks*len(chunk), n)
 	require.Greater(t, time.Since(start), 2*time.Second, "the stream outlived both timeouts")
 }
+
+// TestOutageIsNotAClientFailure: look-ups failing for want of the database
+// answer 500 and never add up to a 429 that would outlast the outage.
+func TestOutageIsNotAClientFailure(t *testing.T) {
+	t.Parallel()
+	s := New(Config{Store: &appeals.Store{}, AuthCacheTTL: -1, Limits: Limits{AuthFailureRate: 0.001, AuthFailureBurst: 2}})
+	s.auth.look = func(context.Context, string) (appeals.Actor, error) {
+		return appeals.Actor{}, fmt.Errorf("appeals: authenticate: %w", net.ErrClosed)
+	}
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	for range 10 {
+		req, err := http.NewRequest("GET", ts.URL+"/v1/policies", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer good-but-unreachable")
+		resp, err := ts.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, 500, resp.StatusCode)
+	}
+}
