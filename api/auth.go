@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/docket-dev/docket/appeals"
 )
@@ -18,9 +20,11 @@ type handler func(w http.ResponseWriter, r *http.Request, a appeals.Actor) error
 // is the domain's rule, checked there.
 func (s *Server) authed(h handler, roles ...appeals.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		a, err := s.authenticate(r)
+		a, err := s.authenticate(w, r)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="docket"`)
+			if appeals.ErrorCode(err) == appeals.Unauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="docket"`)
+			}
 			s.writeError(w, r, err)
 			return
 		}
@@ -46,13 +50,39 @@ func (s *Server) public(h func(w http.ResponseWriter, r *http.Request) error) ht
 	}
 }
 
-func (s *Server) authenticate(r *http.Request) (appeals.Actor, error) {
+// authenticate checks the bearer token. A client address with too many
+// failed checks is refused before the look-up, so guessing costs no query;
+// a request without a token guesses nothing and is not counted.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (appeals.Actor, error) {
 	h := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return appeals.Actor{}, appeals.Errorf(appeals.Unauthorized, "send Authorization: Bearer <token>")
 	}
-	return s.auth.authenticate(r.Context(), strings.TrimSpace(token))
+	client := clientKey(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), s.limits.TrustedProxies)
+	if wait := s.failures.blocked(client, time.Now()); wait > 0 {
+		return appeals.Actor{}, tooManyRequests(w, wait, "too many failed authentications from this address")
+	}
+	a, err := s.auth.authenticate(r.Context(), token)
+	if err != nil {
+		// Only a token found wanting counts: a database outage is not the
+		// client's failure and must not lock everyone out.
+		if appeals.ErrorCode(err) == appeals.Unauthorized && s.failures.spend(client, time.Now()) {
+			s.refusalLog.Do(func() {
+				s.logger.WarnContext(r.Context(), "refusing authentication from an address with too many failures (logged at most every 10 s)",
+					slog.String("client", client))
+			})
+		}
+		return a, err
+	}
+	if s.perToken != nil {
+		key := sha256.Sum256([]byte(token))
+		if wait := s.perToken.take(string(key[:]), time.Now()); wait > 0 {
+			return appeals.Actor{}, tooManyRequests(w, wait, "too many requests with this token")
+		}
+	}
+	return a, nil
 }
 
 // idempotent returns the request's context, bound to its Idempotency-Key

@@ -11,8 +11,11 @@ import (
 
 // authCache keeps recent token look-ups for a short TTL, sparing every
 // request a query. A revocation therefore takes effect within the TTL in
-// every process (1 s by default; 0 turns the cache off). Only successes
-// are kept, so a new token works at once.
+// every process (1 s by default; 0 turns the cache off). A token found
+// unknown or revoked is kept too, so a client repeating a bad token costs
+// one query per TTL: a secret cannot become valid after it has failed, since
+// secrets are made by the server and shown only once they are stored.
+// Other failures (the database down) are never kept.
 type authCache struct {
 	ttl  time.Duration
 	now  func() time.Time
@@ -24,6 +27,7 @@ type authCache struct {
 
 type cachedActor struct {
 	actor   appeals.Actor
+	err     error // the Unauthorized answer of a bad token
 	expires time.Time
 }
 
@@ -42,17 +46,17 @@ func (c *authCache) authenticate(ctx context.Context, secret string) (appeals.Ac
 	e, ok := c.entries[key]
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		return e.actor, nil
+		return e.actor, e.err
 	}
 	a, err := c.look(ctx, secret)
-	if err != nil {
+	if err != nil && appeals.ErrorCode(err) != appeals.Unauthorized {
 		return a, err
 	}
 	c.mu.Lock()
 	if len(c.entries) > 10000 { // bounded: a flood of distinct tokens cannot grow it
 		clear(c.entries)
 	}
-	c.entries[key] = cachedActor{actor: a, expires: now.Add(c.ttl)}
+	c.entries[key] = cachedActor{actor: a, err: err, expires: now.Add(c.ttl)}
 	c.mu.Unlock()
-	return a, nil
+	return a, err
 }

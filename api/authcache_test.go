@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -40,13 +41,38 @@ func TestAuthCacheBoundsRevocationByTTL(t *testing.T) {
 	require.Equal(t, appeals.Unauthorized, appeals.ErrorCode(err), "past the TTL the revocation holds")
 
 	_, err = c.authenticate(ctx, "bad")
-	require.Error(t, err)
+	require.Equal(t, appeals.Unauthorized, appeals.ErrorCode(err))
+	_, err = c.authenticate(ctx, "bad")
+	require.Equal(t, appeals.Unauthorized, appeals.ErrorCode(err), "a cached failure is still a failure")
+	require.Equal(t, 3, lookups, "a bad token is looked up once per TTL")
+	now = now.Add(1001 * time.Millisecond)
 	_, err = c.authenticate(ctx, "bad")
 	require.Error(t, err)
-	require.Equal(t, 4, lookups, "failures are never cached")
+	require.Equal(t, 4, lookups, "past the TTL a bad token is looked up again")
 
 	off := newAuthCache(-1, c.look)
 	_, _ = off.authenticate(ctx, "good")
 	_, _ = off.authenticate(ctx, "good")
 	require.Equal(t, 6, lookups, "a negative TTL turns the cache off")
+}
+
+func TestAuthCacheNeverKeepsOutages(t *testing.T) {
+	t.Parallel()
+	down := true
+	lookups := 0
+	c := newAuthCache(time.Minute, func(_ context.Context, secret string) (appeals.Actor, error) {
+		lookups++
+		if down {
+			return appeals.Actor{}, errors.New("connection refused")
+		}
+		return appeals.Actor{Role: appeals.RoleAuditor, Name: "audrey"}, nil
+	})
+	ctx := context.Background()
+	_, err := c.authenticate(ctx, "good")
+	require.Error(t, err)
+	down = false
+	a, err := c.authenticate(ctx, "good")
+	require.NoError(t, err, "a look-up that failed for want of the database is not kept")
+	require.Equal(t, "audrey", a.Name)
+	require.Equal(t, 2, lookups)
 }

@@ -18,15 +18,19 @@ var exporters = []appeals.Role{appeals.RoleAuditor, appeals.RoleAdmin}
 
 // streamWriter buffers a streamed reply and pushes each full buffer to the
 // client at once, so a long export arrives as it is made rather than at the end.
+// Before each push it moves the connection's write deadline to extend past
+// now: the server's WriteTimeout then bounds a reader that stalls, not the
+// length of an export.
 type streamWriter struct {
-	w     http.ResponseWriter
-	rc    *http.ResponseController
-	buf   *bufio.Writer
-	wrote bool
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	buf    *bufio.Writer
+	wrote  bool
+	extend time.Duration
 }
 
-func newStreamWriter(w http.ResponseWriter) *streamWriter {
-	s := &streamWriter{w: w, rc: http.NewResponseController(w)}
+func newStreamWriter(w http.ResponseWriter, extend time.Duration) *streamWriter {
+	s := &streamWriter{w: w, rc: http.NewResponseController(w), extend: extend}
 	s.buf = bufio.NewWriterSize(flushingWriter{s}, 64<<10)
 	return s
 }
@@ -35,6 +39,7 @@ type flushingWriter struct{ s *streamWriter }
 
 func (f flushingWriter) Write(p []byte) (int, error) {
 	f.s.wrote = true
+	f.s.extendDeadline()
 	n, err := f.s.w.Write(p)
 	if err == nil {
 		_ = f.s.rc.Flush()
@@ -44,11 +49,18 @@ func (f flushingWriter) Write(p []byte) (int, error) {
 
 func (s *streamWriter) Write(p []byte) (int, error) { return s.buf.Write(p) }
 
+func (s *streamWriter) extendDeadline() {
+	if s.extend > 0 {
+		_ = s.rc.SetWriteDeadline(time.Now().Add(s.extend))
+	}
+}
+
 // end flushes what is left.
 func (s *streamWriter) end() error {
 	if err := s.buf.Flush(); err != nil {
 		return err
 	}
+	s.extendDeadline()
 	return s.rc.Flush()
 }
 
@@ -141,7 +153,7 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, a appeals.A
 		w.Header().Set("Content-Type", "application/x-ndjson")
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="docket-audit.`+string(format)+`"`)
-	sw := newStreamWriter(w)
+	sw := newStreamWriter(w, s.limits.WriteTimeout)
 	enc := audit.NewWriter(sw, format)
 	err = audit.Export(r.Context(), s.store.DB(), f, -1, enc.Columns(), enc.Write)
 	if err == nil {
@@ -188,7 +200,7 @@ func (s *Server) exportDSA(w http.ResponseWriter, r *http.Request, a appeals.Act
 		return err
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	sw := newStreamWriter(w)
+	sw := newStreamWriter(w, s.limits.WriteTimeout)
 	enc := json.NewEncoder(sw)
 	stats, err := s.store.ExportDSA(r.Context(), a, from, to, func(st *appeals.Statement) error { return enc.Encode(st) })
 	if err == nil {

@@ -76,14 +76,20 @@ func openAPIDocument(ops map[string]op, version string) ([]byte, error) {
 		responses[itoa(o.Status)] = ok
 		errs := o.Errors
 		if o.Roles != nil {
-			errs = append(errs, 401, 403)
+			errs = append(errs, 401, 403, 429)
 		}
 		if o.Body != nil {
 			errs = append(errs, 400, 413, 415, 422)
 		}
 		for _, code := range errs {
-			responses[itoa(code)] = map[string]any{"description": http.StatusText(code),
+			resp := map[string]any{"description": http.StatusText(code),
 				"content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
+			if code == http.StatusTooManyRequests {
+				resp["description"] = "Too many failed authentications from this client address, or too many requests with this token"
+				resp["headers"] = map[string]any{"Retry-After": map[string]any{
+					"description": "seconds to wait before trying again", "schema": map[string]any{"type": "integer", "minimum": 1}}}
+			}
+			responses[itoa(code)] = resp
 		}
 		operation["responses"] = responses
 		paths[path][strings.ToLower(method)] = operation

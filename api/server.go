@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
@@ -31,6 +33,9 @@ type Config struct {
 	// AuthCacheTTL is how long a token look-up is reused: the longest a
 	// revoked token keeps working. Zero: 1 s; negative: no cache.
 	AuthCacheTTL time.Duration
+	// Limits bound connections, failed authentications and requests per
+	// token; the zero value takes the defaults.
+	Limits Limits
 }
 
 // Server answers Docket's HTTP API.
@@ -43,6 +48,13 @@ type Server struct {
 	version string
 	mux     *http.ServeMux
 	auth    *authCache
+	limits  Limits
+	// failures counts failed token checks per client address; perToken
+	// counts requests per token. Nil: no limit.
+	failures, perToken *keyedLimiters
+	// refusalLog keeps the log line for refused addresses to one per
+	// interval, so a flood of guesses cannot flood the log.
+	refusalLog rate.Sometimes
 	// openAPIDoc is built once from ops().
 	openAPIDoc []byte
 }
@@ -58,6 +70,10 @@ func New(cfg Config) *Server {
 		cfg.AuthCacheTTL = time.Second
 	}
 	s.auth = newAuthCache(cfg.AuthCacheTTL, cfg.Store.Authenticate)
+	s.limits = cfg.Limits.withDefaults()
+	s.failures = newKeyedLimiters(s.limits.AuthFailureRate, s.limits.AuthFailureBurst, s.limits.LimiterKeys)
+	s.perToken = newKeyedLimiters(s.limits.TokenRate, s.limits.TokenBurst, s.limits.LimiterKeys)
+	s.refusalLog = rate.Sometimes{Interval: 10 * time.Second}
 	s.routes()
 	doc, err := openAPIDocument(ops(), cfg.Version)
 	if err != nil {
@@ -76,7 +92,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.mux.ServeHTTP(rec, r)
 	}
-	s.logger.LogAttrs(r.Context(), slog.LevelInfo, "http",
+	level := slog.LevelInfo
+	if rec.status == http.StatusUnauthorized || rec.status == http.StatusTooManyRequests {
+		level = slog.LevelDebug // a guessing client would otherwise write a line per guess
+	}
+	s.logger.LogAttrs(r.Context(), level, "http",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", rec.status), slog.Duration("took", time.Since(start)),
 		slog.String("actor", rec.actor))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/docket-dev/docket/api"
 )
 
 // config is every setting of `docket serve`; flags override DOCKET_* variables.
@@ -28,6 +30,17 @@ type config struct {
 	ShutdownTimeout    time.Duration
 	AuthCacheTTL       time.Duration
 	PprofAddr          string
+	// Connection and rate limits (api.Limits).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+	TrustedProxies    string
+	AuthFailureRate   float64
+	AuthFailureBurst  int
+	TokenRate         float64
+	TokenBurst        int
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/docket?sslmode=disable"
@@ -70,6 +83,17 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 		}
 		fs.IntVar(p, name, n, help+" ("+envName+")")
 	}
+	flt := func(p *float64, name, envName string, def float64, help string) {
+		n := def
+		if v := e.getenv(envName); v != "" {
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName, err))
+			}
+			n = x
+		}
+		fs.Float64Var(p, name, n, help+" ("+envName+")")
+	}
 	str := func(p *string, name, envName, def, help string) {
 		fs.StringVar(p, name, envOr(e.getenv, envName, def), help+" ("+envName+")")
 	}
@@ -91,9 +115,45 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "DOCKET_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may finish on SIGTERM")
 	dur(&c.AuthCacheTTL, "auth-cache-ttl", "DOCKET_AUTH_CACHE_TTL", time.Second, "how long a token look-up is reused: the longest a revoked token keeps working; negative: no cache")
 	str(&c.PprofAddr, "pprof-addr", "DOCKET_PPROF_ADDR", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
+	dur(&c.ReadHeaderTimeout, "read-header-timeout", "DOCKET_READ_HEADER_TIMEOUT", 10*time.Second, "the longest a request's headers may take to arrive")
+	dur(&c.ReadTimeout, "read-timeout", "DOCKET_READ_TIMEOUT", 30*time.Second, "the longest a whole request, headers and body, may take to arrive; a trickled body is cut")
+	dur(&c.WriteTimeout, "write-timeout", "DOCKET_WRITE_TIMEOUT", time.Minute, "the longest from a request's headers to the end of its reply; exports get it anew before each 64 KiB")
+	dur(&c.IdleTimeout, "idle-timeout", "DOCKET_IDLE_TIMEOUT", 2*time.Minute, "how long a kept-alive connection may wait for its next request")
+	num(&c.MaxHeaderBytes, "max-header-bytes", "DOCKET_MAX_HEADER_BYTES", 64<<10, "the largest request line and headers; larger gets 431")
+	str(&c.TrustedProxies, "trusted-proxies", "DOCKET_TRUSTED_PROXIES", "", "CIDRs of reverse proxies whose X-Forwarded-For names the client (right-most untrusted hop); empty: none")
+	flt(&c.AuthFailureRate, "auth-failure-rate", "DOCKET_AUTH_FAILURE_RATE", 1, "failed token checks per second one client address may sustain before 429; 0: no limit")
+	num(&c.AuthFailureBurst, "auth-failure-burst", "DOCKET_AUTH_FAILURE_BURST", 20, "failed token checks one client address may make at once")
+	flt(&c.TokenRate, "token-rate", "DOCKET_TOKEN_RATE", 0, "requests per second one token may sustain before 429; 0: no limit")
+	num(&c.TokenBurst, "token-burst", "DOCKET_TOKEN_BURST", 0, "requests one token may make at once; 0: one second's worth")
 	fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not create the database or apply migrations on start")
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errs[0])
 	}
 	return nil
+}
+
+// limits is the HTTP server's part of the configuration.
+func (c *config) limits() (api.Limits, error) {
+	proxies, err := api.ParseTrustedProxies(c.TrustedProxies)
+	if err != nil {
+		return api.Limits{}, fmt.Errorf("config: DOCKET_TRUSTED_PROXIES: %w", err)
+	}
+	// api.Limits reads zero as "default"; here the defaults are already
+	// filled in, so an operator's 0 means "off".
+	off := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return -1
+		}
+		return d
+	}
+	rateOff := func(r float64) float64 {
+		if r == 0 {
+			return -1
+		}
+		return r
+	}
+	return api.Limits{ReadHeaderTimeout: off(c.ReadHeaderTimeout), ReadTimeout: off(c.ReadTimeout),
+		WriteTimeout: off(c.WriteTimeout), IdleTimeout: off(c.IdleTimeout), MaxHeaderBytes: c.MaxHeaderBytes,
+		TrustedProxies: proxies, AuthFailureRate: rateOff(c.AuthFailureRate), AuthFailureBurst: c.AuthFailureBurst,
+		TokenRate: c.TokenRate, TokenBurst: c.TokenBurst}, nil
 }

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/api"
+	"github.com/docket-dev/docket/appeals"
 )
 
 func TestWithBinaryParameters(t *testing.T) {
@@ -13,4 +19,50 @@ func TestWithBinaryParameters(t *testing.T) {
 	require.Equal(t, "postgres://u@h/db?binary_parameters=no",
 		withBinaryParameters("postgres://u@h/db?binary_parameters=no"), "an operator's choice stands")
 	require.Equal(t, "host=h dbname=db", withBinaryParameters("host=h dbname=db"), "key=value DSNs are left alone")
+}
+
+// TestServeLimitsReachTheHTTPServer follows the limit settings from the
+// environment and flags to the http.Server that `docket serve` runs.
+func TestServeLimitsReachTheHTTPServer(t *testing.T) {
+	t.Parallel()
+	build := func(vars map[string]string, args ...string) *http.Server {
+		t.Helper()
+		e := &env{getenv: func(k string) string { return vars[k] }, stderr: io.Discard}
+		fs := newFlagSet("serve", e, "")
+		var c config
+		require.NoError(t, c.bind(fs, e))
+		require.NoError(t, fs.Parse(args))
+		limits, err := c.limits()
+		require.NoError(t, err)
+		return api.New(api.Config{Store: &appeals.Store{}, Limits: limits}).HTTPServer()
+	}
+
+	hs := build(nil)
+	require.Equal(t, 10*time.Second, hs.ReadHeaderTimeout)
+	require.Equal(t, 30*time.Second, hs.ReadTimeout)
+	require.Equal(t, time.Minute, hs.WriteTimeout)
+	require.Equal(t, 2*time.Minute, hs.IdleTimeout)
+	require.Equal(t, 64<<10, hs.MaxHeaderBytes)
+
+	hs = build(map[string]string{"DOCKET_READ_HEADER_TIMEOUT": "2s", "DOCKET_READ_TIMEOUT": "3s",
+		"DOCKET_WRITE_TIMEOUT": "4s", "DOCKET_IDLE_TIMEOUT": "5s", "DOCKET_MAX_HEADER_BYTES": "8192"},
+		"--write-timeout", "7s", "--idle-timeout", "0")
+	require.Equal(t, 2*time.Second, hs.ReadHeaderTimeout)
+	require.Equal(t, 3*time.Second, hs.ReadTimeout)
+	require.Equal(t, 7*time.Second, hs.WriteTimeout, "a flag overrides the variable")
+	require.Zero(t, hs.IdleTimeout, "0 turns a timeout off")
+	require.Equal(t, 8192, hs.MaxHeaderBytes)
+
+	e := &env{getenv: func(k string) string {
+		return map[string]string{"DOCKET_TRUSTED_PROXIES": "10.0.0.0/8,bogus"}[k]
+	}, stderr: io.Discard}
+	var c config
+	fs := newFlagSet("serve", e, "")
+	require.NoError(t, c.bind(fs, e))
+	require.NoError(t, fs.Parse(nil))
+	_, err := c.limits()
+	require.ErrorContains(t, err, "DOCKET_TRUSTED_PROXIES")
+
+	e = &env{getenv: func(k string) string { return map[string]string{"DOCKET_AUTH_FAILURE_RATE": "lots"}[k] }, stderr: io.Discard}
+	require.ErrorContains(t, (&config{}).bind(newFlagSet("serve", e, ""), e), "DOCKET_AUTH_FAILURE_RATE")
 }

@@ -87,6 +87,10 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	logger := newLogger(e.stderr, cfg.LogLevel)
+	limits, err := cfg.limits()
+	if err != nil {
+		return err
+	}
 	if !cfg.NoMigrate {
 		if err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 			return fmt.Errorf("serve: %w", err)
@@ -129,7 +133,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	go releaseExpiredClaims(bg, store, logger)
 
 	srv := api.New(api.Config{Store: store, Audit: auditLog, Logger: logger, Checks: checks,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Version: version, AuthCacheTTL: cfg.AuthCacheTTL})
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Version: version, AuthCacheTTL: cfg.AuthCacheTTL,
+		Limits: limits})
 
 	if cfg.PprofAddr != "" {
 		go servePprof(bg, cfg.PprofAddr, logger)
@@ -138,7 +143,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	hs := srv.HTTPServer()
 	logger.Info("docket serving", slog.String("addr", ln.Addr().String()), slog.String("version", version))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
