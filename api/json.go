@@ -53,9 +53,14 @@ func decodeJSON(body []byte, v any) error {
 	case err != nil:
 		return jsonError(err)
 	case sc != nil && sc.errs.count() > 0:
-		if sc.errs.count() > appeals.MaxFieldErrors {
-			// A hostile body: decoding what is left would only cost.
-			return sc.errs.err()
+		if n := sc.errs.count(); n > appeals.MaxFieldErrors {
+			// A hostile body: decoding what is left would only cost. The
+			// first entry says so, and keeps validation of the undecoded
+			// (empty) value from adding errors that are not true.
+			e := &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields", More: sc.errs.more,
+				Fields: append([]appeals.FieldError{{Field: "body",
+					Message: fmt.Sprintf("has %d invalid fields; nothing else was checked", n)}}, sc.errs.fields...)}
+			return e
 		}
 		return fieldErrors(body, v, sc)
 	}
