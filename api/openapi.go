@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -214,6 +215,10 @@ func (g *schemaGen) fields(t reflect.Type, props map[string]any) {
 			} else {
 				fs["enum"] = vals
 			}
+		}
+		// The strict body pass (strict.go) enforces the same bound.
+		if n := f.Tag.Get("maxItems"); n != "" {
+			fs["maxItems"], _ = strconv.Atoi(n)
 		}
 		props[name] = fs
 	}

@@ -95,3 +95,19 @@ func TestResolveVetsTheIDBeforeTheBatch(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestValidateBoundsItsWork: a list far over its bound costs a bounded
+// number of checks and errors, whoever calls Validate.
+func TestValidateBoundsItsWork(t *testing.T) {
+	t.Parallel()
+	var e *Error
+	err := AppealInput{Statement: "s", Evidence: make([]EvidenceItem, 340_000)}.Validate()
+	require.ErrorAs(t, err, &e)
+	require.Len(t, e.Fields, 1+MaxEvidenceItems, "the list's error, then one per item that could be kept")
+	yes := true
+	err = DecisionInput{AdvertiserID: "acme", AdID: "ad", Action: ActionAdRemoval, PolicyCode: "p", Ground: "terms",
+		Explanation: "e", Facts: "f", Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "none",
+		TerritorialScope: make([]string, 100_000), ContentType: make([]string, 100_000)}.Validate()
+	require.ErrorAs(t, err, &e)
+	require.LessOrEqual(t, len(e.Fields), 2+MaxTerritorialScope+len(contentTypes)+1)
+}
