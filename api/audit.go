@@ -170,12 +170,11 @@ func (s *Server) getInclusionProof(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	index, err := requiredUint(r, "index")
-	if err != nil {
-		return err
-	}
+	// Both parameters are read before either error is returned, so that
+	// one 400 names every bad one.
+	index, ierr := requiredUint(r, "index")
 	size, err := s.sizeParam(r, l, "size")
-	if err != nil {
+	if err = joinInvalid(ierr, err); err != nil {
 		return err
 	}
 	if index >= size {
@@ -198,12 +197,9 @@ func (s *Server) getConsistencyProof(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	from, err := requiredUint(r, "from")
-	if err != nil {
-		return err
-	}
+	from, ferr := requiredUint(r, "from")
 	to, err := s.sizeParam(r, l, "to")
-	if err != nil {
+	if err = joinInvalid(ferr, err); err != nil {
 		return err
 	}
 	if from > to {
@@ -233,4 +229,25 @@ func auditOps() map[string]op {
 		"GET /v1/audit/proofs/consistency": op{Summary: "RFC 6962 consistency proof between tree sizes from and to (default: the latest checkpoint's)",
 			Reply: ConsistencyProof{}, Status: http.StatusOK, Query: []string{"from", "to"}, Errors: []int{400, 404}},
 	}
+}
+
+// joinInvalid joins parameter errors: the field errors of every Invalid
+// one, since bad input is the caller's to fix first; else the first error.
+func joinInvalid(errs ...error) error {
+	var fields []appeals.FieldError
+	var other error
+	for _, err := range errs {
+		var de *appeals.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &de) && de.Code == appeals.Invalid:
+			fields = append(fields, de.Fields...)
+		case other == nil:
+			other = err
+		}
+	}
+	if len(fields) == 0 {
+		return other
+	}
+	return &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields", Fields: fields}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -43,7 +44,7 @@ func problemOf(err error) Problem {
 	var he *httpError
 	if errors.As(err, &he) {
 		return Problem{Type: "urn:docket:problem:" + he.slug, Title: http.StatusText(he.status),
-			Status: he.status, Detail: he.detail, Errors: he.fields}
+			Status: he.status, Detail: he.detail, Errors: boundFields(he.fields, 0)}
 	}
 	var de *appeals.Error
 	if errors.As(err, &de) {
@@ -52,7 +53,7 @@ func problemOf(err error) Problem {
 			status = http.StatusInternalServerError
 		}
 		return Problem{Type: "urn:docket:problem:" + string(de.Code), Title: http.StatusText(status),
-			Status: status, Detail: de.Message, Errors: de.Fields}
+			Status: status, Detail: de.Message, Errors: boundFields(de.Fields, de.More)}
 	}
 	return Problem{Type: "urn:docket:problem:internal", Title: http.StatusText(http.StatusInternalServerError),
 		Status: http.StatusInternalServerError, Detail: "an internal error occurred; it has been logged"}
@@ -76,6 +77,28 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// boundFields keeps an answer's size bounded whatever the input: at most
+// appeals.MaxFieldErrors field errors, each name shortened, then one entry
+// (field "errors") saying how many more there were.
+func boundFields(fields []appeals.FieldError, more int) []appeals.FieldError {
+	if len(fields) > appeals.MaxFieldErrors {
+		more += len(fields) - appeals.MaxFieldErrors
+		fields = fields[:appeals.MaxFieldErrors]
+	}
+	out := make([]appeals.FieldError, 0, len(fields)+1)
+	for _, f := range fields {
+		out = append(out, appeals.FieldError{Field: printable(f.Field), Message: f.Message})
+	}
+	if more > 0 {
+		out = append(out, appeals.FieldError{Field: "errors",
+			Message: fmt.Sprintf("%d more invalid fields are not listed", more)})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func invalidField(field, msg string) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,12 @@ import (
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
+
+// entryTypes are the audit entry types an export may select. A new entry
+// type must be added here to be selectable.
+var entryTypes = []string{"policy.revised", "decision.recorded", "decision.reversed", "notice.delivered",
+	"appeal.filed", "appeal.claimed", "appeal.released", "appeal.escalated", "appeal.resolved", "appeal.withdrawn",
+	"token.created", "token.revoked"}
 
 // exporters may read the whole history in bulk.
 var exporters = []appeals.Role{appeals.RoleAuditor, appeals.RoleAdmin}
@@ -121,9 +128,16 @@ func auditExportFilter(r *http.Request) (audit.ExportFilter, audit.Format, error
 	f.ToIndex, f.From, f.To = toIdx, fromAt, toAt
 	for _, t := range q["type"] {
 		for _, one := range strings.Split(t, ",") {
-			if one = strings.TrimSpace(one); one != "" {
-				f.Types = append(f.Types, one)
+			if one = strings.TrimSpace(one); one == "" {
+				continue
 			}
+			if !slices.Contains(entryTypes, one) {
+				// Refused rather than matching nothing, so a typo is not
+				// mistaken for an empty history.
+				p.Add("type", "must be entry types among %s", strings.Join(entryTypes, ", "))
+				break
+			}
+			f.Types = append(f.Types, one)
 		}
 	}
 	f.Advertiser = q.Get("advertiser_id")

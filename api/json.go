@@ -42,15 +42,34 @@ func readBody(w http.ResponseWriter, r *http.Request, optional bool) ([]byte, er
 	return body, nil
 }
 
-// decodeJSON strictly decodes one JSON object: unknown fields and wrong
-// types are reported with the field's name.
+// decodeJSON strictly decodes one JSON object: unknown fields, wrong-case
+// names, duplicate keys, NUL bytes, invalid UTF-8, over-long arrays (see
+// strict.go) and wrong types are reported with the field's name.
 func decodeJSON(body []byte, v any) error {
+	sc, err := scanBody(body, reflect.TypeOf(v).Elem())
+	switch {
+	case errors.Is(err, errTooDeep):
+		return invalidField("body", fmt.Sprintf("nests deeper than %d levels", maxDepth))
+	case err != nil:
+		return jsonError(err)
+	case sc != nil && sc.errs.count() > 0:
+		if n := sc.errs.count(); n > appeals.MaxFieldErrors {
+			// A hostile body: decoding what is left would only cost. The
+			// first entry says so, and keeps validation of the undecoded
+			// (empty) value from adding errors that are not true.
+			e := &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields", More: sc.errs.more,
+				Fields: append([]appeals.FieldError{{Field: "body",
+					Message: fmt.Sprintf("has %d invalid fields; nothing else was checked", n)}}, sc.errs.fields...)}
+			return e
+		}
+		return fieldErrors(body, v, sc)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) || strings.HasPrefix(err.Error(), "json: unknown field ") {
-			return fieldErrors(body, v, err)
+			return fieldErrors(body, v, nil)
 		}
 		return jsonError(err)
 	}
@@ -63,14 +82,25 @@ func decodeJSON(body []byte, v any) error {
 // fieldErrors names every field of an object that does not decode into v,
 // not only the first: each member is decoded alone into a fresh value.
 // Members that decode are decoded into v too, so validation can go on.
-func fieldErrors(body []byte, v any, first error) error {
+// The members the strict pass sc (if any) named are left out, and its
+// errors come first.
+func fieldErrors(body []byte, v any, sc *strictScan) error {
+	var fields []appeals.FieldError
+	more := 0
+	if sc != nil {
+		fields, more = sc.errs.fields, sc.errs.more
+	}
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(body, &members); err != nil {
-		return jsonError(first)
+		return &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields",
+			Fields: append(fields, appeals.FieldError{Field: "body", Message: "is not a valid JSON object"}), More: more}
 	}
 	t := reflect.TypeOf(v).Elem()
-	var fields []appeals.FieldError
+	scanned := len(fields)
 	for name, raw := range members {
+		if sc != nil && sc.bad[name] {
+			continue
+		}
 		one, _ := json.Marshal(map[string]json.RawMessage{name: raw})
 		dec := json.NewDecoder(bytes.NewReader(one))
 		dec.DisallowUnknownFields()
@@ -83,8 +113,9 @@ func fieldErrors(body []byte, v any, first error) error {
 		}
 		_ = json.Unmarshal(one, v)
 	}
-	sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
-	return &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields", Fields: fields}
+	rest := fields[scanned:]
+	sort.Slice(rest, func(i, j int) bool { return rest[i].Field < rest[j].Field })
+	return &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields", Fields: fields, More: more}
 }
 
 func jsonError(err error) error {

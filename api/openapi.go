@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -225,6 +226,10 @@ func (g *schemaGen) fields(t reflect.Type, props map[string]any) {
 		// as how it reads to an advertiser.
 		if doc := f.Tag.Get("doc"); doc != "" {
 			fs["description"] = doc
+		}
+		// The strict body pass (strict.go) enforces the same bound.
+		if n := f.Tag.Get("maxItems"); n != "" {
+			fs["maxItems"], _ = strconv.Atoi(n)
 		}
 		props[name] = fs
 	}

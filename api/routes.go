@@ -6,7 +6,7 @@ import (
 
 // routes is the whole HTTP surface, with the roles each route admits.
 func (s *Server) routes() {
-	m := s.mux
+	m := newCheckedMux(s) // every route's path and query vetted first (params.go)
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyz)
 	m.HandleFunc("GET /openapi.json", s.openAPI)

@@ -143,18 +143,25 @@ const appealColumns = `id, decision_id, advertiser_id, state, statement, evidenc
 // AppealInput is an appeal as the advertiser files it.
 type AppealInput struct {
 	Statement string         `json:"statement"`
-	Evidence  []EvidenceItem `json:"evidence"`
+	Evidence  []EvidenceItem `json:"evidence" maxItems:"20"`
 }
 
 // Validate checks the statement and each evidence item.
 func (in AppealInput) Validate() error {
 	var p Problems
 	required(&p, "statement", in.Statement, MaxStatement)
-	if len(in.Evidence) > MaxEvidenceItems {
+	items := in.Evidence
+	if len(items) > MaxEvidenceItems {
+		// Only the items that could be kept are checked: a body of
+		// 340,000 empty items must not cost 340,000 errors.
 		p.Add("evidence", "must have at most %d items", MaxEvidenceItems)
+		items = items[:MaxEvidenceItems]
 	}
-	for i, e := range in.Evidence {
+	for i, e := range items {
 		field := fmt.Sprintf("evidence[%d]", i)
+		if !clean(&p, field+".description", e.Description) || !clean(&p, field+".url", e.URL) {
+			continue
+		}
 		if strings.TrimSpace(e.Description) == "" && e.URL == "" {
 			p.Add(field, "needs a description or a url")
 		}
@@ -242,6 +249,9 @@ func holds(a Appeal, by Actor, now time.Time) error {
 }
 
 func getAppeal(ctx context.Context, q sqlx.QueryerContext, id string, forUpdate bool) (Appeal, error) {
+	if err := checkID("appeal", "id", id); err != nil {
+		return Appeal{}, err
+	}
 	query := `SELECT ` + appealColumns + ` FROM appeals WHERE id = $1`
 	if forUpdate {
 		query += ` FOR UPDATE`
@@ -557,7 +567,7 @@ func (f AppealFilter) Validate() error {
 	if f.AdvertiserID != "" && !ValidPlatformID(f.AdvertiserID) {
 		p.Add("advertiser_id", "is not a valid advertiser id")
 	}
-	if len(f.DecisionID) > 128 {
+	if f.DecisionID != "" && clean(&p, "decision_id", f.DecisionID) && !ValidPlatformID(f.DecisionID) {
 		p.Add("decision_id", "is not a decision id")
 	}
 	p.merge(f.PageRequest.Validate())

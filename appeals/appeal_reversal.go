@@ -19,7 +19,7 @@ import (
 // ReversalInput asks to reverse every in-effect decision taken under some
 // versions of a policy, with one rationale.
 type ReversalInput struct {
-	Versions  []int  `json:"versions"`
+	Versions  []int  `json:"versions" maxItems:"1000"`
 	Rationale string `json:"rationale"`
 }
 
@@ -36,7 +36,7 @@ func (in ReversalInput) Validate() error {
 		p.Add("versions", "must have at most %d versions", MaxReversalVersions)
 	}
 	seen := map[int]bool{}
-	for i, v := range in.Versions {
+	for i, v := range in.Versions[:min(len(in.Versions), MaxReversalVersions)] {
 		if v < 1 {
 			p.Add(fmt.Sprintf("versions[%d]", i), "must be a version number from 1")
 		} else if seen[v] {

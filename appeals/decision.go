@@ -103,12 +103,19 @@ type DecisionInput struct {
 	Source             string   `json:"source" enum:"voluntary,notice,trusted_flagger,authority"`
 	AutomatedDetection *bool    `json:"automated_detection"`
 	AutomatedDecision  string   `json:"automated_decision" enum:"none,partial,full"`
-	TerritorialScope   []string `json:"territorial_scope"`
+	TerritorialScope   []string `json:"territorial_scope" maxItems:"250"`
 	EndsAt             string   `json:"ends_at"`
-	ContentType        []string `json:"content_type" enum:"text,image,video,audio,app,product,synthetic_media,other"`
+	ContentType        []string `json:"content_type" enum:"text,image,video,audio,app,product,synthetic_media,other" maxItems:"8"`
 }
 
+// MaxTerritorialScope bounds territorial_scope: ISO 3166-1 has 249 codes,
+// so a longer list repeats one.
+const MaxTerritorialScope = 250
+
 func required(p *Problems, field, v string, max int) {
+	if !clean(p, field, v) {
+		return
+	}
 	switch n := utf8.RuneCountInString(v); {
 	case strings.TrimSpace(v) == "":
 		p.Add(field, "is required")
@@ -135,6 +142,12 @@ func optionalEnum(p *Problems, field, v string, set []string) {
 // enumList checks that each of vals is in set and none repeats, naming
 // the bad element as field[i].
 func enumList(p *Problems, field string, vals, set []string) {
+	// A list longer than set repeats a value; past that, checking more
+	// items only costs.
+	if len(vals) > len(set) {
+		p.Add(field, "must have at most %d items", len(set))
+		vals = vals[:len(set)+1]
+	}
 	for i, v := range vals {
 		switch {
 		case !oneOf(v, set):
@@ -173,6 +186,8 @@ func (in DecisionInput) Validate() error {
 		p.Add("legal_reference", "is required when ground is law")
 	case in.Ground != "law" && in.LegalReference != "":
 		p.Add("legal_reference", "is only allowed when ground is law")
+	case !CleanString(in.LegalReference):
+		p.Add("legal_reference", DirtyMessage)
 	case utf8.RuneCountInString(in.LegalReference) > 500:
 		p.Add("legal_reference", "must be at most 500 characters")
 	}
@@ -183,8 +198,13 @@ func (in DecisionInput) Validate() error {
 		p.Add("automated_detection", "is required")
 	}
 	enum(&p, "automated_decision", in.AutomatedDecision, automatedDecisions)
+	scope := in.TerritorialScope
+	if len(scope) > MaxTerritorialScope {
+		p.Add("territorial_scope", "must have at most %d items", MaxTerritorialScope)
+		scope = scope[:MaxTerritorialScope]
+	}
 	seen := map[string]bool{}
-	for i, c := range in.TerritorialScope {
+	for i, c := range scope {
 		if !ValidCountry(c) {
 			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "must be an ISO 3166-1 alpha-2 code")
 		} else if seen[c] {
@@ -193,7 +213,7 @@ func (in DecisionInput) Validate() error {
 		seen[c] = true
 	}
 	enumList(&p, "content_type", in.ContentType, contentTypes)
-	if _, err := time.Parse(time.RFC3339, in.EndsAt); in.EndsAt != "" && err != nil {
+	if _, err := time.Parse(time.RFC3339, in.EndsAt); in.EndsAt != "" && (err != nil || !CleanString(in.EndsAt)) {
 		p.Add("ends_at", "must be an RFC 3339 timestamp")
 	}
 	return p.Err()
@@ -388,6 +408,9 @@ func (s *Store) Decision(ctx context.Context, by Actor, id string) (Decision, er
 }
 
 func getDecision(ctx context.Context, q sqlx.QueryerContext, id string, forUpdate bool) (Decision, error) {
+	if err := checkID("decision", "id", id); err != nil {
+		return Decision{}, err
+	}
 	query := `SELECT ` + decisionColumns + ` FROM decisions WHERE id = $1`
 	if forUpdate {
 		query += ` FOR UPDATE`

@@ -15,4 +15,9 @@
 // Views. What the store returns to an advertiser shows staff by role only
 // and omits escalation reasons (view.go); it is also what an idempotent
 // reply keeps. The log keeps every name.
+//
+// No string reaches Postgres unchecked (input.go): ids and codes are vetted
+// before any SQL, and before a call joins a queue batch; one call's failure
+// in a batch makes every call of it retry alone (inLane), so one bad call
+// never fails another.
 package appeals

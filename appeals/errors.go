@@ -30,6 +30,9 @@ type Error struct {
 	Code    Code
 	Message string
 	Fields  []FieldError
+	// More counts field errors found beyond Fields but not kept, so that
+	// a hostile body costs a bounded answer (see MaxFieldErrors).
+	More int
 }
 
 func (e *Error) Error() string {

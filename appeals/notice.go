@@ -58,7 +58,7 @@ func (in NoticeInput) validate(now time.Time) (time.Time, error) {
 			at = t.UTC().Truncate(time.Microsecond)
 		}
 	}
-	if utf8.RuneCountInString(in.Reference) > 256 || strings.ContainsFunc(in.Reference, func(r rune) bool { return r < 0x20 }) {
+	if !utf8.ValidString(in.Reference) || utf8.RuneCountInString(in.Reference) > 256 || strings.ContainsFunc(in.Reference, func(r rune) bool { return r < 0x20 }) {
 		p.Add("reference", "must be at most 256 printable characters")
 	}
 	return at, p.Err()

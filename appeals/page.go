@@ -21,14 +21,15 @@ const (
 	MaxLimit     = 500
 )
 
-// Validate checks the limit and the cursor's form.
+// Validate checks the limit and the cursor's form: the cursor of a list
+// of records by id (decisions, appeals). ListPolicies checks its own.
 func (r PageRequest) Validate() error {
 	var p Problems
 	if r.Limit < 0 || r.Limit > MaxLimit {
 		p.Add("limit", "must be between 1 and %d", MaxLimit)
 	}
-	if _, err := base64.RawURLEncoding.DecodeString(r.Cursor); err != nil {
-		p.Add("cursor", "is not a cursor this server gave")
+	if _, err := r.after(ValidPlatformID); err != nil {
+		p.merge(err)
 	}
 	return p.Err()
 }
@@ -41,10 +42,21 @@ func (r PageRequest) limit() int {
 }
 
 // after decodes the cursor: the sort key of the last item already seen.
-func (r PageRequest) after() (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(r.Cursor)
-	if err != nil {
-		return "", &Error{Code: Invalid, Message: "bad cursor", Fields: []FieldError{{Field: "cursor", Message: "is not a cursor this server gave"}}}
+// A cursor is strictly parsed rather than signed, so that every replica
+// reads every other's without a shared secret: the canonical unpadded
+// base64url (as makePage writes it, and no other spelling) of a key that
+// valid accepts, which is the shape of every key a list can hold. Any
+// other cursor was not given by a server and is refused, never read as
+// the first page; a well-formed key that no list gave is only a place in
+// the keyset order, which reveals nothing the caller may not list.
+func (r PageRequest) after(valid func(string) bool) (string, error) {
+	if r.Cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(r.Cursor)
+	if err != nil || len(b) == 0 || base64.RawURLEncoding.EncodeToString(b) != r.Cursor || !valid(string(b)) {
+		return "", &Error{Code: Invalid, Message: "the request has invalid fields",
+			Fields: []FieldError{{Field: "cursor", Message: "is not a cursor this server gave"}}}
 	}
 	return string(b), nil
 }
@@ -107,7 +119,10 @@ func (q *filterSQL) page(selectFrom, after string, limit int) (string, []any) {
 // requested page, with derive applied to each item.
 func list[T any](ctx context.Context, db sqlx.QueryerContext, q *filterSQL, selectFrom string, r PageRequest,
 	key func(T) string, derive func(*T)) (Page[T], error) {
-	after, _ := r.after()
+	after, err := r.after(ValidPlatformID)
+	if err != nil {
+		return Page[T]{}, err
+	}
 	query, args := q.page(selectFrom, after, r.limit())
 	var items []T
 	if err := sqlx.SelectContext(ctx, db, &items, query, args...); err != nil {

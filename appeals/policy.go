@@ -48,12 +48,16 @@ func codeProblems(code string) Problems {
 func (in PolicyInput) Validate() error {
 	var p Problems
 	switch n := utf8.RuneCountInString(in.Title); {
+	case !CleanString(in.Title):
+		p.Add("title", DirtyMessage)
 	case n == 0:
 		p.Add("title", "is required")
 	case n > 200:
 		p.Add("title", "must be at most 200 characters")
 	}
 	switch n := utf8.RuneCountInString(in.Text); {
+	case !CleanString(in.Text):
+		p.Add("text", DirtyMessage)
 	case n == 0:
 		p.Add("text", "is required")
 	case n > 100000:
@@ -118,6 +122,9 @@ func (s *Store) PutPolicy(ctx context.Context, by Actor, code string, in PolicyI
 }
 
 func currentPolicy(ctx context.Context, q sqlx.QueryerContext, code string) (Policy, error) {
+	if err := checkCode(code); err != nil {
+		return Policy{}, err
+	}
 	var p Policy
 	err := sqlx.GetContext(ctx, q, &p, `SELECT `+policyColumns+` FROM policies WHERE code = $1 ORDER BY version DESC LIMIT 1`, code)
 	if err != nil {
@@ -133,6 +140,9 @@ func (s *Store) Policy(ctx context.Context, code string) (Policy, error) {
 
 // PolicyVersion returns one version of code.
 func (s *Store) PolicyVersion(ctx context.Context, code string, version int) (Policy, error) {
+	if err := checkCode(code); err != nil {
+		return Policy{}, err
+	}
 	var p Policy
 	err := s.db.GetContext(ctx, &p, `SELECT `+policyColumns+` FROM policies WHERE code = $1 AND version = $2`, code, version)
 	if err != nil {
@@ -143,7 +153,7 @@ func (s *Store) PolicyVersion(ctx context.Context, code string, version int) (Po
 
 // ListPolicies returns the current version of each policy, by code.
 func (s *Store) ListPolicies(ctx context.Context, page PageRequest) (Page[Policy], error) {
-	after, err := page.after()
+	after, err := page.after(ValidPolicyCode)
 	if err != nil {
 		return Page[Policy]{}, err
 	}

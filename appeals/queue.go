@@ -216,8 +216,12 @@ func (s *Store) queueStmt(ctx context.Context, w on, q hotQuery) (*sqlx.Stmt, er
 }
 
 // inLane runs a batch's statements on l, with no transaction around them.
-// When they fail, the error answers every call, and l's connection, in a
-// state no one knows, is dropped.
+// When they fail, l's connection, in a state no one knows, is dropped. A
+// failed statement may be one call's fault (input that got past the
+// checks), and one bad call must never fail another: each call of a batch
+// of more than one is then errBusy, so that each tries again alone, in its
+// own transaction, and gets its own answer. Nothing of the batch committed:
+// its one change is a single statement, and it failed.
 func inLane[R any](ctx context.Context, s *Store, l *lane, n int,
 	fn func(w on, now time.Time) ([]outcome[R], error)) []outcome[R] {
 	ok := false
@@ -228,6 +232,9 @@ func inLane[R any](ctx context.Context, s *Store, l *lane, n int,
 	}()
 	outs, err := fn(on{lane: l}, s.now())
 	if err != nil {
+		if n > 1 {
+			err = errBusy
+		}
 		outs = make([]outcome[R], n)
 		for i := range outs {
 			outs[i].err = err
@@ -367,6 +374,11 @@ func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInpu
 		return Appeal{}, Errorf(Forbidden, "only reviewers resolve appeals; resolution is never automated")
 	}
 	if err := in.Validate(); err != nil {
+		return Appeal{}, err
+	}
+	// Before the batch: an id Postgres would refuse must fail this call
+	// alone, not the statement that answers every call in the batch.
+	if err := checkID("appeal", "id", id); err != nil {
 		return Appeal{}, err
 	}
 	req := resolveReq{by: by, id: id, in: in}

@@ -1,0 +1,62 @@
+package appeals
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Hostile input: every string that reaches Postgres is checked here or in
+// api first. Postgres refuses NUL in text and any invalid UTF-8 with an
+// error, which would otherwise surface as a 500, and in a batch (see
+// batcher) as the error of every call in it.
+
+// MaxFieldErrors bounds the field errors one answer lists; api adds one
+// entry saying how many more there were.
+const MaxFieldErrors = 100
+
+// CleanString reports whether s is valid UTF-8 without NUL bytes: text
+// Postgres stores as given.
+func CleanString(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// DirtyMessage is what a field that fails CleanString is told.
+const DirtyMessage = "must be valid UTF-8 without NUL bytes"
+
+// clean adds a problem for field when v fails CleanString; it reports
+// whether v was clean, so the field's other checks can be skipped.
+func clean(p *Problems, field, v string) bool {
+	if CleanString(v) {
+		return true
+	}
+	p.Add(field, DirtyMessage)
+	return false
+}
+
+// checkID vets a record id (a decision's, an appeal's) before any SQL
+// sees it. Docket's ids are UUIDs, and every id ever stored has the shape
+// of ValidPlatformID, so anything else cannot name a record: bad bytes are
+// the caller's error (Invalid, naming field), any other shape is NotFound
+// without echoing the id, whose length the caller chose.
+func checkID(what, field, id string) error {
+	if !CleanString(id) {
+		return &Error{Code: Invalid, Message: "the request has invalid fields",
+			Fields: []FieldError{{Field: field, Message: DirtyMessage}}}
+	}
+	if !ValidPlatformID(id) {
+		return Errorf(NotFound, "%s not found", what)
+	}
+	return nil
+}
+
+// checkCode vets a policy code from a path as checkID vets an id.
+func checkCode(code string) error {
+	if !CleanString(code) {
+		return &Error{Code: Invalid, Message: "the request has invalid fields",
+			Fields: []FieldError{{Field: "code", Message: DirtyMessage}}}
+	}
+	if !ValidPolicyCode(code) {
+		return Errorf(NotFound, "policy not found")
+	}
+	return nil
+}
