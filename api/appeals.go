@@ -123,6 +123,9 @@ func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a appeals
 	if err != nil {
 		return err
 	}
+	// A bulk reversal may take longer than the write timeout, which is
+	// there for stalled readers; its reply is small, so lift the deadline.
+	unboundWrite(w)
 	rep, err := s.store.ReversePolicyVersions(ctx, a, r.PathValue("code"), in)
 	if err != nil {
 		return err

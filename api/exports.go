@@ -14,6 +14,12 @@ import (
 	"github.com/docket-dev/docket/audit"
 )
 
+// unboundWrite lifts the server's write deadline for a handler whose
+// work, not its reader, is slow.
+func unboundWrite(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+}
+
 // entryTypes are the audit entry types an export may select. A new entry
 // type must be added here to be selectable.
 var entryTypes = []string{"policy.revised", "decision.recorded", "decision.reversed", "notice.delivered",
@@ -229,6 +235,9 @@ func (s *Server) exportDSA(w http.ResponseWriter, r *http.Request, a appeals.Act
 
 // reportAppeals answers the transparency figures as JSON, or CSV with format=csv.
 func (s *Server) reportAppeals(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+	// Figures over years of appeals may take longer than the write
+	// timeout; the reply is small, so the deadline is lifted.
+	unboundWrite(w)
 	from, to, err := periodParams(r)
 	if err != nil {
 		return err

@@ -339,3 +339,42 @@ func TestOpenAPIDocumentsRateLimits(t *testing.T) {
 	}
 	require.Positive(t, authed)
 }
+
+// TestSlowWorkOutlivesTheWriteTimeout: the write timeout is for stalled
+// readers, so handlers whose own work may be long (a bulk reversal, the
+// figures) lift it. A 1 ns timeout has always passed by the time a
+// handler writes: an ordinary route is cut, those two answer.
+func TestSlowWorkOutlivesTheWriteTimeout(t *testing.T) {
+	t.Parallel()
+	e := setupLimits(t, api.Limits{WriteTimeout: time.Nanosecond}, nil)
+	_, err := e.store.PutPolicy(context.Background(), appeals.Actor{Role: appeals.RoleAdmin, Name: "ada"}, "crypto",
+		appeals.PolicyInput{Title: "Crypto", Text: "No crypto ads."})
+	require.NoError(t, err)
+
+	call := func(method, path string, body string) (int, error) {
+		req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["admin"])
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		if _, err := io.ReadAll(resp.Body); err != nil {
+			return 0, err
+		}
+		return resp.StatusCode, nil
+	}
+	_, err = call("GET", "/v1/policies", "")
+	require.Error(t, err, "an ordinary reply is cut by the write timeout")
+
+	status, err := call("POST", "/v1/policies/crypto/reversals", `{"versions": [1], "rationale": "Allowed now."}`)
+	require.NoError(t, err)
+	require.Equal(t, 200, status)
+	status, err = call("GET", "/v1/reports/appeals", "")
+	require.NoError(t, err)
+	require.Equal(t, 200, status)
+}
