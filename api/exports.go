@@ -24,7 +24,7 @@ func unboundWrite(w http.ResponseWriter) {
 // type must be added here to be selectable.
 var entryTypes = []string{"policy.revised", "decision.recorded", "decision.reversed", "notice.delivered",
 	"appeal.filed", "appeal.claimed", "appeal.released", "appeal.escalated", "appeal.resolved", "appeal.withdrawn",
-	"token.created", "token.revoked"}
+	"token.created", "token.revoked", audit.EntryPredecessor}
 
 // exporters may read the whole history in bulk.
 var exporters = []appeals.Role{appeals.RoleAuditor, appeals.RoleAdmin}

@@ -41,6 +41,12 @@
 // its size, on leaves with no checkpoint at all, and on entries left
 // without a checkpoint for longer than MaxUnsignedAge.
 //
+// A key that leaks cannot be revoked from a log whose identity is fixed, so
+// the log ends and a successor starts under a new origin and key: Succeed
+// makes the old log's final trusted checkpoint the successor's first entry
+// (EntryPredecessor), so that every checkpoint of the new log commits to
+// where the old one ended.
+//
 // The package knows nothing of appeals: an entry is bytes plus a type, an
 // actor and a subject.
 package audit

@@ -17,6 +17,7 @@ import (
 
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/migrations"
 )
 
 // signerKeyFileName is where serve keeps a key it generated, in the data directory.
@@ -286,5 +287,60 @@ func verifyRemote(ctx context.Context, e *env, base, savedFile, key, save string
 	}
 	fmt.Fprintf(e.stdout, "ok: the log at %d entries (root %x) extends the saved checkpoint at %d\n",
 		res.Latest.Size, res.Latest.Hash, res.Saved.Size)
+	return nil
+}
+
+func cmdLog(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("log", e, `Usage: docket log succeed --checkpoint FILE --key KEY [--reason TEXT]
+
+Opens a new, empty log as the successor of one whose signing key was
+compromised: the old log's final trusted checkpoint (FILE, verified with the
+old log's verifier key KEY) becomes the new log's first entry, of type
+log.predecessor, so every checkpoint of the new log commits to where the old
+one ended. Run it on the new log's database before anything else is written
+to it, with the new origin in DOCKET_LOG_ORIGIN (it must differ from the
+old), then start 'docket serve' with the new log's key.
+
+Flags:
+`)
+	dsn := databaseFlag(fs, e)
+	cpFile := fs.String("checkpoint", "", "the old log's final trusted checkpoint, as saved from GET /v1/audit/checkpoint")
+	key := fs.String("key", "", "the old log's verifier key, or a file holding it")
+	origin := fs.String("log-origin", envOr(e.getenv, "DOCKET_LOG_ORIGIN", defaultOrigin), "the new log's origin (DOCKET_LOG_ORIGIN)")
+	reason := fs.String("reason", "", "why the old log ended, recorded in the entry")
+	if len(args) == 0 || args[0] != "succeed" {
+		fs.Usage()
+		return errors.New("log: want 'succeed'")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *cpFile == "" {
+		return errors.New("log: --checkpoint FILE is required: the old log's final checkpoint")
+	}
+	cp, err := os.ReadFile(*cpFile)
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	vkey, err := readKey(*key)
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	if err := migrations.EnsureDatabase(ctx, *dsn); err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	db, err := openDB(ctx, *dsn)
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	defer db.Close()
+	if err := migrations.Up(ctx, db.DB); err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	p, err := audit.Succeed(ctx, db, cp, vkey, *origin, cliActor(e).String(), *reason, time.Now())
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "log %s succeeds %s at size %d root %s; its first checkpoint will cover it\n", *origin, p.Origin, p.Size, p.RootHash)
 	return nil
 }

@@ -46,6 +46,7 @@ Commands:
   token      create, revoke or list API tokens
   keys       generate a checkpoint signing key pair
   verify     verify the audit log (database, remote, or bundle)
+  log        open a new log as the successor of one whose key was compromised
   events     print audit entries from NATS as they arrive
   export     export audit entries (JSON lines, CSV) or a verifiable bundle
   report     print the transparency figures on decisions and appeals
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdKeys(ctx, e, rest)
 	case "verify":
 		return cmdVerify(ctx, e, rest)
+	case "log":
+		return cmdLog(ctx, e, rest)
 	case "version":
 		fmt.Fprintln(stdout, "docket", version)
 		return nil

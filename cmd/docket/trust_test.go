@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"io"
 	"net/http"
@@ -204,3 +205,54 @@ func TestVerifyCommandSavedCheckpoints(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestSuccessorLogRecordsItsPredecessor walks the compromised-key steps:
+// the old log's final checkpoint becomes the new log's first entry, which
+// the new log's first checkpoint covers; a checkpoint that does not verify
+// with the old key, the old origin, or a log with entries already are
+// refused.
+func TestSuccessorLogRecordsItsPredecessor(t *testing.T) {
+	t.Parallel()
+	old := map[string]string{"DATABASE_URL": pgtest.NewURL(t), "DOCKET_DATA_DIR": t.TempDir(), "DOCKET_CHECKPOINT_INTERVAL": "10ms"}
+	_, oldDB, size := signedServer(t, old)
+	final := filepath.Join(t.TempDir(), "final.txt")
+	var finalNote string
+	require.NoError(t, oldDB.Get(&finalNote, `SELECT note FROM audit_checkpoints WHERE size = $1`, size))
+	require.NoError(t, os.WriteFile(final, []byte(finalNote), 0o644))
+	oldKey := filepath.Join(old["DOCKET_DATA_DIR"], signerKeyFileName+".pub")
+
+	next := map[string]string{"DATABASE_URL": pgtest.NewURL(t), "DOCKET_DATA_DIR": t.TempDir(),
+		"DOCKET_CHECKPOINT_INTERVAL": "10ms", "DOCKET_LOG_ORIGIN": "docket.local/audit-2"}
+	stranger := filepath.Join(t.TempDir(), "stranger.key")
+	_, _, err := runCLI(nil, "keys", "generate", "--name", defaultOrigin, "--out", stranger)
+	require.NoError(t, err)
+	_, _, err = runCLI(next, "log", "succeed", "--checkpoint", final, "--key", stranger+".pub")
+	require.ErrorContains(t, err, "predecessor's checkpoint: signature")
+	sameOrigin := map[string]string{"DATABASE_URL": next["DATABASE_URL"]}
+	_, _, err = runCLI(sameOrigin, "log", "succeed", "--checkpoint", final, "--key", oldKey)
+	require.ErrorContains(t, err, "needs its own origin")
+
+	out, _, err := runCLI(next, "log", "succeed", "--checkpoint", final, "--key", oldKey, "--reason", "signer key leaked")
+	require.NoError(t, err)
+	require.Contains(t, out, "succeeds "+defaultOrigin+" at size "+itoa(size))
+	_, _, err = runCLI(next, "log", "succeed", "--checkpoint", final, "--key", oldKey)
+	require.ErrorContains(t, err, "already has entries")
+
+	_, db, _ := signedServer(t, next)
+	var first struct {
+		Type  string `db:"type"`
+		Entry []byte `db:"entry"`
+	}
+	require.NoError(t, db.Get(&first, `SELECT s.type, s.entry FROM audit_leaves l JOIN audit_staging s ON s.id = l.staging_id WHERE l.idx = 0`))
+	require.Equal(t, audit.EntryPredecessor, first.Type)
+	var e struct {
+		Record audit.Predecessor `json:"record"`
+	}
+	require.NoError(t, json.Unmarshal(first.Entry, &e))
+	require.Equal(t, finalNote, e.Record.Checkpoint)
+	require.Equal(t, uint64(size), e.Record.Size)
+	require.Equal(t, "signer key leaked", e.Record.Reason)
+	out, _, err = runCLI(next, "verify")
+	require.NoError(t, err, "the new log verifies with its own key")
+	require.Contains(t, out, "ok: ")
+}
