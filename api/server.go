@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/docket-dev/docket/appeals"
@@ -29,7 +30,9 @@ type Config struct {
 	Checks []Check
 	// Metrics serves /metrics when set.
 	Metrics http.Handler
-	Version string
+	// Registry, when set, receives the HTTP request metrics.
+	Registry prometheus.Registerer
+	Version  string
 	// AuthCacheTTL is how long a token look-up is reused: the longest a
 	// revoked token keeps working. Zero: 1 s; negative: no cache.
 	AuthCacheTTL time.Duration
@@ -45,6 +48,7 @@ type Server struct {
 	logger  *slog.Logger
 	checks  []Check
 	metrics http.Handler
+	http    *httpMetrics
 	version string
 	mux     *http.ServeMux
 	auth    *authCache
@@ -64,8 +68,8 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{store: cfg.Store, audit: cfg.Audit, logger: cfg.Logger, checks: cfg.Checks, metrics: cfg.Metrics,
-		version: cfg.Version, mux: http.NewServeMux()}
+	s := &Server{store: cfg.Store, audit: cfg.Audit, logger: slog.New(requestIDHandler{cfg.Logger.Handler()}),
+		checks: cfg.Checks, metrics: cfg.Metrics, http: newHTTPMetrics(cfg.Registry), version: cfg.Version, mux: http.NewServeMux()}
 	if cfg.AuthCacheTTL == 0 {
 		cfg.AuthCacheTTL = time.Second
 	}
@@ -86,12 +90,17 @@ func New(cfg Config) *Server {
 // ServeHTTP logs each request and hands it to the routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	id := requestID(r)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	w.Header().Set(RequestIDHeader, id)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	_, pattern := s.mux.Handler(r)
+	if pattern == "" {
 		s.noRoute(rec, r)
 	} else {
 		s.mux.ServeHTTP(rec, r)
 	}
+	s.http.observe(pattern, r.Method, rec.status, time.Since(start))
 	level := slog.LevelInfo
 	if rec.status == http.StatusUnauthorized || rec.status == http.StatusTooManyRequests {
 		level = slog.LevelDebug // a guessing client would otherwise write a line per guess

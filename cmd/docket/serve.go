@@ -123,6 +123,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	registerAuditMetrics(reg, auditLog)
+	registerStateMetrics(reg, db, store, logger)
 	checks = append(checks, auditCheck(auditLog))
 	relay, stopNotify, err := startNotify(bg, cfg, db, reg, logger)
 	if err != nil {
@@ -133,7 +134,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	go releaseExpiredClaims(bg, store, logger)
 
 	srv := api.New(api.Config{Store: store, Audit: auditLog, Logger: logger, Checks: checks,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Version: version, AuthCacheTTL: cfg.AuthCacheTTL,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Registry: reg, Version: version, AuthCacheTTL: cfg.AuthCacheTTL,
 		Limits: limits})
 
 	if cfg.PprofAddr != "" {
