@@ -30,14 +30,21 @@ func provider(db *sql.DB) (*goose.Provider, error) {
 
 // Up applies every pending migration.
 func Up(ctx context.Context, db *sql.DB) error {
+	_, err := Apply(ctx, db)
+	return err
+}
+
+// Apply applies every pending migration and says how many it applied.
+func Apply(ctx context.Context, db *sql.DB) (int, error) {
 	p, err := provider(db)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrations: up: %w", err)
+	res, err := p.Up(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("migrations: up: %w", err)
 	}
-	return nil
+	return len(res), nil
 }
 
 // Status writes one line per migration: version, state and when applied.
@@ -63,35 +70,60 @@ func Status(ctx context.Context, db *sql.DB, w io.Writer) error {
 // EnsureDatabase creates the database that dsn names when it does not exist,
 // connecting to the server's "postgres" database to do so.
 func EnsureDatabase(ctx context.Context, dsn string) error {
+	_, err := CreateDatabase(ctx, dsn)
+	return err
+}
+
+// CreateDatabase is EnsureDatabase that says whether it created it.
+func CreateDatabase(ctx context.Context, dsn string) (bool, error) {
 	u, err := url.Parse(dsn)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return fmt.Errorf("migrations: DATABASE_URL must be a postgres:// URL")
+		return false, fmt.Errorf("migrations: DATABASE_URL must be a postgres:// URL")
 	}
 	name := strings.TrimPrefix(u.Path, "/")
 	if name == "" || name == "postgres" {
-		return nil
+		return false, nil
 	}
 	admin := *u
 	admin.Path = "/postgres"
 	db, err := sql.Open("postgres", admin.String())
 	if err != nil {
-		return fmt.Errorf("migrations: open admin: %w", err)
+		return false, fmt.Errorf("migrations: open admin: %w", err)
 	}
 	defer db.Close()
 	var exists bool
 	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-		return fmt.Errorf("migrations: look for database %q: %w", name, err)
+		return false, fmt.Errorf("migrations: look for database %q: %w", name, err)
 	}
 	if exists {
-		return nil
+		return false, nil
 	}
 	_, err = db.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name))
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "42P04" { // created meanwhile by another process
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("migrations: create database %q: %w", name, err)
+		return false, fmt.Errorf("migrations: create database %q: %w", name, err)
 	}
-	return nil
+	return true, nil
+}
+
+// Pending counts the migrations not yet applied to db.
+func Pending(ctx context.Context, db *sql.DB) (int, error) {
+	p, err := provider(db)
+	if err != nil {
+		return 0, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("migrations: status: %w", err)
+	}
+	n := 0
+	for _, s := range st {
+		if s.State == goose.StatePending {
+			n++
+		}
+	}
+	return n, nil
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/audit"
-	"github.com/docket-dev/docket/migrations"
 )
 
 // signerKeyFileName is where serve keeps a key it generated, in the data directory.
@@ -132,11 +131,7 @@ Flags:
 `)
 	name := fs.String("name", envOr(e.getenv, "DOCKET_LOG_ORIGIN", defaultOrigin), "the key's name: the log's origin (DOCKET_LOG_ORIGIN)")
 	out := fs.String("out", "", "write the signer key to this file and the verifier key to FILE.pub")
-	if len(args) == 0 || args[0] != "generate" {
-		fs.Usage()
-		return errors.New("keys: want 'generate'")
-	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if _, err := onlySub(fs, "keys", args, "generate"); err != nil {
 		return err
 	}
 	skey, vkey, err := audit.GenerateKey(*name)
@@ -187,7 +182,7 @@ Flags:
 	save := fs.String("save", "", "with --remote: write the live checkpoint here once it verifies")
 	bundle := fs.String("bundle", "", "verify a bundle file offline (see 'docket export --bundle')")
 	quiet := fs.Bool("quiet", false, "no progress output")
-	if err := fs.Parse(args); err != nil {
+	if err := noArgs(fs, "verify", args); err != nil {
 		return err
 	}
 	switch {
@@ -204,7 +199,7 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	db, err := openDB(ctx, *dsn)
+	db, err := openMigrated(ctx, *dsn)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -308,11 +303,7 @@ Flags:
 	key := fs.String("key", "", "the old log's verifier key, or a file holding it")
 	origin := fs.String("log-origin", envOr(e.getenv, "DOCKET_LOG_ORIGIN", defaultOrigin), "the new log's origin (DOCKET_LOG_ORIGIN)")
 	reason := fs.String("reason", "", "why the old log ended, recorded in the entry")
-	if len(args) == 0 || args[0] != "succeed" {
-		fs.Usage()
-		return errors.New("log: want 'succeed'")
-	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if _, err := onlySub(fs, "log", args, "succeed"); err != nil {
 		return err
 	}
 	if *cpFile == "" {
@@ -326,17 +317,11 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
 	}
-	if err := migrations.EnsureDatabase(ctx, *dsn); err != nil {
-		return fmt.Errorf("log: %w", err)
-	}
-	db, err := openDB(ctx, *dsn)
+	db, err := openMigrated(ctx, *dsn)
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
 	}
 	defer db.Close()
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		return fmt.Errorf("log: %w", err)
-	}
 	p, err := audit.Succeed(ctx, db, cp, vkey, *origin, cliActor(e).String(), *reason, time.Now())
 	if err != nil {
 		return fmt.Errorf("log: %w", err)

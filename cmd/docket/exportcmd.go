@@ -19,7 +19,6 @@ import (
 
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
-	"github.com/docket-dev/docket/migrations"
 )
 
 // isTerminal reports whether w is a character device (a terminal), the
@@ -101,7 +100,7 @@ func indexOrTime(name, v string) (*int64, time.Time, error) {
 	}
 	t, err := parseCLITime(v)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("--%s: want an index or an RFC 3339 time, got %q", name, v)
+		return nil, time.Time{}, fmt.Errorf("--%s: want a leaf index (0, 1, ...), a date (2026-01-31) or an RFC 3339 time (2026-01-31T12:00:00Z), got %q", name, v)
 	}
 	return nil, t, nil
 }
@@ -140,8 +139,8 @@ Flags:
 func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 	fs := newFlagSet("export", e, exportUsage)
 	dsn := databaseFlag(fs, e)
-	from := fs.String("from", "", "first index, or earliest entry time (RFC 3339)")
-	to := fs.String("to", "", "index to stop before, or entry time to stop before (RFC 3339)")
+	from := fs.String("from", "", "first leaf index, or earliest entry time: a date (2026-01-31) or RFC 3339 (2026-01-31T12:00:00Z)")
+	to := fs.String("to", "", "leaf index to stop before, or entry time to stop before: a date or RFC 3339")
 	var types listFlag
 	fs.Var(&types, "type", "entry type to keep (repeat or comma-separate)")
 	advertiser := fs.String("advertiser", "", "keep entries about this advertiser_id")
@@ -150,7 +149,7 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 	output := fs.String("output", "", "file to write (default: standard output)")
 	bundle := fs.String("bundle", "", "write a verifiable bundle to this file instead")
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	if err := fs.Parse(args); err != nil {
+	if err := noArgs(fs, "export", args); err != nil {
 		return err
 	}
 	var f audit.ExportFilter
@@ -171,14 +170,11 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 		return fmt.Errorf("export: %w", err)
 	}
 
-	db, err := openDB(ctx, *dsn)
+	db, err := openMigrated(ctx, *dsn)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	defer db.Close()
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
 
 	var out io.Writer = e.stdout
 	path := *output
@@ -352,33 +348,30 @@ Flags:
 func cmdReport(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("report", e, reportUsage)
 	dsn := databaseFlag(fs, e)
-	from := fs.String("from", "", "start of the period (included)")
-	to := fs.String("to", "", "end of the period (excluded; default now)")
+	from := fs.String("from", "", "start of the period (included): a date, 2026-01-31, or an RFC 3339 time, 2026-01-31T12:00:00Z")
+	to := fs.String("to", "", "end of the period (excluded; default now): a date or an RFC 3339 time")
 	asCSV := fs.Bool("csv", false, "CSV instead of a table")
 	asJSON := fs.Bool("json", false, "JSON instead of a table")
-	if err := fs.Parse(args); err != nil {
+	if err := noArgs(fs, "report", args); err != nil {
 		return err
 	}
 	var p appeals.Period
 	var err error
 	if *from != "" {
 		if p.From, err = parseCLITime(*from); err != nil {
-			return fmt.Errorf("report: --from: %w", err)
+			return fmt.Errorf("report: --from: want a date (2026-01-31) or an RFC 3339 time (2026-01-31T12:00:00Z), got %q", *from)
 		}
 	}
 	if *to != "" {
 		if p.To, err = parseCLITime(*to); err != nil {
-			return fmt.Errorf("report: --to: %w", err)
+			return fmt.Errorf("report: --to: want a date (2026-01-31) or an RFC 3339 time (2026-01-31T12:00:00Z), got %q", *to)
 		}
 	}
-	db, err := openDB(ctx, *dsn)
+	db, err := openMigrated(ctx, *dsn)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	defer db.Close()
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
 	store := appeals.NewStore(db, appeals.Options{})
 	rep, err := store.AppealsReport(ctx, cliActor(e), p)
 	if err != nil {

@@ -16,13 +16,19 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case err != nil:
+	if code := exitCode(err); code != 0 {
 		fmt.Fprintln(os.Stderr, "docket:", err)
-		os.Exit(1)
+		os.Exit(code)
 	}
+}
+
+// exitCode is the process's status for run's result: asking for help is
+// success, as for Go's own tools.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 1
 }
 
 // env is what a command may touch of the process: tests pass their own.
@@ -84,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdVerify(ctx, e, rest)
 	case "log":
 		return cmdLog(ctx, e, rest)
-	case "version":
+	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "docket", version)
 		return nil
 	case "help", "-h", "--help":

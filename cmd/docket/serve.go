@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -83,7 +82,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err := cfg.bind(fs, e); err != nil {
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := noArgs(fs, "serve", args); err != nil {
 		return err
 	}
 	logger := newLogger(e.stderr, cfg.LogLevel)
@@ -92,8 +91,12 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if !cfg.NoMigrate {
-		if err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		created, err := migrations.CreateDatabase(ctx, cfg.DatabaseURL)
+		if err != nil {
 			return fmt.Errorf("serve: %w", err)
+		}
+		if created {
+			logger.Info("created the database", slog.String("database", databaseName(cfg.DatabaseURL)))
 		}
 	}
 	db, err := openDB(ctx, cfg.DatabaseURL)
@@ -102,9 +105,11 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	defer db.Close()
 	if !cfg.NoMigrate {
-		if err := migrations.Up(ctx, db.DB); err != nil {
+		n, err := migrations.Apply(ctx, db.DB)
+		if err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
+		logger.Info("database migrated", slog.String("database", databaseName(cfg.DatabaseURL)), slog.Int("applied", n))
 	}
 	store := appeals.NewStore(db, appeals.Options{AppealWindow: cfg.AppealWindow, ReviewDue: cfg.ReviewDue,
 		ClaimLease: cfg.ClaimLease, FurtherAppeals: &cfg.FurtherAppeals})
@@ -209,20 +214,30 @@ func releaseExpiredClaims(ctx context.Context, store *appeals.Store, logger *slo
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("migrate", e, "Usage: docket migrate up|status [flags]\n\nup creates the database if missing and applies pending migrations; status lists them.\n\nFlags:\n")
 	dsn := databaseFlag(fs, e)
-	if err := fs.Parse(args); err != nil {
+	sub, rest, err := parseSub(fs, "migrate", args, "up", "status")
+	if err != nil {
 		return err
 	}
-	sub := fs.Arg(0)
-	if sub != "up" && sub != "status" {
+	if len(rest) > 0 {
 		fs.Usage()
-		return fmt.Errorf("migrate: want 'up' or 'status', got %q", strings.Join(fs.Args(), " "))
+		return fmt.Errorf("migrate %s: unexpected argument %q", sub, rest[0])
 	}
+	name := databaseName(*dsn)
 	if sub == "up" {
-		if err := migrations.EnsureDatabase(ctx, *dsn); err != nil {
+		created, err := migrations.CreateDatabase(ctx, *dsn)
+		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
+		if created {
+			fmt.Fprintf(e.stdout, "created database %q\n", name)
+		}
 	}
-	db, err := openDB(ctx, *dsn)
+	var db *sqlx.DB
+	if sub == "status" {
+		db, err = openExisting(ctx, *dsn)
+	} else {
+		db, err = openDB(ctx, *dsn)
+	}
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -230,9 +245,10 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	if sub == "status" {
 		return migrations.Status(ctx, db.DB, e.stdout)
 	}
-	if err := migrations.Up(ctx, db.DB); err != nil {
+	n, err := migrations.Apply(ctx, db.DB)
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	fmt.Fprintln(e.stdout, "migrations applied")
+	fmt.Fprintf(e.stdout, "database %q: %d migrations applied\n", name, n)
 	return nil
 }

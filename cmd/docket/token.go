@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/docket-dev/docket/appeals"
-	"github.com/docket-dev/docket/migrations"
 )
 
 // cliActor is who the log records for operator commands: the OS user, so
@@ -28,34 +27,24 @@ func cliActor(e *env) appeals.Actor {
 
 func cmdToken(ctx context.Context, e *env, args []string) error {
 	const usage = "Usage: docket token create|revoke|list\n\n  docket token create --role ROLE --name NAME [--advertiser ID]\n  docket token revoke [--role ROLE] NAME\n  docket token list\n\nFlags:\n"
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage)
-		return errors.New("token: want create, revoke or list")
-	}
-	sub := args[0]
-	fs := newFlagSet("token "+sub, e, usage)
+	fs := newFlagSet("token", e, usage)
 	dsn := databaseFlag(fs, e)
 	role := fs.String("role", "", "admin, enforcer, reviewer, senior_reviewer, advertiser or auditor")
 	name := fs.String("name", "", "the person or system the token is for; its first token binds it for good to one advertiser, or to staff")
 	adv := fs.String("advertiser", "", "the advertiser id an advertiser token is bound to")
-	if err := fs.Parse(args[1:]); err != nil {
+	sub, rest, err := parseSub(fs, "token", args, "create", "revoke", "list")
+	if err != nil {
 		return err
 	}
-	if sub != "create" && sub != "revoke" && sub != "list" {
+	if max := map[string]int{"create": 0, "revoke": 1, "list": 0}[sub]; len(rest) > max {
 		fs.Usage()
-		return fmt.Errorf("token: unknown subcommand %q", sub)
+		return fmt.Errorf("token %s: unexpected argument %q", sub, rest[max])
 	}
-	if err := migrations.EnsureDatabase(ctx, *dsn); err != nil {
-		return fmt.Errorf("token: %w", err)
-	}
-	db, err := openDB(ctx, *dsn)
+	db, err := openMigrated(ctx, *dsn)
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
 	defer db.Close()
-	if err := migrations.Up(ctx, db.DB); err != nil {
-		return fmt.Errorf("token: %w", err)
-	}
 	store := appeals.NewStore(db, appeals.Options{})
 	switch sub {
 	case "create":
@@ -66,7 +55,10 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "created %s token %s for %q (shown once; store it now)\n", t.Role, t.ID, t.Name)
 		fmt.Fprintln(e.stdout, secret)
 	case "revoke":
-		target := fs.Arg(0)
+		target := ""
+		if len(rest) > 0 {
+			target = rest[0]
+		}
 		if target == "" {
 			target = *name
 		}

@@ -17,6 +17,8 @@ import (
 func TestTokenCreateRefusesANameBoundElsewhere(t *testing.T) {
 	t.Parallel()
 	vars := map[string]string{"DATABASE_URL": pgtest.NewURL(t)}
+	_, _, err := runCLI(vars, "migrate", "up")
+	require.NoError(t, err)
 	out, _, err := runCLI(vars, "token", "create", "--role", "advertiser", "--name", "acme", "--advertiser", "advertiser-a")
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(strings.TrimSpace(out), "dkt_"), out)

@@ -223,8 +223,12 @@ func TestSuccessorLogRecordsItsPredecessor(t *testing.T) {
 
 	next := map[string]string{"DATABASE_URL": pgtest.NewURL(t), "DOCKET_DATA_DIR": t.TempDir(),
 		"DOCKET_CHECKPOINT_INTERVAL": "10ms", "DOCKET_LOG_ORIGIN": "docket.local/audit-2"}
+	_, _, err := runCLI(next, "log", "succeed", "--checkpoint", final, "--key", oldKey)
+	require.ErrorContains(t, err, "run 'docket migrate up'", "only serve and migrate make a database")
+	_, _, err = runCLI(next, "migrate", "up")
+	require.NoError(t, err)
 	stranger := filepath.Join(t.TempDir(), "stranger.key")
-	_, _, err := runCLI(nil, "keys", "generate", "--name", defaultOrigin, "--out", stranger)
+	_, _, err = runCLI(nil, "keys", "generate", "--name", defaultOrigin, "--out", stranger)
 	require.NoError(t, err)
 	_, _, err = runCLI(next, "log", "succeed", "--checkpoint", final, "--key", stranger+".pub")
 	require.ErrorContains(t, err, "predecessor's checkpoint: signature")
