@@ -200,7 +200,8 @@ func (b *Batcher[Q, R]) loop() {
 // the callers just answered by the batch before, and about to queue again,
 // are runnable, and on two cores that made batches larger and
 // BenchmarkClaimAndResolve faster; alone, it costs nothing. With MaxWait,
-// it waits until the batch is full or its oldest call has waited MaxWait.
+// it waits until the batch is full or its oldest call has waited MaxWait,
+// unless that call is to go alone.
 func (b *Batcher[Q, R]) gather() {
 	if b.wait <= 0 {
 		runtime.Gosched()
@@ -211,7 +212,8 @@ func (b *Batcher[Q, R]) gather() {
 	default:
 	}
 	b.mu.Lock()
-	if len(b.queue) == 0 || len(b.queue) >= b.max {
+	// A solo call is a batch by itself: nothing to wait for.
+	if len(b.queue) == 0 || len(b.queue) >= b.max || b.queue[0].solo {
 		b.mu.Unlock()
 		return
 	}
