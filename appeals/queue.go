@@ -15,19 +15,23 @@ import (
 
 // The reviewers' queue: claims and resolutions.
 //
-// Concurrent calls without an Idempotency-Key are answered in batches (see
-// batcher), each with two statements on its batcher's lane (see lane) and
-// no transaction around them: the first reads, without locking, the rows
+// Concurrent calls without an Idempotency-Key are answered in batches
+// (group commit: Store.claims and Store.resolves, groupcommit.Batchers),
+// each with two statements on its batcher's lane (see lane) and no
+// transaction around them: the first reads, without locking, the rows
 // the calls need; Go checks each call against them; the second, atomic
 // and committed before any call is answered, makes the changes and stages
 // their entries, but only on rows that are
 // still the version read (xmin) and that no other transaction holds
 // (FOR UPDATE SKIP LOCKED). BEGIN, locking reads and COMMIT took twice the
-// round trips. A call whose row was changed or held meanwhile (errBusy),
-// a call with a key, and a reversal, which also changes its decision, run
-// alone, in a transaction that locks its rows as it reads them: claims
-// with FOR UPDATE SKIP LOCKED at the head of the queue. Both ways go
-// through claimIn and resolveIn, so the rules are the same.
+// round trips. A call whose row was changed or held meanwhile (errBusy,
+// which sends it alone), every call of a batch that failed as a whole
+// (groupcommit retries each alone), a call with a key, and a reversal,
+// which also changes its decision, run alone (claimAlone, resolveAlone),
+// in a transaction that locks its rows as it reads them: claims with
+// FOR UPDATE SKIP LOCKED at the head of the queue. The two ways are not a
+// duplicate: a batch never waits for a row, and the call alone does. Both
+// go through claimIn and resolveIn, so the rules are the same.
 
 // claimReq and resolveReq are one reviewer's call.
 type claimReq struct{ by Actor }
