@@ -43,8 +43,8 @@ func BenchmarkClaimAndResolve(b *testing.B) {
 
 	b.ResetTimer()
 	service := drain(b, func(by appeals.Actor) (bool, error) {
-		a, ok, err := store.Claim(ctx, by)
-		if err != nil || !ok {
+		a, err := store.ClaimReply(ctx, by)
+		if err != nil || a == nil {
 			return false, err
 		}
 		_, err = store.Resolve(ctx, by, a.ID, appeals.ResolveInput{Outcome: appeals.AppealUpheld, Rationale: "Checked."})

@@ -172,17 +172,17 @@ func TestQueueStatementsReadTheirRows(t *testing.T) {
 	require.NoError(t, err)
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	for range 10 {
-		a, ok, err := s.Claim(ctx, rita)
+		a, err := s.ClaimReply(ctx, rita)
 		require.NoError(t, err)
-		require.True(t, ok)
+		require.NotNil(t, a)
 		_, err = s.Resolve(ctx, rita, a.ID, ResolveInput{Outcome: AppealUpheld, Rationale: "Checked."})
 		require.NoError(t, err)
 	}
-	a, ok, err := s.Claim(ctx, rita)
+	a, err := s.ClaimReply(ctx, rita)
 	require.NoError(t, err)
-	require.True(t, ok)
+	require.NotNil(t, a)
 
-	entry, err := audit.StageArrays([]audit.Entry{appealEntry(EntryAppealResolved, rita, now, a, nil)})
+	entry, err := audit.StageArrays([]audit.Entry{appealEntry(EntryAppealResolved, rita, now, *a, nil)})
 	require.NoError(t, err)
 	one := pq.StringArray{a.ID}
 	var seen string

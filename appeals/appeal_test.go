@@ -89,10 +89,10 @@ func (f *fixture) file(d appeals.Decision) appeals.Appeal {
 
 func (f *fixture) claim(by appeals.Actor) appeals.Appeal {
 	f.t.Helper()
-	a, ok, err := f.store.Claim(f.ctx, by)
+	a, err := f.store.ClaimReply(f.ctx, by)
 	require.NoError(f.t, err)
-	require.True(f.t, ok, "nothing to claim for %s", by)
-	return a
+	require.NotNil(f.t, a, "nothing to claim for %s", by)
+	return *a
 }
 
 func (f *fixture) resolve(by appeals.Actor, id, outcome string) appeals.Appeal {
@@ -407,12 +407,12 @@ func TestSeparationOfDutiesAndRoles(t *testing.T) {
 	a := f.file(d)
 
 	// The decider, as a reviewer, is never handed the appeal.
-	_, ok, err := f.store.Claim(f.ctx, deciderRv)
+	none, err := f.store.ClaimReply(f.ctx, deciderRv)
 	require.NoError(t, err)
-	require.False(t, ok)
+	require.Nil(t, none)
 	// Roles that never claim.
 	for _, by := range []appeals.Actor{enforcer, admin, acme, auditor} {
-		_, _, err := f.store.Claim(f.ctx, by)
+		_, err := f.store.ClaimReply(f.ctx, by)
 		requireCode(t, err, appeals.Forbidden)
 	}
 	f.claim(rita)
@@ -447,9 +447,9 @@ func TestSeparationOfDutiesAndRoles(t *testing.T) {
 	require.Equal(t, a2.ID, f.claim(rob).ID)
 	_, err = f.store.Escalate(f.ctx, rob, a2.ID, appeals.EscalateInput{Reason: "hard"})
 	require.NoError(t, err)
-	_, ok, err = f.store.Claim(f.ctx, sam)
+	none, err = f.store.ClaimReply(f.ctx, sam)
 	require.NoError(t, err)
-	require.False(t, ok)
+	require.Nil(t, none)
 }
 
 func TestEscalationToSenior(t *testing.T) {
@@ -465,9 +465,9 @@ func TestEscalationToSenior(t *testing.T) {
 	require.Equal(t, "A question of law.", *e.EscalationReason)
 	require.Equal(t, "reviewer:rita", *e.EscalatedBy)
 	// Only seniors take escalated appeals.
-	_, ok, err := f.store.Claim(f.ctx, rob)
+	none, err := f.store.ClaimReply(f.ctx, rob)
 	require.NoError(t, err)
-	require.False(t, ok)
+	require.Nil(t, none)
 	_, err = f.store.Resolve(f.ctx, rita, a.ID, appeals.ResolveInput{Outcome: "upheld", Rationale: "x"})
 	requireCode(t, err, appeals.Conflict, "escalated")
 	c := f.claim(sam)
@@ -499,9 +499,9 @@ func TestClaimOrderByDueAt(t *testing.T) {
 	third := f.file(f.decision(appeals.ActionAdRemoval))
 	require.Equal(t, first.ID, f.claim(sam).ID)
 	require.Equal(t, third.ID, f.claim(sam).ID)
-	_, ok, err := f.store.Claim(f.ctx, sam)
+	none, err := f.store.ClaimReply(f.ctx, sam)
 	require.NoError(t, err)
-	require.False(t, ok)
+	require.Nil(t, none)
 }
 
 func TestLeaseExpiryReturnsAppealToQueue(t *testing.T) {
@@ -509,9 +509,9 @@ func TestLeaseExpiryReturnsAppealToQueue(t *testing.T) {
 	f := newFixture(t, func(o *appeals.Options) { o.ClaimLease = 10 * time.Minute })
 	a := f.file(f.decision(appeals.ActionAdRemoval))
 	f.claim(rita)
-	_, ok, err := f.store.Claim(f.ctx, rob)
+	none, err := f.store.ClaimReply(f.ctx, rob)
 	require.NoError(t, err)
-	require.False(t, ok, "a live lease holds the appeal")
+	require.Nil(t, none, "a live lease holds the appeal")
 
 	f.clk.Add(10 * time.Minute)
 	_, err = f.store.Resolve(f.ctx, rita, a.ID, appeals.ResolveInput{Outcome: "upheld", Rationale: "late"})
@@ -583,12 +583,12 @@ func TestConcurrentClaimsEachOnce(t *testing.T) {
 		go func(by appeals.Actor, store *appeals.Store) {
 			defer wg.Done()
 			for {
-				a, ok, err := store.Claim(f.ctx, by)
+				a, err := store.ClaimReply(f.ctx, by)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if !ok {
+				if a == nil {
 					return
 				}
 				mu.Lock()

@@ -3,91 +3,17 @@ package appeals
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket/appeals/groupcommit"
 	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
-
-// TestBatcherAnswersEveryCallOnce runs many concurrent calls through a
-// batcher whose batches take a while: every call gets its own answer,
-// batches never exceed the bound, only one runs at a time, and calls that
-// arrive during a batch share the next one.
-func TestBatcherAnswersEveryCallOnce(t *testing.T) {
-	t.Parallel()
-	var running, batches, biggest atomic.Int64
-	b := newBatcher(5, func(_ context.Context, reqs []int) []outcome[string] {
-		assert.Equal(t, int64(1), running.Add(1), "one batch at a time")
-		defer running.Add(-1)
-		batches.Add(1)
-		if n := int64(len(reqs)); n > biggest.Load() {
-			biggest.Store(n)
-		}
-		time.Sleep(2 * time.Millisecond)
-		out := make([]outcome[string], len(reqs))
-		for i, r := range reqs {
-			if r%7 == 0 {
-				out[i].err = fmt.Errorf("no %d", r)
-			} else {
-				out[i].val = fmt.Sprint(r)
-			}
-		}
-		return out
-	})
-	const calls = 200
-	var wg sync.WaitGroup
-	for i := range calls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// A cancelled caller still gets the batch's answer.
-			ctx, cancel := context.WithCancel(context.Background())
-			if i%3 == 0 {
-				cancel()
-			}
-			defer cancel()
-			v, err := b.do(ctx, i)
-			if i%7 == 0 {
-				assert.EqualError(t, err, fmt.Sprintf("no %d", i))
-				return
-			}
-			assert.NoError(t, err)
-			assert.Equal(t, fmt.Sprint(i), v)
-		}()
-	}
-	wg.Wait()
-	require.LessOrEqual(t, biggest.Load(), int64(5))
-	require.Greater(t, biggest.Load(), int64(1), "concurrent calls were batched")
-	require.Less(t, batches.Load(), int64(calls))
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	require.Empty(t, b.queue)
-	require.False(t, b.busy)
-}
-
-// TestBatcherSurvivesAPanic: a batch that panics answers its calls with
-// an error, and the next batch runs.
-func TestBatcherSurvivesAPanic(t *testing.T) {
-	t.Parallel()
-	b := newBatcher(4, func(_ context.Context, reqs []int) []outcome[int] {
-		if reqs[0] < 0 {
-			panic("boom")
-		}
-		return make([]outcome[int], len(reqs))
-	})
-	_, err := b.do(context.Background(), -1)
-	require.ErrorContains(t, err, "boom")
-	_, err = b.do(context.Background(), 1)
-	require.NoError(t, err)
-}
 
 // queueFixture is a store over a queue of n appeals a-000001... filed
 // directly, due one second apart, the first byFirst decided by
@@ -126,16 +52,16 @@ func entriesOf(t *testing.T, db *sqlx.DB, typ string) []string {
 }
 
 // claimed unwraps claimIn's answers, failing on the first error.
-func claimed(outs []outcome[*Appeal], err error) ([]*Appeal, error) {
+func claimed(outs []groupcommit.Result[*Appeal], err error) ([]*Appeal, error) {
 	if err != nil {
 		return nil, err
 	}
 	got := make([]*Appeal, len(outs))
 	for i, o := range outs {
-		if o.err != nil {
-			return nil, o.err
+		if o.Err != nil {
+			return nil, o.Err
 		}
-		got[i] = o.val
+		got[i] = o.Val
 	}
 	return got, nil
 }
@@ -184,9 +110,9 @@ func TestClaimLooksPastItsOwnDecisions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, db, _ := queueFixture(t, 14, 12, "dora")
-	a, ok, err := s.Claim(ctx, Actor{Role: RoleReviewer, Name: "dora"})
+	a, err := s.ClaimReply(ctx, Actor{Role: RoleReviewer, Name: "dora"})
 	require.NoError(t, err)
-	require.True(t, ok)
+	require.NotNil(t, a)
 	require.Equal(t, "a-000013", a.ID)
 	require.Equal(t, []string{"a-000013"}, entriesOf(t, db, EntryAppealClaimed))
 }
@@ -202,9 +128,9 @@ func TestBatchedResolutionsCheckEachInOrder(t *testing.T) {
 	bob := Actor{Role: RoleReviewer, Name: "bob"}
 	dora := Actor{Role: RoleSeniorReviewer, Name: "dora"}
 	for _, by := range []Actor{rita, rita, bob} {
-		_, ok, err := s.Claim(ctx, by)
+		got, err := s.ClaimReply(ctx, by)
 		require.NoError(t, err)
-		require.True(t, ok)
+		require.NotNil(t, got)
 	}
 	// rita holds a-000001 (dora's decision) and a-000002, bob a-000003.
 	upheld := ResolveInput{Outcome: AppealUpheld, Rationale: "Checked."}
@@ -216,19 +142,19 @@ func TestBatchedResolutionsCheckEachInOrder(t *testing.T) {
 		{by: dora, id: "a-000001", in: upheld},
 		{by: bob, id: "a-000003", in: upheld},
 	}
-	got, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]outcome[Appeal], error) {
+	got, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]groupcommit.Result[Appeal], error) {
 		return s.resolveIn(ctx, on{tx: tx}, now, reqs)
 	})
 	require.NoError(t, err)
-	require.NoError(t, got[0].err)
-	require.Equal(t, AppealUpheld, got[0].val.State)
-	require.Equal(t, Conflict, ErrorCode(got[1].err))
-	require.Contains(t, got[1].err.Error(), "is upheld")
-	require.Equal(t, Conflict, ErrorCode(got[2].err))
-	require.Contains(t, got[2].err.Error(), "assigned to reviewer:bob")
-	require.Equal(t, NotFound, ErrorCode(got[3].err))
-	require.Equal(t, Forbidden, ErrorCode(got[4].err))
-	require.NoError(t, got[5].err)
+	require.NoError(t, got[0].Err)
+	require.Equal(t, AppealUpheld, got[0].Val.State)
+	require.Equal(t, Conflict, ErrorCode(got[1].Err))
+	require.Contains(t, got[1].Err.Error(), "is upheld")
+	require.Equal(t, Conflict, ErrorCode(got[2].Err))
+	require.Contains(t, got[2].Err.Error(), "assigned to reviewer:bob")
+	require.Equal(t, NotFound, ErrorCode(got[3].Err))
+	require.Equal(t, Forbidden, ErrorCode(got[4].Err))
+	require.NoError(t, got[5].Err)
 	require.Equal(t, []string{"a-000002", "a-000003"}, entriesOf(t, db, EntryAppealResolved))
 	var states []string
 	require.NoError(t, db.Select(&states, `SELECT state FROM appeals ORDER BY id`))
@@ -246,9 +172,9 @@ func TestEveryCallAboutASkippedAppealIsBusy(t *testing.T) {
 	s, db, now := queueFixture(t, 2, 0, "")
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	for range 2 {
-		_, ok, err := s.Claim(ctx, rita)
+		got, err := s.ClaimReply(ctx, rita)
 		require.NoError(t, err)
-		require.True(t, ok)
+		require.NotNil(t, got)
 	}
 	holder, err := db.BeginTxx(ctx, nil)
 	require.NoError(t, err)
@@ -257,17 +183,17 @@ func TestEveryCallAboutASkippedAppealIsBusy(t *testing.T) {
 	require.NoError(t, err)
 
 	upheld := ResolveInput{Outcome: AppealUpheld, Rationale: "Checked."}
-	t.Cleanup(s.resolveLane.drop)
+	t.Cleanup(s.resolveLane.Drop)
 	got, err := s.resolveIn(ctx, on{lane: s.resolveLane}, now, []resolveReq{
 		{by: rita, id: "a-000001", in: upheld},
 		{by: rita, id: "a-000001", in: upheld},
 		{by: rita, id: "a-000002", in: upheld},
 	})
 	require.NoError(t, err)
-	require.ErrorIs(t, got[0].err, errBusy)
-	require.ErrorIs(t, got[1].err, errBusy)
-	require.NoError(t, got[2].err)
-	require.Equal(t, AppealUpheld, got[2].val.State)
+	require.ErrorIs(t, got[0].Err, errBusy)
+	require.ErrorIs(t, got[1].Err, errBusy)
+	require.NoError(t, got[2].Err)
+	require.Equal(t, AppealUpheld, got[2].Val.State)
 	require.Equal(t, []string{"a-000002"}, entriesOf(t, db, EntryAppealResolved))
 }
 
@@ -280,9 +206,9 @@ func TestBusyAppealDoesNotHoldTheBatch(t *testing.T) {
 	s, db, _ := queueFixture(t, 3, 0, "")
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	for range 2 {
-		_, ok, err := s.Claim(ctx, rita)
+		got, err := s.ClaimReply(ctx, rita)
 		require.NoError(t, err)
-		require.True(t, ok)
+		require.NotNil(t, got)
 	}
 	holder, err := db.BeginTxx(ctx, nil)
 	require.NoError(t, err)
@@ -345,8 +271,11 @@ func TestBatchedClaimPassesAHeldAppeal(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		a, _, err := s.Claim(ctx, Actor{Role: RoleReviewer, Name: "rita"})
-		got <- result{a, err}
+		a, err := s.ClaimReply(ctx, Actor{Role: RoleReviewer, Name: "rita"})
+		if a == nil {
+			a = &Appeal{}
+		}
+		got <- result{*a, err}
 	}()
 	select {
 	case r := <-got:
@@ -372,7 +301,7 @@ func TestBatchChangesOnlyRowsAsRead(t *testing.T) {
 	s, db, now := queueFixture(t, 1, 0, "")
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	w := on{lane: s.claimLane}
-	t.Cleanup(s.claimLane.drop)
+	t.Cleanup(s.claimLane.Drop)
 	version := func() string {
 		var seen string
 		require.NoError(t, db.Get(&seen, `SELECT xmin::text FROM appeals WHERE id = 'a-000001'`))
@@ -430,8 +359,8 @@ func TestLaneKeepsItsSessionToItself(t *testing.T) {
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	session := func(l *lane) (pid int, mode string) {
 		t.Helper()
-		require.NotNil(t, l.conn, "the lane has a connection")
-		require.NoError(t, l.conn.QueryRowxContext(ctx, `SELECT pg_backend_pid(), current_setting('plan_cache_mode')`).Scan(&pid, &mode))
+		require.NotNil(t, l.Conn(), "the lane has a connection")
+		require.NoError(t, l.Conn().QueryRowxContext(ctx, `SELECT pg_backend_pid(), current_setting('plan_cache_mode')`).Scan(&pid, &mode))
 		return pid, mode
 	}
 	alive := func(pid int) bool {
@@ -440,9 +369,9 @@ func TestLaneKeepsItsSessionToItself(t *testing.T) {
 		return n == 1
 	}
 
-	_, ok, err := s.Claim(ctx, rita)
+	got, err := s.ClaimReply(ctx, rita)
 	require.NoError(t, err)
-	require.True(t, ok)
+	require.NotNil(t, got)
 	pid, mode := session(s.claimLane)
 	require.Equal(t, "force_generic_plan", mode)
 	var poolMode string
@@ -452,16 +381,16 @@ func TestLaneKeepsItsSessionToItself(t *testing.T) {
 	_, err = db.Exec(`SELECT pg_terminate_backend($1)`, pid)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return !alive(pid) }, 30*time.Second, 10*time.Millisecond)
-	_, ok, err = s.Claim(ctx, rita)
+	got, err = s.ClaimReply(ctx, rita)
 	require.NoError(t, err, "a lane whose connection died reads again on a new one")
-	require.True(t, ok)
+	require.NotNil(t, got)
 	pid, _ = session(s.claimLane)
 
-	outs := inLane(ctx, s, s.claimLane, 1, func(w on, now time.Time) ([]outcome[int], error) {
+	_, err = inLane(s.claimLane, func(w on) ([]groupcommit.Result[int], error) {
 		return nil, fmt.Errorf("boom")
 	})
-	require.EqualError(t, outs[0].err, "boom")
-	require.Nil(t, s.claimLane.conn)
+	require.EqualError(t, err, "boom")
+	require.Nil(t, s.claimLane.Conn())
 	require.Eventually(t, func() bool { return !alive(pid) }, 30*time.Second, 10*time.Millisecond,
 		"a failed lane's connection is closed, not pooled")
 }

@@ -18,6 +18,15 @@
 //
 // No string reaches Postgres unchecked (input.go): ids and codes are vetted
 // before any SQL, and before a call joins a queue batch; one call's failure
-// in a batch makes every call of it retry alone (inLane), so one bad call
-// never fails another.
+// in a batch fails the batch as a whole (inLane), and groupcommit then
+// answers every call of it alone, so one bad call never fails another.
+//
+// Group commit. The reviewers' queue (queue.go) answers concurrent claims
+// and resolutions in batches, through appeals/groupcommit: one Batcher for
+// claims and one for resolutions, each with its Lane (a connection whose
+// session plans the queue's statements generically). groupcommit holds
+// the batching, the bounds on a batch, cancellation, deadlines and the
+// retry alone; this package holds what a batch does (claimBatch,
+// resolveBatch) and what a call alone does (claimAlone, resolveAlone).
+// Writes with an Idempotency-Key, and reversals, go alone directly.
 package appeals

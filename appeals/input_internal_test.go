@@ -5,19 +5,22 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/appeals/groupcommit"
 )
 
 // TestOneBadCallInABatchFailsNoOther puts a resolution Postgres refuses
 // (an id that is not UTF-8, as if it had got past Resolve's checks) into a
-// batch of good ones: the batch's statement fails, and the good calls are
-// busy, tried again alone, and succeed, rather than sharing the bad one's
-// error. Nothing of the failed batch committed.
+// batch of good ones: the batch's statement fails as a whole and commits
+// nothing; and through the store's batcher functions, in one batch, the
+// good calls are answered alone and succeed, rather than sharing the bad
+// one's error, which fails by itself.
 func TestOneBadCallInABatchFailsNoOther(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -25,9 +28,9 @@ func TestOneBadCallInABatchFailsNoOther(t *testing.T) {
 	s, db, _ := queueFixture(t, n, 0, "")
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	for range n {
-		_, ok, err := s.Claim(ctx, rita)
+		got, err := s.ClaimReply(ctx, rita)
 		require.NoError(t, err)
-		require.True(t, ok)
+		require.NotNil(t, got)
 	}
 	upheld := ResolveInput{Outcome: AppealUpheld, Rationale: "Checked."}
 	var reqs []resolveReq
@@ -37,28 +40,36 @@ func TestOneBadCallInABatchFailsNoOther(t *testing.T) {
 			reqs = append(reqs, resolveReq{by: rita, id: "a-\xff", in: upheld})
 		}
 	}
-	outs := s.runResolves(ctx, reqs)
-	for i, o := range outs {
-		require.ErrorIs(t, o.err, errBusy, "call %d (%q) must be retried alone, not given the batch's error", i, reqs[i].id)
-	}
+	_, err := s.resolveBatch(ctx, reqs)
+	require.Error(t, err, "the batch fails as a whole")
 	require.Empty(t, entriesOf(t, db, EntryAppealResolved), "the failed batch committed nothing")
 
-	// Each tried again alone, as Resolve does with errBusy: the good ones
-	// succeed, the bad one fails by itself.
+	// The same calls through a batcher that holds them until all have
+	// joined, so that they are one batch.
+	var batches, biggest atomic.Int64
+	b := groupcommit.New(groupcommit.Options{MaxBatch: len(reqs), MaxWait: time.Hour},
+		func(ctx context.Context, reqs []resolveReq) ([]groupcommit.Result[Appeal], error) {
+			batches.Add(1)
+			biggest.Store(max(biggest.Load(), int64(len(reqs))))
+			return s.resolveBatch(ctx, reqs)
+		}, s.resolveAlone)
+	got := make([]Appeal, len(reqs))
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
 	for i, r := range reqs {
-		a, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
-			outs, err := s.resolveIn(ctx, on{tx: tx}, now, []resolveReq{r})
-			if err != nil {
-				return Appeal{}, err
-			}
-			return outs[0].val, outs[0].err
-		})
+		wg.Go(func() { got[i], errs[i] = b.Do(ctx, r) })
+	}
+	wg.Wait()
+	require.Equal(t, int64(1), batches.Load(), "one batch; the rest went alone")
+	require.Equal(t, int64(len(reqs)), biggest.Load())
+	for i, r := range reqs {
 		if strings.Contains(r.id, "\xff") {
-			require.Error(t, err)
+			require.Error(t, errs[i])
+			require.NotErrorIs(t, errs[i], groupcommit.ErrAlone, "its own error, from its own transaction")
 			continue
 		}
-		require.NoError(t, err, "call %d", i)
-		require.Equal(t, AppealUpheld, a.State)
+		require.NoError(t, errs[i], "call %d", i)
+		require.Equal(t, AppealUpheld, got[i].State)
 	}
 	require.Len(t, entriesOf(t, db, EntryAppealResolved), n)
 }
@@ -74,9 +85,9 @@ func TestResolveVetsTheIDBeforeTheBatch(t *testing.T) {
 	s, _, _ := queueFixture(t, n, 0, "")
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	for range n {
-		_, ok, err := s.Claim(ctx, rita)
+		got, err := s.ClaimReply(ctx, rita)
 		require.NoError(t, err)
-		require.True(t, ok)
+		require.NotNil(t, got)
 	}
 	upheld := ResolveInput{Outcome: AppealUpheld, Rationale: "Checked."}
 	bad := map[string]Code{"a-\xff": Invalid, "a-\x00": Invalid, strings.Repeat("a", 200): NotFound, "a b": NotFound}

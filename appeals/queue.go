@@ -2,7 +2,6 @@ package appeals
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -10,24 +9,29 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/docket-dev/docket/appeals/groupcommit"
 	"github.com/docket-dev/docket/audit"
 )
 
 // The reviewers' queue: claims and resolutions.
 //
-// Concurrent calls without an Idempotency-Key are answered in batches (see
-// batcher), each with two statements on its batcher's lane (see lane) and
-// no transaction around them: the first reads, without locking, the rows
+// Concurrent calls without an Idempotency-Key are answered in batches
+// (group commit: Store.claims and Store.resolves, groupcommit.Batchers),
+// each with two statements on its batcher's lane (see lane) and no
+// transaction around them: the first reads, without locking, the rows
 // the calls need; Go checks each call against them; the second, atomic
 // and committed before any call is answered, makes the changes and stages
 // their entries, but only on rows that are
 // still the version read (xmin) and that no other transaction holds
 // (FOR UPDATE SKIP LOCKED). BEGIN, locking reads and COMMIT took twice the
-// round trips. A call whose row was changed or held meanwhile (errBusy),
-// a call with a key, and a reversal, which also changes its decision, run
-// alone, in a transaction that locks its rows as it reads them: claims
-// with FOR UPDATE SKIP LOCKED at the head of the queue. Both ways go
-// through claimIn and resolveIn, so the rules are the same.
+// round trips. A call whose row was changed or held meanwhile (errBusy,
+// which sends it alone), every call of a batch that failed as a whole
+// (groupcommit retries each alone), a call with a key, and a reversal,
+// which also changes its decision, run alone (claimAlone, resolveAlone),
+// in a transaction that locks its rows as it reads them: claims with
+// FOR UPDATE SKIP LOCKED at the head of the queue. The two ways are not a
+// duplicate: a batch never waits for a row, and the call alone does. Both
+// go through claimIn and resolveIn, so the rules are the same.
 
 // claimReq and resolveReq are one reviewer's call.
 type claimReq struct{ by Actor }
@@ -39,7 +43,7 @@ type resolveReq struct {
 }
 
 // maxBatch bounds the calls one batch answers.
-const maxBatch = 64
+const maxBatch = groupcommit.DefaultMaxBatch
 
 // claimSlack is how many candidates beyond one per claim are read, so
 // that a reviewer passed over for appeals of their own decisions still
@@ -124,8 +128,9 @@ type appealRow struct {
 
 // errBusy answers a batched call whose appeal another transaction held or
 // changed after the batch read it, or a claim that must look past the
-// candidates read: its caller tries again alone.
-var errBusy = errors.New("appeals: appeal busy; try alone")
+// candidates read: it wraps groupcommit.ErrAlone, so the call is answered
+// again alone.
+var errBusy = fmt.Errorf("appeals: appeal busy: %w", groupcommit.ErrAlone)
 
 // applyResolutionsQuery resolves the checked appeals and stages their entries.
 func applyResolutionsQuery() string {
@@ -162,47 +167,47 @@ func appealEntry(typ string, by Actor, now time.Time, a Appeal, record any) audi
 		Record:  record}
 }
 
-// Claim hands by the waiting appeal with the earliest due_at, leased to by
-// for Options.ClaimLease. ok is false when nothing is waiting. A reviewer
-// is never handed an appeal of a decision they made.
-func (s *Store) Claim(ctx context.Context, by Actor) (a Appeal, ok bool, err error) {
-	p, err := s.ClaimReply(ctx, by)
-	if err != nil || p == nil {
-		return Appeal{}, false, err
-	}
-	return *p, true, nil
-}
-
-// ClaimReply is Claim for callers that keep the reply: nil when nothing waits.
+// ClaimReply hands by the waiting appeal with the earliest due_at, leased
+// to by for Options.ClaimLease, or nil when nothing is waiting (the reply
+// is then a 204: a nil *Appeal is what an idempotent claim keeps). A
+// reviewer is never handed an appeal of a decision they made.
+//
+// A claim without an Idempotency-Key joins the claims' batch (claimBatch);
+// one with a key, or one the batch sends back (errBusy), is claimed alone
+// (claimAlone).
 func (s *Store) ClaimReply(ctx context.Context, by Actor) (*Appeal, error) {
 	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
 		return nil, Errorf(Forbidden, "only reviewers claim appeals")
 	}
-	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem == nil {
-		a, err := s.claims.do(ctx, claimReq{by: by})
-		if !errors.Is(err, errBusy) {
-			return a, err
-		}
+	req := claimReq{by: by}
+	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem != nil {
+		return s.claimAlone(ctx, req)
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (*Appeal, error) {
-		out, err := s.claimIn(ctx, on{tx: tx}, now, []claimReq{{by: by}})
-		if err != nil {
-			return nil, err
-		}
-		return out[0].val, out[0].err
+	return s.claims.Do(ctx, req)
+}
+
+// claimBatch answers a batch of claims on the claims' lane (see claimIn).
+func (s *Store) claimBatch(ctx context.Context, reqs []claimReq) ([]groupcommit.Result[*Appeal], error) {
+	return inLane(s.claimLane, func(w on) ([]groupcommit.Result[*Appeal], error) {
+		return s.claimIn(ctx, w, s.now(), reqs)
 	})
 }
 
-// runClaims answers a batch of claims on the claims' lane (see claimIn).
-func (s *Store) runClaims(ctx context.Context, reqs []claimReq) []outcome[*Appeal] {
-	return inLane(ctx, s, s.claimLane, len(reqs), func(w on, now time.Time) ([]outcome[*Appeal], error) {
-		return s.claimIn(ctx, w, now, reqs)
+// claimAlone answers one claim in its own transaction, which locks the
+// appeal it takes (see claimIn).
+func (s *Store) claimAlone(ctx context.Context, req claimReq) (*Appeal, error) {
+	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (*Appeal, error) {
+		out, err := s.claimIn(ctx, on{tx: tx}, now, []claimReq{req})
+		if err != nil {
+			return nil, err
+		}
+		return out[0].Val, out[0].Err
 	})
 }
 
 // on is where the queue's statements run: in tx, a transaction that locks
-// what it reads and waits for it; or, with no tx, on a batcher's lane,
-// each statement its own transaction.
+// what it reads and waits for it; or, with no tx, on a batch's lane, each
+// statement its own transaction.
 type on struct {
 	tx   *sqlx.Tx
 	lane *lane
@@ -212,37 +217,26 @@ func (s *Store) queueStmt(ctx context.Context, w on, q hotQuery) (*sqlx.Stmt, er
 	if w.tx != nil {
 		return s.stmt(ctx, w.tx, q), nil
 	}
-	return w.lane.stmt(ctx, q)
+	return w.lane.Stmt(ctx, q)
 }
 
 // inLane runs a batch's statements on l, with no transaction around them.
-// When they fail, l's connection, in a state no one knows, is dropped. A
-// failed statement may be one call's fault (input that got past the
-// checks), and one bad call must never fail another: each call of a batch
-// of more than one is then errBusy, so that each tries again alone, in its
-// own transaction, and gets its own answer. Nothing of the batch committed:
-// its one change is a single statement, and it failed.
-func inLane[R any](ctx context.Context, s *Store, l *lane, n int,
-	fn func(w on, now time.Time) ([]outcome[R], error)) []outcome[R] {
+// When they fail (or panic), l's connection, in a state no one knows, is
+// dropped, and the error is the batch's: groupcommit then answers each
+// call of a batch of more than one alone, in its own transaction, so that
+// a failed statement that was one call's fault (input that got past the
+// checks) fails no other call. Nothing of the batch committed: its one
+// change is a single statement, and it failed.
+func inLane[R any](l *lane, fn func(w on) ([]groupcommit.Result[R], error)) ([]groupcommit.Result[R], error) {
 	ok := false
 	defer func() {
 		if !ok {
-			l.drop()
+			l.Drop()
 		}
 	}()
-	outs, err := fn(on{lane: l}, s.now())
-	if err != nil {
-		if n > 1 {
-			err = errBusy
-		}
-		outs = make([]outcome[R], n)
-		for i := range outs {
-			outs[i].err = err
-		}
-		return outs
-	}
-	ok = true
-	return outs
+	outs, err := fn(on{lane: l})
+	ok = err == nil
+	return outs, err
 }
 
 // readRows runs a batch's first statement, q, which changes nothing. A
@@ -260,7 +254,7 @@ func readRows[T any](ctx context.Context, s *Store, w on, q hotQuery, args ...an
 		if w.tx != nil || try == 1 {
 			return nil, err
 		}
-		w.lane.drop()
+		w.lane.Drop()
 	}
 }
 
@@ -268,7 +262,7 @@ func readRows[T any](ctx context.Context, s *Store, w on, q hotQuery, args ...an
 // may take; nil when none waits for it. In a batch (no tx), a claim whose
 // appeal was taken meanwhile, or that finds none it may take among the
 // candidates read, is errBusy.
-func (s *Store) claimIn(ctx context.Context, w on, now time.Time, reqs []claimReq) ([]outcome[*Appeal], error) {
+func (s *Store) claimIn(ctx context.Context, w on, now time.Time, reqs []claimReq) ([]groupcommit.Result[*Appeal], error) {
 	senior := false
 	for _, r := range reqs {
 		senior = senior || r.by.Role == RoleSeniorReviewer
@@ -354,14 +348,14 @@ func (s *Store) claimIn(ctx context.Context, w on, now time.Time, reqs []claimRe
 	if err != nil {
 		return nil, fmt.Errorf("appeals: claim: %w", err)
 	}
-	got := make([]outcome[*Appeal], len(out))
+	got := make([]groupcommit.Result[*Appeal], len(out))
 	for i, row := range out {
 		switch {
 		case row != nil && slices.Contains(done, row.ID):
-			got[i].val = &row.Appeal
-			got[i].val.derive(now)
+			got[i].Val = &row.Appeal
+			got[i].Val.derive(now)
 		case row != nil || busy[i]:
-			got[i].err = errBusy
+			got[i].Err = errBusy
 		}
 	}
 	return got, nil
@@ -369,6 +363,11 @@ func (s *Store) claimIn(ctx context.Context, w on, now time.Time, reqs []claimRe
 
 // Resolve answers an appeal by its assignee. A reversal reverses the
 // decision in the same transaction, with both entries.
+//
+// An upholding without an Idempotency-Key joins the resolutions' batch
+// (resolveBatch); a reversal, which also changes its decision, one with a
+// key, and one the batch sends back (errBusy) are resolved alone
+// (resolveAlone).
 func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInput) (Appeal, error) {
 	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
 		return Appeal{}, Errorf(Forbidden, "only reviewers resolve appeals; resolution is never automated")
@@ -383,16 +382,27 @@ func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInpu
 	}
 	req := resolveReq{by: by, id: id, in: in}
 	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem == nil && in.Outcome == AppealUpheld {
-		a, err := s.resolves.do(ctx, req)
-		if !errors.Is(err, errBusy) {
-			return a, err
-		}
+		return s.resolves.Do(ctx, req)
 	}
+	return s.resolveAlone(ctx, req)
+}
+
+// resolveBatch answers a batch of resolutions on the resolutions' lane
+// (see resolveIn).
+func (s *Store) resolveBatch(ctx context.Context, reqs []resolveReq) ([]groupcommit.Result[Appeal], error) {
+	return inLane(s.resolveLane, func(w on) ([]groupcommit.Result[Appeal], error) {
+		return s.resolveIn(ctx, w, s.now(), reqs)
+	})
+}
+
+// resolveAlone answers one resolution in its own transaction, which locks
+// the appeal, and for a reversal its decision first, waiting for them.
+func (s *Store) resolveAlone(ctx context.Context, req resolveReq) (Appeal, error) {
 	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
 		var d Decision
-		if in.Outcome == AppealReversed {
+		if req.in.Outcome == AppealReversed {
 			// Decision before appeal, as FileAppeal and bulk reversals lock them.
-			peek, err := getAppeal(ctx, tx, id, false)
+			peek, err := getAppeal(ctx, tx, req.id, false)
 			if err != nil {
 				return Appeal{}, err
 			}
@@ -404,25 +414,17 @@ func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInpu
 		if err != nil {
 			return Appeal{}, err
 		}
-		a, err := outs[0].val, outs[0].err
+		a, err := outs[0].Val, outs[0].Err
 		if err != nil {
 			return Appeal{}, err
 		}
-		if in.Outcome == AppealReversed && d.Status == StatusInEffect {
-			if err := s.reverseDecision(ctx, tx, d, by, now, &a.ID, nil, in.Rationale,
+		if req.in.Outcome == AppealReversed && d.Status == StatusInEffect {
+			if err := s.reverseDecision(ctx, tx, d, req.by, now, &a.ID, nil, req.in.Rationale,
 				[]audit.Subject{{Kind: "appeal", ID: a.ID}}); err != nil {
 				return Appeal{}, err
 			}
 		}
 		return a, nil
-	})
-}
-
-// runResolves answers a batch of resolutions on the resolutions' lane
-// (see resolveIn).
-func (s *Store) runResolves(ctx context.Context, reqs []resolveReq) []outcome[Appeal] {
-	return inLane(ctx, s, s.resolveLane, len(reqs), func(w on, now time.Time) ([]outcome[Appeal], error) {
-		return s.resolveIn(ctx, w, now, reqs)
 	})
 }
 
@@ -433,7 +435,7 @@ func (s *Store) runResolves(ctx context.Context, reqs []resolveReq) []outcome[Ap
 // statement that resolves them skips any appeal changed since the read or
 // held by another transaction; every call about such an appeal is
 // errBusy, and is checked again alone.
-func (s *Store) resolveIn(ctx context.Context, w on, now time.Time, reqs []resolveReq) ([]outcome[Appeal], error) {
+func (s *Store) resolveIn(ctx context.Context, w on, now time.Time, reqs []resolveReq) ([]groupcommit.Result[Appeal], error) {
 	ids := make(pq.StringArray, len(reqs))
 	for i, r := range reqs {
 		ids[i] = r.id
@@ -450,18 +452,18 @@ func (s *Store) resolveIn(ctx context.Context, w on, now time.Time, reqs []resol
 	for i := range rows {
 		byID[rows[i].ID] = &rows[i]
 	}
-	out := make([]outcome[Appeal], len(reqs))
+	out := make([]groupcommit.Result[Appeal], len(reqs))
 	var upd, outcomes, rationales, whos, seen pq.StringArray
 	var entries []audit.Entry
 	for i, r := range reqs {
 		row, ok := byID[r.id]
 		if !ok {
-			out[i].err = Errorf(NotFound, "appeal %q not found", r.id)
+			out[i].Err = Errorf(NotFound, "appeal %q not found", r.id)
 			continue
 		}
 		a := &row.Appeal
 		if err := mayReview(*a, r.by, evResolve, now); err != nil {
-			out[i].err = err
+			out[i].Err = err
 			continue
 		}
 		who, result, rationale := r.by.String(), r.in.Outcome, r.in.Rationale
@@ -469,8 +471,8 @@ func (s *Store) resolveIn(ctx context.Context, w on, now time.Time, reqs []resol
 		entries = append(entries, appealEntry(EntryAppealResolved, r.by, now, *a, nil))
 		upd, outcomes = append(upd, a.ID), append(outcomes, result)
 		rationales, whos, seen = append(rationales, rationale), append(whos, who), append(seen, row.Seen)
-		out[i].val = *a
-		out[i].val.derive(now)
+		out[i].Val = *a
+		out[i].Val.derive(now)
 	}
 	done, err := s.apply(ctx, w, qApplyResolutions, entries, upd, outcomes, rationales, whos, now, seen)
 	if err != nil {
@@ -484,7 +486,7 @@ func (s *Store) resolveIn(ctx context.Context, w on, now time.Time, reqs []resol
 	// that did not happen: it is busy too.
 	for i, r := range reqs {
 		if slices.Contains(upd, r.id) && !resolved[r.id] {
-			out[i] = outcome[Appeal]{err: errBusy}
+			out[i] = groupcommit.Result[Appeal]{Err: errBusy}
 		}
 	}
 	return out, nil
