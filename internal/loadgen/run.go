@@ -163,7 +163,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	var nw *natsWatcher
 	if cfg.NATSURL != "" {
-		nw, err = newNATSWatcher(cfg.NATSURL, cfg.AllowRemote)
+		nw, err = newNATSWatcher(cfg.NATSURL, cfg.AllowRemote, cfg.NATSAuth...)
 		if err != nil {
 			r.note("notification lag not measured: %v", err)
 		} else {
