@@ -86,6 +86,10 @@ func cmdEvents(ctx context.Context, e *env, args []string) error {
 	enc := json.NewEncoder(e.stdout)
 	return notify.Consume(ctx, js, notify.ConsumeOptions{
 		Stream: *stream, Subject: *subject, FromIndex: *from, Durable: *durable,
+		OnSkip: func(sk notify.Skipped) {
+			logger.Warn("skipping a message that is not a Docket entry (someone else published to docket.>)",
+				slog.Uint64("stream_seq", sk.StreamSeq), slog.String("subject", sk.Subject), slog.String("msg_id", sk.MsgID), slog.String("reason", sk.Reason))
+		},
 	}, func(ev notify.Event) error {
 		if *asJSON {
 			entry := json.RawMessage(ev.Data)
