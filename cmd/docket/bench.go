@@ -60,19 +60,19 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var natsAuth []nats.Option
-	if *natsURL != "" {
+	natsAuth := func() ([]nats.Option, error) {
 		credsFile := *natsCreds
 		if _, err := os.Stat(notify.ReaderSeedFile(*dataDir)); credsFile == "" && err == nil {
 			credsFile = notify.ReaderSeedFile(*dataDir)
 		}
-		if credsFile != "" {
-			o, err := credsFileOption(credsFile)
-			if err != nil {
-				return fmt.Errorf("bench: --nats-creds: %w", err)
-			}
-			natsAuth = append(natsAuth, o)
+		if credsFile == "" {
+			return nil, nil
 		}
+		o, err := credsFileOption(credsFile)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-creds: %w", err)
+		}
+		return []nats.Option{o}, nil
 	}
 	mix, err := loadgen.ParseMix(*mixFlag)
 	if err != nil {

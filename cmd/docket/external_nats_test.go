@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -221,4 +222,42 @@ func TestNATSCredentialSettings(t *testing.T) {
 	require.Equal(t, "tok-flag", c.NATSToken)
 	require.NotContains(t, usage, "tok-")
 	require.Equal(t, "nats://redacted@h:4222", redactURL("nats://u:pw@h:4222"))
+}
+
+// `docket nats-user add` mints a read-only identity the embedded server
+// admits after a restart; list shows it; a second add of NAME is refused.
+func TestNATSUserCommand(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	getenv := func(k string) string { return map[string]string{"DOCKET_DATA_DIR": dataDir}[k] }
+	runCmd := func(args ...string) (string, error) {
+		var out strings.Builder
+		err := run(context.Background(), append([]string{"docket"}, args...), getenv, strings.NewReader(""), &out, io.Discard)
+		return out.String(), err
+	}
+	out, err := runCmd("nats-user", "add", "mailer")
+	require.NoError(t, err)
+	p := filepath.Join(dataDir, "nats", "users", "mailer.nk")
+	require.Contains(t, out, p)
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	_, err = runCmd("nats-user", "add", "mailer")
+	require.ErrorContains(t, err, "exists")
+	_, err = runCmd("nats-user", "add")
+	require.Error(t, err)
+
+	srv, url, err := notify.StartEmbedded(dataDir, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	out, err = runCmd("nats-user", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "reader\tU")
+	require.Contains(t, out, "mailer\tU")
+
+	o, err := nats.NkeyOptionFromSeed(p)
+	require.NoError(t, err)
+	js, errs := userConn(t, url, o)
+	require.NoError(t, js.Conn().Publish("docket.decision.recorded", []byte(`{}`)))
+	awaitViolation(t, errs, "docket.decision.recorded")
 }

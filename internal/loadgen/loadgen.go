@@ -58,9 +58,10 @@ type Config struct {
 	PollInterval time.Duration
 	// NATSURL, when set, reads stream DOCKET for the notification lag.
 	NATSURL string
-	// NATSAuth are the connect options with the consumer's credentials
-	// (a read-only identity suffices).
-	NATSAuth []nats.Option
+	// NATSAuth, when set, gives the connect options with the consumer's
+	// credentials (a read-only identity suffices); it is called once the
+	// service is up, since that may be what creates them.
+	NATSAuth func() ([]nats.Option, error)
 	// AllowRemote permits a non-loopback URL; without it the bench refuses.
 	AllowRemote bool
 	Logger      *slog.Logger
