@@ -2,7 +2,11 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +25,7 @@ import (
 // publish to docket.> (an in-process server without authorization).
 
 type foreignSetup struct {
+	log *logBuffer
 	db  *sqlx.DB
 	js  jetstream.JetStream
 	reg *prometheus.Registry
@@ -36,14 +41,35 @@ func setupForeign(t *testing.T) *foreignSetup {
 	ctx, cancel := context.WithCancel(context.Background())
 	wait := integrate(ctx, t, db)
 	t.Cleanup(func() { cancel(); wait() })
-	return &foreignSetup{db: db, js: js, reg: prometheus.NewRegistry(), ctx: ctx}
+	return &foreignSetup{log: &logBuffer{}, db: db, js: js, reg: prometheus.NewRegistry(), ctx: ctx}
+}
+
+// logBuffer collects a relay's log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // relay runs a relay with its own registry until the test ends.
 func (s *foreignSetup) relay(t *testing.T) (*notify.Relay, func()) {
 	t.Helper()
 	s.reg = prometheus.NewRegistry()
-	r := newRelay(t, s.db, s.js, "", "", func(o *notify.Options) { o.Registry = s.reg; o.Window = 8 })
+	r := newRelay(t, s.db, s.js, "", "", func(o *notify.Options) {
+		o.Registry, o.Window = s.reg, 8
+		o.Logger = slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	})
 	return r, runRelay(t, r)
 }
 
@@ -129,6 +155,11 @@ func TestRelayGoesOnPastForeignHighID(t *testing.T) {
 	require.Equal(t, uint64(11), st.LastForeign.StreamSeq)
 	require.Equal(t, "docket.decision.recorded", st.LastForeign.Subject)
 	require.Equal(t, 1.0, counterValue(t, s.reg, "docket_notify_foreign_messages_total"))
+	require.Contains(t, s.log.String(), `level=WARN msg="notify: stream holds a message this relay did not publish; delivering the log past it" component=notify stream=DOCKET stream_seq=11 msg_id=test.docket/audit/999999 subject=docket.decision.recorded`)
+	// /readyz shows the relay's Status as JSON.
+	raw, err := json.Marshal(st)
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `"foreign_messages":1,"last_foreign":{"stream_seq":11,"msg_id":"test.docket/audit/999999"`)
 
 	msgs := s.stored(t)
 	require.Len(t, msgs, 21)

@@ -469,12 +469,13 @@ func (r *Relay) publish(ctx context.Context, leaves []audit.Leaf, prevID string)
 	}
 	timer := time.NewTimer(r.opts.AckTimeout)
 	defer timer.Stop()
+	var stream jetstream.Stream // looked up at the first duplicate
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
 				// A re-send of ours, or a foreign message that took the id?
-				if err := r.checkDuplicate(ctx, leaves[i], f.Msg(), ack.Sequence); err != nil {
+				if err := r.checkDuplicate(ctx, &stream, leaves[i], f.Msg(), ack.Sequence); err != nil {
 					return i, err
 				}
 				r.m.duplicates.Inc()
@@ -512,14 +513,17 @@ func (e *impostorError) Error() string {
 // checkDuplicate reads what JetStream holds under a duplicate's id. The
 // same subject and bytes are our own earlier send; anything else is an
 // impostor, reported and answered with an *impostorError.
-func (r *Relay) checkDuplicate(ctx context.Context, l audit.Leaf, sent *nats.Msg, seq uint64) error {
+func (r *Relay) checkDuplicate(ctx context.Context, stream *jetstream.Stream, l audit.Leaf, sent *nats.Msg, seq uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.AckTimeout)
 	defer cancel()
-	stream, err := r.js.Stream(ctx, r.opts.Stream)
-	if err != nil {
-		return fmt.Errorf("notify: check duplicate of index %d: %w", l.Index, err)
+	if *stream == nil {
+		s, err := r.js.Stream(ctx, r.opts.Stream)
+		if err != nil {
+			return fmt.Errorf("notify: check duplicate of index %d: %w", l.Index, err)
+		}
+		*stream = s
 	}
-	m, err := stream.GetMsg(ctx, seq)
+	m, err := (*stream).GetMsg(ctx, seq)
 	if err != nil {
 		return fmt.Errorf("notify: check duplicate of index %d at sequence %d: %w", l.Index, seq, err)
 	}
