@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	natssrv "github.com/nats-io/nats-server/v2/server"
 	natsserver "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -260,4 +262,43 @@ func TestNATSUserCommand(t *testing.T) {
 	js, errs := userConn(t, url, o)
 	require.NoError(t, js.Conn().Publish("docket.decision.recorded", []byte(`{}`)))
 	awaitViolation(t, errs, "docket.decision.recorded")
+}
+
+// --creds and DOCKET_NATS_CREDS take a .creds file (user JWT and seed) or
+// a bare nkey seed file, and tell them apart by content.
+func TestCredsFileKinds(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	acct, err := nkeys.CreateAccount()
+	require.NoError(t, err)
+	user, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	userPub, _ := user.PublicKey()
+	userSeed, _ := user.Seed()
+	token, err := jwt.NewUserClaims(userPub).Encode(acct)
+	require.NoError(t, err)
+	creds, err := jwt.FormatUserConfig(token, userSeed)
+	require.NoError(t, err)
+	credsFile, seedFile := filepath.Join(dir, "u.creds"), filepath.Join(dir, "u.nk")
+	require.NoError(t, os.WriteFile(credsFile, creds, 0o600))
+	require.NoError(t, os.WriteFile(seedFile, append(userSeed, '\n'), 0o600))
+
+	apply := func(p string) nats.Options {
+		o, err := credsFileOption(p)
+		require.NoError(t, err)
+		opts := nats.GetDefaultOptions()
+		require.NoError(t, o(&opts))
+		return opts
+	}
+	c := apply(credsFile)
+	require.NotNil(t, c.UserJWT, "a .creds file authenticates with its JWT")
+	require.Empty(t, c.Nkey)
+	n := apply(seedFile)
+	require.Equal(t, userPub, n.Nkey, "a seed file authenticates with its nkey")
+	require.Nil(t, n.UserJWT)
+
+	junk := filepath.Join(dir, "junk")
+	require.NoError(t, os.WriteFile(junk, []byte("not a key"), 0o600))
+	_, err = credsFileOption(junk)
+	require.ErrorContains(t, err, "neither")
 }
