@@ -55,6 +55,10 @@ type Skipped struct {
 	Reason    string
 }
 
+// nakDelay is how long a durable consumer's refused entry waits before
+// redelivery: long enough for the server to drop the stopped pull.
+const nakDelay = 250 * time.Millisecond
+
 // Consume calls fn for each entry, in stream order, until ctx ends (nil)
 // or fn fails. A durable consumer acknowledges an entry after fn returns.
 func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, fn func(Event) error) error {
@@ -130,8 +134,14 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 		if err := fn(ev); err != nil {
 			if opts.Durable != "" {
 				// Hand it back now rather than after the ack wait, so the
-				// next run starts with it at once.
-				_ = msg.Nak()
+				// next run starts with it at once. Stop pulling first, and
+				// have it redelivered a moment later: else the server may
+				// hand it straight to this run's pull request, which
+				// nobody reads any more, and the next run waits out the
+				// ack wait.
+				it.Stop()
+				_ = msg.NakWithDelay(nakDelay)
+				_ = js.Conn().Flush()
 			}
 			return err
 		}
