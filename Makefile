@@ -54,7 +54,7 @@ bench-load: services
 	DATABASE_URL=$$db DOCKET_DATA_DIR=$$data DOCKET_EMBEDDED_NATS_ADDR=$(BENCH_NATS) DOCKET_LOG_LEVEL=warn \
 	  bin/docket serve --addr $(BENCH_ADDR) 2>bin/bench-server.log & pid=$$!; \
 	trap 'kill $$pid; wait $$pid; rm -rf $$data' EXIT; \
-	DATABASE_URL=$$db bin/docket bench --wait 30s --url http://$(BENCH_ADDR) --nats-url nats://$(BENCH_NATS) \
+	DATABASE_URL=$$db bin/docket bench --wait 30s --url http://$(BENCH_ADDR) --nats-url nats://$(BENCH_NATS) --data-dir $$data \
 	  --duration $(BENCH_DURATION) --clients $(BENCH_CLIENTS) --mix $(BENCH_MIX) \
 	  --baseline --out bench-results.json --log-level warn
 

@@ -38,7 +38,26 @@ type ConsumeOptions struct {
 	// across runs (acknowledged explicitly); empty uses an ordered,
 	// ephemeral consumer.
 	Durable string
+	// OnSkip, when set, hears of each message Consume passes over because
+	// it is not a well-formed entry (see Skipped); only a NATS that lets
+	// others publish to docket.> has such messages.
+	OnSkip func(Skipped)
 }
+
+// Skipped is a message in the stream that is not a well-formed entry:
+// no Docket-Index, or a Nats-Msg-Id that is not <origin>/<that index>.
+// A well-formed message may still not be genuine: the entry for an index
+// is the one whose bytes the log's inclusion proof covers.
+type Skipped struct {
+	StreamSeq uint64
+	Subject   string
+	MsgID     string
+	Reason    string
+}
+
+// nakDelay is how long a durable consumer's refused entry waits before
+// redelivery: long enough for the server to drop the stopped pull.
+const nakDelay = 250 * time.Millisecond
 
 // Consume calls fn for each entry, in stream order, until ctx ends (nil)
 // or fn fails. A durable consumer acknowledges an entry after fn returns.
@@ -100,8 +119,11 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 			}
 			return fmt.Errorf("notify: next message: %w", err)
 		}
-		ev, ok := eventOf(msg, prefix)
-		if !ok || (opts.FromIndex >= 0 && ev.Index < opts.FromIndex) {
+		ev, why := eventOf(msg, prefix)
+		if why != "" && opts.OnSkip != nil {
+			opts.OnSkip(Skipped{StreamSeq: ev.StreamSeq, Subject: ev.Subject, MsgID: ev.MsgID, Reason: why})
+		}
+		if why != "" || (opts.FromIndex >= 0 && ev.Index < opts.FromIndex) {
 			// Not an entry, or before the wanted index: the start
 			// sequence is a lower bound, the header decides.
 			if opts.Durable != "" {
@@ -112,8 +134,14 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 		if err := fn(ev); err != nil {
 			if opts.Durable != "" {
 				// Hand it back now rather than after the ack wait, so the
-				// next run starts with it at once.
-				_ = msg.Nak()
+				// next run starts with it at once. Stop pulling first, and
+				// have it redelivered a moment later: else the server may
+				// hand it straight to this run's pull request, which
+				// nobody reads any more, and the next run waits out the
+				// ack wait.
+				it.Stop()
+				_ = msg.NakWithDelay(nakDelay)
+				_ = js.Conn().Flush()
 			}
 			return err
 		}
@@ -125,14 +153,10 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 	}
 }
 
-func eventOf(msg jetstream.Msg, prefix string) (Event, bool) {
+// eventOf reads an entry; why says what makes msg none.
+func eventOf(msg jetstream.Msg, prefix string) (ev Event, why string) {
 	h := msg.Headers()
-	idx, err := strconv.ParseInt(h.Get(HeaderIndex), 10, 64)
-	if err != nil {
-		return Event{}, false
-	}
-	ev := Event{
-		Index:   idx,
+	ev = Event{
 		Subject: msg.Subject(),
 		Type:    strings.TrimPrefix(msg.Subject(), prefix),
 		MsgID:   h.Get(headerMsgID),
@@ -141,7 +165,19 @@ func eventOf(msg jetstream.Msg, prefix string) (Event, bool) {
 	if md, err := msg.Metadata(); err == nil {
 		ev.StreamSeq, ev.Published = md.Sequence.Stream, md.Timestamp
 	}
-	return ev, true
+	idx, err := strconv.ParseInt(h.Get(HeaderIndex), 10, 64)
+	if err != nil || idx < 0 {
+		return ev, "no Docket-Index header"
+	}
+	ev.Index = idx
+	slash := strings.LastIndexByte(ev.MsgID, '/')
+	if k, ok := ParseIndexID(ev.MsgID[slash+1:]); slash <= 0 || !ok || k != idx {
+		return ev, "Nats-Msg-Id is not <origin>/<Docket-Index>"
+	}
+	if !strings.HasPrefix(ev.Subject, prefix) || ev.Type == "" {
+		return ev, "subject is not " + prefix + "<type>"
+	}
+	return ev, ""
 }
 
 // StartSequence maps an audit index to a stream sequence at or before the

@@ -13,8 +13,11 @@ import (
 
 // StartEmbedded runs a NATS server with JetStream in this process, storing
 // under dataDir/nats, so that one `docket serve` is the whole system. addr
-// is host:port; port 0 picks a free port. Stop it with Shutdown and
-// WaitForShutdown.
+// is host:port; port 0 picks a free port, an empty host is 127.0.0.1. It
+// admits only the nkey users of dataDir (see EnsureCredentials, generated
+// here on the first start): Docket's own identity, which alone may publish
+// to docket.>, and read-only consumers; no anonymous client. Stop it with
+// Shutdown and WaitForShutdown.
 func StartEmbedded(dataDir, addr string, logger *slog.Logger) (*server.Server, string, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -29,7 +32,15 @@ func StartEmbedded(dataDir, addr string, logger *slog.Logger) (*server.Server, s
 		port = server.RANDOM_PORT
 	}
 	if host == "" {
-		host = "0.0.0.0"
+		// Loopback unless the operator names another address.
+		host = "127.0.0.1"
+	}
+	if _, _, err := EnsureCredentials(dataDir); err != nil {
+		return nil, "", err
+	}
+	users, err := embeddedUsers(dataDir)
+	if err != nil {
+		return nil, "", err
 	}
 	opts := &server.Options{
 		ServerName: "docket-embedded",
@@ -39,6 +50,7 @@ func StartEmbedded(dataDir, addr string, logger *slog.Logger) (*server.Server, s
 		StoreDir:   filepath.Join(dataDir, "nats"),
 		// The process owns signal handling; the server must not exit on SIGTERM itself.
 		NoSigs: true,
+		Nkeys:  users,
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

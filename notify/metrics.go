@@ -10,6 +10,7 @@ import (
 type metrics struct {
 	published   prometheus.Counter
 	duplicates  prometheus.Counter
+	foreign     prometheus.Counter
 	errors      prometheus.Counter
 	leader      prometheus.Gauge
 	commitToAck prometheus.Histogram
@@ -24,6 +25,9 @@ func newMetrics(reg *prometheus.Registry, status func() Status) (*metrics, error
 		}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "docket_notify_duplicates_total", Help: "Acknowledged re-sends that JetStream dropped as duplicates.",
+		}),
+		foreign: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "docket_notify_foreign_messages_total", Help: "Messages found in the stream that the relay did not publish (a NATS that lets others publish to docket.>).",
 		}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "docket_notify_publish_errors_total", Help: "Failed publish windows and failed reconnections of the relay.",
@@ -47,7 +51,7 @@ func newMetrics(reg *prometheus.Registry, status func() Status) (*metrics, error
 		Name: "docket_notify_lag_seconds", Help: "Age of the oldest entry not yet acknowledged by JetStream; 0 when caught up.",
 	}, func() float64 { return status().LagSeconds })
 	var errs []error
-	for _, c := range []prometheus.Collector{m.published, m.duplicates, m.errors, m.leader, m.commitToAck, lagEntries, lagSeconds} {
+	for _, c := range []prometheus.Collector{m.published, m.duplicates, m.foreign, m.errors, m.leader, m.commitToAck, lagEntries, lagSeconds} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {

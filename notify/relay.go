@@ -110,6 +110,22 @@ type Status struct {
 	ObservedAt time.Time `json:"observed_at,omitzero"`
 	// NATSConnected is this process's connection state.
 	NATSConnected bool `json:"nats_connected"`
+	// Foreign counts messages in the stream that this relay did not
+	// publish (found behind it, or holding an entry's id with other
+	// bytes); LastForeign is the latest. Only a NATS that lets others
+	// publish to docket.> has any. The relay goes on past them.
+	Foreign     uint64          `json:"foreign_messages,omitempty"`
+	LastForeign *ForeignMessage `json:"last_foreign,omitempty"`
+}
+
+// ForeignMessage is a message in the stream that is not a genuine entry:
+// its Nats-Msg-Id is not <origin>/<index> of a leaf with these exact bytes.
+type ForeignMessage struct {
+	StreamSeq uint64    `json:"stream_seq"`
+	MsgID     string    `json:"msg_id"`
+	Subject   string    `json:"subject"`
+	Reason    string    `json:"reason"`
+	SeenAt    time.Time `json:"seen_at"`
 }
 
 // Relay publishes integrated audit leaves to JetStream. See the package doc.
@@ -123,6 +139,16 @@ type Relay struct {
 	mu           sync.Mutex
 	st           Status
 	pendingSince time.Time // staging time of the leaf at NextIndex, zero when caught up
+
+	// Of the leading goroutine only:
+	// salts maps an index whose plain id a foreign message took to that
+	// message's stream sequence; the entry goes out as <origin>/<index>#<seq>.
+	salts map[int64]uint64
+	// repairFrom, when >= 0, is an index an impostor took while a window
+	// was in flight: reconcile resumes there however far the stream got.
+	repairFrom int64
+	// foreignSeen keeps each foreign message from being counted twice.
+	foreignSeen map[uint64]bool
 }
 
 // NewRelay makes a relay; Run starts it. Its metrics go to opts.Registry.
@@ -131,7 +157,8 @@ func NewRelay(db *sqlx.DB, js jetstream.JetStream, opts Options) (*Relay, error)
 		return nil, errors.New("notify: relay needs the log origin")
 	}
 	opts.defaults()
-	r := &Relay{db: db, js: js, opts: opts, log: opts.Logger.With(slog.String("component", "notify"), slog.String("stream", opts.Stream))}
+	r := &Relay{db: db, js: js, opts: opts, log: opts.Logger.With(slog.String("component", "notify"), slog.String("stream", opts.Stream)),
+		salts: map[int64]uint64{}, repairFrom: -1, foreignSeen: map[uint64]bool{}}
 	m, err := newMetrics(opts.Registry, r.Status)
 	if err != nil {
 		return nil, err
@@ -321,6 +348,20 @@ func (r *Relay) lead(ctx context.Context, conn *sqlx.Conn) error {
 			if acked > 0 {
 				next += int64(acked)
 				prevID = r.msgID(next - 1)
+				r.forgetSalts(next)
+			}
+			var imp *impostorError
+			if errors.As(perr, &imp) {
+				// The rest of the window may already sit behind the
+				// impostor: send it all again, in order, under ids that
+				// cannot collide, from the index it took.
+				for i := imp.index; i <= leaves[len(leaves)-1].Index; i++ {
+					r.salts[i] = imp.seq
+				}
+				r.repairFrom = imp.index
+				r.js.CleanupPublisher()
+				synced = false
+				continue
 			}
 		}
 		// The cursor is saved at most every CursorInterval rather than
@@ -383,8 +424,23 @@ func (r *Relay) noteRead(ctx context.Context, q sqlx.QueryerContext, next int64,
 	r.st.ObservedAt = time.Now()
 }
 
+// msgID is <origin>/<index>, or <origin>/<index>#<seq> when a foreign
+// message at stream sequence seq holds the plain id (see the package doc).
 func (r *Relay) msgID(index int64) string {
-	return r.opts.Origin + "/" + strconv.FormatInt(index, 10)
+	id := r.opts.Origin + "/" + strconv.FormatInt(index, 10)
+	if seq, ok := r.salts[index]; ok {
+		id += "#" + strconv.FormatUint(seq, 10)
+	}
+	return id
+}
+
+// forgetSalts drops the salts of indices below next: those entries are in.
+func (r *Relay) forgetSalts(next int64) {
+	for k := range r.salts {
+		if k < next {
+			delete(r.salts, k)
+		}
+	}
 }
 
 // publish sends a window in index order and waits for the acks in order.
@@ -413,14 +469,19 @@ func (r *Relay) publish(ctx context.Context, leaves []audit.Leaf, prevID string)
 	}
 	timer := time.NewTimer(r.opts.AckTimeout)
 	defer timer.Stop()
+	var stream jetstream.Stream // looked up at the first duplicate
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
-			now := time.Now()
-			r.m.published.Inc()
 			if ack.Duplicate {
+				// A re-send of ours, or a foreign message that took the id?
+				if err := r.checkDuplicate(ctx, &stream, leaves[i], f.Msg(), ack.Sequence); err != nil {
+					return i, err
+				}
 				r.m.duplicates.Inc()
 			}
+			now := time.Now()
+			r.m.published.Inc()
 			r.m.commitToAck.Observe(now.Sub(leaves[i].CreatedAt).Seconds())
 			r.update(func(s *Status) {
 				s.Published++
@@ -436,6 +497,60 @@ func (r *Relay) publish(ctx context.Context, leaves []audit.Leaf, prevID string)
 		}
 	}
 	return len(futures), sendErr
+}
+
+// impostorError is a duplicate ack for a message the stream holds with
+// other bytes: a foreign message took the entry's id.
+type impostorError struct {
+	index int64
+	seq   uint64
+}
+
+func (e *impostorError) Error() string {
+	return fmt.Sprintf("notify: a foreign message at stream sequence %d holds the id of index %d", e.seq, e.index)
+}
+
+// checkDuplicate reads what JetStream holds under a duplicate's id. The
+// same subject and bytes are our own earlier send; anything else is an
+// impostor, reported and answered with an *impostorError.
+func (r *Relay) checkDuplicate(ctx context.Context, stream *jetstream.Stream, l audit.Leaf, sent *nats.Msg, seq uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.AckTimeout)
+	defer cancel()
+	if *stream == nil {
+		s, err := r.js.Stream(ctx, r.opts.Stream)
+		if err != nil {
+			return fmt.Errorf("notify: check duplicate of index %d: %w", l.Index, err)
+		}
+		*stream = s
+	}
+	m, err := (*stream).GetMsg(ctx, seq)
+	if err != nil {
+		return fmt.Errorf("notify: check duplicate of index %d at sequence %d: %w", l.Index, seq, err)
+	}
+	if m.Subject == sent.Subject && string(m.Data) == string(l.Data) && m.Header.Get(HeaderIndex) == strconv.FormatInt(l.Index, 10) {
+		return nil
+	}
+	r.noteForeign(m, fmt.Sprintf("holds the id of index %d with other content", l.Index))
+	return &impostorError{index: l.Index, seq: seq}
+}
+
+// noteForeign reports a foreign message once: log, metric and Status.
+func (r *Relay) noteForeign(m *jetstream.RawStreamMsg, reason string) {
+	if r.foreignSeen[m.Sequence] {
+		return
+	}
+	if len(r.foreignSeen) >= 100_000 {
+		clear(r.foreignSeen) // bounded memory; at worst one is counted twice
+	}
+	r.foreignSeen[m.Sequence] = true
+	id := m.Header.Get(headerMsgID)
+	r.m.foreign.Inc()
+	r.log.Warn("notify: stream holds a message this relay did not publish; delivering the log past it",
+		slog.Uint64("stream_seq", m.Sequence), slog.String("msg_id", id), slog.String("subject", m.Subject), slog.String("reason", reason))
+	r.update(func(s *Status) {
+		s.Foreign++
+		s.LastForeign = &ForeignMessage{StreamSeq: m.Sequence, MsgID: id, Subject: m.Subject, Reason: reason, SeenAt: time.Now()}
+	})
 }
 
 // errDatabase marks failures of the relay's own session: they end its term.
@@ -490,38 +605,126 @@ func (r *Relay) reconcile(ctx context.Context, conn *sqlx.Conn, next int64, ensu
 		return next, "", fmt.Errorf("notify: read stream's last message: %w", err)
 	}
 	lastID := last.Header.Get(headerMsgID)
-	k, ours := r.parseID(lastID)
-	if !ours {
-		r.log.Warn("notify: the stream's last message was not published by this log's relay", slog.String("msg_id", lastID), slog.String("subject", last.Subject))
-		return next, lastID, nil
+	k, why, err := r.genuine(ctx, conn, last)
+	if err != nil {
+		return next, "", err
 	}
-	switch {
-	case k >= next:
-		ls, err := audit.Leaves(ctx, conn, k, 1)
+	if why != "" {
+		// The tail is not ours. Go on after the newest genuine entry
+		// behind it, and expect the stream's actual last id, so that
+		// the chain goes on past the foreign messages.
+		k, err = r.pastForeign(ctx, conn, stream, info.State, last, why, next)
 		if err != nil {
-			return next, "", fmt.Errorf("%w: %w", errDatabase, err)
+			return next, "", err
 		}
-		if len(ls) == 0 || ls[0].Index != k || string(ls[0].Data) != string(last.Data) {
-			return next, "", fmt.Errorf("notify: stream %s holds index %d that differs from this database's log; is it another log's stream?", r.opts.Stream, k)
-		}
-		if k > next {
-			r.log.Info("notify: stream is ahead of the cursor; skipping what it already holds", slog.Int64("cursor", next), slog.Int64("next_index", k+1))
-		}
-		return k + 1, lastID, nil
-	case k < next-1:
+	}
+	n := k + 1
+	switch {
+	case k+1 > next:
+		r.log.Info("notify: stream is ahead of the cursor; skipping what it already holds", slog.Int64("cursor", next), slog.Int64("next_index", k+1))
+	case k+1 < next:
 		r.log.Warn("notify: stream is behind the cursor; publishing the missing entries again", slog.Int64("cursor", next), slog.Int64("next_index", k+1))
 	}
-	return k + 1, lastID, nil
+	if r.repairFrom >= 0 {
+		// An impostor took an index while its window was in flight: what
+		// followed it goes out again, in order, under salted ids.
+		n = min(n, r.repairFrom)
+		r.repairFrom = -1
+	}
+	return n, lastID, nil
 }
 
-// parseID reads <origin>/<index>.
+// foreignScan bounds how far reconcile looks behind a foreign tail for
+// the newest genuine entry.
+func (r *Relay) foreignScan() uint64 { return uint64(max(1000, 2*r.opts.Window)) }
+
+// pastForeign walks back from a foreign last message to the newest
+// genuine entry and returns its index (next-1, the cursor, when there is
+// none within the scan). Every foreign message on the way is reported,
+// and one holding the plain id of an index not yet delivered gets that
+// index's salt, so JetStream's duplicate window cannot swallow the entry.
+func (r *Relay) pastForeign(ctx context.Context, conn *sqlx.Conn, stream jetstream.Stream, st jetstream.StreamState, last *jetstream.RawStreamMsg, why string, next int64) (int64, error) {
+	type foreign struct {
+		m   *jetstream.RawStreamMsg
+		why string
+	}
+	found := []foreign{{last, why}}
+	k := next - 1
+	for seq, n := last.Sequence-1, uint64(1); seq >= st.FirstSeq && seq > 0 && n < r.foreignScan(); seq, n = seq-1, n+1 {
+		m, err := stream.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("notify: read stream message %d: %w", seq, err)
+		}
+		g, why, err := r.genuine(ctx, conn, m)
+		if err != nil {
+			return 0, err
+		}
+		if why == "" {
+			k = g
+			break
+		}
+		found = append(found, foreign{m, why})
+	}
+	for i := len(found) - 1; i >= 0; i-- {
+		f := found[i]
+		r.noteForeign(f.m, f.why)
+		if idx, ok := r.parseID(f.m.Header.Get(headerMsgID)); ok && idx > k {
+			r.salts[idx] = f.m.Sequence
+		}
+	}
+	return k, nil
+}
+
+// genuine tells whether m is an entry of this log as the relay publishes
+// it: id <origin>/<k>[#<seq>], header Docket-Index k, subject
+// docket.<type>, and the bytes of leaf k. why says what fails; a database
+// failure is an error.
+func (r *Relay) genuine(ctx context.Context, conn *sqlx.Conn, m *jetstream.RawStreamMsg) (int64, string, error) {
+	id := m.Header.Get(headerMsgID)
+	k, ok := r.parseID(id)
+	if !ok {
+		return 0, "its id is not " + r.opts.Origin + "/<index>", nil
+	}
+	if m.Header.Get(HeaderIndex) != strconv.FormatInt(k, 10) {
+		return k, "its Docket-Index header does not match its id", nil
+	}
+	ls, err := audit.Leaves(ctx, conn, k, 1)
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: %w", errDatabase, err)
+	}
+	switch {
+	case len(ls) == 0 || ls[0].Index != k:
+		return k, fmt.Sprintf("the log has no index %d", k), nil
+	case string(ls[0].Data) != string(m.Data) || m.Subject != r.opts.SubjectPrefix+ls[0].Type:
+		return k, fmt.Sprintf("its content is not the log's index %d", k), nil
+	}
+	return k, "", nil
+}
+
+// parseID reads <origin>/<index> and <origin>/<index>#<seq>.
 func (r *Relay) parseID(id string) (int64, bool) {
 	rest, ok := strings.CutPrefix(id, r.opts.Origin+"/")
 	if !ok {
 		return 0, false
 	}
-	k, err := strconv.ParseInt(rest, 10, 64)
-	return k, err == nil && k >= 0
+	return ParseIndexID(rest)
+}
+
+// ParseIndexID reads what follows "<origin>/" in a message id: <index>,
+// or <index>#<seq> for an entry the relay sent again under a salted id
+// because a foreign message at stream sequence seq held the plain one.
+func ParseIndexID(s string) (int64, bool) {
+	idx, salt, salted := strings.Cut(s, "#")
+	if salted {
+		if _, err := strconv.ParseUint(salt, 10, 64); err != nil {
+			return 0, false
+		}
+	}
+	k, err := strconv.ParseInt(idx, 10, 64)
+	return k, err == nil && k >= 0 && strconv.FormatInt(k, 10) == idx
 }
 
 func (r *Relay) loadCursor(ctx context.Context, conn *sqlx.Conn) (int64, error) {

@@ -319,12 +319,8 @@ func TestRelayAgainstMachineNATS(t *testing.T) {
 
 func TestEmbeddedServer(t *testing.T) {
 	t.Parallel()
-	srv, url, err := notify.StartEmbedded(t.TempDir(), "127.0.0.1:0", testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	js := connect(t, url)
+	url, dataDir := embedded(t)
+	js, _ := asUser(t, url, notify.PublisherSeedFile(dataDir))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := notify.EnsureStream(ctx, js, notify.StreamOptions{}); err != nil {

@@ -42,7 +42,7 @@ type StreamOptions struct {
 }
 
 // EnsureStream creates stream DOCKET or updates it to opts, in file
-// storage. It works with one server and with a cluster (Replicas > 1).
+// storage, with message deletes and purges denied. It works with one server and with a cluster (Replicas > 1).
 func EnsureStream(ctx context.Context, js jetstream.JetStream, opts StreamOptions) (jetstream.Stream, error) {
 	cfg := streamConfig(opts)
 	s, err := js.CreateOrUpdateStream(ctx, cfg)
@@ -79,6 +79,11 @@ func streamConfig(opts StreamOptions) jetstream.StreamConfig {
 		MaxAge:      opts.MaxAge,
 		Duplicates:  dup,
 		Discard:     jetstream.DiscardOld,
+		// The log is append-only, and so is its announcement: no message
+		// is deleted and the stream is never purged. The server lets an
+		// update turn these on but never off again.
+		DenyDelete: true,
+		DenyPurge:  true,
 	}
 }
 

@@ -14,8 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/loadgen"
+	"github.com/docket-dev/docket/notify"
 )
 
 const benchUsage = `Usage: docket bench [flags]
@@ -45,6 +48,8 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	out := fs.String("out", "", "also write the JSON report to this file")
 	natsURL := fs.String("nats-url", "", "NATS server the service publishes to, for the notification lag")
+	natsCreds := fs.String("nats-creds", "", "read-only credentials for --nats-url: a .creds or nkey seed file; default: the data directory's nats/reader.nk when present")
+	dataDir := fs.String("data-dir", envOr(e.getenv, "DOCKET_DATA_DIR", "./data"), "the serve data directory, for the embedded server's reader credentials (DOCKET_DATA_DIR)")
 	allowRemote := fs.Bool("allow-remote", false, "permit non-loopback URL, NATS and database hosts")
 	policy := fs.String("policy", "bench-load", "policy code the bench's decisions cite (created if missing)")
 	advertisers := fs.Int("advertisers", 8, "advertisers the decisions are spread over")
@@ -54,6 +59,20 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	natsAuth := func() ([]nats.Option, error) {
+		credsFile := *natsCreds
+		if _, err := os.Stat(notify.ReaderSeedFile(*dataDir)); credsFile == "" && err == nil {
+			credsFile = notify.ReaderSeedFile(*dataDir)
+		}
+		if credsFile == "" {
+			return nil, nil
+		}
+		o, err := credsFileOption(credsFile)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-creds: %w", err)
+		}
+		return []nats.Option{o}, nil
 	}
 	mix, err := loadgen.ParseMix(*mixFlag)
 	if err != nil {
@@ -130,7 +149,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	}
 
 	rep, err := loadgen.Run(ctx, loadgen.Config{URL: *target, Duration: *duration, Clients: *clients, Mix: mix,
-		Tokens: toks, PolicyCode: *policy, PollInterval: *poll, NATSURL: *natsURL, AllowRemote: *allowRemote, Logger: logger})
+		Tokens: toks, PolicyCode: *policy, PollInterval: *poll, NATSURL: *natsURL, NATSAuth: natsAuth, AllowRemote: *allowRemote, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}

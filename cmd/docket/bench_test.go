@@ -18,12 +18,15 @@ import (
 // It asserts no times: the machine is shared.
 func TestBench(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, map[string]string{"USER": "bench-test"})
+	natsAddr := freeAddr(t)
+	s := startServer(t, map[string]string{"USER": "bench-test", "DOCKET_EMBEDDED_NATS_ADDR": natsAddr})
 	url, getenv := s.url, s.getenv
 
+	// The notification lag is read with the data directory's read-only
+	// credentials (DOCKET_DATA_DIR): the embedded server admits no one else.
 	var out, errb bytes.Buffer
 	err := run(context.Background(), []string{"docket", "bench", "--url", url, "--duration", "2s", "--clients", "4",
-		"--mix", loadgen.StandardMix, "--json", "--log-level", "warn"}, getenv, strings.NewReader(""), &out, &errb)
+		"--mix", loadgen.StandardMix, "--json", "--log-level", "warn", "--nats-url", "nats://" + natsAddr}, getenv, strings.NewReader(""), &out, &errb)
 	require.NoError(t, err, "bench: %s", errb.String())
 
 	var rep loadgen.Report
@@ -47,6 +50,8 @@ func TestBench(t *testing.T) {
 	// The log is wired in: the lag was measured through the public checkpoint.
 	require.NotNil(t, rep.Integration, "notes: %q", rep.Notes)
 	require.Positive(t, rep.Integration.Samples)
+	require.NotNil(t, rep.Notification, "notes: %q", rep.Notes)
+	require.Positive(t, rep.Notification.Samples)
 
 	// The bench's tokens are revoked at the end.
 	var lst bytes.Buffer

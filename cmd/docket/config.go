@@ -11,13 +11,19 @@ import (
 
 // config is every setting of `docket serve`; flags override DOCKET_* variables.
 type config struct {
-	DatabaseURL        string
-	Addr               string
-	DataDir            string
-	SignerKeyFile      string
-	LogOrigin          string
-	NATSURL            string
-	EmbeddedNATSAddr   string
+	DatabaseURL      string
+	Addr             string
+	DataDir          string
+	SignerKeyFile    string
+	LogOrigin        string
+	NATSURL          string
+	EmbeddedNATSAddr string
+	// Credentials for an external NATS (DOCKET_NATS_URL); at most one kind.
+	NATSCreds          string // .creds file (JWT and seed)
+	NATSNkey           string // nkey seed file
+	NATSUser           string
+	NATSPassword       string
+	NATSToken          string
 	StreamReplicas     int
 	StreamMaxAge       time.Duration
 	CheckpointInterval time.Duration
@@ -103,6 +109,11 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 	str(&c.SignerKeyFile, "signer-key-file", "DOCKET_SIGNER_KEY_FILE", "", "note signer key file (PRIVATE+KEY+...), the same for every replica; empty: the data directory's, generated there only for a log with no checkpoint yet")
 	str(&c.LogOrigin, "log-origin", "DOCKET_LOG_ORIGIN", "docket.local/audit", "the checkpoint's origin line")
 	str(&c.NATSURL, "nats-url", "DOCKET_NATS_URL", "", "external NATS server or cluster; empty starts an embedded one")
+	str(&c.NATSCreds, "nats-creds", "DOCKET_NATS_CREDS", "", "external NATS: a .creds file (user JWT and seed)")
+	str(&c.NATSNkey, "nats-nkey", "DOCKET_NATS_NKEY", "", "external NATS: an nkey user seed file (SU...)")
+	str(&c.NATSUser, "nats-user", "DOCKET_NATS_USER", "", "external NATS: user name, with DOCKET_NATS_PASSWORD")
+	secret(fs, &c.NATSPassword, "nats-password", "DOCKET_NATS_PASSWORD", e, "external NATS: password of DOCKET_NATS_USER; prefer the variable to the flag, which others may see in the process list")
+	secret(fs, &c.NATSToken, "nats-token", "DOCKET_NATS_TOKEN", e, "external NATS: authentication token; prefer the variable to the flag")
 	str(&c.EmbeddedNATSAddr, "embedded-nats-addr", "DOCKET_EMBEDDED_NATS_ADDR", "127.0.0.1:4223", "embedded NATS listen address (port 0: any free port)")
 	num(&c.StreamReplicas, "stream-replicas", "DOCKET_STREAM_REPLICAS", 1, "JetStream replicas of stream DOCKET")
 	dur(&c.StreamMaxAge, "stream-max-age", "DOCKET_STREAM_MAX_AGE", 0, "how long stream DOCKET keeps messages; 0 keeps them")
@@ -130,6 +141,20 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 		return fmt.Errorf("config: %w", errs[0])
 	}
 	return nil
+}
+
+// secretValue is a flag whose value --help never shows: its default
+// comes from the environment and may be a password.
+type secretValue struct{ p *string }
+
+func (s secretValue) String() string     { return "" }
+func (s secretValue) Set(v string) error { *s.p = v; return nil }
+
+// secret registers a flag for a secret with its variable as the default,
+// which the usage text does not print.
+func secret(fs *flag.FlagSet, p *string, name, envName string, e *env, help string) {
+	*p = e.getenv(envName)
+	fs.Var(secretValue{p}, name, help+" ("+envName+")")
 }
 
 // limits is the HTTP server's part of the configuration.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -27,6 +28,11 @@ across runs; an existing durable consumer resumes where it stopped and
 ignores --from-index and --subject. Without --durable the consumer is
 ordered and ephemeral.
 
+Credentials: --creds FILE is a .creds file (user JWT and seed) or an
+nkey seed file. Against the embedded server (no DOCKET_NATS_URL) and
+without --creds, the data directory's read-only nats/reader.nk is used;
+'docket nats-user add NAME' mints more such identities.
+
 Flags:
 `
 
@@ -43,18 +49,34 @@ func cmdEvents(ctx context.Context, e *env, args []string) error {
 	from := fs.Int64("from-index", -1, "first audit index to print; negative: only new entries")
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
 	durable := fs.String("durable", "", "durable consumer name, to resume across runs")
+	creds := fs.String("creds", e.getenv("DOCKET_EVENTS_CREDS"), "credentials: a .creds file or an nkey seed file (DOCKET_EVENTS_CREDS); default: the data directory's nats/reader.nk for the embedded server")
+	dataDir := fs.String("data-dir", envOr(e.getenv, "DOCKET_DATA_DIR", "./data"), "the serve data directory, for the embedded server's reader credentials (DOCKET_DATA_DIR)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	credsFile := *creds
+	if credsFile == "" && e.getenv("DOCKET_NATS_URL") == "" {
+		if _, err := os.Stat(notify.ReaderSeedFile(*dataDir)); err == nil {
+			credsFile = notify.ReaderSeedFile(*dataDir)
+		}
+	}
+	var auth []nats.Option
+	if credsFile != "" {
+		o, err := credsFileOption(credsFile)
+		if err != nil {
+			return fmt.Errorf("events: --creds: %w", err)
+		}
+		auth = append(auth, o)
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return fmt.Errorf("events: unexpected arguments %q", strings.Join(fs.Args(), " "))
 	}
 	logger := newLogger(e.stderr, "warn")
-	nc, err := nats.Connect(*url, nats.Name("docket events"), nats.MaxReconnects(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("NATS disconnected", slog.Any("err", err)) }))
+	nc, err := nats.Connect(*url, append([]nats.Option{nats.Name("docket events"), nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("NATS disconnected", slog.Any("err", err)) })}, auth...)...)
 	if err != nil {
-		return fmt.Errorf("events: connect to %s: %w", *url, err)
+		return fmt.Errorf("events: connect to %s: %w", redactURL(*url), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -64,6 +86,10 @@ func cmdEvents(ctx context.Context, e *env, args []string) error {
 	enc := json.NewEncoder(e.stdout)
 	return notify.Consume(ctx, js, notify.ConsumeOptions{
 		Stream: *stream, Subject: *subject, FromIndex: *from, Durable: *durable,
+		OnSkip: func(sk notify.Skipped) {
+			logger.Warn("skipping a message that is not a Docket entry (someone else published to docket.>)",
+				slog.Uint64("stream_seq", sk.StreamSeq), slog.String("subject", sk.Subject), slog.String("msg_id", sk.MsgID), slog.String("reason", sk.Reason))
+		},
 	}, func(ev notify.Event) error {
 		if *asJSON {
 			entry := json.RawMessage(ev.Data)

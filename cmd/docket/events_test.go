@@ -7,15 +7,18 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/pgtest"
+	"github.com/docket-dev/docket/notify"
 )
 
 // With no NATS URL, startNotify runs the embedded server and the relay
@@ -49,7 +52,8 @@ func TestEmbeddedNotifyAndEvents(t *testing.T) {
 	out := &syncBuffer{}
 	ectx, ecancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	env := map[string]string{"DOCKET_EMBEDDED_NATS_ADDR": natsAddr}
+	// The data directory's reader credentials are found by default.
+	env := map[string]string{"DOCKET_EMBEDDED_NATS_ADDR": natsAddr, "DOCKET_DATA_DIR": cfg.DataDir}
 	go func() {
 		done <- run(ectx, []string{"docket", "events", "--from-index", "3", "--subject", "decision.reversed", "--json"},
 			func(k string) string { return env[k] }, strings.NewReader(""), out, io.Discard)
@@ -100,11 +104,24 @@ func TestServeEmbeddedNATSAndEvents(t *testing.T) {
 		"automated_detection": true, "automated_decision": "none"}`)
 	require.Equal(t, 201, status, "%v", d)
 
+	// serve generated the embedded server's credentials, readable by
+	// their owner only; events reads with the read-only one.
+	dataDir := s.getenv("DOCKET_DATA_DIR")
+	for _, p := range []string{notify.PublisherSeedFile(dataDir), notify.ReaderSeedFile(dataDir)} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), p)
+	}
+	// Without credentials the embedded server refuses the client.
+	err = run(context.Background(), []string{"docket", "events", "--data-dir", t.TempDir()},
+		func(k string) string { return map[string]string{"DOCKET_EMBEDDED_NATS_ADDR": natsAddr}[k] }, strings.NewReader(""), io.Discard, io.Discard)
+	require.ErrorIs(t, err, nats.ErrAuthorization)
+
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"docket", "events", "--from-index", "0", "--subject", "decision.recorded"},
+		done <- run(ctx, []string{"docket", "events", "--from-index", "0", "--subject", "decision.recorded", "--creds", notify.ReaderSeedFile(dataDir)},
 			func(k string) string { return map[string]string{"DOCKET_EMBEDDED_NATS_ADDR": natsAddr}[k] }, strings.NewReader(""), out, io.Discard)
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), d["id"].(string)) }, time.Minute, 20*time.Millisecond,

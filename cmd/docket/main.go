@@ -54,6 +54,7 @@ Commands:
   verify     verify the audit log (database, remote, or bundle)
   log        open a new log as the successor of one whose key was compromised
   events     print audit entries from NATS as they arrive
+  nats-user  mint or list read-only consumer credentials of the embedded NATS
   export     export audit entries (JSON lines, CSV) or a verifiable bundle
   report     print the transparency figures on decisions and appeals
   bench      drive a running service with load and report throughput and lag
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdBench(ctx, e, rest)
 	case "events":
 		return cmdEvents(ctx, e, rest)
+	case "nats-user":
+		return cmdNATSUser(ctx, e, rest)
 	case "export":
 		return cmdExport(ctx, e, rest)
 	case "report":

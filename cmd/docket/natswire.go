@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,14 +35,25 @@ const relayWindow = 1000
 // the embedded server.
 func startNotify(ctx context.Context, cfg config, db *sqlx.DB, reg *prometheus.Registry, logger *slog.Logger) (*notify.Relay, func(), error) {
 	url := cfg.NATSURL
+	auth, err := cfg.natsAuth()
+	if err != nil {
+		return nil, nil, err
+	}
 	var embedded *natsserver.Server
 	if url == "" {
-		var err error
 		embedded, url, err = notify.StartEmbedded(cfg.DataDir, cfg.EmbeddedNATSAddr, logger)
 		if err != nil {
 			return nil, nil, err
 		}
-		logger.Info("embedded NATS started", slog.String("url", url))
+		// Docket's own identity, generated into the data directory.
+		o, err := nats.NkeyOptionFromSeed(notify.PublisherSeedFile(cfg.DataDir))
+		if err != nil {
+			embedded.Shutdown()
+			return nil, nil, fmt.Errorf("notify: embedded NATS credentials: %w", err)
+		}
+		auth = []nats.Option{o}
+		logger.Info("embedded NATS started", slog.String("url", url),
+			slog.String("reader_credentials", notify.ReaderSeedFile(cfg.DataDir)))
 	}
 	shutdownEmbedded := func() {
 		if embedded != nil {
@@ -45,7 +61,7 @@ func startNotify(ctx context.Context, cfg config, db *sqlx.DB, reg *prometheus.R
 			embedded.WaitForShutdown()
 		}
 	}
-	nc, err := natsConnect(url, "docket serve", logger)
+	nc, err := natsConnect(url, "docket serve", logger, auth...)
 	if err != nil {
 		shutdownEmbedded()
 		return nil, nil, err
@@ -99,11 +115,11 @@ func notifyCheck(relay *notify.Relay) api.Check {
 
 // natsConnect connects for good: it keeps retrying, also when the server
 // is down at start, and logs the connection's changes.
-func natsConnect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
+func natsConnect(url, name string, logger *slog.Logger, auth ...nats.Option) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(500*time.Millisecond),
+		nats.ReconnectWait(500 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			logger.Warn("NATS disconnected", slog.Any("err", err))
@@ -111,9 +127,90 @@ func natsConnect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			logger.Info("NATS reconnected", slog.String("url", c.ConnectedUrlRedacted()))
 		}),
-	)
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			// Permission violations and authorization errors land here.
+			logger.Warn("NATS error", slog.Any("err", err))
+		}),
+	}, auth...)...)
 	if err != nil {
-		return nil, fmt.Errorf("notify: connect to NATS %s: %w", url, err)
+		return nil, fmt.Errorf("notify: connect to NATS %s: %w", redactURL(url), err)
 	}
 	return nc, nil
+}
+
+// natsAuth turns the external NATS credentials of the configuration into
+// connect options; at most one kind may be set. Secrets stay in the
+// options: nothing here logs them.
+func (c *config) natsAuth() ([]nats.Option, error) {
+	var kinds []string
+	if c.NATSCreds != "" {
+		kinds = append(kinds, "DOCKET_NATS_CREDS")
+	}
+	if c.NATSNkey != "" {
+		kinds = append(kinds, "DOCKET_NATS_NKEY")
+	}
+	if c.NATSUser != "" || c.NATSPassword != "" {
+		kinds = append(kinds, "DOCKET_NATS_USER/DOCKET_NATS_PASSWORD")
+	}
+	if c.NATSToken != "" {
+		kinds = append(kinds, "DOCKET_NATS_TOKEN")
+	}
+	switch {
+	case len(kinds) == 0:
+		return nil, nil
+	case len(kinds) > 1:
+		return nil, fmt.Errorf("config: NATS credentials: set one of %s, not several", strings.Join(kinds, ", "))
+	case c.NATSURL == "":
+		return nil, fmt.Errorf("config: %s is for an external NATS (DOCKET_NATS_URL); the embedded server uses the data directory's credentials", kinds[0])
+	}
+	switch {
+	case c.NATSCreds != "":
+		o, err := credsFileOption(c.NATSCreds)
+		if err != nil {
+			return nil, fmt.Errorf("config: DOCKET_NATS_CREDS: %w", err)
+		}
+		return []nats.Option{o}, nil
+	case c.NATSNkey != "":
+		o, err := nats.NkeyOptionFromSeed(c.NATSNkey)
+		if err != nil {
+			return nil, fmt.Errorf("config: DOCKET_NATS_NKEY: %w", err)
+		}
+		return []nats.Option{o}, nil
+	case c.NATSToken != "":
+		return []nats.Option{nats.Token(c.NATSToken)}, nil
+	}
+	if c.NATSUser == "" || c.NATSPassword == "" {
+		return nil, errors.New("config: DOCKET_NATS_USER and DOCKET_NATS_PASSWORD go together")
+	}
+	return []nats.Option{nats.UserInfo(c.NATSUser, c.NATSPassword)}, nil
+}
+
+// credsFileOption reads a credentials file: a .creds file (a user JWT and
+// its seed) or a bare nkey seed file, such as <data-dir>/nats/reader.nk.
+func credsFileOption(path string) (nats.Option, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if bytes.Contains(raw, []byte("BEGIN NATS USER JWT")) {
+		return nats.UserCredentials(path), nil
+	}
+	o, err := nats.NkeyOptionFromSeed(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: neither a .creds file nor an nkey seed: %w", path, err)
+	}
+	return o, nil
+}
+
+// redactURL hides the password of nats://user:password@host URLs, for
+// error messages and logs.
+func redactURL(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = neturl.User("redacted")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }

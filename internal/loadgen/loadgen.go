@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // The operations a mix can name.
@@ -54,8 +56,12 @@ type Config struct {
 	PolicyCode string
 	// PollInterval is how often the checkpoint is fetched; default 25 ms.
 	PollInterval time.Duration
-	// NATSURL, when set, subscribes to docket.> for the notification lag.
+	// NATSURL, when set, reads stream DOCKET for the notification lag.
 	NATSURL string
+	// NATSAuth, when set, gives the connect options with the consumer's
+	// credentials (a read-only identity suffices); it is called once the
+	// service is up, since that may be what creates them.
+	NATSAuth func() ([]nats.Option, error)
 	// AllowRemote permits a non-loopback URL; without it the bench refuses.
 	AllowRemote bool
 	Logger      *slog.Logger

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // natsWatcher notes when each decision.recorded notification arrives.
 type natsWatcher struct {
-	nc  *nats.Conn
-	sub *nats.Subscription
+	nc   *nats.Conn
+	cctx jetstream.ConsumeContext
 
 	mu   sync.Mutex
 	seen map[string]notification
@@ -29,7 +30,7 @@ type notification struct {
 	index int64
 }
 
-func newNATSWatcher(servers string, allowRemote bool) (*natsWatcher, error) {
+func newNATSWatcher(servers string, allowRemote bool, auth ...nats.Option) (*natsWatcher, error) {
 	for _, s := range strings.Split(servers, ",") {
 		u, err := url.Parse(strings.TrimSpace(s))
 		if err != nil || u.Hostname() == "" {
@@ -40,25 +41,44 @@ func newNATSWatcher(servers string, allowRemote bool) (*natsWatcher, error) {
 		}
 	}
 	// Discovered cluster peers could be other hosts: stay on the URL given.
-	nc, err := nats.Connect(servers, nats.Name("docket-bench"), nats.Timeout(3*time.Second),
-		nats.IgnoreDiscoveredServers(), nats.NoReconnect())
+	nc, err := nats.Connect(servers, append([]nats.Option{nats.Name("docket-bench"), nats.Timeout(3 * time.Second),
+		nats.IgnoreDiscoveredServers(), nats.NoReconnect()}, auth...)...)
 	if err != nil {
 		return nil, fmt.Errorf("nats connect: %w", err)
 	}
 	w := &natsWatcher{nc: nc, seen: map[string]notification{}}
-	// A core subscription sees what the relay publishes into the stream
-	// without creating a consumer the bench would have to clean up.
-	w.sub, err = nc.Subscribe("docket.decision.recorded", func(m *nats.Msg) {
+	// An ordered consumer needs only read-only credentials, and the
+	// server removes it once the bench is gone.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, "DOCKET")
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats stream DOCKET: %w", err)
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{"docket.decision.recorded"}, DeliverPolicy: jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats consumer: %w", err)
+	}
+	w.cctx, err = cons.Consume(func(m jetstream.Msg) {
 		at := time.Now()
 		var e struct {
 			Subject struct {
 				ID string `json:"id"`
 			} `json:"subject"`
 		}
-		if json.Unmarshal(m.Data, &e) != nil || e.Subject.ID == "" {
+		if json.Unmarshal(m.Data(), &e) != nil || e.Subject.ID == "" {
 			return
 		}
-		idx, err := strconv.ParseInt(m.Header.Get("Docket-Index"), 10, 64)
+		idx, err := strconv.ParseInt(m.Headers().Get("Docket-Index"), 10, 64)
 		if err != nil {
 			idx = -1
 		}
@@ -70,11 +90,7 @@ func newNATSWatcher(servers string, allowRemote bool) (*natsWatcher, error) {
 	})
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("nats subscribe: %w", err)
-	}
-	if err := nc.Flush(); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("nats flush: %w", err)
+		return nil, fmt.Errorf("nats consume: %w", err)
 	}
 	return w, nil
 }
@@ -95,7 +111,7 @@ func (w *natsWatcher) lag(ctx context.Context, acks []write, limit time.Duration
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	_ = w.sub.Unsubscribe()
+	w.cctx.Stop()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var lats []time.Duration

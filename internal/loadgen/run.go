@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Entries the contract says each write appends to the audit log; the
@@ -163,7 +165,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	var nw *natsWatcher
 	if cfg.NATSURL != "" {
-		nw, err = newNATSWatcher(cfg.NATSURL, cfg.AllowRemote)
+		var auth []nats.Option
+		if cfg.NATSAuth != nil {
+			auth, err = cfg.NATSAuth()
+		}
+		if err == nil {
+			nw, err = newNATSWatcher(cfg.NATSURL, cfg.AllowRemote, auth...)
+		}
 		if err != nil {
 			r.note("notification lag not measured: %v", err)
 		} else {
