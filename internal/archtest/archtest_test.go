@@ -35,6 +35,7 @@ var layers = map[string][]string{
 	"migrations":          {},
 	"internal/archtest":   {},
 	"internal/audittest":  {},
+	"internal/deploytest": {},
 	"internal/loadgen":    {},
 	"internal/pgtest":     {"migrations"},
 }
