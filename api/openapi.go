@@ -48,7 +48,7 @@ var replyHeaders = map[string]map[string]any{
 	"Location": {"description": "The path of the record made", "schema": map[string]any{"type": "string"}},
 	"Content-Disposition": {"description": "attachment, with a file name",
 		"schema": map[string]any{"type": "string"}},
-	"Cache-Control":       {"description": "no-cache: the answer changes as the log grows", "schema": map[string]any{"type": "string"}},
+	"Cache-Control": {"description": "no-cache: the answer changes as the log grows", "schema": map[string]any{"type": "string"}},
 	"Idempotent-Replayed": {"description": "true when this is the stored reply to an earlier request with the same Idempotency-Key",
 		"schema": map[string]any{"type": "string", "enum": []string{"true"}}},
 	"Retry-After": {"description": "seconds to wait before trying again",
