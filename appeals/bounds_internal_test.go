@@ -52,7 +52,9 @@ func TestMaxLengthTagsMatchValidation(t *testing.T) {
 		set   func(*EvidenceItem, int)
 	}{
 		{"description", func(e *EvidenceItem, n int) { e.Description = strings.Repeat("é", n) }},
-		{"url", func(e *EvidenceItem, n int) { e.URL = "https://x.example/" + strings.Repeat("a", n-len("https://x.example/")) }},
+		{"url", func(e *EvidenceItem, n int) {
+			e.URL = "https://x.example/" + strings.Repeat("a", n-len("https://x.example/"))
+		}},
 	} {
 		f, _ := reflect.TypeOf(EvidenceItem{}).FieldByNameFunc(func(s string) bool { return strings.EqualFold(s, c.field) })
 		n, err := strconv.Atoi(f.Tag.Get("maxLength"))
