@@ -75,10 +75,11 @@ func Cached(doc []byte) (*Validator, error) {
 }
 
 // transportHeaders are response headers of HTTP itself, not of the API,
-// which the document need not name.
+// which the document need not name (Vary: Accept-Encoding comes with
+// /metrics' compression).
 var transportHeaders = map[string]bool{
 	"Content-Type": true, "Content-Length": true, "Date": true, "Transfer-Encoding": true,
-	"Connection": true, "Keep-Alive": true, "Trailer": true,
+	"Connection": true, "Keep-Alive": true, "Trailer": true, "Vary": true,
 }
 
 // Check validates one exchange. reqBody is the request's body as sent;
