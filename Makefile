@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run test build vet fmt-check bench bench-go bench-load soak services docker-test
+.PHONY: run test build vet fmt-check lint-openapi bench bench-go bench-load soak services docker-test
 
 ## run: start Postgres if it is down, then the whole service (HTTP on :8080,
 ## embedded NATS, audit integrator, relay), creating and migrating the database.
@@ -32,6 +32,16 @@ fmt-check:
 ## and the whole-service load test; results in bench-results.txt and
 ## bench-results.json.
 bench: bench-go bench-load
+
+REDOCLY ?= @redocly/cli@2.77.0
+
+## lint-openapi: Redocly's recommended ruleset (.redocly.yaml) over the
+## document the server serves (written by the api tests); needs Node and
+## npm. `make test` checks the key rules in Go (TestOpenAPILint).
+lint-openapi:
+	@mkdir -p bin
+	DOCKET_OPENAPI_OUT=$(CURDIR)/bin/openapi.json $(GO) test -count=1 -run '^TestOpenAPILint$$' ./api/
+	npx --yes $(REDOCLY) lint --config .redocly.yaml bin/openapi.json
 
 bench-go: services
 	$(GO) test -run '^$$' -bench . -timeout 30m ./... | tee bench-results.txt

@@ -30,6 +30,15 @@ type AuditEntries struct {
 	NextStart int64        `json:"next_start"`
 }
 
+// AuditExportLine is one line of the audit export in JSON lines (audit.Writer
+// writes it); for the document only.
+type AuditExportLine struct {
+	Index    int64           `json:"index" required:"true"`
+	LeafHash []byte          `json:"leaf_hash" required:"true"`
+	Type     string          `json:"type" required:"true"`
+	Entry    json.RawMessage `json:"entry" required:"true"`
+}
+
 // InclusionProof is an RFC 6962 audit path.
 type InclusionProof struct {
 	Index    uint64   `json:"index"`
@@ -217,17 +226,17 @@ func (s *Server) getConsistencyProof(w http.ResponseWriter, r *http.Request) err
 func auditOps() map[string]op {
 	return map[string]op{
 		"GET /v1/audit/checkpoint": op{Summary: "The latest signed checkpoint: a C2SP tlog-checkpoint (origin, size, base64 root) as a C2SP signed note, Ed25519",
-			Status: http.StatusOK, Text: true, Errors: []int{404}},
+			Status: http.StatusOK, Content: []string{"text/plain"}, Headers: []string{"Cache-Control"}, Errors: []int{404, 503}},
 		"GET /v1/audit/key": op{Summary: "The note verifier key (name+hash+base64key) of the checkpoint signer",
-			Status: http.StatusOK, Text: true},
+			Status: http.StatusOK, Content: []string{"text/plain"}, Headers: []string{"Cache-Control"}, Errors: []int{503}},
 		"GET /v1/audit/entries": op{Summary: "Leaves from index start on: the exact bytes (data, base64) and the same parsed (entry); next_start continues",
-			Roles: auditReaders, Reply: AuditEntries{}, Status: http.StatusOK, Query: []string{"start", "limit"}, Errors: []int{400}},
+			Roles: auditReaders, Reply: AuditEntries{}, Status: http.StatusOK, Query: []string{"start", "limit"}, Errors: []int{503}},
 		"GET /v1/audit/entries/{index}": op{Summary: "One leaf",
-			Roles: auditReaders, Reply: AuditEntry{}, Status: http.StatusOK, Errors: []int{404}},
+			Roles: auditReaders, Reply: AuditEntry{}, Status: http.StatusOK, Errors: []int{404, 503}},
 		"GET /v1/audit/proofs/inclusion": op{Summary: "RFC 6962 inclusion proof of the leaf at index in the tree of size (default: the latest checkpoint's)",
-			Reply: InclusionProof{}, Status: http.StatusOK, Query: []string{"index", "size"}, Errors: []int{400, 404}},
+			Reply: InclusionProof{}, Status: http.StatusOK, Query: []string{"index", "size"}, Errors: []int{404, 503}},
 		"GET /v1/audit/proofs/consistency": op{Summary: "RFC 6962 consistency proof between tree sizes from and to (default: the latest checkpoint's)",
-			Reply: ConsistencyProof{}, Status: http.StatusOK, Query: []string{"from", "to"}, Errors: []int{400, 404}},
+			Reply: ConsistencyProof{}, Status: http.StatusOK, Query: []string{"from", "to"}, Errors: []int{404, 503}},
 	}
 }
 

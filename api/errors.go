@@ -23,9 +23,9 @@ var statusOf = map[appeals.Code]int{
 
 // Problem is an RFC 9457 problem document.
 type Problem struct {
-	Type   string               `json:"type"`
-	Title  string               `json:"title"`
-	Status int                  `json:"status"`
+	Type   string               `json:"type" required:"true"`
+	Title  string               `json:"title" required:"true"`
+	Status int                  `json:"status" required:"true"`
 	Detail string               `json:"detail,omitempty"`
 	Errors []appeals.FieldError `json:"errors,omitempty"`
 }

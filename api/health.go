@@ -14,11 +14,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	type result struct {
-		OK      bool   `json:"ok"`
-		Error   string `json:"error,omitempty"`
-		Details any    `json:"details,omitempty"`
-	}
+	type result = ReadyCheck
 	out := map[string]result{}
 	ready := true
 	if err := s.store.DB().PingContext(ctx); err != nil {
@@ -40,5 +36,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": ready, "checks": out})
+	writeJSON(w, status, Readiness{Ready: ready, Checks: out})
+}
+
+// Readiness is /readyz's answer: ready only when every check is.
+type Readiness struct {
+	Ready  bool                  `json:"ready" required:"true"`
+	Checks map[string]ReadyCheck `json:"checks" required:"true"`
+}
+
+// ReadyCheck is one part's state.
+type ReadyCheck struct {
+	OK      bool   `json:"ok" required:"true"`
+	Error   string `json:"error,omitempty"`
+	Details any    `json:"details,omitempty"`
 }

@@ -42,6 +42,7 @@ func setupLimits(t *testing.T, limits api.Limits, logger *slog.Logger) *limitEnv
 	ts.Config = s.HTTPServer()
 	ts.Start()
 	t.Cleanup(ts.Close)
+	validateTraffic(t, ts)
 	e := &env{t: t, db: db, store: store, srv: ts, tokens: map[string]string{}}
 	e.tokens["admin"] = e.token(appeals.TokenInput{Name: "ada", Role: appeals.RoleAdmin})
 	e.tokens["auditor"] = e.token(appeals.TokenInput{Name: "audrey", Role: appeals.RoleAuditor})

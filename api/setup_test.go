@@ -39,6 +39,7 @@ func setup(t *testing.T, opts ...func(*appeals.Options)) *env {
 	log := testAuditLog(t, db)
 	srv := httptest.NewServer(api.New(api.Config{Store: store, Audit: log}))
 	t.Cleanup(srv.Close)
+	validateTraffic(t, srv)
 	e := &env{t: t, db: db, store: store, log: log, srv: srv, tokens: map[string]string{}}
 	for label, in := range map[string]appeals.TokenInput{
 		"admin":            {Name: "ada", Role: appeals.RoleAdmin},

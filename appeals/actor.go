@@ -73,9 +73,16 @@ func RoleOf(recorded string) string {
 	return recorded
 }
 
+// The shapes of identifiers, as patterns /openapi.json repeats (fields
+// name them with a `pattern` tag).
+const (
+	PlatformIDPattern = `^[A-Za-z0-9._:-]{1,128}$`
+	PolicyCodePattern = `^[a-z0-9-]{1,64}$`
+)
+
 var (
-	platformIDRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
-	policyCodeRe = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+	platformIDRe = regexp.MustCompile(PlatformIDPattern)
+	policyCodeRe = regexp.MustCompile(PolicyCodePattern)
 	tokenNameRe  = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 )
 

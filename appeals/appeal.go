@@ -59,8 +59,8 @@ var systemActor = Actor{Role: RoleSystem, Name: "docket"}
 
 // EvidenceItem is one piece of evidence an advertiser attaches.
 type EvidenceItem struct {
-	Description string `json:"description"`
-	URL         string `json:"url"`
+	Description string `json:"description" maxLength:"1000"`
+	URL         string `json:"url" maxLength:"2048" format:"uri" doc:"An absolute http or https URL."`
 }
 
 // Evidence is stored as a jsonb array.
@@ -142,7 +142,7 @@ const appealColumns = `id, decision_id, advertiser_id, state, statement, evidenc
 
 // AppealInput is an appeal as the advertiser files it.
 type AppealInput struct {
-	Statement string         `json:"statement"`
+	Statement string         `json:"statement" maxLength:"5000"`
 	Evidence  []EvidenceItem `json:"evidence" maxItems:"20"`
 }
 
@@ -186,7 +186,7 @@ func validURL(s string) bool {
 // ResolveInput is a reviewer's answer to an appeal.
 type ResolveInput struct {
 	Outcome   string `json:"outcome" enum:"upheld,reversed"`
-	Rationale string `json:"rationale"`
+	Rationale string `json:"rationale" maxLength:"5000"`
 }
 
 // Validate checks the outcome and the rationale.
@@ -199,7 +199,7 @@ func (in ResolveInput) Validate() error {
 
 // EscalateInput says why an appeal needs a senior reviewer.
 type EscalateInput struct {
-	Reason string `json:"reason"`
+	Reason string `json:"reason" maxLength:"2000"`
 }
 
 // Validate checks the reason.

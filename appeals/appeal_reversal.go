@@ -19,8 +19,8 @@ import (
 // ReversalInput asks to reverse every in-effect decision taken under some
 // versions of a policy, with one rationale.
 type ReversalInput struct {
-	Versions  []int  `json:"versions" maxItems:"1000"`
-	Rationale string `json:"rationale"`
+	Versions  []int  `json:"versions" maxItems:"1000" minimum:"1" uniqueItems:"true"`
+	Rationale string `json:"rationale" maxLength:"5000"`
 }
 
 // MaxReversalVersions bounds one request's list of versions.

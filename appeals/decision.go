@@ -92,20 +92,20 @@ func (d *Decision) effective(now time.Time) {
 // DecisionInput is a decision as submitted. Strings left empty count as
 // missing; times are strings so that a malformed one is reported by field.
 type DecisionInput struct {
-	AdvertiserID       string   `json:"advertiser_id"`
-	AdID               string   `json:"ad_id"`
+	AdvertiserID       string   `json:"advertiser_id" pattern:"platform_id"`
+	AdID               string   `json:"ad_id" pattern:"platform_id" doc:"Required for ad_removal and ad_restriction; absent for advertiser_ban."`
 	Action             string   `json:"action" enum:"advertiser_ban,ad_removal,ad_restriction"`
-	PolicyCode         string   `json:"policy_code"`
+	PolicyCode         string   `json:"policy_code" pattern:"policy_code"`
 	Ground             string   `json:"ground" enum:"terms,law"`
-	LegalReference     string   `json:"legal_reference"`
-	Explanation        string   `json:"explanation"`
-	Facts              string   `json:"facts"`
+	LegalReference     string   `json:"legal_reference" maxLength:"500" doc:"Required when ground is law; absent otherwise."`
+	Explanation        string   `json:"explanation" maxLength:"2000"`
+	Facts              string   `json:"facts" maxLength:"5000"`
 	Source             string   `json:"source" enum:"voluntary,notice,trusted_flagger,authority"`
 	AutomatedDetection *bool    `json:"automated_detection"`
 	AutomatedDecision  string   `json:"automated_decision" enum:"none,partial,full"`
-	TerritorialScope   []string `json:"territorial_scope" maxItems:"250"`
-	EndsAt             string   `json:"ends_at"`
-	ContentType        []string `json:"content_type" enum:"text,image,video,audio,app,product,synthetic_media,other" maxItems:"8"`
+	TerritorialScope   []string `json:"territorial_scope" maxItems:"250" enumSet:"countries" uniqueItems:"true"`
+	EndsAt             string   `json:"ends_at" format:"date-time" doc:"In the future."`
+	ContentType        []string `json:"content_type" enum:"text,image,video,audio,app,product,synthetic_media,other" maxItems:"8" uniqueItems:"true"`
 }
 
 // MaxTerritorialScope bounds territorial_scope: ISO 3166-1 has 249 codes,

@@ -105,6 +105,9 @@ var (
 	puidRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,500}$`)
 )
 
+// DSACategories lists the STATEMENT_CATEGORY_* values ValidDSACategory accepts.
+func DSACategories() []string { return slices.Clone(dsaCategories) }
+
 // ValidDSACategory reports whether c is a STATEMENT_CATEGORY_* the database accepts.
 func ValidDSACategory(c string) bool { return oneOf(c, dsaCategories) }
 

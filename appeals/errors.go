@@ -21,8 +21,8 @@ const (
 
 // FieldError names one bad input field.
 type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
+	Field   string `json:"field" required:"true"`
+	Message string `json:"message" required:"true"`
 }
 
 // Error is the one error type the domain returns for expected failures.

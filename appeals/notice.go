@@ -21,9 +21,15 @@ var noticeChannels = []string{"email", "in_app", "api", "post", "other"}
 type NoticeInput struct {
 	Channel string `json:"channel" enum:"email,in_app,api,post,other"`
 	// DeliveredAt is when the notice was delivered (RFC 3339); empty: now.
-	DeliveredAt string `json:"delivered_at"`
+	DeliveredAt string `json:"delivered_at" format:"date-time" doc:"When the notice was delivered; not in the future. Absent: now."`
 	// Reference is the sender's own id of the message, for tracing.
-	Reference string `json:"reference"`
+	Reference string `json:"reference" maxLength:"256" doc:"The sender's own id of the message, printable characters."`
+}
+
+// Validate checks the input as validate does at the current time.
+func (in NoticeInput) Validate() error {
+	_, err := in.validate(time.Now())
+	return err
 }
 
 // Notice is the record of one delivery, as logged in notice.delivered.

@@ -30,9 +30,9 @@ type Policy struct {
 
 // PolicyInput is a revision as submitted.
 type PolicyInput struct {
-	Title    string `json:"title"`
-	Text     string `json:"text"`
-	Category string `json:"category,omitempty"`
+	Title    string `json:"title" maxLength:"200"`
+	Text     string `json:"text" maxLength:"100000"`
+	Category string `json:"category,omitempty" enumSet:"dsa_categories" doc:"The DSA Transparency Database's STATEMENT_CATEGORY_* the policy falls under."`
 }
 
 // codeProblems checks a policy code taken from the path.
