@@ -37,6 +37,7 @@ var layers = map[string][]string{
 	"internal/audittest":  {},
 	"internal/deploytest": {},
 	"internal/loadgen":    {},
+	"internal/oapitest":   {},
 	"internal/pgtest":     {"migrations"},
 }
 
