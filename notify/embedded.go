@@ -35,6 +35,15 @@ func StartEmbedded(dataDir, addr string, logger *slog.Logger) (*server.Server, s
 		// Loopback unless the operator names another address.
 		host = "127.0.0.1"
 	}
+	if port > 0 {
+		// A taken port would otherwise surface only as "did not start"
+		// after the server's own 30 s wait, with the cause in its log.
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return nil, "", fmt.Errorf("notify: embedded NATS cannot listen on %s: %w; set DOCKET_EMBEDDED_NATS_ADDR to a free address (port 0: any), or DOCKET_NATS_URL to use another server", net.JoinHostPort(host, strconv.Itoa(port)), err)
+		}
+		ln.Close()
+	}
 	if _, _, err := EnsureCredentials(dataDir); err != nil {
 		return nil, "", err
 	}

@@ -87,7 +87,10 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if *advertisers < 1 || *reviewers < 1 || *clients < 1 || *duration <= 0 {
 		return errors.New("bench: --advertisers, --reviewers, --clients and --duration must be positive")
 	}
-	logger := newLogger(e.stderr, *logLevel)
+	logger, err := newLogger(e.stderr, *logLevel, "json")
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
 	if *wait > 0 {
 		if err := loadgen.WaitReady(ctx, *target, *allowRemote, *wait); err != nil {
 			return fmt.Errorf("bench: %w", err)

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
@@ -143,4 +148,45 @@ func TestTimeArgumentsSayTheirFormats(t *testing.T) {
 	}
 	_, _, err := runCLI(nil, "export", "--to", "-3")
 	require.ErrorContains(t, err, "leaf index")
+}
+
+// TestTakenEmbeddedNATSPortFailsAtOnce: serve names the taken address and
+// what to set, instead of waiting out the server's start.
+func TestTakenEmbeddedNATSPortFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	vars := map[string]string{"DATABASE_URL": pgtest.NewURL(t), "DOCKET_DATA_DIR": t.TempDir(),
+		"DOCKET_ADDR": freeAddr(t), "DOCKET_EMBEDDED_NATS_ADDR": ln.Addr().String()}
+	// The bound is below the server's own 30 s start wait, which is what
+	// a taken port used to cost.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var errb bytes.Buffer
+	err = run(ctx, []string{"docket", "serve"}, func(k string) string { return vars[k] }, strings.NewReader(""), io.Discard, &errb)
+	require.Equal(t, 1, exitCode(err))
+	require.ErrorContains(t, err, "cannot listen on "+ln.Addr().String())
+	require.ErrorContains(t, err, "DOCKET_EMBEDDED_NATS_ADDR")
+	require.NotContains(t, errb.String(), "Server is ready")
+}
+
+// TestLogFormatSetting: text or JSON logs by setting; a bad level or
+// format is refused, naming the setting.
+func TestLogFormatSetting(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	l, err := newLogger(&b, "info", "text")
+	require.NoError(t, err)
+	l.Info("hello", "k", "v")
+	require.Contains(t, b.String(), "level=INFO msg=hello k=v")
+	b.Reset()
+	l, err = newLogger(&b, "debug", "json")
+	require.NoError(t, err)
+	l.Debug("hello")
+	require.Contains(t, b.String(), `"msg":"hello"`)
+	_, err = newLogger(&b, "info", "xml")
+	require.ErrorContains(t, err, "DOCKET_LOG_FORMAT")
+	_, err = newLogger(&b, "loud", "json")
+	require.ErrorContains(t, err, "DOCKET_LOG_LEVEL")
 }

@@ -33,6 +33,7 @@ type config struct {
 	FurtherAppeals     int
 	NoMigrate          bool
 	LogLevel           string
+	LogFormat          string
 	ShutdownTimeout    time.Duration
 	AuthCacheTTL       time.Duration
 	PprofAddr          string
@@ -123,6 +124,7 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 	dur(&c.ClaimLease, "claim-lease", "DOCKET_CLAIM_LEASE", 30*time.Minute, "how long a claim holds an appeal")
 	num(&c.FurtherAppeals, "further-appeals", "DOCKET_FURTHER_APPEALS", 1, "appeals allowed after a resolved one")
 	str(&c.LogLevel, "log-level", "DOCKET_LOG_LEVEL", "info", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "DOCKET_LOG_FORMAT", "json", "json (one object per line) or text (key=value)")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "DOCKET_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may finish on SIGTERM")
 	dur(&c.AuthCacheTTL, "auth-cache-ttl", "DOCKET_AUTH_CACHE_TTL", time.Second, "how long a token look-up is reused: the longest a revoked token keeps working; negative: no cache")
 	str(&c.PprofAddr, "pprof-addr", "DOCKET_PPROF_ADDR", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")

@@ -72,7 +72,10 @@ func cmdEvents(ctx context.Context, e *env, args []string) error {
 		fs.Usage()
 		return fmt.Errorf("events: unexpected arguments %q", strings.Join(fs.Args(), " "))
 	}
-	logger := newLogger(e.stderr, "warn")
+	logger, err := newLogger(e.stderr, "warn", "text")
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
 	nc, err := nats.Connect(*url, append([]nats.Option{nats.Name("docket events"), nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("NATS disconnected", slog.Any("err", err)) })}, auth...)...)
 	if err != nil {

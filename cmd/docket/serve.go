@@ -24,12 +24,19 @@ import (
 	"github.com/docket-dev/docket/migrations"
 )
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
+		return nil, fmt.Errorf("DOCKET_LOG_LEVEL: want debug, info, warn or error, got %q", level)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "json", "":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("DOCKET_LOG_FORMAT: want json or text, got %q", format)
 }
 
 // withBinaryParameters asks lib/pq to send parameters in the Bind message
@@ -85,7 +92,10 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err := noArgs(fs, "serve", args); err != nil {
 		return err
 	}
-	logger := newLogger(e.stderr, cfg.LogLevel)
+	logger, err := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	limits, err := cfg.limits()
 	if err != nil {
 		return err
