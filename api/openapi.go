@@ -54,6 +54,8 @@ var replyHeaders = map[string]map[string]any{
 	"Retry-After": {"description": "seconds to wait before trying again",
 		"schema": map[string]any{"type": "integer", "minimum": 1}},
 	"WWW-Authenticate": {"description": "the Bearer challenge", "schema": map[string]any{"type": "string"}},
+	RequestIDHeader: {"description": "the request's id, also on its log lines: the client's own when usable (1 to 128 of A-Z a-z 0-9 . _ : -), else a new one",
+		"schema": map[string]any{"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}},
 }
 
 // namedPatterns are the `pattern` tags' values: the shapes the validators
@@ -302,6 +304,16 @@ func openAPIDocument(ops map[string]op, version string) ([]byte, error) {
 				resp["headers"] = map[string]any{"WWW-Authenticate": replyHeaders["WWW-Authenticate"]}
 			}
 			responses[itoa(code)] = resp
+		}
+		// Every reply of ServeHTTP carries its request id.
+		for _, r := range responses {
+			resp := r.(map[string]any)
+			h, _ := resp["headers"].(map[string]any)
+			if h == nil {
+				h = map[string]any{}
+				resp["headers"] = h
+			}
+			h[RequestIDHeader] = replyHeaders[RequestIDHeader]
 		}
 		// net/http answers 431 itself, in text/plain, before any route
 		// runs, when the request line and headers exceed MaxHeaderBytes.
