@@ -1,0 +1,286 @@
+package console_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/appeals"
+)
+
+func requireSecurityHeaders(t *testing.T, path string, p page) {
+	t.Helper()
+	csp := p.Header.Get("Content-Security-Policy")
+	require.Contains(t, csp, "default-src 'none'", path)
+	require.Contains(t, csp, "script-src 'self'", path)
+	require.Contains(t, csp, "frame-ancestors 'none'", path)
+	require.NotContains(t, csp, "unsafe-inline", path)
+	require.Equal(t, "nosniff", p.Header.Get("X-Content-Type-Options"), path)
+	require.Equal(t, "no-referrer", p.Header.Get("Referrer-Policy"), path)
+	require.Equal(t, "DENY", p.Header.Get("X-Frame-Options"), path)
+}
+
+// Every reply under /ui/ carries the CSP and the other headers: pages,
+// redirects, errors, static files; and no page has an inline script.
+func TestSecurityHeadersOnEveryPage(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.fileAppeal("Please look again.")
+	anon := e.browser()
+	adv := e.as("advertiser")
+	rev := e.as("reviewer")
+	for _, c := range []struct {
+		b    *browser
+		path string
+		want int
+	}{
+		{anon, "/ui/", 303}, {anon, "/ui/signin", 200}, {anon, "/ui/decisions", 303}, {anon, "/ui/nope", 404},
+		{anon, "/ui/static/console.css", 200}, {anon, "/ui/static/lease.js", 200}, {anon, "/ui/static/missing.js", 404},
+		{adv, "/ui/decisions", 200}, {adv, "/ui/decisions/" + e.decision.ID, 200}, {adv, "/ui/decisions?status=reversed", 200},
+		{adv, "/ui/queue", 403}, {adv, "/ui/decisions?bogus=1", 400}, {adv, "/ui/decisions/nope", 404},
+		{rev, "/ui/queue", 200}, {rev, "/ui/appeals/" + a.ID, 200}, {rev, "/ui/decisions/" + e.decision.ID, 200},
+	} {
+		p := c.b.get(c.path)
+		require.Equal(t, c.want, p.Status, "%s: %s", c.path, p.Body)
+		requireSecurityHeaders(t, c.path, p)
+		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
+			require.NotRegexp(t, `<script>|<script [^>]*>[^<]|\son[a-z]+=|style=`, p.Body, c.path)
+			require.Equal(t, "no-store", p.Header.Get("Cache-Control"), c.path)
+		}
+	}
+	p := anon.post("/ui/signin", url.Values{})
+	requireSecurityHeaders(t, "POST /ui/signin", p)
+	p = anon.get("/ui/signin?next=/ui/decisions&x=1")
+	require.Equal(t, 400, p.Status, "unknown query parameters are refused")
+	p = anon.get("/ui/signin?next=a&next=b")
+	require.Equal(t, 400, p.Status, "repeated query parameters are refused")
+}
+
+func sessionCookie(t *testing.T, p page) *http.Cookie {
+	t.Helper()
+	for _, c := range (&http.Response{Header: p.Header}).Cookies() {
+		if c.Name == "docket_session" {
+			return c
+		}
+	}
+	require.Fail(t, "no session cookie set")
+	return nil
+}
+
+// The session cookie is HttpOnly, SameSite=Strict, scoped to /ui/, and
+// Secure when served over TLS; it holds no token.
+func TestSessionCookieFlags(t *testing.T) {
+	t.Parallel()
+	for _, tls := range []bool{false, true} {
+		e := setup(t, tls)
+		r := e.browser().signIn("advertiser")
+		require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+		require.Equal(t, "/ui/decisions", r.Location)
+		c := sessionCookie(t, r)
+		require.True(t, c.HttpOnly)
+		require.Equal(t, http.SameSiteStrictMode, c.SameSite)
+		require.Equal(t, "/ui/", c.Path)
+		require.Equal(t, tls, c.Secure, "Secure over TLS only (tls=%v)", tls)
+		require.Positive(t, c.MaxAge)
+		require.NotContains(t, c.Value, e.tokens["advertiser"])
+		require.NotContains(t, r.Header.Get("Set-Cookie"), "dkt_")
+	}
+}
+
+// Every state-changing form needs the session's CSRF token, and a
+// cross-site request is refused even with it; nothing changes.
+func TestCSRFRequiredOnEveryForm(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.fileAppeal("Please look again.")
+	adv := e.as("advertiser")
+	rev := e.as("reviewer")
+	forms := []struct {
+		b    *browser
+		path string
+		form url.Values
+	}{
+		{adv, "/ui/decisions/" + e.decision.ID + "/appeals", url.Values{"statement": {"again"}}},
+		{adv, "/ui/appeals/" + a.ID + "/withdraw", nil},
+		{rev, "/ui/queue/claim", nil},
+		{rev, "/ui/appeals/" + a.ID + "/resolve", url.Values{"outcome": {"reversed"}, "rationale": {"r"}}},
+		{rev, "/ui/appeals/" + a.ID + "/escalate", url.Values{"reason": {"r"}}},
+		{adv, "/ui/signout", nil},
+	}
+	for _, f := range forms {
+		for _, bad := range []string{"", "not-the-token"} {
+			form := url.Values{"csrf": {bad}}
+			for k, v := range f.form {
+				form[k] = v
+			}
+			p := f.b.post(f.path, form)
+			require.Equal(t, http.StatusForbidden, p.Status, "%s with csrf %q: %s", f.path, bad, p.Body)
+			require.Contains(t, p.Body, "security token")
+		}
+		p := f.b.post(f.path, f.form, "Sec-Fetch-Site", "cross-site")
+		require.Equal(t, http.StatusForbidden, p.Status, "%s cross-site", f.path)
+		p = f.b.post(f.path, f.form, "Origin", "https://evil.example")
+		require.Equal(t, http.StatusForbidden, p.Status, "%s from another origin", f.path)
+	}
+	got, err := e.store.Appeal(context.Background(), system, a.ID)
+	require.NoError(t, err)
+	require.Equal(t, appeals.AppealPending, got.State, "no form changed anything")
+	require.Equal(t, 200, adv.get("/ui/decisions").Status, "still signed in")
+
+	// The sign-in form needs its nonce too (login CSRF).
+	anon := e.browser()
+	p := anon.post("/ui/signin", url.Values{"token": {e.tokens["advertiser"]}, "csrf": {"forged"}})
+	require.Equal(t, http.StatusForbidden, p.Status)
+	require.Empty(t, (&http.Response{Header: p.Header}).Cookies()[0:0])
+	for _, c := range (&http.Response{Header: p.Header}).Cookies() {
+		require.NotEqual(t, "docket_session", c.Name)
+	}
+	// And the right token passes the same forms.
+	p = rev.post("/ui/queue/claim", nil)
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+	require.Equal(t, "/ui/appeals/"+a.ID, p.Location)
+}
+
+// Another advertiser's decisions and appeals are 404 pages, as in the API,
+// and absent from its list.
+func TestOtherAdvertisersPagesAre404(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.fileAppeal("Please look again.")
+	other := e.as("other")
+	for _, path := range []string{"/ui/decisions/" + e.decision.ID, "/ui/appeals/" + a.ID} {
+		p := other.get(path)
+		require.Equal(t, http.StatusNotFound, p.Status, path)
+		require.NotContains(t, p.Body, "token sale")
+	}
+	p := other.post("/ui/decisions/"+e.decision.ID+"/appeals", url.Values{"statement": {"mine now"}})
+	require.Equal(t, http.StatusNotFound, p.Status, p.Body)
+	p = other.post("/ui/appeals/"+a.ID+"/withdraw", nil)
+	require.Equal(t, http.StatusNotFound, p.Status, p.Body)
+	p = other.get("/ui/decisions")
+	require.Equal(t, 200, p.Status)
+	require.NotContains(t, p.Body, e.decision.ID)
+	require.Contains(t, p.Body, "No decisions match")
+}
+
+// Statements, facts and rationales containing markup are shown as text.
+func TestMarkupIsEscaped(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	yes := true
+	d, err := e.store.RecordDecision(ctx, enforcer, appeals.DecisionInput{AdvertiserID: "acme", AdID: "ad-2",
+		Action: appeals.ActionAdRestriction, PolicyCode: "crypto", Ground: "terms",
+		Explanation: `<script>alert("explanation")</script>`, Facts: `<img src=x onerror=alert(1)>`,
+		Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "none"})
+	require.NoError(t, err)
+	adv := e.as("advertiser")
+	p := adv.post("/ui/decisions/"+d.ID+"/appeals", url.Values{"statement": {`<b onclick="x()">bold</b>`},
+		"evidence_description": {`<i>desc</i>`, "", ""}, "evidence_url": {`https://example.com/?q=<x>"`, "", ""}})
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+	rev := e.as("reviewer")
+	p = rev.post("/ui/queue/claim", nil)
+	require.Equal(t, http.StatusSeeOther, p.Status)
+	id := strings.TrimPrefix(p.Location, "/ui/appeals/")
+	rev.get(p.Location)
+	p = rev.post("/ui/appeals/"+id+"/resolve", url.Values{"outcome": {"upheld"}, "rationale": {`<a href="javascript:x()">rationale</a>`}})
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+
+	for _, b := range []*browser{adv, rev} {
+		for _, path := range []string{"/ui/decisions/" + d.ID, "/ui/appeals/" + id} {
+			p := b.get(path)
+			if p.Status == http.StatusSeeOther {
+				p = b.get(p.Location)
+			}
+			require.Equal(t, 200, p.Status, p.Body)
+			for _, raw := range []string{`<script>alert`, `<img src=x`, `<b onclick`, `<i>desc`, `<a href="javascript`, `<x>"`} {
+				require.NotContains(t, p.Body, raw, path)
+			}
+			require.Contains(t, p.Body, `&lt;script&gt;alert(&#34;explanation&#34;)&lt;/script&gt;`, path)
+			require.Contains(t, p.Body, `&lt;a href=&#34;javascript:x()&#34;&gt;rationale&lt;/a&gt;`, path)
+		}
+	}
+}
+
+// Revoking a token ends the sessions opened with it, at the next request.
+func TestRevokedTokenEndsItsSessions(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	one, two := e.as("advertiser"), e.as("advertiser")
+	require.Equal(t, 200, one.get("/ui/decisions").Status)
+	_, err := e.store.RevokeTokens(context.Background(), system, "acme-owner", "")
+	require.NoError(t, err)
+	for _, b := range []*browser{one, two} {
+		p := b.get("/ui/decisions")
+		require.Equal(t, http.StatusSeeOther, p.Status)
+		require.Equal(t, "/ui/signin?next=%2Fui%2Fdecisions", p.Location)
+	}
+	r := e.browser().signIn("advertiser")
+	require.Equal(t, http.StatusUnauthorized, r.Status)
+	require.Contains(t, r.Body, "unknown or revoked")
+}
+
+// Signing out ends the session on the server, not only in the browser.
+func TestSignOutEndsTheSession(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	b := e.as("advertiser")
+	c := b.c.Jar.Cookies(mustURL(t, e.srv.URL+"/ui/"))
+	p := b.post("/ui/signout", nil)
+	require.Equal(t, http.StatusSeeOther, p.Status)
+	require.Equal(t, "/ui/signin", p.Location)
+	// The old cookie, replayed, no longer opens anything.
+	replay := e.browser()
+	replay.c.Jar.SetCookies(mustURL(t, e.srv.URL+"/ui/"), c)
+	require.Equal(t, http.StatusSeeOther, replay.get("/ui/decisions").Status)
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	require.NoError(t, err)
+	return u
+}
+
+// A decider who is also a reviewer is refused with a clear message, by
+// the store's rule, and the page says so before they try.
+func TestSeparationOfDutiesRefusalIsShown(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.fileAppeal("Please look again.")
+	decider := e.as("decider")
+	p := decider.get("/ui/appeals/" + a.ID)
+	require.Equal(t, 200, p.Status)
+	require.Contains(t, p.Body, `id="sod"`)
+	p = decider.post("/ui/queue/claim", nil)
+	require.Equal(t, "/ui/queue?done=empty", p.Location, "the decider is never handed its own decision's appeal")
+	p = decider.post("/ui/appeals/"+a.ID+"/resolve", url.Values{"outcome": {"reversed"}, "rationale": {"mine"}})
+	require.Equal(t, http.StatusForbidden, p.Status, p.Body)
+	require.Contains(t, p.Body, "Refused (separation of duties): pipeline made decision")
+}
+
+// The advertiser's view names staff by role only; the reviewer's names them.
+func TestAdvertiserSeesStaffByRoleOnly(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.fileAppeal("Please look again.")
+	rev := e.as("reviewer")
+	p := rev.post("/ui/queue/claim", nil)
+	rev.get(p.Location)
+	id := strings.TrimPrefix(p.Location, "/ui/appeals/")
+	p = rev.post("/ui/appeals/"+id+"/escalate", url.Values{"reason": {"internal: needs legal"}})
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+	p = e.as("advertiser").get("/ui/decisions/" + e.decision.ID)
+	require.Equal(t, 200, p.Status)
+	require.NotContains(t, p.Body, "rita")
+	require.NotContains(t, p.Body, "pipeline")
+	require.NotContains(t, p.Body, "internal: needs legal")
+	require.Contains(t, p.Body, "Escalated by</dt><dd>reviewer")
+	p = rev.get("/ui/appeals/" + id)
+	require.Contains(t, p.Body, "reviewer:rita")
+	require.Contains(t, p.Body, "internal: needs legal")
+}
