@@ -12,7 +12,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /readyz", s.readyz)
 	m.HandleFunc("GET /openapi.json", s.openAPI)
 	// The consoles for people: HTML pages with their own sessions and checks (api/console).
-	m.Handle(console.Prefix, console.New(console.Config{Store: s.store, Logger: s.logger}))
+	m.Handle(console.Prefix, s.consoleHandler())
 	if s.metrics != nil {
 		m.Handle("GET /metrics", s.metrics)
 	}

@@ -36,6 +36,12 @@ type Config struct {
 	// Now is the clock for what pages show (lease countdowns, overdue);
 	// nil is time.Now.
 	Now func() time.Time
+	// SignInWait, when set, says how long the request's client must wait
+	// before it may try a token again (too many failures); SignInFailed
+	// counts a failed try. The API passes its own limiter, so that the
+	// form is no cheaper a way to guess tokens than the API.
+	SignInWait   func(r *http.Request) time.Duration
+	SignInFailed func(r *http.Request)
 }
 
 // Console serves the consoles under Prefix.
@@ -44,9 +50,12 @@ type Console struct {
 	logger *slog.Logger
 	limits appeals.SessionLimits
 	now    func() time.Time
-	mux    *http.ServeMux
-	pages  map[string]*template.Template
-	static http.Handler
+	// signInWait and signInFailed throttle failed sign-ins (Config).
+	signInWait   func(r *http.Request) time.Duration
+	signInFailed func(r *http.Request)
+	mux          *http.ServeMux
+	pages        map[string]*template.Template
+	static       http.Handler
 	// origin refuses cross-origin state-changing requests (Sec-Fetch-Site,
 	// Origin) before the CSRF token is even looked at.
 	origin *http.CrossOriginProtection
@@ -60,7 +69,14 @@ func New(cfg Config) *Console {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.SignInWait == nil {
+		cfg.SignInWait = func(*http.Request) time.Duration { return 0 }
+	}
+	if cfg.SignInFailed == nil {
+		cfg.SignInFailed = func(*http.Request) {}
+	}
 	c := &Console{store: cfg.Store, logger: cfg.Logger, limits: cfg.Sessions, now: cfg.Now,
+		signInWait: cfg.SignInWait, signInFailed: cfg.SignInFailed,
 		mux: http.NewServeMux(), pages: parsePages(), origin: http.NewCrossOriginProtection()}
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {

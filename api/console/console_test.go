@@ -284,3 +284,22 @@ func TestAdvertiserSeesStaffByRoleOnly(t *testing.T) {
 	require.Contains(t, p.Body, "reviewer:rita")
 	require.Contains(t, p.Body, "internal: needs legal")
 }
+
+// Guessing tokens through the sign-in form meets the API's limit on
+// failed authentications per address, and then even a good token waits.
+func TestFailedSignInsAreThrottled(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	b := e.browser()
+	var last page
+	for range 40 {
+		last = b.signIn("dkt_guess")
+		if last.Status == http.StatusTooManyRequests {
+			break
+		}
+		require.Equal(t, http.StatusUnauthorized, last.Status, last.Body)
+	}
+	require.Equal(t, http.StatusTooManyRequests, last.Status)
+	require.NotEmpty(t, last.Header.Get("Retry-After"))
+	require.Equal(t, http.StatusTooManyRequests, b.signIn("advertiser").Status)
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/docket-dev/docket/appeals"
@@ -164,9 +165,15 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.renderSignIn(w, r, http.StatusBadRequest, next, "Paste your token (it starts with dkt_).")
 		return
 	}
+	if wait := c.signInWait(r); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		c.renderSignIn(w, r, http.StatusTooManyRequests, next, "Too many failed sign-ins from this address; wait a minute and try again.")
+		return
+	}
 	ns, err := c.store.StartSession(r.Context(), token, c.limits)
 	if err != nil {
 		if appeals.ErrorCode(err) == appeals.Unauthorized {
+			c.signInFailed(r)
 			c.renderSignIn(w, r, http.StatusUnauthorized, next, "That token is unknown or revoked.")
 			return
 		}
