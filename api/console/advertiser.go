@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/docket-dev/docket/appeals"
@@ -33,6 +34,8 @@ type decisionsView struct {
 	Policy            string
 	Statuses, Actions []string
 	Policies          []appeals.Policy
+	// Next is the link to the next page, when there is one.
+	Next string
 }
 
 // decisions lists the decisions the actor may read (an advertiser: its
@@ -40,7 +43,7 @@ type decisionsView struct {
 func (c *Console) decisions(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
 	q := r.URL.Query()
 	f := appeals.DecisionFilter{Status: q.Get("status"), Action: q.Get("action"), PolicyCode: q.Get("policy"),
-		PageRequest: appeals.PageRequest{Limit: 100}}
+		PageRequest: appeals.PageRequest{Limit: 100, Cursor: q.Get("cursor")}}
 	page, err := c.store.ListDecisions(r.Context(), s.Actor, f)
 	if err != nil {
 		return err
@@ -49,9 +52,18 @@ func (c *Console) decisions(w http.ResponseWriter, r *http.Request, s *appeals.S
 	if err != nil {
 		return err
 	}
-	c.render(w, r, http.StatusOK, "decisions", view{Session: s, Title: "Decisions", Flash: flash(r),
-		Data: decisionsView{Items: page.Items, Status: f.Status, Action: f.Action, Policy: f.PolicyCode,
-			Statuses: decisionStatuses, Actions: decisionActions, Policies: pols.Items}})
+	v := decisionsView{Items: page.Items, Status: f.Status, Action: f.Action, Policy: f.PolicyCode,
+		Statuses: decisionStatuses, Actions: decisionActions, Policies: pols.Items}
+	if page.NextCursor != "" {
+		next := url.Values{"cursor": {page.NextCursor}}
+		for k, val := range map[string]string{"status": f.Status, "action": f.Action, "policy": f.PolicyCode} {
+			if val != "" {
+				next.Set(k, val)
+			}
+		}
+		v.Next = "/ui/decisions?" + next.Encode()
+	}
+	c.render(w, r, http.StatusOK, "decisions", view{Session: s, Title: "Decisions", Flash: flash(r), Data: v})
 	return nil
 }
 

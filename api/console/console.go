@@ -98,7 +98,7 @@ func (c *Console) routes() {
 	c.post("/ui/signin", c.signIn)
 	c.post("/ui/signout", c.signOut)
 
-	c.get("/ui/decisions", c.page(c.decisions, readers...), []string{"status", "action", "policy", "done"})
+	c.get("/ui/decisions", c.page(c.decisions, readers...), []string{"status", "action", "policy", "cursor", "done"})
 	c.get("/ui/decisions/{id}", c.page(c.decision, readers...), []string{"done"})
 	c.post("/ui/decisions/{id}/appeals", c.form(c.fileAppeal, appeals.RoleAdvertiser))
 	c.post("/ui/appeals/{id}/withdraw", c.form(c.withdraw, appeals.RoleAdvertiser))

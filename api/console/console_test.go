@@ -4,8 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -302,4 +304,106 @@ func TestFailedSignInsAreThrottled(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, last.Status)
 	require.NotEmpty(t, last.Header.Get("Retry-After"))
 	require.Equal(t, http.StatusTooManyRequests, b.signIn("advertiser").Status)
+}
+
+// A bad appeal form is shown again with its problems by field and what
+// was typed; a good one files; the advertiser may withdraw it.
+func TestAppealFormValidatesAndWithdraws(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	adv := e.as("advertiser")
+	path := "/ui/decisions/" + e.decision.ID
+	adv.get(path)
+	p := adv.post(path+"/appeals", url.Values{"statement": {"   "},
+		"evidence_description": {"kept", "", ""}, "evidence_url": {"ftp://nope", "", ""}})
+	require.Equal(t, http.StatusBadRequest, p.Status, p.Body)
+	require.Contains(t, p.Body, `id="statement-err"`)
+	require.Contains(t, p.Body, "Link 1 must be an absolute http or https URL")
+	require.Contains(t, p.Body, `value="kept"`, "what was typed is kept")
+	p = adv.post(path+"/appeals", url.Values{"statement": {"Look again."},
+		"evidence_description": {"only one row", ""}, "evidence_url": {""}})
+	require.Equal(t, http.StatusBadRequest, p.Status, "evidence rows must pair up")
+
+	p = adv.post(path+"/appeals", url.Values{"statement": {"Look again."},
+		"evidence_description": {"", "", ""}, "evidence_url": {"", "", ""}})
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+	p = adv.get(p.Location)
+	require.Contains(t, p.Body, "Your appeal was filed")
+	require.NotContains(t, p.Body, `id="appeal-form"`, "one open appeal at a time")
+	m := regexp.MustCompile(`action="(/ui/appeals/[^/]+/withdraw)"`).FindStringSubmatch(p.Body)
+	require.NotNil(t, m)
+	p = adv.post(m[1], nil)
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+	p = adv.get(p.Location)
+	require.Contains(t, p.Body, "Your appeal was withdrawn")
+	require.Contains(t, p.Body, "Withdrawn")
+	p = adv.post(m[1], nil)
+	require.Equal(t, http.StatusConflict, p.Status, "a withdrawn appeal cannot be withdrawn again")
+}
+
+// The list filters by status, measure and policy, pages on, and refuses
+// values the API refuses.
+func TestDecisionListFiltersAndPages(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	adv := e.as("advertiser")
+	p := adv.get("/ui/decisions?status=in_effect&action=ad_removal&policy=crypto")
+	require.Equal(t, 200, p.Status)
+	require.Contains(t, p.Body, e.decision.ID)
+	for _, q := range []string{"status=reversed", "action=advertiser_ban", "policy=other"} {
+		p = adv.get("/ui/decisions?" + q)
+		require.Equal(t, 200, p.Status, q)
+		require.NotContains(t, p.Body, e.decision.ID, q)
+	}
+	p = adv.get("/ui/decisions?status=bogus")
+	require.Equal(t, http.StatusBadRequest, p.Status)
+	require.Contains(t, p.Body, "status must be one of")
+	p = adv.get("/ui/decisions?cursor=%00")
+	require.Equal(t, http.StatusBadRequest, p.Status)
+}
+
+// The queue counts waiting, mine, escalated and overdue, marks overdue
+// appeals in words, and hands escalated ones to senior reviewers only.
+func TestQueueCountsAndEscalation(t *testing.T) {
+	t.Parallel()
+	e := setupWith(t, appeals.Options{ReviewDue: time.Microsecond}) // every appeal is overdue at once
+	a := e.fileAppeal("Please look again.")
+	rev := e.as("reviewer")
+	p := rev.get("/ui/queue")
+	require.Contains(t, p.Body, `id="count-waiting">1<`)
+	require.Contains(t, p.Body, `id="count-mine">0<`)
+	require.Contains(t, p.Body, `id="count-overdue">1<`)
+	require.Contains(t, p.Body, `<tr class="overdue">`)
+	require.Contains(t, p.Body, `badge overdue">Overdue<`)
+
+	p = rev.post("/ui/queue/claim", nil)
+	require.Equal(t, "/ui/appeals/"+a.ID, p.Location)
+	p = rev.get("/ui/queue")
+	require.Contains(t, p.Body, `id="count-mine">1<`)
+	require.Contains(t, p.Body, `id="count-waiting">0<`)
+	p = rev.get("/ui/appeals/" + a.ID)
+	require.Contains(t, p.Body, `class="countdown" data-until="`)
+	require.Contains(t, p.Body, `id="escalate-form"`)
+	p = rev.post("/ui/appeals/"+a.ID+"/resolve", url.Values{"outcome": {"upheld"}, "rationale": {""}})
+	require.Equal(t, http.StatusBadRequest, p.Status)
+	require.Contains(t, p.Body, "Rationale is required")
+	p = rev.post("/ui/appeals/"+a.ID+"/escalate", url.Values{"reason": {"needs a senior"}})
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+	p = rev.get(p.Location)
+	require.Contains(t, p.Body, "escalated to a senior reviewer")
+	require.Contains(t, p.Body, `id="not-held"`)
+
+	require.Equal(t, "/ui/queue?done=empty", rev.post("/ui/queue/claim", nil).Location, "a reviewer is not handed escalated appeals")
+	senior := e.as("senior")
+	p = senior.get("/ui/queue")
+	require.Contains(t, p.Body, `id="count-escalated">1<`)
+	require.Contains(t, p.Body, a.ID)
+	p = senior.post("/ui/queue/claim", nil)
+	require.Equal(t, "/ui/appeals/"+a.ID, p.Location)
+	p = senior.get(p.Location)
+	require.Contains(t, p.Body, `id="resolve-form"`)
+	require.NotContains(t, p.Body, `id="escalate-form"`, "an escalated appeal is not escalated again")
+	p = senior.post("/ui/appeals/"+a.ID+"/resolve", url.Values{"outcome": {"upheld"}, "rationale": {"The ad broke the policy."}})
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+	require.Contains(t, senior.get(p.Location).Body, "the decision is upheld")
 }

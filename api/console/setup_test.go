@@ -39,8 +39,14 @@ type env struct {
 
 func setup(t *testing.T, tlsServer ...bool) *env {
 	t.Helper()
+	return setupWith(t, appeals.Options{}, tlsServer...)
+}
+
+// setupWith is setup with the store's options.
+func setupWith(t *testing.T, opts appeals.Options, tlsServer ...bool) *env {
+	t.Helper()
 	db := pgtest.New(t)
-	store := appeals.NewStore(db, appeals.Options{})
+	store := appeals.NewStore(db, opts)
 	h := api.New(api.Config{Store: store})
 	var srv *httptest.Server
 	if len(tlsServer) > 0 && tlsServer[0] {
