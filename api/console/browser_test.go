@@ -141,6 +141,40 @@ func (p *person) snap(what string) {
 	}
 }
 
+// a11yCheck lists, as strings, what on the page breaks the checks a
+// browser can make alone: a form control without a label, and text whose
+// contrast with its background is under WCAG AA (4.5:1; 3:1 for large text).
+const a11yCheck = `(() => {
+  const bad = [];
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden") continue;
+    if (el.labels.length === 0 && !el.getAttribute("aria-label")) bad.push("no label: " + (el.id || el.name));
+  }
+  const rgb = s => { const m = s.match(/[\d.]+/g).map(Number); return m.length > 3 ? m : m.concat([1]); };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const background = el => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c[3] > 0) return c; } return [255, 255, 255, 1]; };
+  for (const el of document.querySelectorAll("body *")) {
+    const text = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim() !== "");
+    if (!text || el.offsetParent === null && getComputedStyle(el).position !== "fixed") continue;
+    const st = getComputedStyle(el);
+    if (parseFloat(st.left) < -100) continue; // the skip link, off screen until focused
+    const l1 = lum(rgb(st.color)), l2 = lum(background(el));
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(st.fontSize), large = size >= 24 || (size >= 18.66 && parseInt(st.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) bad.push("contrast " + ratio.toFixed(2) + ": " + el.tagName + " " + el.textContent.trim().slice(0, 40));
+  }
+  return bad;
+})()`
+
+// accessible fails the test on what a11yCheck finds.
+func (p *person) accessible() {
+	p.t.Helper()
+	bad, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]string](a11yCheck))
+	require.NoError(p.t, err, p.name)
+	require.Empty(p.t, bad, "%s: accessibility problems", p.name)
+}
+
 // noInlineScript checks the page runs under the CSP with only its files.
 func (p *person) noInlineScript() {
 	p.t.Helper()
@@ -161,13 +195,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	adv := e.person(browser, "advertiser")
 	adv.do(chromedp.Navigate(adv.url+"/ui/signin"), chromedp.WaitVisible(chromedp.CSS("#token")))
 	adv.snap("signin")
+	adv.accessible()
 	adv.tabTo("#token")
 	adv.do(chromedp.KeyEvent(e.tokens["advertiser"]), chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("#decisions")))
+	adv.accessible()
 	adv.snap("decisions")
 	adv.tabTo(fmt.Sprintf(`a[href="/ui/decisions/%s"]`, d))
 	adv.do(chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#sor")))
 	adv.noInlineScript()
+	adv.accessible()
 	require.Contains(t, adv.text("#measure"), "Ad removal of ad ad-1")
 	require.Equal(t, "Ad ad-1 showed a token sale on 2026-11-20.", adv.text("#facts"))
 	require.Contains(t, adv.text("#policy-text"), "Ads must name the issuer.", "the policy text as it was")
@@ -195,10 +232,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#count-waiting")))
 	require.Equal(t, "1", rev.text("#count-waiting"))
 	require.Equal(t, "0", rev.text("#count-mine"))
+	rev.accessible()
 	rev.snap("queue-phone")
 	rev.do(chromedp.Click(chromedp.CSS("#claim-next"), chromedp.NodeVisible),
 		chromedp.WaitVisible(chromedp.CSS("#review")))
 	rev.noInlineScript()
+	rev.accessible()
 	require.True(t, rev.eval(`document.documentElement.scrollWidth <= window.innerWidth`), "no sideways scrolling on a phone")
 	require.Contains(t, rev.text("#the-appeal-h + .appeal .statement"), "licensed issuer")
 	require.Contains(t, rev.text("#policy-diff"), "+ Ads must name the issuer and its licence.")
@@ -221,6 +260,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The advertiser sees the decision reversed, with the rationale.
 	adv.do(chromedp.Navigate(adv.url+"/ui/decisions/"+d), chromedp.WaitVisible(chromedp.CSS("#status")))
 	require.Equal(t, "Reversed", adv.text("#status"))
+	adv.accessible()
 	require.Equal(t, "Reversed", adv.text("#appeals .outcome"))
 	require.Contains(t, adv.text("#appeals .rationale"), "The issuer is licensed")
 	require.False(t, strings.Contains(adv.text("#appeals"), "rita"), "the reviewer is shown by role only")
