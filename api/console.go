@@ -14,7 +14,7 @@ func (s *Server) consoleHandler() http.Handler {
 	client := func(r *http.Request) string {
 		return clientKey(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), s.limits.TrustedProxies)
 	}
-	return console.New(console.Config{Store: s.store, Logger: s.logger,
+	return console.New(console.Config{Store: s.store, Audit: s.audit, Logger: s.logger,
 		SignInWait:   func(r *http.Request) time.Duration { return s.failures.blocked(client(r), time.Now()) },
 		SignInFailed: func(r *http.Request) { s.failures.spend(client(r), time.Now()) },
 	})

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/audit"
 )
 
 //go:embed templates/*.html
@@ -29,7 +30,9 @@ const maxForm = 1 << 20
 
 // Config holds the console's dependencies.
 type Config struct {
-	Store  *appeals.Store
+	Store *appeals.Store
+	// Audit serves the auditors' pages; nil: they say the log is not running.
+	Audit  *audit.Log
 	Logger *slog.Logger
 	// Sessions are the idle and absolute lifetimes; zero takes the defaults.
 	Sessions appeals.SessionLimits
@@ -47,6 +50,7 @@ type Config struct {
 // Console serves the consoles under Prefix.
 type Console struct {
 	store  *appeals.Store
+	audit  *audit.Log
 	logger *slog.Logger
 	limits appeals.SessionLimits
 	now    func() time.Time
@@ -75,7 +79,7 @@ func New(cfg Config) *Console {
 	if cfg.SignInFailed == nil {
 		cfg.SignInFailed = func(*http.Request) {}
 	}
-	c := &Console{store: cfg.Store, logger: cfg.Logger, limits: cfg.Sessions, now: cfg.Now,
+	c := &Console{store: cfg.Store, audit: cfg.Audit, logger: cfg.Logger, limits: cfg.Sessions, now: cfg.Now,
 		signInWait: cfg.SignInWait, signInFailed: cfg.SignInFailed,
 		mux: http.NewServeMux(), pages: parsePages(), origin: http.NewCrossOriginProtection()}
 	sub, err := fs.Sub(staticFS, "static")
@@ -108,6 +112,9 @@ func (c *Console) routes() {
 	c.get("/ui/appeals/{id}", c.page(c.appeal, readers...), []string{"done"})
 	c.post("/ui/appeals/{id}/resolve", c.form(c.resolve, reviewers...))
 	c.post("/ui/appeals/{id}/escalate", c.form(c.escalate, reviewers...))
+
+	c.get("/ui/audit", c.page(c.auditIndex, auditReaders...), []string{"start"})
+	c.get("/ui/audit/entries/{index}", c.page(c.auditEntry, auditReaders...), nil)
 }
 
 var (
@@ -218,8 +225,14 @@ func (p *headerProbe) Header() http.Header         { return p.header }
 func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *headerProbe) WriteHeader(code int)        { p.status = code }
 
+// errNoAudit: the console was built without the audit log.
+var errNoAudit = errors.New("console: the audit log is not running")
+
 // statusOf maps a domain error code to an HTTP status, as the API does.
 func statusOf(err error) int {
+	if errors.Is(err, errNoAudit) {
+		return http.StatusServiceUnavailable
+	}
 	switch appeals.ErrorCode(err) {
 	case appeals.Invalid:
 		return http.StatusBadRequest
@@ -238,6 +251,9 @@ func statusOf(err error) int {
 // message is what a page says of err: the domain's own words for an
 // expected failure, never an internal error's.
 func message(err error) string {
+	if errors.Is(err, errNoAudit) {
+		return "The audit log is not running here."
+	}
 	var e *appeals.Error
 	if errors.As(err, &e) && e.Code != appeals.Internal {
 		msg := e.Message
@@ -252,7 +268,7 @@ func message(err error) string {
 // fail renders err as an error page.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *appeals.Session, err error) {
 	status := statusOf(err)
-	if status == http.StatusInternalServerError {
+	if status >= http.StatusInternalServerError {
 		c.logger.ErrorContext(r.Context(), "console", slog.String("path", r.URL.Path), slog.Any("error", err))
 	}
 	title := http.StatusText(status)

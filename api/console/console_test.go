@@ -407,3 +407,36 @@ func TestQueueCountsAndEscalation(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
 	require.Contains(t, senior.get(p.Location).Body, "the decision is upheld")
 }
+
+// Auditors and admins read the log: the signed checkpoint, the entries,
+// each entry's exact bytes with its inclusion proof; no one else does.
+func TestAuditorReadsTheLog(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.fileAppeal(`<script>alert("in the log")</script>`)
+	e.integrate()
+	aud := e.as("auditor")
+	p := aud.get("/ui/")
+	require.Equal(t, "/ui/audit", p.Location, "an auditor starts at the log")
+	p = aud.get("/ui/audit")
+	require.Equal(t, 200, p.Status, p.Body)
+	require.Contains(t, p.Body, `id="cp-size"`)
+	require.Contains(t, p.Body, "decision.recorded")
+	require.Contains(t, p.Body, "appeal.filed")
+	require.Contains(t, p.Body, "enforcer:pipeline", "auditors read names")
+	m := regexp.MustCompile(`href="(/ui/audit/entries/\d+)">\d+</a></th><td><code>appeal.filed`).FindStringSubmatch(p.Body)
+	require.NotNil(t, m, p.Body)
+	p = aud.get(m[1])
+	require.Equal(t, 200, p.Status, p.Body)
+	require.Contains(t, p.Body, "Included in the signed checkpoint of size")
+	require.NotContains(t, p.Body, `<script>alert`)
+	require.Contains(t, p.Body, `\u003cscript\u003e`, "the entry's JSON as stored, escaped by encoding/json and the template")
+
+	require.Equal(t, 200, e.as("admin").get("/ui/audit").Status)
+	for _, who := range []string{"advertiser", "reviewer", "enforcer"} {
+		require.Equal(t, http.StatusForbidden, e.as(who).get("/ui/audit").Status, who)
+	}
+	require.Equal(t, http.StatusNotFound, aud.get("/ui/audit/entries/999").Status)
+	require.Equal(t, http.StatusNotFound, aud.get("/ui/audit/entries/x").Status)
+	require.Equal(t, http.StatusBadRequest, aud.get("/ui/audit?start=-1").Status)
+}

@@ -112,6 +112,9 @@ func home(a appeals.Actor) string {
 	if a.Is(reviewers...) {
 		return "/ui/queue"
 	}
+	if a.Role == appeals.RoleAuditor {
+		return "/ui/audit"
+	}
 	return "/ui/decisions"
 }
 

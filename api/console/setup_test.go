@@ -10,11 +10,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -29,7 +32,9 @@ var (
 // database, with a token per label and one decision about acme.
 type env struct {
 	t      *testing.T
+	db     *sqlx.DB
 	store  *appeals.Store
+	log    *audit.Log // integrated only when a test asks (e.integrate)
 	srv    *httptest.Server
 	tokens map[string]string
 	// decision is acme's, under policy crypto version 1; the policy has
@@ -47,7 +52,13 @@ func setupWith(t *testing.T, opts appeals.Options, tlsServer ...bool) *env {
 	t.Helper()
 	db := pgtest.New(t)
 	store := appeals.NewStore(db, opts)
-	h := api.New(api.Config{Store: store})
+	skey, vkey, err := audit.GenerateKey("docket.test/console")
+	require.NoError(t, err)
+	signer, _, err := audit.ParseSignerKey(skey)
+	require.NoError(t, err)
+	log, err := audit.NewLog(db, signer, vkey, "docket.test/console", audit.Options{CheckpointInterval: -1})
+	require.NoError(t, err)
+	h := api.New(api.Config{Store: store, Audit: log})
 	var srv *httptest.Server
 	if len(tlsServer) > 0 && tlsServer[0] {
 		srv = httptest.NewTLSServer(h)
@@ -55,7 +66,7 @@ func setupWith(t *testing.T, opts appeals.Options, tlsServer ...bool) *env {
 		srv = httptest.NewServer(h)
 	}
 	t.Cleanup(srv.Close)
-	e := &env{t: t, store: store, srv: srv, tokens: map[string]string{}}
+	e := &env{t: t, db: db, store: store, log: log, srv: srv, tokens: map[string]string{}}
 	for label, in := range map[string]appeals.TokenInput{
 		"admin":      {Name: "ada", Role: appeals.RoleAdmin},
 		"enforcer":   {Name: "pipeline", Role: appeals.RoleEnforcer},
@@ -71,7 +82,7 @@ func setupWith(t *testing.T, opts appeals.Options, tlsServer ...bool) *env {
 		e.tokens[label] = secret
 	}
 	ctx := context.Background()
-	_, err := store.PutPolicy(ctx, admin, "crypto", appeals.PolicyInput{Title: "Crypto assets",
+	_, err = store.PutPolicy(ctx, admin, "crypto", appeals.PolicyInput{Title: "Crypto assets",
 		Text: "Ads may not promote token sales.\nAds may not promise returns.\nAds must name the issuer."})
 	require.NoError(t, err)
 	yes := true
@@ -85,6 +96,19 @@ func setupWith(t *testing.T, opts appeals.Options, tlsServer ...bool) *env {
 		Text: "Ads may not promote token sales.\nAds may not promise returns.\nAds must name the issuer and its licence."})
 	require.NoError(t, err)
 	return e
+}
+
+// integrate makes every committed entry a leaf under a signed checkpoint.
+func (e *env) integrate() {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool {
+		if _, err := e.log.IntegrateOnce(context.Background()); err != nil {
+			return false
+		}
+		var left int
+		err := e.db.Get(&left, `SELECT count(*) FROM audit_staging s WHERE NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.staging_id = s.id)`)
+		return err == nil && left == 0
+	}, 10*time.Second, 5*time.Millisecond)
 }
 
 // fileAppeal files acme's appeal of the decision through the store.
