@@ -1,6 +1,9 @@
 // Package console serves Docket's consoles for people, under /ui/:
 // advertisers read their decisions' statements of reasons and file
-// appeals; reviewers work the queue. Pages are rendered on the server with
+// appeals; reviewers work the queue; auditors (and admins) read the audit
+// log: the latest signed checkpoint, the entries, and each entry's exact
+// bytes with its inclusion proof checked against that checkpoint. Other
+// staff roles read decisions as the API lets them. Pages are rendered on the server with
 // html/template from files embedded in the binary (embed); there is no
 // build step and no client framework, only a small script (static/lease.js)
 // that ticks a lease countdown the server already printed.
