@@ -22,7 +22,14 @@ func TestServeMountsTheConsoles(t *testing.T) {
 	require.NoError(t, err)
 	c := &http.Client{Jar: jar}
 
-	resp, err := c.Get(s.url + "/ui/signin")
+	// /ui leads to the sign-in page.
+	resp, err := c.Get(s.url + "/ui")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "/ui/signin", resp.Request.URL.Path)
+
+	resp, err = c.Get(s.url + "/ui/signin")
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
