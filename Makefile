@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run test build vet fmt-check lint-openapi bench bench-go bench-load soak services docker-test
+.PHONY: run test build vet fmt-check lint-openapi bench bench-go bench-load soak services docker-test chromium screenshots
 
 ## run: start Postgres if it is down, then the whole service (HTTP on :8080,
 ## embedded NATS, audit integrator, relay), creating and migrating the database.
@@ -11,12 +11,22 @@ run: services
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/docket serve
 
 ## test: formatting, vet, and every test with the race detector, against the
-## real Postgres and NATS (started first when down).
-test: services fmt-check vet
+## real Postgres and NATS (started first when down), and the consoles'
+## browser tests in Debian's Chromium (installed first when missing;
+## screenshots of a failure go to a temporary folder the test names).
+test: services chromium fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 services:
 	@scripts/services-up
+
+chromium:
+	@scripts/chromium-up
+
+## screenshots: the consoles over the browser test's seeded data, as PNGs
+## under docs/screenshots (referenced by the README).
+screenshots: services chromium
+	DOCKET_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./api/console/
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/docket ./cmd/docket

@@ -35,7 +35,7 @@ func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a appeals.A
 	if err != nil {
 		return err
 	}
-	ap, err := s.store.ClaimReply(ctx, a)
+	ap, err := s.store.Claim(ctx, a)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/docket-dev/docket/api/console"
 	. "github.com/docket-dev/docket/appeals" //nolint:revive // role names read better unqualified here
 )
 
@@ -10,6 +11,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyz)
 	m.HandleFunc("GET /openapi.json", s.openAPI)
+	// The consoles for people: HTML pages with their own sessions and checks (api/console).
+	m.Handle(console.Prefix, s.consoleHandler())
 	if s.metrics != nil {
 		m.Handle("GET /metrics", s.metrics)
 	}

@@ -553,6 +553,10 @@ type AppealFilter struct {
 	State        string
 	AdvertiserID string
 	DecisionID   string
+	// AssignedTo keeps the appeals claimed by this recorded actor
+	// ("role:name"); the console's "mine". Staff only: an advertiser's
+	// list ignores it, as an advertiser sees staff by role only.
+	AssignedTo string
 	// Overdue keeps open appeals past their due_at.
 	Overdue bool
 	PageRequest
@@ -569,6 +573,9 @@ func (f AppealFilter) Validate() error {
 	}
 	if f.DecisionID != "" && clean(&p, "decision_id", f.DecisionID) && !ValidPlatformID(f.DecisionID) {
 		p.Add("decision_id", "is not a decision id")
+	}
+	if f.AssignedTo != "" && (len(f.AssignedTo) > 200 || !CleanString(f.AssignedTo)) {
+		p.Add("assigned_to", "is not an actor")
 	}
 	p.merge(f.PageRequest.Validate())
 	return p.Err()
@@ -587,6 +594,9 @@ func (s *Store) ListAppeals(ctx context.Context, by Actor, f AppealFilter) (Page
 	q.eq("state", f.State)
 	q.eq("advertiser_id", f.AdvertiserID)
 	q.eq("decision_id", f.DecisionID)
+	if by.Role != RoleAdvertiser {
+		q.eq("assigned_to", f.AssignedTo)
+	}
 	if f.Overdue {
 		q.add("state IN ('pending', 'in_review', 'escalated') AND due_at < " + q.arg(now))
 	}

@@ -43,7 +43,7 @@ func BenchmarkClaimAndResolve(b *testing.B) {
 
 	b.ResetTimer()
 	service := drain(b, func(by appeals.Actor) (bool, error) {
-		a, err := store.ClaimReply(ctx, by)
+		a, err := store.Claim(ctx, by)
 		if err != nil || a == nil {
 			return false, err
 		}

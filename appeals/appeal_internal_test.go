@@ -172,13 +172,13 @@ func TestQueueStatementsReadTheirRows(t *testing.T) {
 	require.NoError(t, err)
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	for range 10 {
-		a, err := s.ClaimReply(ctx, rita)
+		a, err := s.Claim(ctx, rita)
 		require.NoError(t, err)
 		require.NotNil(t, a)
 		_, err = s.Resolve(ctx, rita, a.ID, ResolveInput{Outcome: AppealUpheld, Rationale: "Checked."})
 		require.NoError(t, err)
 	}
-	a, err := s.ClaimReply(ctx, rita)
+	a, err := s.Claim(ctx, rita)
 	require.NoError(t, err)
 	require.NotNil(t, a)
 

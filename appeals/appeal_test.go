@@ -89,7 +89,7 @@ func (f *fixture) file(d appeals.Decision) appeals.Appeal {
 
 func (f *fixture) claim(by appeals.Actor) appeals.Appeal {
 	f.t.Helper()
-	a, err := f.store.ClaimReply(f.ctx, by)
+	a, err := f.store.Claim(f.ctx, by)
 	require.NoError(f.t, err)
 	require.NotNil(f.t, a, "nothing to claim for %s", by)
 	return *a
@@ -407,12 +407,12 @@ func TestSeparationOfDutiesAndRoles(t *testing.T) {
 	a := f.file(d)
 
 	// The decider, as a reviewer, is never handed the appeal.
-	none, err := f.store.ClaimReply(f.ctx, deciderRv)
+	none, err := f.store.Claim(f.ctx, deciderRv)
 	require.NoError(t, err)
 	require.Nil(t, none)
 	// Roles that never claim.
 	for _, by := range []appeals.Actor{enforcer, admin, acme, auditor} {
-		_, err := f.store.ClaimReply(f.ctx, by)
+		_, err := f.store.Claim(f.ctx, by)
 		requireCode(t, err, appeals.Forbidden)
 	}
 	f.claim(rita)
@@ -447,7 +447,7 @@ func TestSeparationOfDutiesAndRoles(t *testing.T) {
 	require.Equal(t, a2.ID, f.claim(rob).ID)
 	_, err = f.store.Escalate(f.ctx, rob, a2.ID, appeals.EscalateInput{Reason: "hard"})
 	require.NoError(t, err)
-	none, err = f.store.ClaimReply(f.ctx, sam)
+	none, err = f.store.Claim(f.ctx, sam)
 	require.NoError(t, err)
 	require.Nil(t, none)
 }
@@ -465,7 +465,7 @@ func TestEscalationToSenior(t *testing.T) {
 	require.Equal(t, "A question of law.", *e.EscalationReason)
 	require.Equal(t, "reviewer:rita", *e.EscalatedBy)
 	// Only seniors take escalated appeals.
-	none, err := f.store.ClaimReply(f.ctx, rob)
+	none, err := f.store.Claim(f.ctx, rob)
 	require.NoError(t, err)
 	require.Nil(t, none)
 	_, err = f.store.Resolve(f.ctx, rita, a.ID, appeals.ResolveInput{Outcome: "upheld", Rationale: "x"})
@@ -499,7 +499,7 @@ func TestClaimOrderByDueAt(t *testing.T) {
 	third := f.file(f.decision(appeals.ActionAdRemoval))
 	require.Equal(t, first.ID, f.claim(sam).ID)
 	require.Equal(t, third.ID, f.claim(sam).ID)
-	none, err := f.store.ClaimReply(f.ctx, sam)
+	none, err := f.store.Claim(f.ctx, sam)
 	require.NoError(t, err)
 	require.Nil(t, none)
 }
@@ -509,7 +509,7 @@ func TestLeaseExpiryReturnsAppealToQueue(t *testing.T) {
 	f := newFixture(t, func(o *appeals.Options) { o.ClaimLease = 10 * time.Minute })
 	a := f.file(f.decision(appeals.ActionAdRemoval))
 	f.claim(rita)
-	none, err := f.store.ClaimReply(f.ctx, rob)
+	none, err := f.store.Claim(f.ctx, rob)
 	require.NoError(t, err)
 	require.Nil(t, none, "a live lease holds the appeal")
 
@@ -583,7 +583,7 @@ func TestConcurrentClaimsEachOnce(t *testing.T) {
 		go func(by appeals.Actor, store *appeals.Store) {
 			defer wg.Done()
 			for {
-				a, err := store.ClaimReply(f.ctx, by)
+				a, err := store.Claim(f.ctx, by)
 				if err != nil {
 					t.Error(err)
 					return

@@ -110,7 +110,7 @@ func TestClaimLooksPastItsOwnDecisions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, db, _ := queueFixture(t, 14, 12, "dora")
-	a, err := s.ClaimReply(ctx, Actor{Role: RoleReviewer, Name: "dora"})
+	a, err := s.Claim(ctx, Actor{Role: RoleReviewer, Name: "dora"})
 	require.NoError(t, err)
 	require.NotNil(t, a)
 	require.Equal(t, "a-000013", a.ID)
@@ -128,7 +128,7 @@ func TestBatchedResolutionsCheckEachInOrder(t *testing.T) {
 	bob := Actor{Role: RoleReviewer, Name: "bob"}
 	dora := Actor{Role: RoleSeniorReviewer, Name: "dora"}
 	for _, by := range []Actor{rita, rita, bob} {
-		got, err := s.ClaimReply(ctx, by)
+		got, err := s.Claim(ctx, by)
 		require.NoError(t, err)
 		require.NotNil(t, got)
 	}
@@ -172,7 +172,7 @@ func TestEveryCallAboutASkippedAppealIsBusy(t *testing.T) {
 	s, db, now := queueFixture(t, 2, 0, "")
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	for range 2 {
-		got, err := s.ClaimReply(ctx, rita)
+		got, err := s.Claim(ctx, rita)
 		require.NoError(t, err)
 		require.NotNil(t, got)
 	}
@@ -206,7 +206,7 @@ func TestBusyAppealDoesNotHoldTheBatch(t *testing.T) {
 	s, db, _ := queueFixture(t, 3, 0, "")
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	for range 2 {
-		got, err := s.ClaimReply(ctx, rita)
+		got, err := s.Claim(ctx, rita)
 		require.NoError(t, err)
 		require.NotNil(t, got)
 	}
@@ -271,7 +271,7 @@ func TestBatchedClaimPassesAHeldAppeal(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		a, err := s.ClaimReply(ctx, Actor{Role: RoleReviewer, Name: "rita"})
+		a, err := s.Claim(ctx, Actor{Role: RoleReviewer, Name: "rita"})
 		if a == nil {
 			a = &Appeal{}
 		}
@@ -369,7 +369,7 @@ func TestLaneKeepsItsSessionToItself(t *testing.T) {
 		return n == 1
 	}
 
-	got, err := s.ClaimReply(ctx, rita)
+	got, err := s.Claim(ctx, rita)
 	require.NoError(t, err)
 	require.NotNil(t, got)
 	pid, mode := session(s.claimLane)
@@ -381,7 +381,7 @@ func TestLaneKeepsItsSessionToItself(t *testing.T) {
 	_, err = db.Exec(`SELECT pg_terminate_backend($1)`, pid)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return !alive(pid) }, 30*time.Second, 10*time.Millisecond)
-	got, err = s.ClaimReply(ctx, rita)
+	got, err = s.Claim(ctx, rita)
 	require.NoError(t, err, "a lane whose connection died reads again on a new one")
 	require.NotNil(t, got)
 	pid, _ = session(s.claimLane)

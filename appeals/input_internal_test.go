@@ -28,7 +28,7 @@ func TestOneBadCallInABatchFailsNoOther(t *testing.T) {
 	s, db, _ := queueFixture(t, n, 0, "")
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	for range n {
-		got, err := s.ClaimReply(ctx, rita)
+		got, err := s.Claim(ctx, rita)
 		require.NoError(t, err)
 		require.NotNil(t, got)
 	}
@@ -85,7 +85,7 @@ func TestResolveVetsTheIDBeforeTheBatch(t *testing.T) {
 	s, _, _ := queueFixture(t, n, 0, "")
 	rita := Actor{Role: RoleReviewer, Name: "rita"}
 	for range n {
-		got, err := s.ClaimReply(ctx, rita)
+		got, err := s.Claim(ctx, rita)
 		require.NoError(t, err)
 		require.NotNil(t, got)
 	}

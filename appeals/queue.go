@@ -167,7 +167,7 @@ func appealEntry(typ string, by Actor, now time.Time, a Appeal, record any) audi
 		Record:  record}
 }
 
-// ClaimReply hands by the waiting appeal with the earliest due_at, leased
+// Claim hands by the waiting appeal with the earliest due_at, leased
 // to by for Options.ClaimLease, or nil when nothing is waiting (the reply
 // is then a 204: a nil *Appeal is what an idempotent claim keeps). A
 // reviewer is never handed an appeal of a decision they made.
@@ -175,7 +175,7 @@ func appealEntry(typ string, by Actor, now time.Time, a Appeal, record any) audi
 // A claim without an Idempotency-Key joins the claims' batch (claimBatch);
 // one with a key, or one the batch sends back (errBusy), is claimed alone
 // (claimAlone).
-func (s *Store) ClaimReply(ctx context.Context, by Actor) (*Appeal, error) {
+func (s *Store) Claim(ctx context.Context, by Actor) (*Appeal, error) {
 	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
 		return nil, Errorf(Forbidden, "only reviewers claim appeals")
 	}

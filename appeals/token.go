@@ -163,6 +163,13 @@ func (s *Store) ListTokens(ctx context.Context) ([]Token, error) {
 // made before names were bound) is refused: it would be a second tenant
 // under one actor.
 func (s *Store) Authenticate(ctx context.Context, secret string) (Actor, error) {
+	a, _, err := s.authenticate(ctx, secret)
+	return a, err
+}
+
+// authenticate is Authenticate that also returns the token's id (sessions
+// are linked to it, so that revoking the token ends them).
+func (s *Store) authenticate(ctx context.Context, secret string) (Actor, string, error) {
 	var t struct {
 		Token
 		Bound *string `db:"bound"`
@@ -171,16 +178,16 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Actor, error) 
 		FROM tokens WHERE hash = $1 AND revoked_at IS NULL`, hashSecret(secret))
 	if err != nil {
 		if ErrorCode(notFound(err, "token", "")) == NotFound {
-			return Actor{}, Errorf(Unauthorized, "the token is unknown or revoked")
+			return Actor{}, "", Errorf(Unauthorized, "the token is unknown or revoked")
 		}
-		return Actor{}, fmt.Errorf("appeals: authenticate: %w", err)
+		return Actor{}, "", fmt.Errorf("appeals: authenticate: %w", err)
 	}
 	a := Actor{Role: t.Role, Name: t.Name}
 	if t.AdvertiserID != nil {
 		a.AdvertiserID = *t.AdvertiserID
 	}
 	if t.Bound == nil || *t.Bound != a.AdvertiserID {
-		return Actor{}, Errorf(Unauthorized, "the token's name %q is bound to another actor; ask for a token of another name", t.Name)
+		return Actor{}, "", Errorf(Unauthorized, "the token's name %q is bound to another actor; ask for a token of another name", t.Name)
 	}
-	return a, nil
+	return a, t.ID, nil
 }

@@ -1,0 +1,279 @@
+package console
+
+import (
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/audit"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Prefix is where the console is mounted.
+const Prefix = "/ui/"
+
+// maxForm bounds a form's body, as the API bounds a JSON body.
+const maxForm = 1 << 20
+
+// Config holds the console's dependencies.
+type Config struct {
+	Store *appeals.Store
+	// Audit serves the auditors' pages; nil: they say the log is not running.
+	Audit  *audit.Log
+	Logger *slog.Logger
+	// Sessions are the idle and absolute lifetimes; zero takes the defaults.
+	Sessions appeals.SessionLimits
+	// Now is the clock for what pages show (lease countdowns, overdue);
+	// nil is time.Now.
+	Now func() time.Time
+	// SignInWait, when set, says how long the request's client must wait
+	// before it may try a token again (too many failures); SignInFailed
+	// counts a failed try. The API passes its own limiter, so that the
+	// form is no cheaper a way to guess tokens than the API.
+	SignInWait   func(r *http.Request) time.Duration
+	SignInFailed func(r *http.Request)
+}
+
+// Console serves the consoles under Prefix.
+type Console struct {
+	store  *appeals.Store
+	audit  *audit.Log
+	logger *slog.Logger
+	limits appeals.SessionLimits
+	now    func() time.Time
+	// signInWait and signInFailed throttle failed sign-ins (Config).
+	signInWait   func(r *http.Request) time.Duration
+	signInFailed func(r *http.Request)
+	mux          *http.ServeMux
+	pages        map[string]*template.Template
+	static       http.Handler
+	// origin refuses cross-origin state-changing requests (Sec-Fetch-Site,
+	// Origin) before the CSRF token is even looked at.
+	origin *http.CrossOriginProtection
+}
+
+// New builds the console and its routes.
+func New(cfg Config) *Console {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SignInWait == nil {
+		cfg.SignInWait = func(*http.Request) time.Duration { return 0 }
+	}
+	if cfg.SignInFailed == nil {
+		cfg.SignInFailed = func(*http.Request) {}
+	}
+	c := &Console{store: cfg.Store, audit: cfg.Audit, logger: cfg.Logger, limits: cfg.Sessions, now: cfg.Now,
+		signInWait: cfg.SignInWait, signInFailed: cfg.SignInFailed,
+		mux: http.NewServeMux(), pages: parsePages(), origin: http.NewCrossOriginProtection()}
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	c.static = http.StripPrefix(Prefix+"static/", http.FileServerFS(sub))
+	c.routes()
+	return c
+}
+
+// routes is the console's whole surface: each page with the query
+// parameters it takes and the roles it admits. Which records a role sees
+// within a page (an advertiser's own, separation of duties) is the
+// store's rule, as for the API.
+func (c *Console) routes() {
+	c.get("/ui/{$}", c.home, nil)
+	c.get("/ui/static/{file}", func(w http.ResponseWriter, r *http.Request) { c.static.ServeHTTP(w, r) }, nil)
+	c.get("/ui/signin", c.signInPage, []string{"next"})
+	c.post("/ui/signin", c.signIn)
+	c.post("/ui/signout", c.signOut)
+
+	c.get("/ui/decisions", c.page(c.decisions, readers...), []string{"status", "action", "policy", "cursor", "done"})
+	c.get("/ui/decisions/{id}", c.page(c.decision, readers...), []string{"done"})
+	c.post("/ui/decisions/{id}/appeals", c.form(c.fileAppeal, appeals.RoleAdvertiser))
+	c.post("/ui/appeals/{id}/withdraw", c.form(c.withdraw, appeals.RoleAdvertiser))
+
+	c.get("/ui/queue", c.page(c.queue, reviewers...), []string{"done"})
+	c.post("/ui/queue/claim", c.form(c.claim, reviewers...))
+	c.get("/ui/appeals/{id}", c.page(c.appeal, readers...), []string{"done"})
+	c.post("/ui/appeals/{id}/resolve", c.form(c.resolve, reviewers...))
+	c.post("/ui/appeals/{id}/escalate", c.form(c.escalate, reviewers...))
+
+	c.get("/ui/audit", c.page(c.auditIndex, auditReaders...), []string{"start"})
+	c.get("/ui/audit/entries/{index}", c.page(c.auditEntry, auditReaders...), nil)
+}
+
+var (
+	readers   = []appeals.Role{appeals.RoleAdmin, appeals.RoleEnforcer, appeals.RoleReviewer, appeals.RoleSeniorReviewer, appeals.RoleAdvertiser, appeals.RoleAuditor}
+	reviewers = []appeals.Role{appeals.RoleReviewer, appeals.RoleSeniorReviewer}
+)
+
+// get registers a page whose query may hold only the named parameters.
+func (c *Console) get(pattern string, h http.HandlerFunc, params []string) {
+	allowed := map[string]bool{}
+	for _, p := range params {
+		allowed[p] = true
+	}
+	c.mux.HandleFunc("GET "+pattern, func(w http.ResponseWriter, r *http.Request) {
+		if msg := checkQuery(r, allowed); msg != "" {
+			c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "%s", msg))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// post registers a state-changing form: same-origin only, a bounded body
+// and no query string.
+func (c *Console) post(pattern string, h http.HandlerFunc) {
+	c.mux.Handle("POST "+pattern, c.origin.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "a form takes no query parameters"))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if err := r.ParseForm(); err != nil {
+			c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "the form could not be read"))
+			return
+		}
+		for k, vs := range r.PostForm {
+			for _, v := range append([]string{k}, vs...) {
+				if !appeals.CleanString(v) {
+					c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "the form holds invalid UTF-8 or NUL bytes"))
+					return
+				}
+			}
+		}
+		h(w, r)
+	})))
+}
+
+// checkQuery refuses what the API's checkedMux refuses: a query net/url
+// reads otherwise than meant, unknown or repeated parameters, invalid
+// UTF-8 and NUL bytes. It returns what is wrong, or "".
+func checkQuery(r *http.Request, allowed map[string]bool) string {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "the query string is malformed"
+	}
+	for k, vs := range q {
+		switch {
+		case !allowed[k]:
+			return "this page takes no parameter " + strings.ToValidUTF8(k, "?")
+		case len(vs) > 1:
+			return "the parameter " + k + " is given more than once"
+		case !utf8.ValidString(vs[0]) || strings.ContainsRune(vs[0], 0) || len(vs[0]) > 256:
+			return "the parameter " + k + " is not valid"
+		}
+	}
+	return ""
+}
+
+// ServeHTTP sets the security headers on every reply, then routes.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	// No inline script or style anywhere: only the console's own files.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "+
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if !strings.HasPrefix(r.URL.Path, Prefix+"static/") {
+		h.Set("Cache-Control", "no-store") // pages and redirects are per session
+	}
+	if _, pattern := c.mux.Handler(r); pattern == "" {
+		c.noRoute(w, r)
+		return
+	}
+	c.mux.ServeHTTP(w, r)
+}
+
+// noRoute answers the mux's 404 and 405 as pages.
+func (c *Console) noRoute(w http.ResponseWriter, r *http.Request) {
+	probe := &headerProbe{header: http.Header{}}
+	c.mux.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		c.render(w, r, http.StatusMethodNotAllowed, "error", view{Title: "Not allowed", Error: r.Method + " is not allowed here."})
+		return
+	}
+	c.fail(w, r, nil, appeals.Errorf(appeals.NotFound, "there is no such page"))
+}
+
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.status = code }
+
+// errNoAudit: the console was built without the audit log.
+var errNoAudit = errors.New("console: the audit log is not running")
+
+// statusOf maps a domain error code to an HTTP status, as the API does.
+func statusOf(err error) int {
+	if errors.Is(err, errNoAudit) {
+		return http.StatusServiceUnavailable
+	}
+	switch appeals.ErrorCode(err) {
+	case appeals.Invalid:
+		return http.StatusBadRequest
+	case appeals.NotFound:
+		return http.StatusNotFound
+	case appeals.Conflict, appeals.KeyReused:
+		return http.StatusConflict
+	case appeals.Forbidden:
+		return http.StatusForbidden
+	case appeals.Unauthorized:
+		return http.StatusUnauthorized
+	}
+	return http.StatusInternalServerError
+}
+
+// message is what a page says of err: the domain's own words for an
+// expected failure, never an internal error's.
+func message(err error) string {
+	if errors.Is(err, errNoAudit) {
+		return "The audit log is not running here."
+	}
+	var e *appeals.Error
+	if errors.As(err, &e) && e.Code != appeals.Internal {
+		msg := e.Message
+		for _, f := range e.Fields {
+			msg += "; " + f.Field + " " + f.Message
+		}
+		return msg
+	}
+	return "Something went wrong on our side; try again. The error is logged."
+}
+
+// fail renders err as an error page.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *appeals.Session, err error) {
+	status := statusOf(err)
+	if status >= http.StatusInternalServerError {
+		c.logger.ErrorContext(r.Context(), "console", slog.String("path", r.URL.Path), slog.Any("error", err))
+	}
+	title := http.StatusText(status)
+	if status == http.StatusNotFound {
+		title = "Not found"
+	}
+	c.render(w, r, status, "error", view{Session: s, Title: title, Error: message(err)})
+}
