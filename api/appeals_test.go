@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/internal/logtest"
 )
 
 // appealRows are the Appeals routes' rows of the authorization matrix.
@@ -106,16 +107,7 @@ func (e *env) claimedBy(who string) string {
 // entryTypes counts the staged audit entries by type.
 func (e *env) entryTypes() map[string]int {
 	e.t.Helper()
-	var rows []struct {
-		Type string `db:"type"`
-		N    int    `db:"n"`
-	}
-	require.NoError(e.t, e.db.Select(&rows, `SELECT type, count(*) AS n FROM audit_staging GROUP BY type`))
-	m := map[string]int{}
-	for _, r := range rows {
-		m[r.Type] = r.N
-	}
-	return m
+	return logtest.EntryTypes(e.t, e.db)
 }
 
 func banDecision() map[string]any {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/logtest"
 )
 
 const testOrigin = "docket.test/api"
@@ -38,19 +38,7 @@ func testAuditLog(t *testing.T, db *sqlx.DB) *audit.Log {
 // integrator's horizon.
 func (e *env) integrateLog() {
 	e.t.Helper()
-	for {
-		n, err := e.log.IntegrateOnce(context.Background())
-		require.NoError(e.t, err)
-		if n > 0 {
-			continue
-		}
-		var left int
-		require.NoError(e.t, e.db.Get(&left, `SELECT count(*) FROM audit_staging s WHERE NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.staging_id = s.id)`))
-		if left == 0 {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	logtest.Drain(e.t, e.log)
 }
 
 // auditRows are the Audit log routes' rows of the authorization matrix.

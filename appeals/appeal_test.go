@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/internal/logtest"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -105,16 +106,7 @@ func (f *fixture) resolve(by appeals.Actor, id, outcome string) appeals.Appeal {
 // entries counts the staged audit entries by type.
 func (f *fixture) entries() map[string]int {
 	f.t.Helper()
-	var rows []struct {
-		Type string `db:"type"`
-		N    int    `db:"n"`
-	}
-	require.NoError(f.t, f.db.Select(&rows, `SELECT type, count(*) AS n FROM audit_staging GROUP BY type`))
-	m := map[string]int{}
-	for _, r := range rows {
-		m[r.Type] = r.N
-	}
-	return m
+	return logtest.EntryTypes(f.t, f.db)
 }
 
 // entry returns the last staged entry of a type about subject, parsed.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/logtest"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -126,9 +127,8 @@ func TestConcurrentWritersAndIntegrators(t *testing.T) {
 	require.False(t, t.Failed())
 
 	// Wait for the surviving integrator to catch up.
-	for unintegrated(t, b) > 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	require.Eventually(t, func() bool { return logtest.Unintegrated(t, b.DB()) == 0 }, 2*time.Minute, 10*time.Millisecond,
+		"the surviving integrator never caught up")
 	t.Logf("integrated after %v", time.Since(start))
 	stopRogue()
 	stopB()

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/logtest"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -29,7 +30,7 @@ import (
 func integrateForTest(t testing.TB, db *sqlx.DB) {
 	t.Helper()
 	signer, vkey := testKeys(t)
-	integrateAll(t, newTestLog(t, db, signer, vkey, audit.Options{}))
+	logtest.Drain(t, newTestLog(t, db, signer, vkey, audit.Options{}))
 }
 
 type seededExport struct {
@@ -254,31 +255,8 @@ func exportTestLog(t testing.TB, db *sqlx.DB) *audit.Log {
 	require.NoError(t, err)
 	l, err := audit.NewLog(db, signer, vkey, "docket.test/audit", audit.Options{CheckpointInterval: -1})
 	require.NoError(t, err)
-	integrateAllStaged(t, db, l)
+	logtest.DrainSigned(t, l)
 	return l
-}
-
-// integrateAllStaged runs the integrator until every staged entry is a
-// leaf. A batch may take nothing while any transaction in the cluster
-// (another test's, say) is older than the newest entries, so it retries.
-func integrateAllStaged(t testing.TB, db *sqlx.DB, l *audit.Log) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		_, err := l.IntegrateOnce(context.Background())
-		require.NoError(t, err)
-		var left int
-		require.NoError(t, db.Get(&left, `SELECT count(*) FROM audit_staging s WHERE NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.staging_id = s.id)`))
-		if left == 0 {
-			cp, err := l.LatestCheckpoint(context.Background())
-			size, err2 := l.Size(context.Background())
-			if err == nil && err2 == nil && cp.Size == size {
-				return
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "integration did not catch up")
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // logSource is the bundle source a real log gives.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/logtest"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -78,33 +79,6 @@ func appendTx(t testing.TB, db *sqlx.DB, commit bool, es ...audit.Entry) [][]byt
 	return nil
 }
 
-// integrateAll runs batches until every committed staging row is a leaf.
-// A batch may take nothing while any transaction in the cluster (another
-// test's, too) that began before the rows committed is still running.
-func integrateAll(t testing.TB, l *audit.Log) int {
-	t.Helper()
-	total := 0
-	for {
-		n, err := l.IntegrateOnce(context.Background())
-		require.NoError(t, err)
-		total += n
-		if n > 0 {
-			continue
-		}
-		if unintegrated(t, l) == 0 {
-			return total
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func unintegrated(t testing.TB, l *audit.Log) int64 {
-	t.Helper()
-	var n int64
-	require.NoError(t, l.DB().Get(&n, `SELECT count(*) FROM audit_staging s WHERE NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.staging_id = s.id)`))
-	return n
-}
-
 // openCheckpoint verifies a served checkpoint the way a client does.
 func openCheckpoint(t require.TestingT, cp audit.Checkpoint, vkey string) *log.Checkpoint {
 	if h, ok := t.(interface{ Helper() }); ok {
@@ -164,7 +138,7 @@ func TestIntegrateProofsAndEntries(t *testing.T) {
 		for i := 0; i < k; i++ {
 			data = append(data, appendTx(t, db, true, testEntry(fmt.Sprintf("r%d-single", round), i))...)
 		}
-		require.Equal(t, 2*k, integrateAll(t, l))
+		require.Equal(t, 2*k, logtest.Drain(t, l))
 		cp, err := l.LatestCheckpoint(ctx)
 		require.NoError(t, err)
 		require.EqualValues(t, len(data), cp.Size)
@@ -195,7 +169,7 @@ func TestIntegrateProofsAndEntries(t *testing.T) {
 	// A second log over the same database rebuilds the tree and carries on.
 	l2 := newTestLog(t, db, signer, vkey, audit.Options{})
 	data = append(data, appendTx(t, db, true, entries("after-restart", 5)...)...)
-	require.Equal(t, 5, integrateAll(t, l2))
+	require.Equal(t, 5, logtest.Drain(t, l2))
 	cp, err = l2.LatestCheckpoint(ctx)
 	require.NoError(t, err)
 	checkAllProofs(t, l2, openCheckpoint(t, cp, vkey), data, sizes)
@@ -221,9 +195,9 @@ func TestCheckpointInterval(t *testing.T) {
 	signer, vkey := testKeys(t)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := newTestLog(t, db, signer, vkey, audit.Options{CheckpointInterval: time.Second, Now: func() time.Time { return now }})
-	integrateAll(t, l) // the empty checkpoint
+	logtest.Drain(t, l) // the empty checkpoint
 	appendTx(t, db, true, entries("a", 3)...)
-	require.Equal(t, 3, integrateAll(t, l))
+	require.Equal(t, 3, logtest.Drain(t, l))
 	cp, err := l.LatestCheckpoint(ctx)
 	require.NoError(t, err)
 	require.Zero(t, cp.Size, "no second checkpoint within the interval")

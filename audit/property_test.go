@@ -13,6 +13,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/logtest"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -115,7 +116,7 @@ func TestPropertyAppendIntegrateProve(t *testing.T) {
 			},
 		})
 	})
-	integrateAll(t, newTestLog(t, db, signer, vkey, audit.Options{}))
+	logtest.Drain(t, newTestLog(t, db, signer, vkey, audit.Options{}))
 	var left int
 	require.NoError(t, db.Get(&left, `SELECT count(*) FROM audit_leaves`))
 	require.Equal(t, len(data)+len(pending), left, "every committed entry became a leaf")

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/logtest"
 )
 
 // serveLog answers the two public endpoints VerifyRemote reads, as the API
@@ -59,7 +60,7 @@ func TestVerifyRemote(t *testing.T) {
 	require.EqualValues(t, 40, res.Latest.Size)
 
 	appendTx(t, tl.db, true, entries("later", 9)...)
-	integrateAll(t, tl.l)
+	logtest.Drain(t, tl.l)
 	res, err = audit.VerifyRemote(ctx, srv.Client(), srv.URL, "", saved)
 	require.NoError(t, err)
 	require.EqualValues(t, 49, res.Latest.Size)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/audittest"
+	"github.com/docket-dev/docket/internal/logtest"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -39,7 +40,7 @@ func setupSignedLog(t *testing.T, n int) *signedLog {
 	for i := 0; i < n; i++ {
 		appendTx(t, db, true, testEntry("s", i))
 	}
-	require.Equal(t, n, integrateAll(t, sl.l))
+	require.Equal(t, n, logtest.Drain(t, sl.l))
 	require.Equal(t, uint64(n), pinnedSize(t, sl.pin, vkey))
 	return sl
 }
@@ -204,11 +205,11 @@ func TestPinNeverAheadOfTheLog(t *testing.T) {
 
 	_, err = sl.db.Exec(`DROP TRIGGER fail_commit ON audit_checkpoints`)
 	require.NoError(t, err)
-	integrateAll(t, sl.l)
+	logtest.Drain(t, sl.l)
 	require.Equal(t, uint64(6), pinnedSize(t, sl.pin, sl.vkey))
 	// And a restart on that pin carries on.
 	appendTx(t, sl.db, true, testEntry("more", 2))
-	require.Equal(t, 1, integrateAll(t, sl.open(t, sl.pin)))
+	require.Equal(t, 1, logtest.Drain(t, sl.open(t, sl.pin)))
 	require.Equal(t, uint64(7), pinnedSize(t, sl.pin, sl.vkey))
 }
 
@@ -225,7 +226,7 @@ func TestStandbyPinsWhatItServes(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(3), pinnedSize(t, pin, sl.vkey))
 	appendTx(t, sl.db, true, testEntry("more", 0))
-	integrateAll(t, sl.l)
+	logtest.Drain(t, sl.l)
 	_, err = standby.LatestCheckpoint(ctx)
 	require.NoError(t, err)
 	require.Equal(t, uint64(4), pinnedSize(t, pin, sl.vkey))
@@ -322,7 +323,7 @@ func TestVerifyCatchesTruncation(t *testing.T) {
 	require.NoError(t, err)
 	for i := 0; i < 8; i++ {
 		appendTx(t, sl.db, true, testEntry("tail", i))
-		integrateAll(t, sl.l)
+		logtest.Drain(t, sl.l)
 	}
 	cp16, err := sl.l.LatestCheckpoint(ctx)
 	require.NoError(t, err)
@@ -386,7 +387,7 @@ func TestVerifyNeedsCheckpoints(t *testing.T) {
 		sl := setupSignedLog(t, 3)
 		slow := newTestLog(t, sl.db, sl.signer, sl.vkey, audit.Options{CheckpointInterval: time.Hour})
 		appendTx(t, sl.db, true, testEntry("late", 0), testEntry("late", 1))
-		require.Equal(t, 2, integrateAll(t, slow))
+		require.Equal(t, 2, logtest.Drain(t, slow))
 		_, err := audit.Verify(ctx, sl.db, sl.vkey, verifyOpts())
 		require.NoError(t, err, "fresh unsigned leaves are within the bound")
 		audittest.Exec(t, sl.db, `UPDATE audit_staging SET created_at = now() - interval '1 hour' WHERE id IN (SELECT staging_id FROM audit_leaves WHERE idx >= 3)`)
@@ -454,12 +455,12 @@ func TestWitnessCheckedBeforeEverySignature(t *testing.T) {
 	w := &fixedWitness{}
 	l := newTestLog(t, sl.db, sl.signer, sl.vkey, audit.Options{Witnesses: []audit.Witness{w}})
 	appendTx(t, sl.db, true, testEntry("w", 0))
-	require.Equal(t, 1, integrateAll(t, l))
+	require.Equal(t, 1, logtest.Drain(t, l))
 	cp, err := l.LatestCheckpoint(ctx)
 	require.NoError(t, err)
 	w.set(audit.TrustedCheckpoint{Source: "witness", Size: cp.Size, Root: cp.Root})
 	appendTx(t, sl.db, true, testEntry("w", 1))
-	require.Equal(t, 1, integrateAll(t, l), "a witness the log extends lets it sign")
+	require.Equal(t, 1, logtest.Drain(t, l), "a witness the log extends lets it sign")
 
 	// The witness saw a root at size 6 that this log never had.
 	w.set(audit.TrustedCheckpoint{Source: "witness", Size: 6, Root: bytes.Repeat([]byte{7}, 32)})

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/logtest"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -27,7 +28,7 @@ func TestTriggersRejectChanges(t *testing.T) {
 	signer, vkey := testKeys(t)
 	l := newTestLog(t, db, signer, vkey, audit.Options{})
 	appendTx(t, db, true, entries("x", 5)...)
-	integrateAll(t, l)
+	logtest.Drain(t, l)
 
 	for _, role := range []string{"origin", "replica"} {
 		conn, err := db.Connx(ctx)
@@ -90,7 +91,7 @@ func newTamperedLog(t *testing.T) *tamperedLog {
 	for i := 0; i < 40; i++ {
 		appendTx(t, db, true, testEntry("t", i))
 	}
-	require.Equal(t, 40, integrateAll(t, l))
+	require.Equal(t, 40, logtest.Drain(t, l))
 	_, err := audit.Verify(context.Background(), db, vkey, audit.VerifyOptions{Origin: testOrigin, BatchSize: 7})
 	require.NoError(t, err)
 	return &tamperedLog{db: db, l: l, signer: signer, vkey: vkey}

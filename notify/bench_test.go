@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"os"
 	"slices"
 	"strconv"
@@ -152,9 +153,7 @@ func benchOnce(b *testing.B, rate int, dur time.Duration) {
 		ID string    `db:"subject_id"`
 		At time.Time `db:"integrated_at"`
 	}
-	if err := db.Select(&integ, `SELECT s.subject_id, l.integrated_at FROM audit_leaves l JOIN audit_staging s ON s.id = l.staging_id`); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, db.Select(&integ, `SELECT s.subject_id, l.integrated_at FROM audit_leaves l JOIN audit_staging s ON s.id = l.staging_id`))
 	var relayLat []time.Duration
 	for _, r := range integ {
 		if d, ok := delivered[r.ID]; ok {
@@ -204,9 +203,7 @@ func writeOne(ctx context.Context, db *sqlx.DB, id string) error {
 // within the bucket that holds it.
 func histQuantile(tb testing.TB, reg *prometheus.Registry, name string, q float64) float64 {
 	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -240,9 +237,7 @@ func BenchmarkRelayDrain(b *testing.B) {
 		js := connect(b, srv.ClientURL())
 		ensureStream(b, js, notify.DefaultStream, "")
 		ctx, cancel := context.WithCancel(context.Background())
-		if err := writeEntries(ctx, db, n, 2, 500); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, writeEntries(ctx, db, n, 2, 500))
 		waitInt := integrate(ctx, b, db)
 		for leafCount(b, db) < int64(n) {
 			time.Sleep(10 * time.Millisecond)

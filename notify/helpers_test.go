@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"log/slog"
 	"os"
 	"sync"
@@ -54,9 +55,7 @@ func connect(t testing.TB, url string) jetstream.JetStream {
 	}
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return js
 }
 
@@ -64,9 +63,8 @@ func ensureStream(t testing.TB, js jetstream.JetStream, name, prefix string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := notify.EnsureStream(ctx, js, notify.StreamOptions{Name: name, SubjectPrefix: prefix}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := notify.EnsureStream(ctx, js, notify.StreamOptions{Name: name, SubjectPrefix: prefix})
+	require.NoError(t, err)
 }
 
 // writeEntries appends n entries in transactions of batch entries each,
@@ -121,17 +119,11 @@ func appendTx(ctx context.Context, db *sqlx.DB, writer, start, k int) error {
 func integrate(ctx context.Context, t testing.TB, db *sqlx.DB) (wait func()) {
 	t.Helper()
 	skey, vkey, err := note.GenerateKey(rand.Reader, "test.docket")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	lg, err := audit.NewLog(db, signer, vkey, testOrigin, audit.Options{PollInterval: 5 * time.Millisecond, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -145,9 +137,7 @@ func integrate(ctx context.Context, t testing.TB, db *sqlx.DB) (wait func()) {
 func leafCount(t testing.TB, db *sqlx.DB) int64 {
 	t.Helper()
 	var n int64
-	if err := db.Get(&n, `SELECT count(*) FROM audit_leaves`); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, db.Get(&n, `SELECT count(*) FROM audit_leaves`))
 	return n
 }
 
@@ -158,6 +148,7 @@ type received struct {
 	lastPer map[string]int64
 	order   []string // violations
 	total   int
+	maxSeq  uint64 // the highest stream sequence delivered
 }
 
 func newReceived() *received {
@@ -169,6 +160,7 @@ func (r *received) add(ev notify.Event) {
 	defer r.mu.Unlock()
 	r.count[ev.Index]++
 	r.total++
+	r.maxSeq = max(r.maxSeq, ev.StreamSeq)
 	if last, ok := r.lastPer[ev.Subject]; ok && ev.Index <= last {
 		r.order = append(r.order, fmt.Sprintf("%s: index %d after %d", ev.Subject, ev.Index, last))
 	}
@@ -233,29 +225,30 @@ const hangGuard = 2 * time.Minute
 // deadline is a hang guard, not a performance assertion.
 func eventually(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	require.Eventually(t, cond, d, 20*time.Millisecond, "gave up waiting: %s", what)
 }
 
 // streamMsgs is how many messages the stream stores: duplicates that
 // slipped past JetStream would show here even if a consumer missed them.
+func streamLastSeq(t testing.TB, js jetstream.JetStream, name string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, name)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	return info.State.LastSeq
+}
+
 func streamMsgs(t testing.TB, js jetstream.JetStream, name string) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := js.Stream(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return info.State.Msgs
 }
 
@@ -271,9 +264,7 @@ func newRelay(t testing.TB, db *sqlx.DB, js jetstream.JetStream, stream, prefix 
 		tweak(&o)
 	}
 	r, err := notify.NewRelay(db, js, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return r
 }
 
@@ -301,8 +292,14 @@ func readBack(t *testing.T, js jetstream.JetStream, n int64, guard time.Duration
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	wait := consume(ctx, t, js, notify.DefaultStream, "", rec)
-	eventually(t, "all entries consumed", guard, func() bool { return int64(rec.distinct()) >= n })
-	time.Sleep(200 * time.Millisecond) // a duplicate would arrive right behind
+	// The consumer delivers in stream order, so once it has delivered
+	// the stream's last message it has delivered every duplicate too.
+	last := streamLastSeq(t, js, notify.DefaultStream)
+	eventually(t, "all entries consumed", guard, func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.maxSeq >= last
+	})
 	cancel()
 	wait()
 	rec.check(t, n)

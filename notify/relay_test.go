@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"github.com/stretchr/testify/require"
 	"net"
 	"strings"
 	"testing"
@@ -38,9 +39,7 @@ func TestRelayDeliversEveryEntryOnceInOrder(t *testing.T) {
 	rec := newReceived()
 	waitCons := consume(ctx, t, js, notify.DefaultStream, "", rec)
 
-	if err := writeEntries(ctx, db, n, 4, 50); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeEntries(ctx, db, n, 4, 50))
 	eventually(t, "all entries consumed", hangGuard, func() bool { return rec.distinct() >= n })
 	eventually(t, "relay caught up", hangGuard, func() bool {
 		s := relay.Status()
@@ -77,9 +76,7 @@ func TestRelayDeliversEveryEntryOnceInOrder(t *testing.T) {
 			}
 			return nil
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if len(got) != 5 || got[0] != n-5 || got[4] != n-1 {
 			t.Errorf("from index %d got %v", n-5, got)
 		}
@@ -94,9 +91,7 @@ func TestRelayDeliversEveryEntryOnceInOrder(t *testing.T) {
 func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			return mf.GetMetric()[0].GetCounter().GetValue()
@@ -161,9 +156,7 @@ func TestRelayKilledAndCompeting(t *testing.T) {
 			stopB = runRelay(t, b)
 		}
 	}
-	if err := <-writeDone; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-writeDone)
 	eventually(t, "all entries consumed", hangGuard, func() bool { return rec.distinct() >= n })
 	if a.Status().Leader && b.Status().Leader {
 		t.Error("two relays lead at once")
@@ -190,22 +183,18 @@ func TestRelayResumesFromStreamBeyondDuplicateWindow(t *testing.T) {
 	js := connect(t, srv.ClientURL())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := notify.EnsureStream(ctx, js, notify.StreamOptions{Duplicates: 100 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := notify.EnsureStream(ctx, js, notify.StreamOptions{Duplicates: 100 * time.Millisecond})
+	require.NoError(t, err)
 	waitInt := integrate(ctx, t, db)
-	if err := writeEntries(ctx, db, n, 1, 50); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeEntries(ctx, db, n, 1, 50))
 	eventually(t, "integrated", hangGuard, func() bool { return leafCount(t, db) == n })
 	r := newRelay(t, db, js, "", "", nil)
 	stop := runRelay(t, r)
 	eventually(t, "published", hangGuard, func() bool { return r.Status().NextIndex == n })
 	stop()
 	// Forget the acks, as if the process died before saving its cursor.
-	if _, err := db.Exec(`UPDATE notify_cursor SET next_index = 100`); err != nil {
-		t.Fatal(err)
-	}
+	_, err = db.Exec(`UPDATE notify_cursor SET next_index = 100`)
+	require.NoError(t, err)
 	time.Sleep(300 * time.Millisecond) // let the duplicate window pass
 	r2 := newRelay(t, db, js, "", "", nil)
 	stop2 := runRelay(t, r2)
@@ -240,9 +229,7 @@ func TestRelaySurvivesNATSRestart(t *testing.T) {
 	relay := newRelay(t, db, js, "", "", func(o *notify.Options) { o.Window = 128 })
 	stopRelay := runRelay(t, relay)
 
-	if err := writeEntries(ctx, db, n/3, 2, 25); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeEntries(ctx, db, n/3, 2, 25))
 	eventually(t, "first third published", hangGuard, func() bool { return relay.Status().NextIndex >= n/6 })
 	srv.Shutdown()
 	srv.WaitForShutdown()
@@ -258,9 +245,7 @@ func TestRelaySurvivesNATSRestart(t *testing.T) {
 	})
 
 	srv = runNATS(t, port, dir)
-	if err := writeEntries(ctx, db, n-2*(n/3), 2, 25); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeEntries(ctx, db, n-2*(n/3), 2, 25))
 	eventually(t, "relay caught up after NATS came back", hangGuard, func() bool {
 		s := relay.Status()
 		return s.NextIndex == n && s.LagEntries == 0
@@ -278,9 +263,7 @@ func TestRelayAgainstMachineNATS(t *testing.T) {
 	t.Parallel()
 	const url = "nats://127.0.0.1:4222"
 	nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
-	if err != nil {
-		t.Skipf("the machine's NATS server at %s is unreachable: %v", url, err)
-	}
+	require.NoError(t, err, "the machine's NATS server at %s is unreachable; scripts/services-up starts it", url)
 	nc.Close()
 	const n = 1000
 	var b [4]byte
@@ -303,9 +286,7 @@ func TestRelayAgainstMachineNATS(t *testing.T) {
 	stopRelay := runRelay(t, relay)
 	rec := newReceived()
 	waitCons := consume(ctx, t, js, stream, prefix, rec)
-	if err := writeEntries(ctx, db, n, 2, 20); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeEntries(ctx, db, n, 2, 20))
 	eventually(t, "all entries consumed", hangGuard, func() bool { return rec.distinct() >= n })
 	stopRelay()
 	cancel()
@@ -323,14 +304,11 @@ func TestEmbeddedServer(t *testing.T) {
 	js, _ := asUser(t, url, notify.PublisherSeedFile(dataDir))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := notify.EnsureStream(ctx, js, notify.StreamOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := notify.EnsureStream(ctx, js, notify.StreamOptions{})
+	require.NoError(t, err)
 	// Running set-up again updates in place.
 	s, err := notify.EnsureStream(ctx, js, notify.StreamOptions{MaxAge: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cfg := s.CachedInfo().Config
 	if cfg.Storage != jetstream.FileStorage || cfg.MaxAge != time.Hour || cfg.Duplicates != notify.DefaultDuplicates || cfg.Subjects[0] != "docket.>" {
 		t.Errorf("stream config: %+v", cfg)
@@ -353,16 +331,10 @@ func TestRelaySetsUpAndRecreatesStream(t *testing.T) {
 	waitInt := integrate(ctx, t, db)
 	relay := newRelay(t, db, js, "", "", func(o *notify.Options) { o.Setup = &notify.StreamOptions{MaxAge: time.Hour} })
 	stop := runRelay(t, relay)
-	if err := writeEntries(ctx, db, 100, 1, 10); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeEntries(ctx, db, 100, 1, 10))
 	eventually(t, "published", hangGuard, func() bool { return relay.Status().NextIndex == 100 })
-	if err := js.DeleteStream(ctx, notify.DefaultStream); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeEntries(ctx, db, 50, 1, 10); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, js.DeleteStream(ctx, notify.DefaultStream))
+	require.NoError(t, writeEntries(ctx, db, 50, 1, 10))
 	eventually(t, "stream recreated and refilled", hangGuard, func() bool {
 		s, err := js.Stream(ctx, notify.DefaultStream)
 		if err != nil {
@@ -397,9 +369,7 @@ func TestConsumeDurableResumes(t *testing.T) {
 	waitInt := integrate(ctx, t, db)
 	relay := newRelay(t, db, js, "", "", nil)
 	stop := runRelay(t, relay)
-	if err := writeEntries(ctx, db, n, 1, 5); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeEntries(ctx, db, n, 1, 5))
 	eventually(t, "published", hangGuard, func() bool { return relay.Status().NextIndex == n })
 	stop()
 	cancel()

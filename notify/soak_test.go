@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"github.com/stretchr/testify/require"
 	"net"
 	"os"
 	"testing"
@@ -34,9 +35,7 @@ func TestSoakNATSDownForAMinute(t *testing.T) {
 	written := 0
 	write := func(n int) {
 		t.Helper()
-		if err := writeEntries(ctx, db, n, 4, 1); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, writeEntries(ctx, db, n, 4, 1))
 		written += n
 	}
 	write(2000)

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
@@ -18,6 +17,7 @@ import (
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/logtest"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -101,14 +101,7 @@ func setupWith(t *testing.T, opts appeals.Options, tlsServer ...bool) *env {
 // integrate makes every committed entry a leaf under a signed checkpoint.
 func (e *env) integrate() {
 	e.t.Helper()
-	require.Eventually(e.t, func() bool {
-		if _, err := e.log.IntegrateOnce(context.Background()); err != nil {
-			return false
-		}
-		var left int
-		err := e.db.Get(&left, `SELECT count(*) FROM audit_staging s WHERE NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.staging_id = s.id)`)
-		return err == nil && left == 0
-	}, 10*time.Second, 5*time.Millisecond)
+	logtest.Drain(e.t, e.log)
 }
 
 // fileAppeal files acme's appeal of the decision through the store.

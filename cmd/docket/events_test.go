@@ -92,9 +92,7 @@ func TestServeEmbeddedNATSAndEvents(t *testing.T) {
 	require.NoError(t, err)
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(raw), `"notify"`) {
-		t.Skip("docket serve does not run the NATS relay yet (no notify check in /readyz)")
-	}
+	require.Contains(t, string(raw), `"notify"`, "docket serve runs the NATS relay and reports it in /readyz")
 	admin := s.token("--role", "admin", "--name", "alice")
 	enforcer := s.token("--role", "enforcer", "--name", "ads-pipeline")
 	status, p := s.call("PUT", "/v1/policies/crypto-ads", admin, `{"title": "No crypto", "text": "No token sales."}`)

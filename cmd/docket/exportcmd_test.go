@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/logtest"
 	"github.com/docket-dev/docket/internal/pgtest"
 	"github.com/docket-dev/docket/migrations"
 )
@@ -56,21 +56,7 @@ func newExportEnv(t *testing.T) *exportEnv {
 	require.NoError(t, err)
 	lg, err := audit.NewLog(db, signer, vkey, "docket.local/audit", audit.Options{CheckpointInterval: -1})
 	require.NoError(t, err)
-	// A batch takes nothing while any older transaction in the cluster is
-	// running (other tests'), so integrate until every entry is signed.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		_, err := lg.IntegrateOnce(ctx)
-		require.NoError(t, err)
-		var left int
-		require.NoError(t, db.Get(&left, `SELECT count(*) FROM audit_staging s WHERE NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.staging_id = s.id)`))
-		cp, cpErr := lg.LatestCheckpoint(ctx)
-		if left == 0 && cpErr == nil && cp.Size == 4 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "integration did not catch up")
-		time.Sleep(10 * time.Millisecond)
-	}
+	require.Equal(t, 4, logtest.DrainSigned(t, lg))
 	return &exportEnv{vkey: vkey, dir: dir, vars: map[string]string{
 		"DATABASE_URL": dsn, "DOCKET_SIGNER_KEY_FILE": keyFile,
 	}}

@@ -38,6 +38,7 @@ var layers = map[string][]string{
 	"internal/audittest":  {},
 	"internal/deploytest": {},
 	"internal/loadgen":    {},
+	"internal/logtest":    {"audit"},
 	"internal/oapitest":   {},
 	"internal/pgtest":     {"migrations"},
 }
