@@ -331,6 +331,9 @@ func (l *Log) pending(st *treeState, now time.Time) batchResult {
 	return batchResult{cpPending: true, cpWait: l.opts.CheckpointInterval - now.Sub(st.cpAt)}
 }
 
+// integrateTx is one batch, in one transaction, as named steps: lock the
+// watermark, find the tree, read what is staged and hash it in, store the
+// hashes, move the watermark, sign when due; then, once committed, pin.
 func (l *Log) integrateTx(ctx context.Context, b txBeginner, now time.Time, forceCP bool) (batchResult, error) {
 	tx, err := b.BeginTxx(ctx, nil)
 	if err != nil {
@@ -338,167 +341,230 @@ func (l *Log) integrateTx(ctx context.Context, b txBeginner, now time.Time, forc
 	}
 	defer tx.Rollback()
 
-	var wm struct {
-		XID uint64 `db:"watermark"`
-		ID  int64  `db:"watermark_id"`
+	wm, err := lockWatermark(ctx, tx)
+	if err != nil {
+		return batchResult{}, err
 	}
-	// The row lock makes integrators take turns even without the election.
-	if err := tx.GetContext(ctx, &wm, `SELECT watermark, watermark_id FROM audit_integrator WHERE id = 1 FOR UPDATE`); err != nil {
-		return batchResult{}, fmt.Errorf("audit: integrate: watermark: %w", err)
-	}
-	var size int64
-	if err := tx.GetContext(ctx, &size, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err != nil {
-		return batchResult{}, fmt.Errorf("audit: integrate: size: %w", err)
-	}
-	st := l.st
-	if st == nil || int64(st.rng.End()) != size {
-		if st, err = l.loadState(ctx, tx, size); err != nil {
-			return batchResult{}, err
-		}
-		// A start, a takeover or a tree grown by another integrator: prove
-		// it still extends what we trust before going on, and pin the
-		// database's latest checkpoint once it does.
-		if err := l.takeOver(ctx, tx, st); err != nil {
-			return batchResult{}, err
-		}
+	st, err := l.tree(ctx, tx)
+	if err != nil {
+		return batchResult{}, err
 	}
 	st.wmXID, st.wmID = wm.XID, wm.ID
-
-	// Every transaction below the snapshot's xmin has ended, so the rows
-	// below it are final: nothing can commit behind an index given here.
-	var cur uint64
-	if err := tx.GetContext(ctx, &cur, `SELECT pg_snapshot_xmin(pg_current_snapshot())`); err != nil {
-		return batchResult{}, fmt.Errorf("audit: integrate: snapshot: %w", err)
-	}
-	rows, err := tx.QueryxContext(ctx, `
-		SELECT id, xid, entry FROM audit_staging
-		WHERE (xid, id) > ($1::text::xid8, $2) AND xid < $3::text::xid8
-		ORDER BY xid, id LIMIT $4`,
-		strconv.FormatUint(wm.XID, 10), wm.ID, strconv.FormatUint(cur, 10), l.opts.BatchSize)
+	bt, err := l.readStaged(ctx, tx, st, wm)
 	if err != nil {
-		return batchResult{}, fmt.Errorf("audit: integrate: read staging: %w", err)
+		return batchResult{}, err
 	}
-	rng, err := l.rf.NewRange(0, st.rng.End(), append([][]byte(nil), st.rng.Hashes()...))
-	if err != nil {
-		rows.Close()
-		return batchResult{}, fmt.Errorf("audit: integrate: %w", err)
-	}
-	var (
-		idxs, sids, nlevels, nidxs []int64
-		leafHashes, nodeHashes     [][]byte
-		last                       stagedRow
-	)
-	visit := func(id compact.NodeID, h []byte) {
-		if id.Level > 0 {
-			nlevels = append(nlevels, int64(id.Level))
-			nidxs = append(nidxs, int64(id.Index))
-			nodeHashes = append(nodeHashes, h)
-		}
-	}
-	for rows.Next() {
-		if err := rows.StructScan(&last); err != nil {
-			rows.Close()
-			return batchResult{}, fmt.Errorf("audit: integrate: scan staging: %w", err)
-		}
-		h := rfc6962.DefaultHasher.HashLeaf(last.Entry)
-		idxs = append(idxs, int64(rng.End()))
-		sids = append(sids, last.ID)
-		leafHashes = append(leafHashes, h)
-		if err := rng.Append(h, visit); err != nil {
-			rows.Close()
-			return batchResult{}, fmt.Errorf("audit: integrate: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return batchResult{}, fmt.Errorf("audit: integrate: read staging: %w", err)
-	}
-	n := len(idxs)
-	newSize := int64(rng.End())
+	n, newSize := len(bt.idxs), int64(bt.rng.End())
 	due := l.checkpointDue(st, newSize, now) || (forceCP && newSize > st.cpSize)
 	if n == 0 && !due {
 		return l.pending(st, now), nil
 	}
-
-	if n > 0 {
-		// The primary key on idx is the last guard against a second
-		// integrator that somehow shares our view of the size.
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO audit_leaves (idx, staging_id, leaf_hash, integrated_at)
-			SELECT i, s, h, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS t(i, s, h)`,
-			pq.Int64Array(idxs), pq.Int64Array(sids), pq.ByteaArray(leafHashes), now); err != nil {
-			return batchResult{}, fmt.Errorf("audit: integrate: insert leaves: %w", err)
-		}
-		if len(nlevels) > 0 {
-			if _, err := tx.ExecContext(ctx, `
-				INSERT INTO audit_nodes (level, idx, hash)
-				SELECT l, i, h FROM unnest($1::int[], $2::bigint[], $3::bytea[]) AS t(l, i, h)`,
-				pq.Int64Array(nlevels), pq.Int64Array(nidxs), pq.ByteaArray(nodeHashes)); err != nil {
-				return batchResult{}, fmt.Errorf("audit: integrate: insert nodes: %w", err)
-			}
-		}
+	if err := storeHashes(ctx, tx, bt, now); err != nil {
+		return batchResult{}, err
 	}
 	full := n == l.opts.BatchSize
-	var pinned, pinnedRoot []byte
-	newWM := wm
-	if full {
-		newWM.XID, newWM.ID = last.XID, last.ID
-	} else if cur > wm.XID {
-		newWM.XID, newWM.ID = cur, 0
+	newWM, err := advanceWatermark(ctx, tx, wm, bt, full)
+	if err != nil {
+		return batchResult{}, err
 	}
-	if newWM != wm {
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_integrator SET watermark = $1::text::xid8, watermark_id = $2 WHERE id = 1`,
-			strconv.FormatUint(newWM.XID, 10), newWM.ID); err != nil {
-			return batchResult{}, fmt.Errorf("audit: integrate: watermark: %w", err)
-		}
-	}
+	var signed, root []byte
 	if due {
-		root, err := rng.GetRootHash(nil)
-		if err != nil {
-			return batchResult{}, fmt.Errorf("audit: integrate: root: %w", err)
-		}
-		if root == nil {
-			root = rfc6962.DefaultHasher.EmptyRoot()
-		}
-		// Never sign a fork: the new tree, nodes of this batch included,
-		// must extend every checkpoint we trust.
-		if _, err := l.checkTrust(ctx, tx, uint64(newSize), root); err != nil {
+		if signed, root, err = l.signCheckpoint(ctx, tx, bt.rng, now); err != nil {
 			return batchResult{}, err
-		}
-		if err := l.recordIdentity(ctx, tx); err != nil {
-			return batchResult{}, err
-		}
-		signed, err := l.sign(uint64(newSize), root)
-		if err != nil {
-			return batchResult{}, err
-		}
-		pinned = signed
-		pinnedRoot = root
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)`,
-			newSize, root, string(signed), now); err != nil {
-			return batchResult{}, fmt.Errorf("audit: integrate: insert checkpoint: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return batchResult{}, fmt.Errorf("audit: integrate: commit: %w", err)
 	}
-	// Only a committed checkpoint is pinned: a pin ahead of the log would
-	// read as a truncation on the next start.
-	if pinned != nil {
-		l.identityOK = true // committed with this checkpoint
-		l.sawCheckpoint(newSize)
-		if l.pin != nil {
-			if err := l.pin.advance(pinned, uint64(newSize), pinnedRoot); err != nil {
-				l.opts.Logger.Error("audit: checkpoint signed but not pinned", slog.Int64("size", newSize), slog.Any("err", err))
-			}
-		}
+	if signed != nil {
+		l.pinCommitted(signed, newSize, root)
 	}
-	l.st = &treeState{rng: rng, wmXID: newWM.XID, wmID: newWM.ID, cpSize: st.cpSize, cpAt: st.cpAt}
+	l.st = &treeState{rng: bt.rng, wmXID: newWM.XID, wmID: newWM.ID, cpSize: st.cpSize, cpAt: st.cpAt}
 	if due {
 		l.st.cpSize, l.st.cpAt = newSize, now
 	}
 	res := l.pending(l.st, now)
 	res.n, res.full = n, full
 	return res, nil
+}
+
+// watermark is the integrator's position in staging order (xid, id).
+type watermark struct {
+	XID uint64 `db:"watermark"`
+	ID  int64  `db:"watermark_id"`
+}
+
+// lockWatermark reads the watermark under a row lock, which makes
+// integrators take turns even without the election.
+func lockWatermark(ctx context.Context, tx *sqlx.Tx) (watermark, error) {
+	var wm watermark
+	if err := tx.GetContext(ctx, &wm, `SELECT watermark, watermark_id FROM audit_integrator WHERE id = 1 FOR UPDATE`); err != nil {
+		return wm, fmt.Errorf("audit: integrate: watermark: %w", err)
+	}
+	return wm, nil
+}
+
+// tree returns the tree the log has now: the one in memory when the
+// database's size agrees, else the stored one, proven to extend what we
+// trust (a start, a takeover, or a tree grown by another integrator).
+func (l *Log) tree(ctx context.Context, tx *sqlx.Tx) (*treeState, error) {
+	var size int64
+	if err := tx.GetContext(ctx, &size, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err != nil {
+		return nil, fmt.Errorf("audit: integrate: size: %w", err)
+	}
+	if st := l.st; st != nil && int64(st.rng.End()) == size {
+		return st, nil
+	}
+	st, err := l.loadState(ctx, tx, size)
+	if err != nil {
+		return nil, err
+	}
+	// Pins the database's latest checkpoint once the tree extends it.
+	if err := l.takeOver(ctx, tx, st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// batch is what one integration appends: leaves, the complete subtrees
+// they finish, and the range after them.
+type batch struct {
+	rng                        *compact.Range
+	cur                        uint64 // the snapshot's xmin
+	last                       stagedRow
+	idxs, sids, nlevels, nidxs []int64
+	leafHashes, nodeHashes     [][]byte
+}
+
+// readStaged takes the staged rows past the watermark whose transactions
+// have all ended (below the snapshot's xmin: nothing can commit behind an
+// index given here), in order, and hashes them onto a copy of the range.
+func (l *Log) readStaged(ctx context.Context, tx *sqlx.Tx, st *treeState, wm watermark) (*batch, error) {
+	bt := &batch{}
+	if err := tx.GetContext(ctx, &bt.cur, `SELECT pg_snapshot_xmin(pg_current_snapshot())`); err != nil {
+		return nil, fmt.Errorf("audit: integrate: snapshot: %w", err)
+	}
+	rng, err := l.rf.NewRange(0, st.rng.End(), append([][]byte(nil), st.rng.Hashes()...))
+	if err != nil {
+		return nil, fmt.Errorf("audit: integrate: %w", err)
+	}
+	bt.rng = rng
+	rows, err := tx.QueryxContext(ctx, `
+		SELECT id, xid, entry FROM audit_staging
+		WHERE (xid, id) > ($1::text::xid8, $2) AND xid < $3::text::xid8
+		ORDER BY xid, id LIMIT $4`,
+		strconv.FormatUint(wm.XID, 10), wm.ID, strconv.FormatUint(bt.cur, 10), l.opts.BatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("audit: integrate: read staging: %w", err)
+	}
+	defer rows.Close()
+	visit := func(id compact.NodeID, h []byte) {
+		if id.Level > 0 {
+			bt.nlevels = append(bt.nlevels, int64(id.Level))
+			bt.nidxs = append(bt.nidxs, int64(id.Index))
+			bt.nodeHashes = append(bt.nodeHashes, h)
+		}
+	}
+	for rows.Next() {
+		if err := rows.StructScan(&bt.last); err != nil {
+			return nil, fmt.Errorf("audit: integrate: scan staging: %w", err)
+		}
+		h := rfc6962.DefaultHasher.HashLeaf(bt.last.Entry)
+		bt.idxs = append(bt.idxs, int64(rng.End()))
+		bt.sids = append(bt.sids, bt.last.ID)
+		bt.leafHashes = append(bt.leafHashes, h)
+		if err := rng.Append(h, visit); err != nil {
+			return nil, fmt.Errorf("audit: integrate: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit: integrate: read staging: %w", err)
+	}
+	return bt, nil
+}
+
+// storeHashes inserts the batch's leaves and completed subtrees. The
+// primary key on idx is the last guard against a second integrator that
+// somehow shares our view of the size.
+func storeHashes(ctx context.Context, tx *sqlx.Tx, bt *batch, now time.Time) error {
+	if len(bt.idxs) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO audit_leaves (idx, staging_id, leaf_hash, integrated_at)
+		SELECT i, s, h, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS t(i, s, h)`,
+		pq.Int64Array(bt.idxs), pq.Int64Array(bt.sids), pq.ByteaArray(bt.leafHashes), now); err != nil {
+		return fmt.Errorf("audit: integrate: insert leaves: %w", err)
+	}
+	if len(bt.nlevels) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO audit_nodes (level, idx, hash)
+		SELECT l, i, h FROM unnest($1::int[], $2::bigint[], $3::bytea[]) AS t(l, i, h)`,
+		pq.Int64Array(bt.nlevels), pq.Int64Array(bt.nidxs), pq.ByteaArray(bt.nodeHashes)); err != nil {
+		return fmt.Errorf("audit: integrate: insert nodes: %w", err)
+	}
+	return nil
+}
+
+// advanceWatermark moves the watermark past what the batch took: to its
+// last row when the batch was cut short by its size, else to the snapshot's
+// xmin, below which every row is now a leaf.
+func advanceWatermark(ctx context.Context, tx *sqlx.Tx, wm watermark, bt *batch, full bool) (watermark, error) {
+	next := wm
+	if full {
+		next.XID, next.ID = bt.last.XID, bt.last.ID
+	} else if bt.cur > wm.XID {
+		next.XID, next.ID = bt.cur, 0
+	}
+	if next == wm {
+		return wm, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_integrator SET watermark = $1::text::xid8, watermark_id = $2 WHERE id = 1`,
+		strconv.FormatUint(next.XID, 10), next.ID); err != nil {
+		return wm, fmt.Errorf("audit: integrate: watermark: %w", err)
+	}
+	return next, nil
+}
+
+// signCheckpoint signs the range's root and stores the checkpoint, after
+// proving that the new tree, this batch's nodes included, extends every
+// checkpoint we trust: never sign a fork.
+func (l *Log) signCheckpoint(ctx context.Context, tx *sqlx.Tx, rng *compact.Range, now time.Time) (signed, root []byte, err error) {
+	size := int64(rng.End())
+	if root, err = rng.GetRootHash(nil); err != nil {
+		return nil, nil, fmt.Errorf("audit: integrate: root: %w", err)
+	}
+	if root == nil {
+		root = rfc6962.DefaultHasher.EmptyRoot()
+	}
+	if _, err := l.checkTrust(ctx, tx, uint64(size), root); err != nil {
+		return nil, nil, err
+	}
+	if err := l.recordIdentity(ctx, tx); err != nil {
+		return nil, nil, err
+	}
+	if signed, err = l.sign(uint64(size), root); err != nil {
+		return nil, nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)`,
+		size, root, string(signed), now); err != nil {
+		return nil, nil, fmt.Errorf("audit: integrate: insert checkpoint: %w", err)
+	}
+	return signed, root, nil
+}
+
+// pinCommitted pins a checkpoint once its transaction committed: a pin
+// ahead of the log would read as a truncation on the next start.
+func (l *Log) pinCommitted(signed []byte, size int64, root []byte) {
+	l.identityOK = true // committed with this checkpoint
+	l.sawCheckpoint(size)
+	if l.pin != nil {
+		if err := l.pin.advance(signed, uint64(size), root); err != nil {
+			l.opts.Logger.Error("audit: checkpoint signed but not pinned", slog.Int64("size", size), slog.Any("err", err))
+		}
+	}
 }
 
 func (l *Log) sign(size uint64, root []byte) ([]byte, error) {
