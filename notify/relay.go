@@ -195,7 +195,7 @@ func (r *Relay) fail(err error) {
 // Run campaigns for the relay's advisory lock and, while holding it,
 // publishes. It returns nil when ctx ends.
 func (r *Relay) Run(ctx context.Context) error {
-	backoff := r.opts.MinBackoff
+	bo := r.newBackoff()
 	for {
 		led, err := r.term(ctx)
 		if ctx.Err() != nil {
@@ -206,15 +206,36 @@ func (r *Relay) Run(ctx context.Context) error {
 		case err != nil:
 			r.log.Warn("notify relay stopped leading", slog.Any("err", err))
 			r.fail(err)
-			wait = backoff
-			backoff = min(2*backoff, r.opts.MaxBackoff)
+			wait = bo.next()
 		case led:
-			backoff = r.opts.MinBackoff
+			bo.reset()
 		}
 		if !sleep(ctx, wait) {
 			return nil
 		}
 	}
+}
+
+// backoff doubles the wait after each failure, from MinBackoff up to
+// MaxBackoff, and starts again from MinBackoff after a success.
+type backoff struct{ cur, lo, hi time.Duration }
+
+func (r *Relay) newBackoff() *backoff {
+	return &backoff{cur: r.opts.MinBackoff, lo: r.opts.MinBackoff, hi: r.opts.MaxBackoff}
+}
+
+// next returns the wait due now and doubles the one after.
+func (b *backoff) next() time.Duration {
+	d := b.cur
+	b.cur = min(2*b.cur, b.hi)
+	return d
+}
+
+// reset reports whether there had been failures, and forgets them.
+func (b *backoff) reset() bool {
+	raised := b.cur != b.lo
+	b.cur = b.lo
+	return raised
 }
 
 // lockSQL elects one relay per stream; keying on the stream keeps relays
@@ -290,118 +311,154 @@ func (r *Relay) refresh(ctx context.Context, q sqlx.QueryerContext, next int64) 
 	r.mu.Unlock()
 }
 
+// leader is what a leading relay knows of where it is.
+type leader struct {
+	conn    *sqlx.Conn
+	next    int64     // the first index JetStream has not acknowledged
+	saved   int64     // the cursor as last saved
+	savedAt time.Time //
+	prevID  string    // the id JetStream holds last, when known
+	synced  bool      // whether prevID and next come from the stream
+	ensured bool      // whether the stream has been set up
+	bo      *backoff
+}
+
 // lead publishes until ctx ends or Postgres fails; NATS failures are
-// retried here, with backoff, without giving up the lock.
+// retried here, with backoff, without giving up the lock. Each turn:
+// learn from the stream where to go on (after a start or a failure),
+// read a window of leaves, publish it, save the cursor when due.
 func (r *Relay) lead(ctx context.Context, conn *sqlx.Conn) error {
 	next, err := r.loadCursor(ctx, conn)
 	if err != nil {
 		return err
 	}
 	r.update(func(s *Status) { s.NextIndex = next })
-	saved, savedAt := next, time.Now()
+	ld := &leader{conn: conn, next: next, saved: next, savedAt: time.Now(), ensured: r.opts.Setup == nil, bo: r.newBackoff()}
 	defer func() {
-		if saved != next {
-			_ = r.saveCursor(ctx, conn, next)
+		if ld.saved != ld.next {
+			_ = r.saveCursor(ctx, conn, ld.next)
 		}
 	}()
-	var (
-		prevID  string // the id JetStream holds last, when known
-		synced  bool
-		ensured = r.opts.Setup == nil
-		backoff = r.opts.MinBackoff
-	)
 	for ctx.Err() == nil {
-		if !synced {
-			n, p, err := r.reconcile(ctx, conn, next, &ensured)
-			if err != nil {
+		if !ld.synced {
+			if err := r.resync(ctx, ld); err != nil {
 				if errors.Is(err, errDatabase) {
 					return err
 				}
-				r.fail(err)
-				r.log.Warn("notify: cannot publish, retrying", slog.Any("err", err), slog.Duration("backoff", backoff))
-				r.refresh(ctx, conn, next)
-				sleep(ctx, backoff)
-				backoff = min(2*backoff, r.opts.MaxBackoff)
+				r.retry(ctx, ld, err, "notify: cannot publish, retrying")
 				continue
 			}
-			if n != next {
-				if err := r.saveCursor(ctx, conn, n); err != nil {
-					return err
-				}
-				next, saved, savedAt = n, n, time.Now()
-				r.update(func(s *Status) { s.NextIndex = n })
-			}
-			prevID, synced = p, true
 		}
-		leaves, err := audit.Leaves(ctx, conn, next, r.opts.Window)
+		leaves, err := audit.Leaves(ctx, conn, ld.next, r.opts.Window)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("notify: %w", err)
 		}
-		r.noteRead(ctx, conn, next, leaves)
-		var perr error
-		if len(leaves) > 0 {
-			var acked int
-			acked, perr = r.publish(ctx, leaves, prevID)
-			if acked > 0 {
-				next += int64(acked)
-				prevID = r.msgID(next - 1)
-				r.forgetSalts(next)
-			}
-			var imp *impostorError
-			if errors.As(perr, &imp) {
-				// The rest of the window may already sit behind the
-				// impostor: send it all again, in order, under ids that
-				// cannot collide, from the index it took.
-				for i := imp.index; i <= leaves[len(leaves)-1].Index; i++ {
-					r.salts[i] = imp.seq
-				}
-				r.repairFrom = imp.index
-				r.js.CleanupPublisher()
-				synced = false
-				continue
-			}
-		}
-		// The cursor is saved at most every CursorInterval rather than
-		// per window: under load a write per window costs more than the
-		// publish, and a stale cursor only means reconcile skips ahead.
-		if saved != next && (perr != nil || len(leaves) == 0 || time.Since(savedAt) >= r.opts.CursorInterval) {
-			if err := r.saveCursor(ctx, conn, next); err != nil {
-				return err
-			}
-			saved, savedAt = next, time.Now()
-		}
-		if len(leaves) == 0 {
-			sleep(ctx, r.opts.PollInterval)
+		r.noteRead(ctx, conn, ld.next, leaves)
+		perr := r.publishWindow(ctx, ld, leaves)
+		if errors.Is(perr, errResend) {
 			continue
 		}
-		if perr != nil {
+		if err := r.saveCursorIfDue(ctx, ld, perr != nil || len(leaves) == 0); err != nil {
+			return err
+		}
+		switch {
+		case len(leaves) == 0:
+			sleep(ctx, r.opts.PollInterval)
+		case perr != nil:
 			if ctx.Err() != nil {
 				return nil
 			}
 			// Futures of this window may never resolve; drop them so
 			// they do not fill the client's pending limit. Whatever of
-			// the window did reach the stream is found by reconcile.
+			// the window did reach the stream is found by resync.
 			r.js.CleanupPublisher()
-			r.fail(perr)
-			r.log.Warn("notify: publish failed, restarting from the cursor", slog.Int64("next_index", next), slog.Any("err", perr), slog.Duration("backoff", backoff))
-			synced = false
-			r.refresh(ctx, conn, next)
-			sleep(ctx, backoff)
-			backoff = min(2*backoff, r.opts.MaxBackoff)
-			continue
-		}
-		if backoff != r.opts.MinBackoff {
-			backoff = r.opts.MinBackoff
-			r.update(func(s *Status) { s.LastError = "" })
-			r.log.Info("notify: publishing again", slog.Int64("next_index", next))
-		}
-		if len(leaves) < r.opts.Window {
-			sleep(ctx, r.opts.PollInterval)
+			r.retry(ctx, ld, perr, "notify: publish failed, restarting from the cursor")
+		default:
+			if ld.bo.reset() {
+				r.update(func(s *Status) { s.LastError = "" })
+				r.log.Info("notify: publishing again", slog.Int64("next_index", ld.next))
+			}
+			if len(leaves) < r.opts.Window {
+				sleep(ctx, r.opts.PollInterval)
+			}
 		}
 	}
+	return nil
+}
+
+// resync learns from the stream where to go on, and saves that cursor.
+func (r *Relay) resync(ctx context.Context, ld *leader) error {
+	n, p, err := r.reconcile(ctx, ld.conn, ld.next, &ld.ensured)
+	if err != nil {
+		return err
+	}
+	if n != ld.next {
+		if err := r.saveCursor(ctx, ld.conn, n); err != nil {
+			return err
+		}
+		ld.next, ld.saved, ld.savedAt = n, n, time.Now()
+		r.update(func(s *Status) { s.NextIndex = n })
+	}
+	ld.prevID, ld.synced = p, true
+	return nil
+}
+
+// retry reports a NATS failure and waits out the backoff; the next turn
+// resyncs with the stream.
+func (r *Relay) retry(ctx context.Context, ld *leader, err error, msg string) {
+	r.fail(err)
+	wait := ld.bo.next()
+	r.log.Warn(msg, slog.Int64("next_index", ld.next), slog.Any("err", err), slog.Duration("backoff", wait))
+	ld.synced = false
+	r.refresh(ctx, ld.conn, ld.next)
+	sleep(ctx, wait)
+}
+
+// errResend says a window must go again at once (an impostor took an id).
+var errResend = errors.New("notify: resend the window")
+
+// publishWindow publishes leaves and moves ld past what JetStream acked.
+func (r *Relay) publishWindow(ctx context.Context, ld *leader, leaves []audit.Leaf) error {
+	if len(leaves) == 0 {
+		return nil
+	}
+	acked, err := r.publish(ctx, leaves, ld.prevID)
+	if acked > 0 {
+		ld.next += int64(acked)
+		ld.prevID = r.msgID(ld.next - 1)
+		r.forgetSalts(ld.next)
+	}
+	var imp *impostorError
+	if errors.As(err, &imp) {
+		// The rest of the window may already sit behind the impostor:
+		// send it all again, in order, under ids that cannot collide,
+		// from the index it took.
+		for i := imp.index; i <= leaves[len(leaves)-1].Index; i++ {
+			r.salts[i] = imp.seq
+		}
+		r.repairFrom = imp.index
+		r.js.CleanupPublisher()
+		ld.synced = false
+		return errResend
+	}
+	return err
+}
+
+// saveCursorIfDue saves the cursor at most every CursorInterval rather
+// than per window (under load a write per window costs more than the
+// publish, and a stale cursor only means resync skips ahead), and at once
+// when idle or failing.
+func (r *Relay) saveCursorIfDue(ctx context.Context, ld *leader, now bool) error {
+	if ld.saved == ld.next || !(now || time.Since(ld.savedAt) >= r.opts.CursorInterval) {
+		return nil
+	}
+	if err := r.saveCursor(ctx, ld.conn, ld.next); err != nil {
+		return err
+	}
+	ld.saved, ld.savedAt = ld.next, time.Now()
 	return nil
 }
 
