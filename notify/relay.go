@@ -316,7 +316,7 @@ type leader struct {
 	conn    *sqlx.Conn
 	next    int64     // the first index JetStream has not acknowledged
 	saved   int64     // the cursor as last saved
-	savedAt time.Time //
+	savedAt time.Time // when it was
 	prevID  string    // the id JetStream holds last, when known
 	synced  bool      // whether prevID and next come from the stream
 	ensured bool      // whether the stream has been set up
