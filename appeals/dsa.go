@@ -231,89 +231,103 @@ func StatementOf(d Decision, category string) (Statement, bool) {
 
 // Validate checks a statement against the Transparency Database's own
 // rules: required fields, enumerations, lengths, the fields that depend on
-// the ground and on "other" choices, date forms and order, and the puid's
-// alphabet. It names every field that breaks one.
+// the ground and on "other" choices (statementDependents), date forms and
+// order, and the puid's alphabet. It names every field that breaks one.
 func (s Statement) Validate() error {
 	var p Problems
-	maxLen := func(field, v string, n int) {
-		if utf8.RuneCountInString(v) > n {
-			p.Add(field, "must be at most %d characters", n)
+	s.checkMeasures(&p)
+	s.checkGround(&p)
+	s.checkContent(&p)
+	s.checkDates(&p)
+	s.checkSource(&p)
+	for _, d := range statementDependents {
+		v, applies := d.value(s), d.when(s)
+		switch {
+		case applies && d.max > 0:
+			required(&p, d.field, v, d.max)
+		case !applies && v != "":
+			p.Add(d.field, "is only allowed %s", d.what)
 		}
 	}
-	onlyWith := func(field, v string, cond bool, what string) {
-		if v != "" && !cond {
-			p.Add(field, "is only allowed %s", what)
-		}
-	}
-	var application time.Time
-	date := func(field, v string, required bool, min string) time.Time {
-		if v == "" {
-			if required {
-				p.Add(field, "is required")
-			}
-			return time.Time{}
-		}
-		t, err := time.Parse(dsaDate, v)
-		if err != nil || t.Format(dsaDate) != v {
-			p.Add(field, "must be a date YYYY-MM-DD")
-			return time.Time{}
-		}
-		if v < min {
-			p.Add(field, "must be on or after %s", min)
-		}
-		return t
-	}
+	slices.SortStableFunc(p, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
+	return p.Err()
+}
 
+// dependent is a field allowed only when another field has a value; with
+// max > 0 it is then also required, of at most max characters.
+type dependent struct {
+	field string
+	value func(Statement) string
+	when  func(Statement) bool
+	what  string
+	max   int
+}
+
+const (
+	groundIllegal      = "DECISION_GROUND_ILLEGAL_CONTENT"
+	groundIncompatible = "DECISION_GROUND_INCOMPATIBLE_CONTENT"
+)
+
+var statementDependents = []dependent{
+	{"decision_visibility_other", func(s Statement) string { return s.DecisionVisibilityOther },
+		func(s Statement) bool { return slices.Contains(s.DecisionVisibility, "DECISION_VISIBILITY_OTHER") }, "with DECISION_VISIBILITY_OTHER", 500},
+	{"decision_monetary_other", func(s Statement) string { return s.DecisionMonetaryOther },
+		func(s Statement) bool { return s.DecisionMonetary == "DECISION_MONETARY_OTHER" }, "with DECISION_MONETARY_OTHER", 500},
+	{"content_type_other", func(s Statement) string { return s.ContentTypeOther },
+		func(s Statement) bool { return slices.Contains(s.ContentType, "CONTENT_TYPE_OTHER") }, "with CONTENT_TYPE_OTHER", 500},
+	{"illegal_content_legal_ground", func(s Statement) string { return s.IllegalContentLegalGround },
+		func(s Statement) bool { return s.DecisionGround == groundIllegal }, "with " + groundIllegal, 500},
+	{"illegal_content_explanation", func(s Statement) string { return s.IllegalContentExplanation },
+		func(s Statement) bool { return s.DecisionGround == groundIllegal }, "with " + groundIllegal, 2000},
+	{"incompatible_content_ground", func(s Statement) string { return s.IncompatibleContentGround },
+		func(s Statement) bool { return s.DecisionGround == groundIncompatible }, "with " + groundIncompatible, 500},
+	{"incompatible_content_explanation", func(s Statement) string { return s.IncompatibleContentExplanation },
+		func(s Statement) bool { return s.DecisionGround == groundIncompatible }, "with " + groundIncompatible, 2000},
+	{"incompatible_content_illegal", func(s Statement) string { return s.IncompatibleContentIllegal },
+		func(s Statement) bool { return s.DecisionGround == groundIncompatible }, "with " + groundIncompatible, 0},
+	{"end_date_visibility_restriction", func(s Statement) string { return s.EndDateVisibilityRestriction },
+		func(s Statement) bool { return len(s.DecisionVisibility) > 0 }, "with decision_visibility", 0},
+	{"end_date_monetary_restriction", func(s Statement) string { return s.EndDateMonetaryRestriction },
+		func(s Statement) bool { return s.DecisionMonetary != "" }, "with decision_monetary", 0},
+	{"end_date_service_restriction", func(s Statement) string { return s.EndDateServiceRestriction },
+		func(s Statement) bool { return s.DecisionProvision != "" }, "with decision_provision", 0},
+	{"end_date_account_restriction", func(s Statement) string { return s.EndDateAccountRestriction },
+		func(s Statement) bool { return s.DecisionAccount != "" }, "with decision_account", 0},
+}
+
+// checkMeasures: at least one restriction, each of its enumeration.
+func (s Statement) checkMeasures(p *Problems) {
 	if len(s.DecisionVisibility) == 0 && s.DecisionMonetary == "" && s.DecisionProvision == "" && s.DecisionAccount == "" {
 		p.Add("decision_visibility", "is required when none of decision_monetary, decision_provision, decision_account is present")
 	}
-	enumList(&p, "decision_visibility", s.DecisionVisibility, dsaVisibilities)
-	visOther := slices.Contains(s.DecisionVisibility, "DECISION_VISIBILITY_OTHER")
-	if visOther {
-		required(&p, "decision_visibility_other", s.DecisionVisibilityOther, 500)
-	}
-	onlyWith("decision_visibility_other", s.DecisionVisibilityOther, visOther, "with DECISION_VISIBILITY_OTHER")
-	optionalEnum(&p, "decision_monetary", s.DecisionMonetary, dsaMonetaries)
-	if s.DecisionMonetary == "DECISION_MONETARY_OTHER" {
-		required(&p, "decision_monetary_other", s.DecisionMonetaryOther, 500)
-	}
-	onlyWith("decision_monetary_other", s.DecisionMonetaryOther, s.DecisionMonetary == "DECISION_MONETARY_OTHER", "with DECISION_MONETARY_OTHER")
-	optionalEnum(&p, "decision_provision", s.DecisionProvision, dsaProvisions)
-	optionalEnum(&p, "decision_account", s.DecisionAccount, dsaAccounts)
-	optionalEnum(&p, "account_type", s.AccountType, dsaAccountTypes)
+	enumList(p, "decision_visibility", s.DecisionVisibility, dsaVisibilities)
+	optionalEnum(p, "decision_monetary", s.DecisionMonetary, dsaMonetaries)
+	optionalEnum(p, "decision_provision", s.DecisionProvision, dsaProvisions)
+	optionalEnum(p, "decision_account", s.DecisionAccount, dsaAccounts)
+	optionalEnum(p, "account_type", s.AccountType, dsaAccountTypes)
+}
 
+// checkGround: the ground is required and one of the two; what it
+// requires in turn is in statementDependents.
+func (s Statement) checkGround(p *Problems) {
 	switch s.DecisionGround {
 	case "":
 		p.Add("decision_ground", "is required")
-	case "DECISION_GROUND_ILLEGAL_CONTENT":
-		required(&p, "illegal_content_legal_ground", s.IllegalContentLegalGround, 500)
-		required(&p, "illegal_content_explanation", s.IllegalContentExplanation, 2000)
-	case "DECISION_GROUND_INCOMPATIBLE_CONTENT":
-		required(&p, "incompatible_content_ground", s.IncompatibleContentGround, 500)
-		required(&p, "incompatible_content_explanation", s.IncompatibleContentExplanation, 2000)
-		optionalEnum(&p, "incompatible_content_illegal", s.IncompatibleContentIllegal, dsaYesNo)
+	case groundIllegal:
+	case groundIncompatible:
+		optionalEnum(p, "incompatible_content_illegal", s.IncompatibleContentIllegal, dsaYesNo)
 	default:
 		p.Add("decision_ground", "must be one of %s", strings.Join(dsaGrounds, ", "))
 	}
-	illegal := s.DecisionGround == "DECISION_GROUND_ILLEGAL_CONTENT"
-	incompatible := s.DecisionGround == "DECISION_GROUND_INCOMPATIBLE_CONTENT"
-	onlyWith("illegal_content_legal_ground", s.IllegalContentLegalGround, illegal, "with DECISION_GROUND_ILLEGAL_CONTENT")
-	onlyWith("illegal_content_explanation", s.IllegalContentExplanation, illegal, "with DECISION_GROUND_ILLEGAL_CONTENT")
-	onlyWith("incompatible_content_ground", s.IncompatibleContentGround, incompatible, "with DECISION_GROUND_INCOMPATIBLE_CONTENT")
-	onlyWith("incompatible_content_explanation", s.IncompatibleContentExplanation, incompatible, "with DECISION_GROUND_INCOMPATIBLE_CONTENT")
-	onlyWith("incompatible_content_illegal", s.IncompatibleContentIllegal, incompatible, "with DECISION_GROUND_INCOMPATIBLE_CONTENT")
-	maxLen("decision_ground_reference_url", s.DecisionGroundReferenceURL, 500)
+	maxLen(p, "decision_ground_reference_url", s.DecisionGroundReferenceURL, 500)
+}
 
+// checkContent: content types, category and the territorial scope.
+func (s Statement) checkContent(p *Problems) {
 	if len(s.ContentType) == 0 {
 		p.Add("content_type", "is required")
 	}
-	enumList(&p, "content_type", s.ContentType, dsaContentTypes)
-	ctOther := slices.Contains(s.ContentType, "CONTENT_TYPE_OTHER")
-	if ctOther {
-		required(&p, "content_type_other", s.ContentTypeOther, 500)
-	}
-	onlyWith("content_type_other", s.ContentTypeOther, ctOther, "with CONTENT_TYPE_OTHER")
-
+	enumList(p, "content_type", s.ContentType, dsaContentTypes)
 	if s.Category == "" {
 		p.Add("category", "is required")
 	} else if !ValidDSACategory(s.Category) {
@@ -329,9 +343,13 @@ func (s Statement) Validate() error {
 			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "repeats %s", c)
 		}
 	}
+}
 
-	content := date("content_date", s.ContentDate, true, "2000-01-01")
-	application = date("application_date", s.ApplicationDate, true, "2020-01-01")
+// checkDates: each date's form and lower bound; content before the
+// application, every restriction's end after it.
+func (s Statement) checkDates(p *Problems) {
+	content := statementDate(p, "content_date", s.ContentDate, true, "2000-01-01")
+	application := statementDate(p, "application_date", s.ApplicationDate, true, "2020-01-01")
 	if !content.IsZero() && !application.IsZero() && content.After(application) {
 		p.Add("content_date", "must not be after application_date")
 	}
@@ -341,39 +359,58 @@ func (s Statement) Validate() error {
 		"end_date_service_restriction":    s.EndDateServiceRestriction,
 		"end_date_account_restriction":    s.EndDateAccountRestriction,
 	} {
-		if t := date(field, v, false, "2020-01-01"); !t.IsZero() && !application.IsZero() && t.Before(application) {
+		if t := statementDate(p, field, v, false, "2020-01-01"); !t.IsZero() && !application.IsZero() && t.Before(application) {
 			p.Add(field, "must be on or after application_date")
 		}
 	}
-	onlyWith("end_date_visibility_restriction", s.EndDateVisibilityRestriction, len(s.DecisionVisibility) > 0, "with decision_visibility")
-	onlyWith("end_date_monetary_restriction", s.EndDateMonetaryRestriction, s.DecisionMonetary != "", "with decision_monetary")
-	onlyWith("end_date_service_restriction", s.EndDateServiceRestriction, s.DecisionProvision != "", "with decision_provision")
-	onlyWith("end_date_account_restriction", s.EndDateAccountRestriction, s.DecisionAccount != "", "with decision_account")
+}
 
-	required(&p, "decision_facts", s.DecisionFacts, 5000)
-	if s.SourceType == "" {
-		p.Add("source_type", "is required")
-	} else {
-		optionalEnum(&p, "source_type", s.SourceType, dsaSourceTypes)
-	}
-	maxLen("source_identity", s.SourceIdentity, 500)
-	if s.AutomatedDetection == "" {
-		p.Add("automated_detection", "is required")
-	} else {
-		optionalEnum(&p, "automated_detection", s.AutomatedDetection, dsaYesNo)
-	}
-	if s.AutomatedDecision == "" {
-		p.Add("automated_decision", "is required")
-	} else {
-		optionalEnum(&p, "automated_decision", s.AutomatedDecision, dsaAutomatedDecs)
-	}
+// checkSource: facts, source, automation and the puid.
+func (s Statement) checkSource(p *Problems) {
+	required(p, "decision_facts", s.DecisionFacts, 5000)
+	requiredEnum(p, "source_type", s.SourceType, dsaSourceTypes)
+	maxLen(p, "source_identity", s.SourceIdentity, 500)
+	requiredEnum(p, "automated_detection", s.AutomatedDetection, dsaYesNo)
+	requiredEnum(p, "automated_decision", s.AutomatedDecision, dsaAutomatedDecs)
 	if s.PUID == "" {
 		p.Add("puid", "is required")
 	} else if !puidRe.MatchString(s.PUID) {
 		p.Add("puid", "must be 1 to 500 characters of A-Z, a-z, 0-9, '-' and '_'")
 	}
-	slices.SortStableFunc(p, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
-	return p.Err()
+}
+
+func requiredEnum(p *Problems, field, v string, values []string) {
+	if v == "" {
+		p.Add(field, "is required")
+		return
+	}
+	optionalEnum(p, field, v, values)
+}
+
+func maxLen(p *Problems, field, v string, n int) {
+	if utf8.RuneCountInString(v) > n {
+		p.Add(field, "must be at most %d characters", n)
+	}
+}
+
+// statementDate parses a YYYY-MM-DD date of the Transparency Database, not
+// before min; the zero time when absent or bad.
+func statementDate(p *Problems, field, v string, required bool, min string) time.Time {
+	if v == "" {
+		if required {
+			p.Add(field, "is required")
+		}
+		return time.Time{}
+	}
+	t, err := time.Parse(dsaDate, v)
+	if err != nil || t.Format(dsaDate) != v {
+		p.Add(field, "must be a date YYYY-MM-DD")
+		return time.Time{}
+	}
+	if v < min {
+		p.Add(field, "must be on or after %s", min)
+	}
+	return t
 }
 
 // DSAStats counts what ExportDSA wrote and left out.
