@@ -261,26 +261,50 @@ func readRows[T any](ctx context.Context, s *Store, w on, q hotQuery, args ...an
 // claimIn hands each of reqs, in order, the first appeal of the queue it
 // may take; nil when none waits for it. In a batch (no tx), a claim whose
 // appeal was taken meanwhile, or that finds none it may take among the
-// candidates read, is errBusy.
+// candidates read, is errBusy. Steps: match claims to candidates, write
+// the leases and their entries in one statement, answer each call.
 func (s *Store) claimIn(ctx context.Context, w on, now time.Time, reqs []claimReq) ([]groupcommit.Result[*Appeal], error) {
-	senior := false
-	for _, r := range reqs {
-		senior = senior || r.by.Role == RoleSeniorReviewer
+	out, busy, err := s.matchClaims(ctx, w, now, reqs)
+	if err != nil {
+		return nil, fmt.Errorf("appeals: claim: %w", err)
 	}
+	lease := now.Add(s.opts.ClaimLease)
+	entries, ids, states, whos, seen := claimChanges(reqs, out, now, lease)
+	done, err := s.apply(ctx, w, qApplyClaims, entries, ids, states, whos, now, lease, seen)
+	if err != nil {
+		return nil, fmt.Errorf("appeals: claim: %w", err)
+	}
+	got := make([]groupcommit.Result[*Appeal], len(out))
+	for i, row := range out {
+		switch {
+		case row != nil && slices.Contains(done, row.ID):
+			got[i].Val = &row.Appeal
+			got[i].Val.derive(now)
+		case row != nil || busy[i]:
+			got[i].Err = errBusy
+		}
+	}
+	return got, nil
+}
+
+// matchClaims reads the queue's first candidates and gives each claim, in
+// order, the first one it may take. Alone (in a tx, locking), a claim that
+// finds none among them looks past them; in a batch it is busy instead.
+func (s *Store) matchClaims(ctx context.Context, w on, now time.Time, reqs []claimReq) ([]*appealRow, []bool, error) {
+	senior := slices.ContainsFunc(reqs, func(r claimReq) bool { return r.by.Role == RoleSeniorReviewer })
 	limit := len(reqs) + claimSlack
 	candidates := qCandidates
-	if senior {
-		candidates = qCandidatesSenior
-	}
-	if w.tx == nil {
+	switch {
+	case w.tx == nil && senior:
+		candidates = qPeekSenior
+	case w.tx == nil:
 		candidates = qPeek
-		if senior {
-			candidates = qPeekSenior
-		}
+	case senior:
+		candidates = qCandidatesSenior
 	}
 	cands, err := readRows[appealRow](ctx, s, w, candidates, now, limit)
 	if err != nil {
-		return nil, fmt.Errorf("appeals: claim: %w", err)
+		return nil, nil, err
 	}
 	held := make(pq.StringArray, len(cands))
 	for i, a := range cands {
@@ -308,17 +332,19 @@ func (s *Store) claimIn(ctx context.Context, w on, now time.Time, reqs []claimRe
 		var more []appealRow
 		if err := w.tx.SelectContext(ctx, &more, nextQuery(r.by.Role == RoleSeniorReviewer),
 			now, r.by.Name, held); err != nil {
-			return nil, fmt.Errorf("appeals: claim: %w", err)
+			return nil, nil, err
 		}
 		if len(more) == 1 {
 			held = append(held, more[0].ID)
 			out[i] = &more[0]
 		}
 	}
+	return out, busy, nil
+}
 
-	var ids, states, whos, seen pq.StringArray
-	var entries []audit.Entry
-	lease := now.Add(s.opts.ClaimLease)
+// claimChanges leases each matched appeal to its claimant and makes the
+// entries: a lapsed lease's release first, then the claim.
+func claimChanges(reqs []claimReq, out []*appealRow, now, lease time.Time) (entries []audit.Entry, ids, states, whos, seen pq.StringArray) {
 	for i, row := range out {
 		if row == nil {
 			continue
@@ -344,21 +370,7 @@ func (s *Store) claimIn(ctx context.Context, w on, now time.Time, reqs []claimRe
 		entries = append(entries, appealEntry(EntryAppealClaimed, by, now, *a, nil))
 		ids, states, whos, seen = append(ids, a.ID), append(states, a.State), append(whos, who), append(seen, row.Seen)
 	}
-	done, err := s.apply(ctx, w, qApplyClaims, entries, ids, states, whos, now, lease, seen)
-	if err != nil {
-		return nil, fmt.Errorf("appeals: claim: %w", err)
-	}
-	got := make([]groupcommit.Result[*Appeal], len(out))
-	for i, row := range out {
-		switch {
-		case row != nil && slices.Contains(done, row.ID):
-			got[i].Val = &row.Appeal
-			got[i].Val.derive(now)
-		case row != nil || busy[i]:
-			got[i].Err = errBusy
-		}
-	}
-	return got, nil
+	return entries, ids, states, whos, seen
 }
 
 // Resolve answers an appeal by its assignee. A reversal reverses the
