@@ -7,7 +7,7 @@ import (
 )
 
 func (s *Server) fileAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	ctx, in, err := decodeWrite[appeals.AppealInput](w, r, a, false, always(http.StatusCreated))
+	ctx, in, err := decodeWrite[appeals.AppealInput](w, r, a, false, appealCreated)
 	if err != nil {
 		return err
 	}
@@ -15,23 +15,29 @@ func (s *Server) fileAppeal(w http.ResponseWriter, r *http.Request, a appeals.Ac
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/v1/appeals/"+ap.ID)
-	writeJSON(w, http.StatusCreated, ap)
+	respond(w, appealCreated, ap)
 	return nil
 }
 
-// claimStatus is 200 with the claimed appeal, 204 when nothing was waiting.
-func claimStatus(v any) int {
-	if ap, ok := v.(*appeals.Appeal); ok && ap != nil {
-		return http.StatusOK
+var appealCreated = createdAt(func(v any) string {
+	if a, ok := v.(appeals.Appeal); ok {
+		return "/v1/appeals/" + a.ID
 	}
-	return http.StatusNoContent
+	return ""
+})
+
+// claimShape is 200 with the claimed appeal, 204 when nothing was waiting.
+func claimShape(v any) (int, map[string]string) {
+	if ap, ok := v.(*appeals.Appeal); ok && ap != nil {
+		return http.StatusOK, nil
+	}
+	return http.StatusNoContent, nil
 }
 
 func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
 	// The claim takes no input; an empty object is accepted for clients
 	// that always send one.
-	ctx, _, err := decodeWrite[struct{}](w, r, a, true, claimStatus)
+	ctx, _, err := decodeWrite[struct{}](w, r, a, true, claimShape)
 	if err != nil {
 		return err
 	}
@@ -39,11 +45,7 @@ func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a appeals.A
 	if err != nil {
 		return err
 	}
-	if ap == nil {
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	}
-	writeJSON(w, http.StatusOK, ap)
+	respond(w, claimShape, ap)
 	return nil
 }
 

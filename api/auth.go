@@ -87,8 +87,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (appeals.A
 
 // idempotent returns the request's context, bound to its Idempotency-Key
 // when it has one: the domain then stores the reply with the change.
-// status picks the reply's status from the write's result.
-func idempotent(r *http.Request, a appeals.Actor, body []byte, status func(result any) int) (context.Context, error) {
+// shape gives the reply's status and headers from the write's result.
+func idempotent(r *http.Request, a appeals.Actor, body []byte, shape replyShape) (context.Context, error) {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
 		return r.Context(), nil
@@ -101,19 +101,48 @@ func idempotent(r *http.Request, a appeals.Actor, body []byte, status func(resul
 	h.Write(body)
 	return appeals.WithIdempotency(r.Context(), &appeals.Idempotency{
 		Actor: a.String(), Tenant: a.AdvertiserID, Key: key, RequestHash: h.Sum(nil),
-		Reply: func(result any) (int, []byte, error) {
+		Reply: func(result any) (int, map[string]string, []byte, error) {
 			b, err := marshal(result)
-			return status(result), b, err
+			status, headers := shape(result)
+			return status, headers, b, err
 		},
 	}), nil
 }
 
-func always(code int) func(any) int { return func(any) int { return code } }
+// replyShape gives a write's reply status and headers from its result.
+// The live reply and a replay of it are both made from it (respond, and
+// the stored reply), so they cannot differ.
+type replyShape func(result any) (status int, headers map[string]string)
+
+func always(code int) replyShape { return func(any) (int, map[string]string) { return code, nil } }
+
+// createdAt is 201 with a Location of the record made.
+func createdAt(location func(result any) string) replyShape {
+	return func(v any) (int, map[string]string) {
+		if l := location(v); l != "" {
+			return http.StatusCreated, map[string]string{"Location": l}
+		}
+		return http.StatusCreated, nil
+	}
+}
+
+// respond writes a write's result as shape says.
+func respond(w http.ResponseWriter, shape replyShape, v any) {
+	status, headers := shape(v)
+	for k, h := range headers {
+		w.Header().Set(k, h)
+	}
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, v)
+}
 
 // decodeWrite reads and strictly decodes the body of a write into In and
 // binds its Idempotency-Key, whose reply will carry status. With optional,
 // an empty body is accepted (writes that take no input, such as a claim).
-func decodeWrite[In any](w http.ResponseWriter, r *http.Request, a appeals.Actor, optional bool, status func(any) int) (context.Context, In, error) {
+func decodeWrite[In any](w http.ResponseWriter, r *http.Request, a appeals.Actor, optional bool, shape replyShape) (context.Context, In, error) {
 	var in In
 	body, err := readBody(w, r, optional)
 	if err != nil {
@@ -124,7 +153,7 @@ func decodeWrite[In any](w http.ResponseWriter, r *http.Request, a appeals.Actor
 			return nil, in, withShapeProblems(err, in)
 		}
 	}
-	ctx, err := idempotent(r, a, body, status)
+	ctx, err := idempotent(r, a, body, shape)
 	return ctx, in, err
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 func (s *Server) createDecision(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	ctx, in, err := decodeWrite[appeals.DecisionInput](w, r, a, false, always(http.StatusCreated))
+	ctx, in, err := decodeWrite[appeals.DecisionInput](w, r, a, false, decisionCreated)
 	if err != nil {
 		return err
 	}
@@ -15,10 +15,16 @@ func (s *Server) createDecision(w http.ResponseWriter, r *http.Request, a appeal
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/v1/decisions/"+d.ID)
-	writeJSON(w, http.StatusCreated, d)
+	respond(w, decisionCreated, d)
 	return nil
 }
+
+var decisionCreated = createdAt(func(v any) string {
+	if d, ok := v.(appeals.Decision); ok {
+		return "/v1/decisions/" + d.ID
+	}
+	return ""
+})
 
 func (s *Server) getDecision(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
 	d, err := s.store.Decision(r.Context(), a, r.PathValue("id"))

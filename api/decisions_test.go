@@ -208,6 +208,8 @@ func TestIdempotency(t *testing.T) {
 	require.Equal(t, 201, again.Status)
 	require.Equal(t, string(first.Body), string(again.Body), "a replay returns the first reply")
 	require.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
+	require.NotEmpty(t, first.Header.Get("Location"))
+	require.Equal(t, first.Header.Get("Location"), again.Header.Get("Location"), "a replay carries the first reply's headers")
 
 	other := validDecision("crypto")
 	other["facts"] = "different facts"

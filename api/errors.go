@@ -63,6 +63,9 @@ func problemOf(err error) Problem {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var replay *appeals.Replay
 	if errors.As(err, &replay) {
+		for k, v := range replay.Headers {
+			w.Header().Set(k, v)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Idempotent-Replayed", "true")
 		w.WriteHeader(replay.Status)

@@ -8,7 +8,7 @@ import (
 )
 
 func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	ctx, in, err := decodeWrite[appeals.PolicyInput](w, r, a, false, policyStatus)
+	ctx, in, err := decodeWrite[appeals.PolicyInput](w, r, a, false, policyShape)
 	if err != nil {
 		return err
 	}
@@ -16,16 +16,16 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, a appeals.Act
 	if err != nil {
 		return err
 	}
-	writeJSON(w, policyStatus(rev), rev)
+	respond(w, policyShape, rev)
 	return nil
 }
 
-// policyStatus is 201 for a new version, 200 when nothing changed.
-func policyStatus(v any) int {
+// policyShape is 201 for a new version, 200 when nothing changed.
+func policyShape(v any) (int, map[string]string) {
 	if rev, ok := v.(appeals.PolicyRevision); ok && rev.Created {
-		return http.StatusCreated
+		return http.StatusCreated, nil
 	}
-	return http.StatusOK
+	return http.StatusOK, nil
 }
 
 func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -214,16 +215,18 @@ type Idempotency struct {
 	Tenant      string
 	Key         string
 	RequestHash []byte
-	// Reply renders the write's result as the reply to keep; it runs inside
-	// the transaction, before commit.
-	Reply func(result any) (status int, body []byte, err error)
+	// Reply renders the write's result as the reply to keep, with the
+	// headers a replay must carry too (Location, say); it runs inside the
+	// transaction, before commit.
+	Reply func(result any) (status int, headers map[string]string, body []byte, err error)
 }
 
 // Replay is returned instead of writing when the key was used before with
 // the same request: it carries the first reply.
 type Replay struct {
-	Status int
-	Body   []byte
+	Status  int
+	Headers map[string]string
+	Body    []byte
 }
 
 func (r *Replay) Error() string {
@@ -260,12 +263,16 @@ func write[T any](ctx context.Context, s *Store, fn func(tx *sqlx.Tx, now time.T
 		return zero, err
 	}
 	if idem != nil {
-		status, body, err := idem.Reply(v)
+		status, headers, body, err := idem.Reply(v)
 		if err != nil {
 			return zero, fmt.Errorf("appeals: render reply: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET status = $4, body = $5 WHERE actor = $1 AND tenant = $2 AND key = $3`,
-			idem.Actor, idem.Tenant, idem.Key, status, body); err != nil {
+		hj, err := json.Marshal(headers)
+		if err != nil {
+			return zero, fmt.Errorf("appeals: render reply: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET status = $4, body = $5, headers = $6 WHERE actor = $1 AND tenant = $2 AND key = $3`,
+			idem.Actor, idem.Tenant, idem.Key, status, body, string(hj)); err != nil {
 			return zero, fmt.Errorf("appeals: keep reply: %w", err)
 		}
 	}
@@ -292,18 +299,25 @@ func claimKey(ctx context.Context, tx *sqlx.Tx, k *Idempotency, now time.Time) e
 		return nil
 	}
 	var row struct {
-		Hash   []byte `db:"request_hash"`
-		Status sql.NullInt64
-		Body   []byte
+		Hash    []byte `db:"request_hash"`
+		Status  sql.NullInt64
+		Body    []byte
+		Headers []byte
 	}
-	if err := tx.GetContext(ctx, &row, `SELECT request_hash, status, body FROM idempotency_keys WHERE actor = $1 AND tenant = $2 AND key = $3`,
+	if err := tx.GetContext(ctx, &row, `SELECT request_hash, status, body, headers FROM idempotency_keys WHERE actor = $1 AND tenant = $2 AND key = $3`,
 		k.Actor, k.Tenant, k.Key); err != nil {
 		return fmt.Errorf("appeals: read key: %w", err)
 	}
 	if !bytes.Equal(row.Hash, k.RequestHash) {
 		return Errorf(KeyReused, "Idempotency-Key %q was used with a different request", k.Key)
 	}
-	return &Replay{Status: int(row.Status.Int64), Body: row.Body}
+	rp := &Replay{Status: int(row.Status.Int64), Body: row.Body}
+	if len(row.Headers) > 0 {
+		if err := json.Unmarshal(row.Headers, &rp.Headers); err != nil {
+			return fmt.Errorf("appeals: read key: headers: %w", err)
+		}
+	}
+	return rp
 }
 
 // notFound turns sql.ErrNoRows into a NotFound error.

@@ -134,9 +134,9 @@ func TestIdempotencyKeyScopedByTenant(t *testing.T) {
 	tenantB := appeals.Actor{Role: appeals.RoleAdvertiser, Name: "owner", AdvertiserID: "globex"}
 	key := func(by appeals.Actor) *appeals.Idempotency {
 		return &appeals.Idempotency{Actor: by.String(), Tenant: by.AdvertiserID, Key: "k-1", RequestHash: []byte("same request"),
-			Reply: func(v any) (int, []byte, error) {
+			Reply: func(v any) (int, map[string]string, []byte, error) {
 				b, err := json.Marshal(v)
-				return 200, b, err
+				return 200, nil, b, err
 			}}
 	}
 	_, err := f.store.Withdraw(appeals.WithIdempotency(f.ctx, key(tenantA)), tenantA, a.ID)
