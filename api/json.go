@@ -73,7 +73,11 @@ func decodeJSON(body []byte, v any) error {
 		}
 		return jsonError(err)
 	}
-	if dec.More() {
+	// dec.More is false before a stray '}' or ']', so what follows the
+	// value is checked byte by byte; and a top-level null decodes into
+	// nothing without error, so the value is checked to be an object.
+	rest := bytes.TrimSpace(body[dec.InputOffset():])
+	if trimmed := bytes.TrimSpace(body); len(rest) > 0 || len(trimmed) == 0 || trimmed[0] != '{' {
 		return invalidField("body", "must hold exactly one JSON object")
 	}
 	return nil
