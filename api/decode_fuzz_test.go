@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -217,4 +218,22 @@ func TestBodyIsExactlyOneObject(t *testing.T) {
 	var in appeals.EscalateInput
 	require.NoError(t, decodeJSON([]byte(" {\"reason\":\"x\"}\n"), &in))
 	require.Equal(t, "x", in.Reason)
+}
+
+// TestParseTimeIsUTCAndInRange: found by FuzzServer. An offset beyond
+// Postgres's ±15:59 failed exports with a 500, and a period past 9999 in
+// UTC failed the report's JSON.
+func TestParseTimeIsUTCAndInRange(t *testing.T) {
+	t.Parallel()
+	got, err := parseTime("2026-01-01T00:00:00-20:00")
+	require.NoError(t, err)
+	require.Equal(t, time.UTC, got.Location())
+	require.Equal(t, "2026-01-01T20:00:00Z", got.Format(time.RFC3339))
+	for _, v := range []string{"9999-12-31T23:00:00-02:00", "0000-01-01T00:00:00+01:00"} {
+		_, err := parseTime(v)
+		require.Error(t, err, v)
+	}
+	got, err = parseTime("2026-02-03")
+	require.NoError(t, err)
+	require.Equal(t, time.Date(2026, 2, 3, 0, 0, 0, 0, time.UTC), got)
 }

@@ -176,3 +176,19 @@ func FuzzStatementValidate(f *testing.F) {
 		require.Equal(t, s, back)
 	})
 }
+
+// TestEndsAtPastYear9999: found by FuzzServer. An ends_at that is in 9999
+// as written but in 10000 in UTC validated, then failed the decision's
+// audit entry (JSON holds years 0 to 9999) with a 500.
+func TestEndsAtPastYear9999(t *testing.T) {
+	t.Parallel()
+	yes := true
+	in := DecisionInput{AdvertiserID: "acme", Action: ActionAdvertiserBan, PolicyCode: "p", Ground: "terms",
+		Explanation: "e", Facts: "f", Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "none",
+		EndsAt: "9999-12-31T23:30:00-01:00"}
+	err := in.Validate()
+	require.Error(t, err)
+	require.Equal(t, Invalid, ErrorCode(err))
+	in.EndsAt = "9999-12-31T23:30:00+01:00"
+	require.NoError(t, in.Validate())
+}
