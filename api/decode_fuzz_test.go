@@ -209,7 +209,7 @@ func FuzzQueryParams(f *testing.F) {
 // trailing byte, and a top-level null decoded into the zero value.
 func TestBodyIsExactlyOneObject(t *testing.T) {
 	t.Parallel()
-	for _, body := range []string{`null}`, `{"reason":"x"}}`, `{"reason":"x"}]`, `null`, ` null `, `{"reason":"x"} {}`} {
+	for _, body := range []string{`null}`, `{"reason":"x"}}`, `{"reason":"x"}]`, `null`, ` null `, `{"reason":"x"} {}`, "{\"reason\":\"x\"}\v", "{\"reason\":\"x\"}\u0085"} {
 		var in appeals.EscalateInput
 		err := decodeJSON([]byte(body), &in)
 		require.Error(t, err, body)
