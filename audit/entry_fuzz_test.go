@@ -441,3 +441,34 @@ func FuzzVerifyRemote(f *testing.F) {
 		}
 	})
 }
+
+// endless is a reader of prefix, then the byte fill for ever.
+type endless struct {
+	prefix []byte
+	fill   byte
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	n := copy(p, e.prefix)
+	e.prefix = e.prefix[n:]
+	for i := n; i < len(p); i++ {
+		p[i] = e.fill
+	}
+	return len(p), nil
+}
+
+// TestVerifyBundleBoundsLineLength: the bundle parser's memory is bounded
+// on arbitrary bytes, which the fuzzer's small inputs cannot show: a line
+// without end, as header or as entry, stops the verifier at MaxBundleLine
+// bytes with a *BundleError rather than growing without bound.
+func TestVerifyBundleBoundsLineLength(t *testing.T) {
+	t.Parallel()
+	b := newFuzzBundle(t, 2)
+	head, _ := b.write(t, nil)
+	for _, prefix := range [][]byte{nil, head, append(append([]byte{}, head...), `{"index":0,"prev":-1,"leaf_hash":"`...)} {
+		_, err := VerifyBundle(&endless{prefix: prefix, fill: 'A'}, b.keys.vkey, nil)
+		var be *BundleError
+		require.True(t, errors.As(err, &be), "%v", err)
+		require.Contains(t, be.Reason, "longer than")
+	}
+}
