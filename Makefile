@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run test build vet fmt-check lint-openapi bench bench-go bench-load soak services docker-test chromium screenshots
+.PHONY: run test build vet fmt-check lint-openapi bench bench-go bench-load soak services docker-test chromium screenshots fuzz
 
 ## run: start Postgres if it is down, then the whole service (HTTP on :8080,
 ## embedded NATS, audit integrator, relay), creating and migrating the database.
@@ -95,3 +95,26 @@ docker-test:
 	for i in $$(seq 120); do curl -fsS http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break; sleep 1; done && \
 	curl -fsS http://127.0.0.1:8080/readyz && \
 	docker compose -p $(DOCKER_PROJECT) exec -T docket docket version
+
+## fuzz: every Fuzz target (found with go test -list) in FUZZ_PKGS, each for
+## FUZZTIME; the seed corpora (f.Add and testdata/fuzz) already run as
+## ordinary tests in `make test`. New failing inputs land in the package's
+## testdata/fuzz/FuzzXxx/. Ends with the executions per target.
+## FUZZMINIMIZETIME bounds the minimizing of each new input, which is not
+## counted as executions (the default 60s starved FuzzVerifyBundle, whose
+## goroutines make coverage vary from run to run).
+FUZZTIME         ?= 30s
+FUZZMINIMIZETIME ?= 2s
+FUZZ_PKGS        ?= ./api ./appeals ./audit
+
+fuzz: services
+	@summary=$$(mktemp); out=$$(mktemp); trap 'rm -f $$summary $$out' EXIT; \
+	for pkg in $(FUZZ_PKGS); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz: $$pkg $$t for $(FUZZTIME)"; \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg >$$out 2>&1; then cat $$out; exit 1; fi; \
+	    execs=$$(grep -o 'execs: [0-9]*' $$out | tail -1 | cut -d' ' -f2); \
+	    printf '%-10s %-26s %10s\n' $$pkg $$t $$execs >>$$summary; \
+	  done; \
+	done; \
+	echo; echo "executions per target in $(FUZZTIME):"; cat $$summary

@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -107,12 +108,21 @@ func exportBound(r *http.Request, name string) (index *int64, at time.Time, err 
 	return nil, t, nil
 }
 
-// parseTime accepts an RFC 3339 time or a date (its midnight UTC).
+// parseTime accepts an RFC 3339 time or a date (its midnight UTC), and
+// returns it in UTC: Postgres refuses offsets beyond ±15:59, which RFC
+// 3339 allows, and JSON (a report echoes its period) years beyond 9999,
+// which a late time with a negative offset reaches in UTC.
 func parseTime(v string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		if t, err = time.Parse("2006-01-02", v); err != nil {
+			return time.Time{}, err
+		}
 	}
-	return time.Parse("2006-01-02", v)
+	if t = t.UTC(); t.Year() < 0 || t.Year() > 9999 {
+		return time.Time{}, errors.New("api: time outside the years 0 to 9999 in UTC")
+	}
+	return t, nil
 }
 
 // auditExportFilter reads an audit export's parameters.

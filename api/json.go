@@ -73,7 +73,14 @@ func decodeJSON(body []byte, v any) error {
 		}
 		return jsonError(err)
 	}
-	if dec.More() {
+	// dec.More is false before a stray '}' or ']', so what follows the
+	// value is checked byte by byte; and a top-level null decodes into
+	// nothing without error, so the value is checked to be an object.
+	// Only JSON's own whitespace may surround it (bytes.TrimSpace would
+	// also take \v, \f and U+0085).
+	const ws = " \t\r\n"
+	rest := bytes.Trim(body[dec.InputOffset():], ws)
+	if trimmed := bytes.TrimLeft(body, ws); len(rest) > 0 || len(trimmed) == 0 || trimmed[0] != '{' {
 		return invalidField("body", "must hold exactly one JSON object")
 	}
 	return nil

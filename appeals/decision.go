@@ -213,8 +213,12 @@ func (in DecisionInput) Validate() error {
 		seen[c] = true
 	}
 	enumList(&p, "content_type", in.ContentType, contentTypes)
-	if _, err := time.Parse(time.RFC3339, in.EndsAt); in.EndsAt != "" && (err != nil || !CleanString(in.EndsAt)) {
+	// A time past 9999 in UTC (9999-12-31T23:59:59-01:00) cannot be
+	// encoded in the decision's audit entry.
+	if t, err := time.Parse(time.RFC3339, in.EndsAt); in.EndsAt != "" && (err != nil || !CleanString(in.EndsAt)) {
 		p.Add("ends_at", "must be an RFC 3339 timestamp")
+	} else if in.EndsAt != "" && t.UTC().Year() > 9999 {
+		p.Add("ends_at", "must be before the year 10000 in UTC")
 	}
 	return p.Err()
 }

@@ -101,13 +101,21 @@ func VerifyBundle(r io.Reader, verifierKey string, progress VerifyProgress) (Bun
 	return seq.run(br)
 }
 
-// readBundleLine reads one whole line, however long, into scratch when
-// it does not fit the reader's buffer.
+// MaxBundleLine bounds one line of a bundle: an entry's data, base64,
+// is far smaller (a request body is at most 1 MiB), and a hostile file of
+// one endless line must not take all the verifier's memory.
+const MaxBundleLine = 64 << 20
+
+// readBundleLine reads one whole line, up to MaxBundleLine bytes, into
+// scratch when it does not fit the reader's buffer.
 func readBundleLine(br *bufio.Reader, scratch *[]byte) ([]byte, error) {
 	b, err := br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
 		*scratch = append((*scratch)[:0], b...)
 		for errors.Is(err, bufio.ErrBufferFull) {
+			if len(*scratch) > MaxBundleLine {
+				return nil, fmt.Errorf("a line longer than %d bytes", MaxBundleLine)
+			}
 			b, err = br.ReadSlice('\n')
 			*scratch = append(*scratch, b...)
 		}
