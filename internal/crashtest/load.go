@@ -239,7 +239,7 @@ func decisionBody(advertiser, policy, adID string) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"advertiser_id": advertiser, "ad_id": adID, "action": "ad_removal", "policy_code": policy,
 		"ground": "terms", "explanation": "The crash harness records this decision.",
-		"facts": "Ad " + adID + " was recorded under load while processes were killed.",
+		"facts":  "Ad " + adID + " was recorded under load while processes were killed.",
 		"source": "voluntary", "automated_detection": true, "automated_decision": "partial",
 	})
 	return b
