@@ -216,7 +216,7 @@ func runCrash(t *testing.T, cfg crashConfig, tamper bool) {
 		require.NoError(t, p.Start())
 		r.waitReady(p)
 		fig.longestRestart = max(fig.longestRestart, time.Since(t0))
-		if fig.kills%5 == 0 {
+		if fig.kills%4 == 0 {
 			require.NoError(t, consumer.Restart())
 		}
 	}
