@@ -19,6 +19,7 @@ type Report struct {
 	Acked    map[string]int // acknowledged writes by kind
 	Unknown  int            // writes without a definite reply (no key)
 	Retried  int            // keyed writes sent more than once
+	Lost     int            // keyed writes whose first reply the client dropped
 	Entries  int64
 	Checks   int // checkpoints checked against the tree
 }
@@ -106,6 +107,12 @@ func Check(ctx context.Context, q sqlx.QueryerContext, ops []Op) (*Report, error
 	for _, o := range ops {
 		if o.Key != "" && o.Attempts > 1 {
 			r.Retried++
+		}
+		if o.LostStatus != 0 {
+			r.Lost++
+			if o.Status != o.LostStatus || o.ID != o.LostID {
+				r.add("idempotency: %s with key %s answered %d %q after a dropped %d %q, want the same reply", o.Kind, o.Key, o.Status, o.ID, o.LostStatus, o.LostID)
+			}
 		}
 		if !o.Acked() {
 			if o.Key != "" {

@@ -168,7 +168,7 @@ func setUp(t *testing.T) *crashRun {
 
 // figures are what a run measured, for the README.
 type figures struct {
-	kills, consumerRestarts int
+	kills, consumerRestarts    int
 	longestRestart, longestGap time.Duration
 }
 
@@ -190,7 +190,7 @@ func runCrash(t *testing.T, cfg crashConfig, tamper bool) {
 	t.Cleanup(func() { _ = consumer.Stop() })
 
 	ledger := &Ledger{}
-	load := &Load{Procs: r.procs, Tokens: r.tokens, Ledger: ledger, Policy: "crash", KeyedShare: 0.5, RetryFor: time.Minute, HC: r.hc}
+	load := &Load{Procs: r.procs, Tokens: r.tokens, Ledger: ledger, Policy: "crash", KeyedShare: 0.5, LoseShare: 0.05, RetryFor: time.Minute, HC: r.hc}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -276,10 +276,11 @@ func runCrash(t *testing.T, cfg crashConfig, tamper bool) {
 	for _, v := range rep.Acked {
 		acked += v
 	}
-	t.Logf("crash harness: %d kills in %s (%d consumer restarts); %d writes acknowledged and found (%v), %d unanswered without a key, %d keyed writes retried; "+
+	t.Logf("crash harness: %d kills in %s (%d consumer restarts); %d writes acknowledged and found (%v), %d unanswered without a key, %d keyed writes retried (%d after a dropped reply); "+
 		"0 duplicates; %d entries, %d checkpoints checked, delivered once in order; longest restart %s, longest time without an acknowledged write %s",
-		fig.kills, end.Sub(start).Round(time.Second), fig.consumerRestarts, acked, rep.Acked, rep.Unknown, rep.Retried,
+		fig.kills, end.Sub(start).Round(time.Second), fig.consumerRestarts, acked, rep.Acked, rep.Unknown, rep.Retried, rep.Lost,
 		rep.Entries, rep.Checks, fig.longestRestart.Round(time.Millisecond), fig.longestGap.Round(time.Millisecond))
+	require.Positive(t, rep.Lost, "no reply was dropped")
 	require.Positive(t, rep.Acked[KindBulk], "no bulk reversal was acknowledged")
 	require.Positive(t, rep.Acked[KindResolve], "no resolution was acknowledged")
 

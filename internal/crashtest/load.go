@@ -42,6 +42,10 @@ type Op struct {
 	AdID    string // decisions: unique per logical request
 	Outcome string // resolutions: upheld or reversed
 	Ack     time.Time
+	// LostID is what the reply the client dropped named (see
+	// Load.LoseShare): the retry must name the same.
+	LostID     string
+	LostStatus int
 }
 
 // Acked says whether the client got a 2xx.
@@ -99,6 +103,11 @@ type Load struct {
 	Policy string // the policy the ordinary decisions cite; must exist
 	// KeyedShare is the share of requests sent with an Idempotency-Key.
 	KeyedShare float64
+	// LoseShare is the share of keyed requests whose first reply the
+	// client drops, as if the connection broke after the server had
+	// answered: a crash that hits between commit and reply is rare, a
+	// lost reply is not, and both oblige the retry to change nothing.
+	LoseShare float64
 	// RetryFor bounds how long a keyed request is retried.
 	RetryFor time.Duration
 	HC       *http.Client
@@ -176,6 +185,10 @@ func (l *Load) do(ctx context.Context, rng *mrand.Rand, op *Op, method, path, to
 			op.Ack = time.Now()
 		}
 		definite := r.status != 0 && r.status < 500
+		if definite && op.Attempts == 1 && op.Key != "" && rng.Float64() < l.LoseShare {
+			op.LostID, op.LostStatus = idOf(r.body), r.status
+			continue
+		}
 		if definite || op.Key == "" || time.Now().After(deadline) {
 			return r
 		}

@@ -43,6 +43,12 @@ func checkerCatches(t *testing.T, db *sqlx.DB, ops []Op, n int64, delivered []in
 				return append(append([]Op(nil), ops...), Op{Kind: KindAppeal, Key: "k-409", Status: 409, Attempts: 2})
 			},
 			want: "idempotency: appeal with key k-409 ended with status 409"},
+		{name: "a retry after a dropped reply that answered another change",
+			ops: func() []Op {
+				o := append([]Op(nil), ops...)
+				return append(o, Op{Kind: KindClaim, Key: "k-lost", Status: 200, Attempts: 2, ID: acked.ID, LostStatus: 200, LostID: "other"})
+			},
+			want: `idempotency: claim with key k-lost answered 200 "` + acked.ID + `" after a dropped 200 "other"`},
 		{name: "a change without its entry",
 			tamper: `CREATE TEMP TABLE d ON COMMIT DROP AS SELECT * FROM decisions WHERE id = '` + acked.ID + `';
 				UPDATE d SET id = 'copied', ad_id = 'copied-ad'; INSERT INTO decisions SELECT * FROM d`,
