@@ -78,9 +78,15 @@ bench-load: services
 	  --duration $(BENCH_DURATION) --clients $(BENCH_CLIENTS) --mix $(BENCH_MIX) \
 	  --baseline --out bench-results.json --log-level warn
 
-## soak: long-running tests kept out of `make test`.
+CRASH_KILLS    ?= 300
+CRASH_DURATION ?= 10m
+
+## soak: long-running tests kept out of `make test`, among them the crash
+## harness's long form (TestSoakCrash: at least CRASH_KILLS SIGKILLs over
+## at least CRASH_DURATION; `make test` runs the short form, 20 kills).
 soak: services
-	DOCKET_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run Soak ./...
+	DOCKET_SOAK=1 CRASH_KILLS=$(CRASH_KILLS) CRASH_DURATION=$(CRASH_DURATION) \
+	  $(GO) test -race -count=1 -timeout 60m -run Soak ./...
 
 ## docker-test: build the image and start the compose stack where a Docker
 ## engine exists (this project's CI machine has none; `make test` checks the

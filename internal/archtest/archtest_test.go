@@ -37,6 +37,7 @@ var layers = map[string][]string{
 	"internal/archtest":   {},
 	"internal/audittest":  {},
 	"internal/deploytest": {},
+	"internal/crashtest":  {"notify"},
 	"internal/loadgen":    {},
 	"internal/logtest":    {"audit"},
 	"internal/oapitest":   {},

@@ -1,0 +1,12 @@
+// Package crashtest is the crash harness: it runs the real `docket serve`
+// binary as child processes (two on one database and one NATS), drives a
+// write load of every kind at them over HTTP, kills them with SIGKILL at
+// random moments and restarts them, and then checks what every client
+// was told against the database, the audit log, its checkpoints and what
+// a durable NATS consumer received.
+//
+// The pieces are separate so that the checks can be shown to fail: Check
+// and CheckDelivery take what they compare as arguments, and the tests
+// hand them a tampered database (in a transaction they roll back) or a
+// tampered ledger and require the specific problem.
+package crashtest
