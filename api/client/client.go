@@ -144,7 +144,7 @@ func RequestID(id string) Option {
 func (c *Client) request(ctx context.Context, method, path string, q url.Values, body any, opts []Option) (*http.Request, error) {
 	var rd io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
+		b, err := encode(body)
 		if err != nil {
 			return nil, fmt.Errorf("client: %s %s: encode: %w", method, path, err)
 		}
@@ -228,6 +228,33 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, bo
 		return resp.StatusCode, fmt.Errorf("client: %s %s: decode: %w", method, path, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// encode is body as JSON without the top-level members that are "" or
+// null. The server decodes into the same Go types, where an absent member
+// is that zero value, so nothing is lost; and the document, which says
+// what an optional member must look like when present (ends_at a
+// date-time), is met.
+func encode(body any) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil || len(b) == 0 || b[0] != '{' {
+		return b, err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(b, &members); err != nil {
+		return nil, err
+	}
+	dropped := false
+	for k, v := range members {
+		if s := string(v); s == `""` || s == "null" {
+			delete(members, k)
+			dropped = true
+		}
+	}
+	if !dropped {
+		return b, nil
+	}
+	return json.Marshal(members)
 }
 
 func seg(s string) string { return url.PathEscape(s) }
