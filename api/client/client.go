@@ -230,31 +230,42 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, bo
 	return resp.StatusCode, nil
 }
 
-// encode is body as JSON without the top-level members that are "" or
-// null. The server decodes into the same Go types, where an absent member
-// is that zero value, so nothing is lost; and the document, which says
-// what an optional member must look like when present (ends_at a
-// date-time), is met.
-func encode(body any) ([]byte, error) {
-	b, err := json.Marshal(body)
-	if err != nil || len(b) == 0 || b[0] != '{' {
-		return b, err
-	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(b, &members); err != nil {
-		return nil, err
-	}
-	dropped := false
-	for k, v := range members {
-		if s := string(v); s == `""` || s == "null" {
-			delete(members, k)
-			dropped = true
-		}
-	}
-	if !dropped {
-		return b, nil
-	}
-	return json.Marshal(members)
+// encode is body as JSON. Inputs with optional members are sent through
+// their wire forms below, which omit the members left empty: the server
+// decodes into the same Go types, where an absent member is that zero
+// value, and the document says what an optional member must look like
+// when present (ends_at a date-time), not "".
+func encode(body any) ([]byte, error) { return json.Marshal(body) }
+
+// The wire forms: the same fields as the appeals types, with omitempty.
+// A conversion between them compiles only while the fields match, so a
+// field added to the API's type breaks the build here until it is added.
+type decisionWire struct {
+	AdvertiserID       string   `json:"advertiser_id,omitempty"`
+	AdID               string   `json:"ad_id,omitempty"`
+	Action             string   `json:"action,omitempty"`
+	PolicyCode         string   `json:"policy_code,omitempty"`
+	Ground             string   `json:"ground,omitempty"`
+	LegalReference     string   `json:"legal_reference,omitempty"`
+	Explanation        string   `json:"explanation,omitempty"`
+	Facts              string   `json:"facts,omitempty"`
+	Source             string   `json:"source,omitempty"`
+	AutomatedDetection *bool    `json:"automated_detection,omitempty"`
+	AutomatedDecision  string   `json:"automated_decision,omitempty"`
+	TerritorialScope   []string `json:"territorial_scope,omitempty"`
+	EndsAt             string   `json:"ends_at,omitempty"`
+	ContentType        []string `json:"content_type,omitempty"`
+}
+
+type noticeWire struct {
+	Channel     string `json:"channel,omitempty"`
+	DeliveredAt string `json:"delivered_at,omitempty"`
+	Reference   string `json:"reference,omitempty"`
+}
+
+type appealWire struct {
+	Statement string                 `json:"statement,omitempty"`
+	Evidence  []appeals.EvidenceItem `json:"evidence,omitempty"`
 }
 
 func seg(s string) string { return url.PathEscape(s) }
@@ -283,7 +294,7 @@ func (c *Client) GetPolicy(ctx context.Context, code string) (*Policy, error) {
 // an IdempotencyKey it is safe to retry.
 func (c *Client) CreateDecision(ctx context.Context, in DecisionInput, opts ...Option) (*Decision, error) {
 	d := new(Decision)
-	if _, err := c.call(ctx, http.MethodPost, "/v1/decisions", nil, in, d, opts, http.StatusCreated); err != nil {
+	if _, err := c.call(ctx, http.MethodPost, "/v1/decisions", nil, decisionWire(in), d, opts, http.StatusCreated); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -341,7 +352,7 @@ func (c *Client) ListDecisions(ctx context.Context, q DecisionQuery) (*Page[Deci
 // the advertiser (the mailer's call); it returns the decision.
 func (c *Client) RecordNotice(ctx context.Context, decisionID string, in NoticeInput, opts ...Option) (*Decision, error) {
 	d := new(Decision)
-	if _, err := c.call(ctx, http.MethodPost, "/v1/decisions/"+seg(decisionID)+"/notices", nil, in, d, opts, http.StatusOK); err != nil {
+	if _, err := c.call(ctx, http.MethodPost, "/v1/decisions/"+seg(decisionID)+"/notices", nil, noticeWire(in), d, opts, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -350,7 +361,7 @@ func (c *Client) RecordNotice(ctx context.Context, decisionID string, in NoticeI
 // FileAppeal appeals a decision (the advertiser it is about).
 func (c *Client) FileAppeal(ctx context.Context, decisionID string, in AppealInput, opts ...Option) (*Appeal, error) {
 	a := new(Appeal)
-	if _, err := c.call(ctx, http.MethodPost, "/v1/decisions/"+seg(decisionID)+"/appeals", nil, in, a, opts, http.StatusCreated); err != nil {
+	if _, err := c.call(ctx, http.MethodPost, "/v1/decisions/"+seg(decisionID)+"/appeals", nil, appealWire(in), a, opts, http.StatusCreated); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket/api/client"
+
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -218,4 +220,13 @@ func TestExactLag(t *testing.T) {
 	}, obs)
 	require.Equal(t, []time.Duration{15 * time.Millisecond, 19 * time.Millisecond}, lats)
 	require.Equal(t, 1, uncovered)
+}
+
+// TestDecisionPayloadIsTheBenchsDecision: the baseline inserts the bytes
+// the bench sends.
+func TestDecisionPayloadIsTheBenchsDecision(t *testing.T) {
+	t.Parallel()
+	var in client.DecisionInput
+	require.NoError(t, json.Unmarshal(DecisionPayload("adv", "pol", "ad-1-2", 2), &in))
+	require.Equal(t, decisionInput("adv", "pol", "ad-1-2", 2), in)
 }
