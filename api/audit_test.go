@@ -56,6 +56,7 @@ func auditRows() map[string]authzRow {
 	m["GET /v1/audit/entries"] = authzRow{call: integrated("/v1/audit/entries"), want: auditors}
 	m["GET /v1/audit/entries/{index}"] = authzRow{call: integrated("/v1/audit/entries/0"), want: auditors}
 	m["GET /v1/audit/proofs/inclusion"] = authzRow{call: integrated("/v1/audit/proofs/inclusion?index=0"), public: true, want: map[string]int{"none": 200}}
+	m["GET /v1/exports/bundle"] = authzRow{call: integrated("/v1/exports/bundle"), want: auditors}
 	m["GET /v1/audit/proofs/consistency"] = authzRow{call: integrated("/v1/audit/proofs/consistency?from=0"), public: true, want: map[string]int{"none": 200}}
 	return m
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/audit"
 )
 
 // integrate runs the real integrator until every staged entry is a leaf.
@@ -145,4 +146,50 @@ func TestPolicyDSACategory(t *testing.T) {
 	require.Len(t, ls, 1)
 	require.Equal(t, id, ls[0]["puid"])
 	require.Equal(t, "STATEMENT_CATEGORY_CONSUMER_INFORMATION", ls[0]["category"])
+}
+
+// TestExportBundleHTTP fetches bundles as an auditor would, with no key
+// but the public one, and verifies them offline.
+func TestExportBundleHTTP(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	r := e.do("GET", "/v1/exports/bundle", "auditor", nil)
+	require.Equal(t, 404, r.Status, "no checkpoint signed yet: %s", r.Body)
+
+	e.policy("crypto")
+	e.decision(validDecision("crypto"))
+	other := validDecision("crypto")
+	other["advertiser_id"] = "globex"
+	e.decision(other)
+	e.integrateLog()
+	cp, err := e.log.LatestCheckpoint(context.Background())
+	require.NoError(t, err)
+
+	r = e.do("GET", "/v1/exports/bundle", "auditor", nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	require.Equal(t, "application/x-ndjson", r.Header.Get("Content-Type"))
+	require.Contains(t, r.Header.Get("Content-Disposition"), "attachment")
+	res, err := audit.VerifyBundle(bytes.NewReader(r.Body), e.log.VerifierKey(), nil)
+	require.NoError(t, err)
+	require.Equal(t, audit.BundleFull, res.Mode)
+	require.EqualValues(t, cp.Size, res.Entries)
+
+	r = e.do("GET", "/v1/exports/bundle?advertiser_id=globex&type=decision.recorded", "admin", nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	res, err = audit.VerifyBundle(bytes.NewReader(r.Body), e.log.VerifierKey(), nil)
+	require.NoError(t, err)
+	require.Equal(t, audit.BundleProofs, res.Mode)
+	require.EqualValues(t, 1, res.Entries)
+
+	// One changed byte fails verification.
+	b := bytes.Clone(r.Body)
+	at := bytes.LastIndex(b, []byte(`"data":"`)) + 12
+	b[at] ^= 1
+	_, err = audit.VerifyBundle(bytes.NewReader(b), e.log.VerifierKey(), nil)
+	require.Error(t, err)
+
+	r = e.do("GET", "/v1/exports/bundle?from=yesterday&advertiser_id=a%20b", "auditor", nil)
+	require.Equal(t, 400, r.Status)
+	require.ElementsMatch(t, []string{"from", "advertiser_id"}, r.problemFields(t))
+	require.Equal(t, 403, e.do("GET", "/v1/exports/bundle", "advertiser", nil).Status)
 }

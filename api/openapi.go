@@ -103,11 +103,11 @@ func queryParam(pattern, name string) map[string]any {
 	}
 	period := "an RFC 3339 time, or a date YYYY-MM-DD (its midnight UTC)"
 	switch pattern + "?" + name {
-	case "GET /v1/exports/audit?from", "GET /v1/exports/audit?to":
+	case "GET /v1/exports/audit?from", "GET /v1/exports/audit?to", "GET /v1/exports/bundle?from", "GET /v1/exports/bundle?to":
 		return str("a leaf index (digits) or " + period + " of the entries' own time; to is excluded")
 	case "GET /v1/exports/audit?format":
 		return enum("jsonl (the default) or csv", "jsonl", "json", "csv")
-	case "GET /v1/exports/audit?type":
+	case "GET /v1/exports/audit?type", "GET /v1/exports/bundle?type":
 		alt := "(" + strings.Join(entryTypes, "|") + ")"
 		alt = strings.ReplaceAll(alt, ".", `\.`)
 		return map[string]any{"description": "entry types, repeated or comma-separated", "explode": true, "style": "form",

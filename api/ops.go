@@ -35,6 +35,11 @@ func ops() map[string]op {
 			"from/to are leaf indices (digits; to excluded) or RFC 3339 times of the entries' own time",
 			Roles: exporters, Status: 200, Content: []string{"application/x-ndjson", "text/csv"}, Line: AuditExportLine{},
 			Headers: []string{"Content-Disposition"}, Query: []string{"from", "to", "format", "type", "advertiser_id", "policy_code"}},
+		"GET /v1/exports/bundle": {Summary: "Stream a verifiable bundle (docket-bundle/v1) of the audit entries the filters select, pinned to the latest signed checkpoint: " +
+			"a header line (key, checkpoint, filter), one line per entry with its exact bytes and, unless the bundle holds the whole tree, its inclusion proof, " +
+			"and a trailer; `docket verify --bundle FILE --key KEY` checks it offline. Filters as for the audit export",
+			Roles: exporters, Status: 200, Content: []string{"application/x-ndjson"}, Line: BundleLine{},
+			Headers: []string{"Content-Disposition"}, Query: []string{"from", "to", "type", "advertiser_id", "policy_code"}, Errors: []int{404, 503}},
 		"GET /v1/exports/dsa": {Summary: "Stream one DSA Transparency Database statement of reasons per decision taken in [from, to), as JSON lines",
 			Roles: exporters, Status: 200, Content: []string{"application/x-ndjson"}, Line: appeals.Statement{}, Query: []string{"from", "to"}},
 		"GET /v1/reports/appeals": {Summary: "Transparency figures for [from, to): decisions, appeals, outcomes, reversal rate, times to resolve, overall and per policy (format=csv for CSV)",

@@ -49,6 +49,7 @@ func (s *Server) routes() {
 
 	// Exports and reports.
 	m.HandleFunc("GET /v1/exports/audit", s.authed(s.exportAudit, exporters...))
+	m.HandleFunc("GET /v1/exports/bundle", s.authed(s.exportBundle, exporters...))
 	m.HandleFunc("GET /v1/exports/dsa", s.authed(s.exportDSA, exporters...))
 	m.HandleFunc("GET /v1/reports/appeals", s.authed(s.reportAppeals, exporters...))
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/api/client"
+	"github.com/docket-dev/docket/appeals"
 )
 
 // TestAppealPathsOnTheRealProgram runs the appeal workflow's whole paths
@@ -21,28 +24,30 @@ func TestAppealPathsOnTheRealProgram(t *testing.T) {
 
 	status, body := s.call("PUT", "/v1/policies/crypto-ads", admin, `{"title": "No crypto ads", "text": "No ads for tokens."}`)
 	require.Equal(t, 201, status, "%v", body)
+	// The workflow's steps through the Go client, as integrators take them.
+	ctx := context.Background()
+	api, err := client.New(s.url, enforcer, nil)
+	require.NoError(t, err)
 	decide := func(action, ad string) string {
-		adField := ""
-		if ad != "" {
-			adField = fmt.Sprintf(`"ad_id": %q,`, ad)
-		}
-		status, d := s.call("POST", "/v1/decisions", enforcer, `{"advertiser_id": "acme", `+adField+` "action": "`+action+`",
-			"policy_code": "crypto-ads", "ground": "terms", "explanation": "Token sale.", "facts": "Seen on 2026-11-20.",
-			"source": "voluntary", "automated_detection": true, "automated_decision": "partial"}`)
-		require.Equal(t, 201, status, "%v", d)
-		return d["id"].(string)
+		yes := true
+		d, err := api.CreateDecision(ctx, client.DecisionInput{AdvertiserID: "acme", AdID: ad, Action: action,
+			PolicyCode: "crypto-ads", Ground: "terms", Explanation: "Token sale.", Facts: "Seen on 2026-11-20.",
+			Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "partial"})
+		require.NoError(t, err)
+		return d.ID
 	}
 	appeal := func(decision string) string {
-		status, a := s.call("POST", "/v1/decisions/"+decision+"/appeals", acme, `{"statement": "We stopped the token sale.",
-			"evidence": [{"description": "Screenshot", "url": "https://acme.example/proof.png"}]}`)
-		require.Equal(t, 201, status, "%v", a)
-		require.Equal(t, "pending", a["state"])
-		return a["id"].(string)
+		a, err := api.WithToken(acme).FileAppeal(ctx, decision, client.AppealInput{Statement: "We stopped the token sale.",
+			Evidence: []appeals.EvidenceItem{{Description: "Screenshot", URL: "https://acme.example/proof.png"}}})
+		require.NoError(t, err)
+		require.Equal(t, "pending", a.State)
+		return a.ID
 	}
 	claim := func(token, want string) {
-		status, a := s.call("POST", "/v1/appeals/claim", token, "")
-		require.Equal(t, 200, status, "%v", a)
-		require.Equal(t, want, a["id"])
+		a, err := api.WithToken(token).ClaimAppeal(ctx)
+		require.NoError(t, err)
+		require.NotNil(t, a, "nothing to claim")
+		require.Equal(t, want, a.ID)
 	}
 
 	// A ban appealed, claimed and upheld.

@@ -217,16 +217,11 @@ Flags:
 		}
 		opts.Saved = append(opts.Saved, audit.SavedCheckpoint{Name: f, Note: b})
 	}
-	if !*quiet {
-		last := time.Now()
-		opts.Progress = func(n uint64) {
-			if time.Since(last) > 2*time.Second {
-				fmt.Fprintf(e.stderr, "verified %d entries\n", n)
-				last = time.Now()
-			}
-		}
-	}
+	bar := newProgress(e.stderr, !*quiet && isTerminal(e.stderr), "entries", -1)
+	var verified uint64
+	opts.Progress = func(n uint64) { verified = n; bar.update(int64(n)) }
 	rep, err := audit.Verify(ctx, db, vkey, opts)
+	bar.done(int64(verified))
 	if err != nil {
 		return err
 	}

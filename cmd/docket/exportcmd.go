@@ -15,78 +15,71 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/schollz/progressbar/v3"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/term"
 
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
 
-// isTerminal reports whether w is a character device (a terminal), the
-// only place a redrawn progress line makes sense.
+// isTerminal reports whether w is a terminal, the only place a redrawn
+// progress bar makes sense: a file or a pipe gets none.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// progress draws "N/total entries, rate, ETA" on one terminal line,
-// redrawn at most five times a second.
+// progress is a bar on stderr (schollz/progressbar) when show is set, else
+// nothing. total < 0 is unknown: a spinner with the count and rate.
 type progress struct {
-	w      io.Writer
-	what   string
-	total  int64
-	start  time.Time
-	last   time.Time
-	now    func() time.Time
-	active bool
+	bar *progressbar.ProgressBar
 }
 
 func newProgress(w io.Writer, show bool, what string, total int64) *progress {
-	return &progress{w: w, what: what, total: total, start: time.Now(), now: time.Now, active: show}
+	if !show {
+		return &progress{}
+	}
+	opts := []progressbar.Option{
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionThrottle(200 * time.Millisecond),
+		progressbar.OptionSetPredictTime(total > 0),
+		progressbar.OptionFullWidth(),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+	}
+	if what == "bytes" {
+		opts = append(opts, progressbar.OptionShowBytes(true))
+	} else {
+		opts = append(opts, progressbar.OptionShowIts(), progressbar.OptionSetItsString(what))
+	}
+	if total <= 0 {
+		total = -1
+	}
+	return &progress{bar: progressbar.NewOptions64(total, opts...)}
 }
 
 func (p *progress) update(n int64) {
-	if !p.active {
-		return
+	if p.bar != nil {
+		_ = p.bar.Set64(n)
 	}
-	t := p.now()
-	if t.Sub(p.last) < 200*time.Millisecond {
-		return
-	}
-	p.last = t
-	p.draw(n, t)
 }
 
-func (p *progress) draw(n int64, t time.Time) {
-	secs := t.Sub(p.start).Seconds()
-	rate := 0.0
-	if secs > 0 {
-		rate = float64(n) / secs
+// writer counts bytes written through it on the bar.
+func (p *progress) writer(w io.Writer) io.Writer {
+	if p.bar == nil {
+		return w
 	}
-	line := fmt.Sprintf("%d %s, %.0f/s", n, p.what, rate)
-	if p.total > 0 {
-		pct := float64(n) * 100 / float64(p.total)
-		width := 30
-		filled := min(width, int(float64(width)*float64(n)/float64(p.total)))
-		eta := "?"
-		if rate > 0 && n <= p.total {
-			eta = (time.Duration(float64(p.total-n)/rate) * time.Second).Round(time.Second).String()
-		}
-		line = fmt.Sprintf("[%s%s] %5.1f%% %d/%d %s, %.0f/s, ETA %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled),
-			pct, n, p.total, p.what, rate, eta)
-	}
-	fmt.Fprintf(p.w, "\r%s\x1b[K", line)
+	return io.MultiWriter(w, p.bar)
 }
 
 func (p *progress) done(n int64) {
-	if !p.active {
+	if p.bar == nil {
 		return
 	}
-	p.draw(n, p.now())
-	fmt.Fprintln(p.w)
+	_ = p.bar.Set64(n)
+	_ = p.bar.Finish()
 }
 
 // indexOrTime parses an export bound: digits are a leaf index, anything
@@ -133,6 +126,14 @@ offline: the signed checkpoint, the entries' exact bytes and, for a slice,
 an inclusion proof per entry. --from and --to take a leaf index (from
 included, to excluded) or an RFC 3339 time of the entries' own "time".
 
+With --url it asks a running Docket instead (GET /v1/exports/audit or
+/v1/exports/bundle) with an auditor's or admin's token (--token, or
+DOCKET_TOKEN): no database and no private key are needed. Without --url
+it reads the database, and a bundle needs the log's signer key file
+(DOCKET_SIGNER_KEY_FILE or DOCKET_DATA_DIR) to open the log.
+
+A progress bar is drawn on standard error when it is a terminal.
+
 Flags:
 `
 
@@ -149,6 +150,8 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 	output := fs.String("output", "", "file to write (default: standard output)")
 	bundle := fs.String("bundle", "", "write a verifiable bundle to this file instead")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	remote := fs.String("url", "", "a running Docket to export from over its API (no database, no key file)")
+	token := fs.String("token", "", "with --url: an auditor's or admin's token (default: DOCKET_TOKEN)")
 	if err := noArgs(fs, "export", args); err != nil {
 		return err
 	}
@@ -168,6 +171,14 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 	enc, err := audit.ParseFormat(*format)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
+	}
+
+	if *remote != "" {
+		tok := *token
+		if tok == "" {
+			tok = e.getenv("DOCKET_TOKEN")
+		}
+		return exportRemote(ctx, e, *remote, tok, f, *format, *output, *bundle, !*quiet && isTerminal(e.stderr))
 	}
 
 	db, err := openMigrated(ctx, *dsn)

@@ -17,6 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket/api/client"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -164,27 +165,34 @@ func TestWalkThrough(t *testing.T) {
 	advertiser := s.token("--role", "advertiser", "--name", "acme-owner", "--advertiser", "acme")
 	require.True(t, strings.HasPrefix(admin, "dkt_"))
 
+	// The policy with curl's request, as the README shows it first.
 	status, p := s.call("PUT", "/v1/policies/crypto-ads", admin,
 		`{"title": "No cryptocurrency ads", "text": "Ads may not promote cryptocurrencies, tokens or exchanges."}`)
 	require.Equal(t, 201, status, "%v", p)
 
-	status, d := s.call("POST", "/v1/decisions", enforcer, `{
-	  "advertiser_id": "acme", "action": "advertiser_ban", "policy_code": "crypto-ads",
-	  "ground": "terms", "explanation": "Repeated ads for a token sale after two removals.",
-	  "facts": "Ads 17, 18 and 21 promoted the ACME token between 1 and 20 November.",
-	  "source": "voluntary", "automated_detection": true, "automated_decision": "partial",
-	  "territorial_scope": ["DE", "FR"], "content_type": ["image", "text"]}`)
-	require.Equal(t, 201, status, "%v", d)
-	id := d["id"].(string)
+	// The decision with the Go client, as the README shows it beside curl.
+	ctx := context.Background()
+	ads, err := client.New(s.url, enforcer, nil)
+	require.NoError(t, err)
+	detected := true
+	d, err := ads.CreateDecision(ctx, client.DecisionInput{
+		AdvertiserID: "acme", Action: "advertiser_ban", PolicyCode: "crypto-ads",
+		Ground: "terms", Explanation: "Repeated ads for a token sale after two removals.",
+		Facts:  "Ads 17, 18 and 21 promoted the ACME token between 1 and 20 November.",
+		Source: "voluntary", AutomatedDetection: &detected, AutomatedDecision: "partial",
+		TerritorialScope: []string{"DE", "FR"}, ContentType: []string{"image", "text"},
+	}, client.IdempotencyKey("acme-ban-2026-11"))
+	require.NoError(t, err)
+	id := d.ID
 
-	status, got := s.call("GET", "/v1/decisions/"+id, advertiser, "")
-	require.Equal(t, 200, status)
-	require.Equal(t, "advertiser_ban", got["action"])
-	require.Equal(t, float64(1), got["policy_version"])
+	got, err := ads.WithToken(advertiser).GetDecision(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "advertiser_ban", got.Action)
+	require.Equal(t, 1, got.PolicyVersion)
 
 	other := s.token("--role", "advertiser", "--name", "globex-owner", "--advertiser", "globex")
-	status, _ = s.call("GET", "/v1/decisions/"+id, other, "")
-	require.Equal(t, 404, status)
+	_, err = ads.WithToken(other).GetDecision(ctx, id)
+	require.Equal(t, 404, client.StatusOf(err))
 
 	// A revoked token stops working within the auth cache's TTL (1 s).
 	require.Contains(t, s.cli("token", "revoke", "globex-owner"), "revoked 1")

@@ -26,8 +26,9 @@ const module = "github.com/docket-dev/docket"
 // Tests may import, besides, the package itself, migrations (fixtures)
 // and internal/*.
 var layers = map[string][]string{
-	"cmd/docket":          {"api", "appeals", "audit", "notify", "migrations", "internal/*"},
+	"cmd/docket":          {"api", "api/client", "appeals", "audit", "notify", "migrations", "internal/*"},
 	"api":                 {"api/console", "appeals", "audit"},
+	"api/client":          {"appeals"},
 	"api/console":         {"appeals", "audit"},
 	"appeals":             {"appeals/groupcommit", "audit"},
 	"appeals/groupcommit": {},
@@ -38,7 +39,7 @@ var layers = map[string][]string{
 	"internal/audittest":  {},
 	"internal/deploytest": {},
 	"internal/crashtest":  {"notify"},
-	"internal/loadgen":    {},
+	"internal/loadgen":    {"api/client", "appeals"},
 	"internal/logtest":    {"audit"},
 	"internal/oapitest":   {},
 	"internal/pgtest":     {"migrations"},
@@ -49,6 +50,8 @@ var layers = map[string][]string{
 var testLayers = map[string][]string{
 	// The console's browser tests drive the whole HTTP server it is mounted in.
 	"api/console": {"api"},
+	// The client's tests drive the real server and verify its bundles.
+	"api/client": {"api", "audit"},
 }
 
 // domain packages never import net/http (nor any net/http/...): HTTP is

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket/api/client"
+
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -105,6 +107,7 @@ func (f *fakeDocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPut:
 		f.size.Add(1)
 		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, `{}`)
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/decisions":
 		f.size.Add(1)
 		w.WriteHeader(http.StatusCreated)
@@ -163,6 +166,30 @@ func TestRunAgainstFake(t *testing.T) {
 	require.Contains(t, sb.String(), "integration lag")
 }
 
+// BenchmarkRunAgainstFake measures the bench's own cost per request: a
+// fake that answers at once leaves only the client side, what issuing
+// requests through api/client could slow down. It reports requests/s.
+func BenchmarkRunAgainstFake(b *testing.B) {
+	srv := httptest.NewServer(&fakeDocket{})
+	defer srv.Close()
+	mix, err := ParseMix(StandardMix)
+	require.NoError(b, err)
+	var reqs int64
+	var secs float64
+	for b.Loop() {
+		rep, err := Run(context.Background(), Config{URL: srv.URL, Duration: time.Second, Clients: 4, Mix: mix,
+			PollInterval: 10 * time.Millisecond,
+			Tokens: Tokens{Admin: "a", Enforcer: "e", Reviewers: []string{"r"},
+				Advertisers: []Advertiser{{ID: "x", Token: "x"}, {ID: "y", Token: "y"}}}})
+		require.NoError(b, err)
+		for _, o := range rep.Ops {
+			reqs += int64(o.Requests)
+		}
+		secs += rep.DurationS
+	}
+	b.ReportMetric(float64(reqs)/secs, "req/s")
+}
+
 func TestRunBaseline(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
@@ -193,4 +220,13 @@ func TestExactLag(t *testing.T) {
 	}, obs)
 	require.Equal(t, []time.Duration{15 * time.Millisecond, 19 * time.Millisecond}, lats)
 	require.Equal(t, 1, uncovered)
+}
+
+// TestDecisionPayloadIsTheBenchsDecision: the baseline inserts the bytes
+// the bench sends.
+func TestDecisionPayloadIsTheBenchsDecision(t *testing.T) {
+	t.Parallel()
+	var in client.DecisionInput
+	require.NoError(t, json.Unmarshal(DecisionPayload("adv", "pol", "ad-1-2", 2), &in))
+	require.Equal(t, decisionInput("adv", "pol", "ad-1-2", 2), in)
 }

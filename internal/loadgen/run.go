@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/docket-dev/docket/api/client"
+	"github.com/docket-dev/docket/appeals"
 )
 
 // Entries the contract says each write appends to the audit log; the
@@ -33,13 +35,18 @@ const (
 const reverseShare = 0.2
 
 type runner struct {
-	cfg       Config
-	base      string
-	hc        *http.Client
-	log       *slog.Logger
-	pool      pool
-	available map[string]bool
-	pick      picker
+	cfg  Config
+	base string
+	hc   *http.Client
+	log  *slog.Logger
+	// The API clients, one per token: every request of the run goes
+	// through api/client, as an integrator's would.
+	admin, enforcer *client.Client
+	reviewers       []*client.Client
+	advertisers     []*client.Client
+	pool            pool
+	available       map[string]bool
+	pick            picker
 
 	serverVersion string
 
@@ -133,6 +140,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	u.Path, u.RawQuery, u.Fragment = "", "", ""
 	r := &runner{cfg: cfg, base: u.String(), hc: newHTTPClient(cfg.Clients), log: cfg.Logger}
 	defer r.hc.CloseIdleConnections()
+	api, err := client.New(r.base, "", r.hc)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	r.admin, r.enforcer = api.WithToken(cfg.Tokens.Admin), api.WithToken(cfg.Tokens.Enforcer)
+	for _, t := range cfg.Tokens.Reviewers {
+		r.reviewers = append(r.reviewers, api.WithToken(t))
+	}
+	for _, a := range cfg.Tokens.Advertisers {
+		r.advertisers = append(r.advertisers, api.WithToken(a.Token))
+	}
 
 	if err := r.setup(ctx); err != nil {
 		return nil, err
@@ -294,14 +312,9 @@ func WaitReady(ctx context.Context, rawURL string, allowRemote bool, limit time.
 
 // setup creates the policy and finds which parts of the mix the server has.
 func (r *runner) setup(ctx context.Context) error {
-	body, _ := json.Marshal(map[string]string{"title": "Docket bench load policy",
-		"text": "Synthetic policy cited by decisions that `docket bench` records to measure the service."})
-	st, resp, _, err := r.do(ctx, http.MethodPut, "/v1/policies/"+url.PathEscape(r.cfg.PolicyCode), r.cfg.Tokens.Admin, body)
-	if err != nil {
+	if _, _, err := r.admin.PutPolicy(ctx, r.cfg.PolicyCode, client.PolicyInput{Title: "Docket bench load policy",
+		Text: "Synthetic policy cited by decisions that `docket bench` records to measure the service."}); err != nil {
 		return fmt.Errorf("loadgen: create policy: %w", err)
-	}
-	if st != http.StatusCreated && st != http.StatusOK {
-		return fmt.Errorf("loadgen: create policy: status %d: %s", st, bytes.TrimSpace(resp))
 	}
 	if st, raw, _, err := r.do(ctx, http.MethodGet, "/healthz", "", nil); err == nil && st == http.StatusOK {
 		var h struct {
@@ -338,8 +351,8 @@ func (r *runner) setup(ctx context.Context) error {
 	return nil
 }
 
-// do sends one request and reads the whole answer, as a client must before
-// it can act on it; the latency covers both.
+// do sends one raw request and reads the whole answer: for the probes,
+// which look for routes without a token.
 func (r *runner) do(ctx context.Context, method, path, token string, body []byte) (int, []byte, time.Duration, error) {
 	var rd io.Reader
 	if body != nil {
@@ -369,7 +382,7 @@ func (r *runner) do(ctx context.Context, method, path, token string, body []byte
 // has returned, until the deadline.
 func (r *runner) client(ctx context.Context, i int, deadline time.Time, st *clientStats) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))
-	reviewer := r.cfg.Tokens.Reviewers[i%len(r.cfg.Tokens.Reviewers)]
+	reviewer := r.reviewers[i%len(r.reviewers)]
 	seq := 0
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		seq++
@@ -395,8 +408,21 @@ func (r *runner) client(ctx context.Context, i int, deadline time.Time, st *clie
 	}
 }
 
-// outcome records a request; transport errors count under status 0.
+// statusOf is the answer's status: ok when the call succeeded, the
+// problem's status when the server refused, 0 for a transport error.
+func statusOf(err error, ok int) int {
+	if err == nil {
+		return ok
+	}
+	return client.StatusOf(err)
+}
+
+// outcome records a request; transport errors count under status 0. A
+// refusal of the server is an answer, recorded by its status.
 func (r *runner) outcome(ctx context.Context, st *clientStats, row string, status int, d time.Duration, err error) bool {
+	if status != 0 {
+		err = nil
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return false // interrupted by the operator, not a failure of the service
@@ -409,18 +435,13 @@ func (r *runner) outcome(ctx context.Context, st *clientStats, row string, statu
 	return true
 }
 
-func (r *runner) decision(ctx context.Context, st *clientStats, rng *rand.Rand, client, seq int) {
+func (r *runner) decision(ctx context.Context, st *clientStats, rng *rand.Rand, worker, seq int) {
 	adv := rng.IntN(len(r.cfg.Tokens.Advertisers))
-	body := DecisionPayload(r.cfg.Tokens.Advertisers[adv].ID, r.cfg.PolicyCode, fmt.Sprintf("ad-%d-%d", client, seq), seq)
-	status, raw, d, err := r.do(ctx, http.MethodPost, "/v1/decisions", r.cfg.Tokens.Enforcer, body)
+	in := decisionInput(r.cfg.Tokens.Advertisers[adv].ID, r.cfg.PolicyCode, fmt.Sprintf("ad-%d-%d", worker, seq), seq)
+	t0 := time.Now()
+	got, err := r.enforcer.CreateDecision(ctx, in)
 	ack := time.Now()
-	if !r.outcome(ctx, st, rowDecision, status, d, err) || status != http.StatusCreated {
-		return
-	}
-	var got struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(raw, &got) != nil || got.ID == "" {
+	if !r.outcome(ctx, st, rowDecision, statusOf(err, http.StatusCreated), ack.Sub(t0), err) || err != nil || got.ID == "" {
 		return
 	}
 	r.pool.add(decisionRef{id: got.ID, adv: adv})
@@ -428,55 +449,81 @@ func (r *runner) decision(ctx context.Context, st *clientStats, rng *rand.Rand, 
 }
 
 func (r *runner) appeal(ctx context.Context, st *clientStats, dr decisionRef) {
-	body, _ := json.Marshal(map[string]any{
-		"statement": "The ad complied with the policy: the product is a savings account, not a token sale. We ask for a human review of the removal.",
-		"evidence":  []map[string]string{{"description": "Landing page as served on the day", "url": "https://example.com/evidence/" + dr.id}},
-	})
-	adv := r.cfg.Tokens.Advertisers[dr.adv]
-	status, _, d, err := r.do(ctx, http.MethodPost, "/v1/decisions/"+url.PathEscape(dr.id)+"/appeals", adv.Token, body)
+	in := client.AppealInput{
+		Statement: "The ad complied with the policy: the product is a savings account, not a token sale. We ask for a human review of the removal.",
+		Evidence:  []appeals.EvidenceItem{{Description: "Landing page as served on the day", URL: "https://example.com/evidence/" + dr.id}},
+	}
+	t0 := time.Now()
+	_, err := r.advertisers[dr.adv].FileAppeal(ctx, dr.id, in)
 	ack := time.Now()
-	if r.outcome(ctx, st, rowAppeal, status, d, err) && status == http.StatusCreated {
+	if r.outcome(ctx, st, rowAppeal, statusOf(err, http.StatusCreated), ack.Sub(t0), err) && err == nil {
 		st.writes = append(st.writes, write{ack: ack, entries: entriesAppeal, index: -1})
 	}
 }
 
-func (r *runner) claim(ctx context.Context, st *clientStats, rng *rand.Rand, reviewer string) {
-	status, raw, d, err := r.do(ctx, http.MethodPost, "/v1/appeals/claim", reviewer, nil)
+func (r *runner) claim(ctx context.Context, st *clientStats, rng *rand.Rand, reviewer *client.Client) {
+	t0 := time.Now()
+	got, err := reviewer.ClaimAppeal(ctx)
 	ack := time.Now()
-	if !r.outcome(ctx, st, rowClaim, status, d, err) || status != http.StatusOK {
+	status := statusOf(err, http.StatusOK)
+	if err == nil && got == nil {
+		status = http.StatusNoContent
+	}
+	if !r.outcome(ctx, st, rowClaim, status, ack.Sub(t0), err) || status != http.StatusOK {
 		return
 	}
 	st.writes = append(st.writes, write{ack: ack, entries: entriesClaim, index: -1})
-	var got struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(raw, &got) != nil || got.ID == "" || !r.available[rowResolve] {
+	if got.ID == "" || !r.available[rowResolve] {
 		return
 	}
 	outcome, entries := "upheld", entriesResolve
 	if rng.Float64() < reverseShare {
 		outcome, entries = "reversed", entriesResolveReverse
 	}
-	body, _ := json.Marshal(map[string]string{"outcome": outcome,
-		"rationale": "Reviewed the ad, the landing page and the advertiser's evidence against the cited policy version."})
-	status, _, d, err = r.do(ctx, http.MethodPost, "/v1/appeals/"+url.PathEscape(got.ID)+"/resolve", reviewer, body)
+	t0 = time.Now()
+	_, err = reviewer.ResolveAppeal(ctx, got.ID, client.ResolveInput{Outcome: outcome,
+		Rationale: "Reviewed the ad, the landing page and the advertiser's evidence against the cited policy version."})
 	ack = time.Now()
-	if r.outcome(ctx, st, rowResolve, status, d, err) && status == http.StatusOK {
+	if r.outcome(ctx, st, rowResolve, statusOf(err, http.StatusOK), ack.Sub(t0), err) && err == nil {
 		st.writes = append(st.writes, write{ack: ack, entries: entries, index: -1})
 	}
 }
 
 func (r *runner) read(ctx context.Context, st *clientStats, dr decisionRef, list bool) {
 	adv := r.cfg.Tokens.Advertisers[dr.adv]
+	t0 := time.Now()
 	if list {
-		status, _, d, err := r.do(ctx, http.MethodGet, "/v1/decisions?limit=20&advertiser_id="+url.QueryEscape(adv.ID), r.cfg.Tokens.Enforcer, nil)
-		r.outcome(ctx, st, rowList, status, d, err)
+		_, err := r.enforcer.ListDecisions(ctx, client.DecisionQuery{AdvertiserID: adv.ID, Limit: 20})
+		r.outcome(ctx, st, rowList, statusOf(err, http.StatusOK), time.Since(t0), err)
 		return
 	}
 	// The advertiser reads its own decision: the scoped path real
 	// advertisers take.
-	status, _, d, err := r.do(ctx, http.MethodGet, "/v1/decisions/"+url.PathEscape(dr.id), adv.Token, nil)
-	r.outcome(ctx, st, rowRead, status, d, err)
+	_, err := r.advertisers[dr.adv].GetDecision(ctx, dr.id)
+	r.outcome(ctx, st, rowRead, statusOf(err, http.StatusOK), time.Since(t0), err)
+}
+
+// decisionInput is a bench decision; DecisionPayload is the same as JSON.
+func decisionInput(advertiserID, policyCode, adID string, seq int) client.DecisionInput {
+	action := "ad_removal"
+	if seq%10 == 0 {
+		action = "ad_restriction"
+	}
+	yes := true
+	return client.DecisionInput{
+		AdvertiserID:       advertiserID,
+		AdID:               adID,
+		Action:             action,
+		PolicyCode:         policyCode,
+		Ground:             "terms",
+		Explanation:        "The ad promotes a high-yield investment product with guaranteed returns, which the cited policy prohibits. Detected by the classifier and confirmed by staff.",
+		Facts:              "Ad " + adID + " ran between 1 and 20 November with the headline 'Guaranteed 20% monthly returns' and linked to a deposit page. Seq " + strconv.Itoa(seq) + ".",
+		Source:             "voluntary",
+		AutomatedDetection: &yes,
+		AutomatedDecision:  "partial",
+		TerritorialScope:   []string{"DE", "FR", "NL"},
+		ContentType:        []string{"image", "text"},
+	}
 }
 
 // DecisionPayload is the body of a bench decision; the baseline inserts
