@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/docket-dev/docket/api/client"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/logtest"
 	"github.com/docket-dev/docket/internal/oapitest"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
@@ -68,21 +68,7 @@ func (e *env) as(role appeals.Role, name, advertiser string) *client.Client {
 // integrate makes every committed entry a leaf under a signed checkpoint.
 func (e *env) integrate() {
 	e.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		n, err := e.log.IntegrateOnce(context.Background())
-		require.NoError(e.t, err)
-		if n == 0 {
-			cp, err := e.log.LatestCheckpoint(context.Background())
-			size, serr := e.log.Size(context.Background())
-			require.NoError(e.t, serr)
-			if err == nil && cp.Size == size && size > 0 {
-				return
-			}
-		}
-		require.True(e.t, time.Now().Before(deadline), "integration did not catch up")
-		time.Sleep(10 * time.Millisecond)
-	}
+	logtest.DrainSigned(e.t, e.log)
 }
 
 func decisionInput(adv, ad string) client.DecisionInput {
