@@ -39,6 +39,8 @@ var layers = map[string][]string{
 	"internal/deploytest": {},
 	"internal/loadgen":    {},
 	"internal/oapitest":   {},
+	"internal/pgdial":     {},
+	"internal/pgproxy":    {},
 	"internal/pgtest":     {"migrations"},
 }
 
