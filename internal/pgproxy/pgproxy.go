@@ -15,7 +15,8 @@ type Mode int
 const (
 	// Forward passes bytes both ways.
 	Forward Mode = iota
-	// Refuse resets every connection, existing and new.
+	// Refuse closes the listener, so that new connections are refused
+	// (ECONNREFUSED), and resets the existing ones: a dead server.
 	Refuse
 	// Hang accepts connections but forwards nothing either way: the bytes
 	// are dropped, so a connection that was hung stays dead after Heal. A
@@ -26,13 +27,15 @@ const (
 
 // Proxy forwards to one upstream address.
 type Proxy struct {
-	ln       net.Listener
+	addr     string
 	upstream string
+	ln       net.Listener // nil while refusing
 
-	mu    sync.Mutex
-	mode  Mode
-	links map[*link]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	mode   Mode
+	closed bool
+	links  map[*link]struct{}
+	wg     sync.WaitGroup
 }
 
 type link struct {
@@ -47,23 +50,41 @@ func New(tb testing.TB, upstream string) *Proxy {
 	if err != nil {
 		tb.Fatalf("pgproxy: %v", err)
 	}
-	p := &Proxy{ln: ln, upstream: upstream, links: map[*link]struct{}{}}
+	p := &Proxy{addr: ln.Addr().String(), ln: ln, upstream: upstream, links: map[*link]struct{}{}}
 	p.wg.Add(1)
-	go p.accept()
+	go p.accept(ln)
 	tb.Cleanup(p.Close)
 	return p
 }
 
 // Addr is the address to connect to instead of upstream.
-func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+func (p *Proxy) Addr() string { return p.addr }
 
 // Set switches the mode: Refuse resets every open connection and every
 // new one; Hang drops every byte of open and new connections; Forward
 // heals for new connections (hung ones stay dead).
-func (p *Proxy) Set(m Mode) {
+// Leaving Refuse listens again on the same address; it returns that
+// error, if any.
+func (p *Proxy) Set(m Mode) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
 	p.mode = m
+	switch {
+	case m == Refuse && p.ln != nil:
+		_ = p.ln.Close()
+		p.ln = nil
+	case m != Refuse && p.ln == nil:
+		ln, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			return err
+		}
+		p.ln = ln
+		p.wg.Add(1)
+		go p.accept(ln)
+	}
 	for l := range p.links {
 		switch m {
 		case Refuse:
@@ -73,12 +94,17 @@ func (p *Proxy) Set(m Mode) {
 			l.hung = true
 		}
 	}
+	return nil
 }
 
 // Close stops the proxy and closes every connection.
 func (p *Proxy) Close() {
-	_ = p.ln.Close()
 	p.mu.Lock()
+	p.closed = true
+	if p.ln != nil {
+		_ = p.ln.Close()
+		p.ln = nil
+	}
 	for l := range p.links {
 		_ = l.client.Close()
 		_ = l.server.Close()
@@ -94,10 +120,10 @@ func reset(c net.Conn) {
 	_ = c.Close()
 }
 
-func (p *Proxy) accept() {
+func (p *Proxy) accept(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
