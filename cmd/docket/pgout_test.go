@@ -113,9 +113,9 @@ func (o *outage) do(method, path, token, body string) (int, string) {
 	return r.status, string(r.body)
 }
 
-const decisionBody = `{"advertiser_id": "acme", "action": "ad_removal", "policy_code": "crypto-ads",
+const decisionBody = `{"advertiser_id": "acme", "action": "ad_removal", "ad_id": "ad-17", "policy_code": "crypto-ads",
 	"ground": "terms", "explanation": "The ad promoted a token sale.", "facts": "Ad 17 promoted the ACME token.",
-	"source": "voluntary", "automated_detection": false, "automated_decision": "no",
+	"source": "voluntary", "automated_detection": false, "automated_decision": "none",
 	"territorial_scope": ["DE"], "content_type": ["image"]}`
 
 // requireUnavailable checks a cut-off server's answers: 503 problem+json
@@ -211,7 +211,7 @@ func (o *outage) requireRecovered(t *testing.T) {
 			return false
 		}
 		var size int64
-		err = o.direct.Get(&size, `SELECT coalesce(max(tree_size), 0) FROM audit_checkpoints`)
+		err = o.direct.Get(&size, `SELECT coalesce(max(size), 0) FROM audit_checkpoints`)
 		return err == nil && size > idx
 	}, 30*time.Second, 100*time.Millisecond, "the integrator never signed the new entry; log:\n%s", o.log.String())
 	// The relay: the entry reaches a consumer.
