@@ -138,6 +138,10 @@ func (o *outage) requireUnavailable(t *testing.T, readyReason string) {
 		var p map[string]any
 		require.NoError(t, json.Unmarshal(r.body, &p))
 		require.Equal(t, "urn:docket:problem:unavailable", p["type"], "%s %s: %s", c.method, c.path, r.body)
+		// The bound: DOCKET_DB_TIMEOUT (1 s) plus lib/pq's cancel grace
+		// (1 s), generously; without the request deadline a hung database
+		// holds a request until the stall bound (6 s) or for ever.
+		require.Less(t, r.took, 5*time.Second, "%s %s", c.method, c.path)
 		slowest = max(slowest, r.took)
 	}
 	r, err := o.send("GET", "/readyz", "", "")
