@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -10,15 +11,27 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
 }
 
+// readyTimeout bounds /readyz's database ping.
+const readyTimeout = 2 * time.Second
+
 // readyz reports ready only when Postgres answers and every check passes.
+// A failed ping says why first: "connection refused", "timed out after
+// 2s" or "connection lost".
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	type result = ReadyCheck
 	out := map[string]result{}
 	ready := true
 	if err := s.store.DB().PingContext(ctx); err != nil {
-		out["postgres"] = result{Error: err.Error()}
+		reason := UnavailableReason(err)
+		if ctx.Err() != nil {
+			reason = "timed out"
+		}
+		if reason == "timed out" {
+			reason += " after " + readyTimeout.String()
+		}
+		out["postgres"] = result{Error: reason + ": " + err.Error()}
 		ready = false
 	} else {
 		out["postgres"] = result{OK: true}
@@ -35,6 +48,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if !ready {
 		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
 	}
 	writeJSON(w, status, Readiness{Ready: ready, Checks: out})
 }

@@ -150,7 +150,8 @@ func TestStreamOutlivesReadAndWriteTimeouts(t *testing.T) {
 }
 
 // TestOutageIsNotAClientFailure: look-ups failing for want of the database
-// answer 500 and never add up to a 429 that would outlast the outage.
+// answer 503 with Retry-After (the database is unavailable, not the
+// client wrong) and never add up to a 429 that would outlast the outage.
 func TestOutageIsNotAClientFailure(t *testing.T) {
 	t.Parallel()
 	s := New(Config{Store: &appeals.Store{}, AuthCacheTTL: -1, Limits: Limits{AuthFailureRate: 0.001, AuthFailureBurst: 2}})
@@ -166,6 +167,7 @@ func TestOutageIsNotAClientFailure(t *testing.T) {
 		resp, err := ts.Client().Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
-		require.Equal(t, 500, resp.StatusCode)
+		require.Equal(t, 503, resp.StatusCode)
+		require.Equal(t, "2", resp.Header.Get("Retry-After"))
 	}
 }

@@ -173,7 +173,7 @@ var errorText = map[int]string{
 	422: "The Idempotency-Key was used before with a different body",
 	429: "Too many failed authentications from this client address, or too many requests with this token",
 	500: "An internal error; it has been logged",
-	503: "A dependency is not running",
+	503: "A dependency is not running, or the database is down or did not answer within the request's bound (DOCKET_DB_TIMEOUT); nothing was written: retry after Retry-After seconds",
 }
 
 // openAPIDocument builds the OpenAPI 3.1 document from ops.
@@ -255,6 +255,9 @@ func openAPIDocument(ops map[string]op, version string) ([]byte, error) {
 				resp["content"] = content
 			}
 			headers := map[string]any{}
+			if code == http.StatusServiceUnavailable {
+				headers["Retry-After"] = withRequired(replyHeaders["Retry-After"])
+			}
 			if code < 300 {
 				for _, h := range o.Headers {
 					headers[h] = replyHeaders[h]
@@ -280,7 +283,7 @@ func openAPIDocument(ops map[string]op, version string) ([]byte, error) {
 			errs = append(errs, 400)
 		}
 		if strings.HasPrefix(path, "/v1/") {
-			errs = append(errs, 500)
+			errs = append(errs, 500, 503) // 503: the database is unavailable
 		}
 		if o.Roles != nil {
 			errs = append(errs, 401, 403, 429)
@@ -298,7 +301,7 @@ func openAPIDocument(ops map[string]op, version string) ([]byte, error) {
 			resp := map[string]any{"description": errorText[code],
 				"content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
 			switch code {
-			case http.StatusTooManyRequests:
+			case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 				resp["headers"] = map[string]any{"Retry-After": withRequired(replyHeaders["Retry-After"])}
 			case http.StatusUnauthorized:
 				resp["headers"] = map[string]any{"WWW-Authenticate": replyHeaders["WWW-Authenticate"]}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,10 @@ type Config struct {
 	// AuthCacheTTL is how long a token look-up is reused: the longest a
 	// revoked token keeps working. Zero: 1 s; negative: no cache.
 	AuthCacheTTL time.Duration
+	// DBTimeout bounds each /v1 request's database work (exports, which
+	// stream for as long as they take, excepted): past it the request
+	// answers 503 with Retry-After. Zero: DefaultDBTimeout; negative: none.
+	DBTimeout time.Duration
 	// Limits bound connections, failed authentications and requests per
 	// token; the zero value takes the defaults.
 	Limits Limits
@@ -53,6 +58,8 @@ type Server struct {
 	mux     *http.ServeMux
 	auth    *authCache
 	limits  Limits
+	// dbTimeout is Config.DBTimeout with its default; <= 0: none.
+	dbTimeout time.Duration
 	// failures counts failed token checks per client address; perToken
 	// counts requests per token. Nil: no limit.
 	failures, perToken *keyedLimiters
@@ -73,6 +80,10 @@ func New(cfg Config) *Server {
 	if cfg.AuthCacheTTL == 0 {
 		cfg.AuthCacheTTL = time.Second
 	}
+	s.dbTimeout = cfg.DBTimeout
+	if s.dbTimeout == 0 {
+		s.dbTimeout = DefaultDBTimeout
+	}
 	s.auth = newAuthCache(cfg.AuthCacheTTL, cfg.Store.Authenticate)
 	s.limits = cfg.Limits.withDefaults()
 	s.failures = newKeyedLimiters(s.limits.AuthFailureRate, s.limits.AuthFailureBurst, s.limits.LimiterKeys)
@@ -87,11 +98,23 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// DefaultDBTimeout is Config.DBTimeout's default.
+const DefaultDBTimeout = 5 * time.Second
+
 // ServeHTTP logs each request and hands it to the routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := requestID(r)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+	if s.dbTimeout > 0 && strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasPrefix(r.URL.Path, "/v1/exports/") {
+		// A database that stops answering must not hold the request: the
+		// store's calls end at this deadline (see internal/pgdial for
+		// how the blocked connection is let go).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.dbTimeout)
+		defer cancel()
+	}
+	r = r.WithContext(ctx)
 	w.Header().Set(RequestIDHeader, id)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	_, pattern := s.mux.Handler(r)

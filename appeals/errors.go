@@ -16,6 +16,7 @@ const (
 	Forbidden    Code = "forbidden"    // the caller's role may never do this
 	Unauthorized Code = "unauthorized" // no valid credentials
 	KeyReused    Code = "key_reused"   // an idempotency key reused with another request
+	Unavailable  Code = "unavailable"  // a dependency (the database) is down or not answering in time; retry
 	Internal     Code = "internal"
 )
 

@@ -36,6 +36,7 @@ type config struct {
 	LogFormat          string
 	ShutdownTimeout    time.Duration
 	AuthCacheTTL       time.Duration
+	DBTimeout          time.Duration
 	PprofAddr          string
 	// Connection and rate limits (api.Limits).
 	ReadHeaderTimeout time.Duration
@@ -127,6 +128,7 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 	str(&c.LogFormat, "log-format", "DOCKET_LOG_FORMAT", "json", "json (one object per line) or text (key=value)")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "DOCKET_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may finish on SIGTERM")
 	dur(&c.AuthCacheTTL, "auth-cache-ttl", "DOCKET_AUTH_CACHE_TTL", time.Second, "how long a token look-up is reused: the longest a revoked token keeps working; negative: no cache")
+	dur(&c.DBTimeout, "db-timeout", "DOCKET_DB_TIMEOUT", api.DefaultDBTimeout, "the longest a request's database work may take before it answers 503 with Retry-After (exports excepted); also bounds opening a connection, and background work gets 6 times it without progress")
 	str(&c.PprofAddr, "pprof-addr", "DOCKET_PPROF_ADDR", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
 	dur(&c.ReadHeaderTimeout, "read-header-timeout", "DOCKET_READ_HEADER_TIMEOUT", 10*time.Second, "the longest a request's headers may take to arrive")
 	dur(&c.ReadTimeout, "read-timeout", "DOCKET_READ_TIMEOUT", 30*time.Second, "the longest a whole request, headers and body, may take to arrive; a trickled body is cut")

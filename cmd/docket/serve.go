@@ -21,6 +21,7 @@ import (
 
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/internal/pgdial"
 	"github.com/docket-dev/docket/migrations"
 )
 
@@ -73,6 +74,37 @@ func openDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
 	return db, nil
 }
 
+// stallFactor times DOCKET_DB_TIMEOUT is the longest any read or write of
+// a served connection waits for progress: the bound of background work
+// (integrator, relay, sweeps), whose contexts have no deadline, against a
+// database that stops answering. It must exceed the longest statement.
+const stallFactor = 6
+
+// openServeDB opens the pool `docket serve` runs on: every connection's
+// I/O is bounded (internal/pgdial), so that a hung database fails requests
+// at their deadline and lets the background work retry, instead of
+// blocking them forever.
+func openServeDB(ctx context.Context, dsn string, timeout time.Duration) (*sqlx.DB, error) {
+	if timeout <= 0 {
+		timeout = api.DefaultDBTimeout
+	}
+	sdb, err := pgdial.Open(withBinaryParameters(dsn), pgdial.Options{ConnectTimeout: timeout, Stall: stallFactor * timeout})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db := sqlx.NewDb(sdb, "postgres")
+	db.SetMaxOpenConns(64)
+	db.SetMaxIdleConns(64)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("reach database: %w", err)
+	}
+	return db, nil
+}
+
 func newFlagSet(name string, e *env, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -109,18 +141,25 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 			logger.Info("created the database", slog.String("database", databaseName(cfg.DatabaseURL)))
 		}
 	}
-	db, err := openDB(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	defer db.Close()
 	if !cfg.NoMigrate {
-		n, err := migrations.Apply(ctx, db.DB)
+		// On a pool of its own, without the served pool's stall bound: a
+		// migration's statement may rightly take long.
+		mdb, err := openDB(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		n, err := migrations.Apply(ctx, mdb.DB)
+		mdb.Close()
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
 		logger.Info("database migrated", slog.String("database", databaseName(cfg.DatabaseURL)), slog.Int("applied", n))
 	}
+	db, err := openServeDB(ctx, cfg.DatabaseURL, cfg.DBTimeout)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer db.Close()
 	store := appeals.NewStore(db, appeals.Options{AppealWindow: cfg.AppealWindow, ReviewDue: cfg.ReviewDue,
 		ClaimLease: cfg.ClaimLease, FurtherAppeals: &cfg.FurtherAppeals})
 
@@ -150,7 +189,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 
 	srv := api.New(api.Config{Store: store, Audit: auditLog, Logger: logger, Checks: checks,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Registry: reg, Version: version, AuthCacheTTL: cfg.AuthCacheTTL,
-		Limits: limits})
+		Limits: limits, DBTimeout: cfg.DBTimeout})
 
 	if cfg.PprofAddr != "" {
 		go servePprof(bg, cfg.PprofAddr, logger)

@@ -42,6 +42,8 @@ var layers = map[string][]string{
 	"internal/loadgen":    {"api/client", "appeals"},
 	"internal/logtest":    {"audit"},
 	"internal/oapitest":   {},
+	"internal/pgdial":     {},
+	"internal/pgproxy":    {},
 	"internal/pgtest":     {"migrations"},
 }
 
