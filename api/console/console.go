@@ -115,6 +115,12 @@ func (c *Console) routes() {
 
 	c.get("/ui/audit", c.page(c.auditIndex, auditReaders...), []string{"start"})
 	c.get("/ui/audit/entries/{index}", c.page(c.auditEntry, auditReaders...), nil)
+	c.get("/ui/audit/report", c.page(c.auditReport, auditReaders...), []string{"from", "to"})
+	c.get("/ui/exports/{file}", c.page(c.export, auditReaders...), []string{"from", "to"})
+
+	c.get("/ui/policies", c.page(c.policies, admins...), []string{"cursor"})
+	c.get("/ui/policies/{code}", c.page(c.policy, admins...), []string{"from", "to"})
+	c.post("/ui/policies/{code}/reversal", c.form(c.reversal, admins...))
 }
 
 var (
