@@ -261,8 +261,8 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, s *appeals.Sess
 
 // bundleEntry is one leaf of the bundle.
 type bundleEntry struct {
-	Index    int64           `json:"index"`
-	LeafHash []byte          `json:"leaf_hash"`
+	Index    int64  `json:"index"`
+	LeafHash []byte `json:"leaf_hash"`
 	// Data is the entry's exact bytes (standard base64): the leaf hash is
 	// SHA-256(0x00 || Data).
 	Data []byte `json:"data"`

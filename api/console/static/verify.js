@@ -19,7 +19,7 @@
   const leafHash = d => sha(cat(new Uint8Array([0]), d));
   const node = (l, r) => sha(cat(new Uint8Array([1]), l, r));
   const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
-  const say = (text, ok) => { verdict.textContent = text; verdict.className = ok ? "verify-ok" : "verify-bad"; };
+  const say = (text, ok) => { verdict.textContent = text; verdict.className = ok === true ? "verify-ok" : ok === false ? "verify-bad" : ""; };
 
   // parseNote reads a checkpoint note: its text (what is signed), origin, size and root.
   const parseNote = note => {
@@ -33,12 +33,13 @@
 
   // signed says whether a note carries a valid signature by key ("name+hash+base64"),
   // or null when the browser has no Ed25519.
+  let noEd25519 = "";
   const signed = async (cp, key) => {
     const [name, hash, pub] = key.split("+");
     const raw = b64(pub);
     if (raw[0] !== 1) return false;
     let k;
-    try { k = await crypto.subtle.importKey("raw", raw.slice(1), { name: "Ed25519" }, false, ["verify"]); } catch { return null; }
+    try { k = await crypto.subtle.importKey("raw", raw.slice(1), { name: "Ed25519" }, false, ["verify"]); } catch (e) { noEd25519 = e.name; return null; }
     for (const line of cp.sigs) {
       const [, who, sig] = line.split(" ");
       const blob = b64(sig);
@@ -96,7 +97,7 @@
     const notes = [];
     const sigLatest = await signed(latest, key);
     if (sigLatest === false) return say("NOT verified: the server's checkpoint is not signed by the log's key.", false);
-    notes.push(sigLatest ? "the checkpoint's signature is valid" : "this browser cannot check Ed25519 signatures");
+    notes.push(sigLatest ? "the checkpoint's signature is valid" : "this browser cannot check Ed25519 signatures (" + noEd25519 + ")");
     const root = await rootOf(index, latest.size, await leafHash(b64(box.dataset.entry)), proof);
     if (!equal(root, latest.root)) return say("NOT verified: the proof does not lead to the checkpoint's root.", false);
     if (held.origin !== latest.origin) return say("NOT verified: the checkpoint you hold is of another log (" + held.origin + ").", false);
@@ -125,5 +126,5 @@
   document.getElementById("use-pasted").addEventListener("click", () => run(document.getElementById("pasted-checkpoint").value.replace(/\r\n/g, "\n")));
   const pinned = localStorage.getItem(pinKey);
   if (pinned) run(pinned);
-  else say("No checkpoint is pinned in this browser yet: pin the server's latest (trust on first use) or paste one you hold.", false);
+  else say("No checkpoint is pinned in this browser yet: pin the server's latest (trust on first use) or paste one you hold.");
 })();
