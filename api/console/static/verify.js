@@ -35,7 +35,9 @@
   // or null when the browser has no Ed25519.
   let noEd25519 = "";
   const signed = async (cp, key) => {
-    const [name, hash, pub] = key.split("+");
+    // The base64 may itself hold "+": only the first two split.
+    const i = key.indexOf("+"), j = key.indexOf("+", i + 1);
+    const name = key.slice(0, i), hash = key.slice(i + 1, j), pub = key.slice(j + 1);
     const raw = b64(pub);
     if (raw[0] !== 1) return false;
     let k;
