@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
@@ -177,4 +179,46 @@ func mth(leaves [][]byte) []byte {
 		k *= 2
 	}
 	return rfc6962.DefaultHasher.HashChildren(mth(leaves[:k]), mth(leaves[k:]))
+}
+
+// The entry page hands the browser what verify.js checks; the consistency
+// proofs it fetches are for auditors and admins only, and verify.
+func TestBrowserCheckInputs(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.integrate()
+	first, err := e.log.LatestCheckpoint(context.Background())
+	require.NoError(t, err)
+	_, err = e.store.PutPolicy(context.Background(), admin, "gambling", appeals.PolicyInput{Title: "Gambling", Text: "No casinos."})
+	require.NoError(t, err)
+	e.integrate()
+	latest, err := e.log.LatestCheckpoint(context.Background())
+	require.NoError(t, err)
+	require.Greater(t, latest.Size, first.Size)
+
+	aud := e.as("auditor")
+	p := aud.get("/ui/audit/entries/1")
+	require.Equal(t, 200, p.Status, p.Body)
+	require.Contains(t, p.Header.Get("Content-Security-Policy"), "connect-src 'self'")
+	require.Contains(t, p.Body, `<script src="/ui/static/verify.js" defer></script>`)
+	require.Contains(t, p.Body, `id="browser-check" data-index="1" data-entry="`)
+	require.Contains(t, p.Body, `data-key="`+strings.ReplaceAll(e.log.VerifierKey(), "+", "&#43;")+`"`)
+	require.Equal(t, 200, aud.get("/ui/static/verify.js").Status)
+
+	path := "/ui/audit/consistency?from=" + strconv.FormatUint(first.Size, 10) + "&to=" + strconv.FormatUint(latest.Size, 10)
+	p = aud.get(path)
+	require.Equal(t, 200, p.Status, p.Body)
+	var c struct{ Hashes []string }
+	require.NoError(t, json.Unmarshal([]byte(p.Body), &c))
+	hashes := make([][]byte, len(c.Hashes))
+	for i, h := range c.Hashes {
+		hashes[i], err = base64.StdEncoding.DecodeString(h)
+		require.NoError(t, err)
+	}
+	require.NoError(t, proof.VerifyConsistency(rfc6962.DefaultHasher, first.Size, latest.Size, hashes, first.Root, latest.Root))
+	require.Equal(t, http.StatusBadRequest, aud.get("/ui/audit/consistency?from=9&to=2").Status)
+	require.Equal(t, http.StatusBadRequest, aud.get("/ui/audit/consistency?from=x&to=2").Status)
+	for _, who := range []string{"advertiser", "reviewer"} {
+		require.Equal(t, http.StatusForbidden, e.as(who).get(path).Status, who)
+	}
 }
