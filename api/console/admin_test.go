@@ -222,3 +222,26 @@ func TestBrowserCheckInputs(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, e.as(who).get(path).Status, who)
 	}
 }
+
+// The store's new reads keep the API's roles: the preview is the bulk
+// reversal's (admins), the chart figures the report's (auditors, admins).
+func TestPreviewAndSeriesRoles(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	auditor := appeals.Actor{Role: appeals.RoleAuditor, Name: "audrey"}
+	_, err := e.store.CountReversible(ctx, auditor, "crypto", []int{1})
+	require.Equal(t, appeals.Forbidden, appeals.ErrorCode(err))
+	_, err = e.store.CountReversible(ctx, admin, "crypto", []int{1, 1})
+	require.Equal(t, appeals.Invalid, appeals.ErrorCode(err), "the reversal's own checks")
+	_, err = e.store.CountReversible(ctx, admin, "nope", []int{1})
+	require.Equal(t, appeals.NotFound, appeals.ErrorCode(err))
+	prev, err := e.store.CountReversible(ctx, admin, "crypto", []int{1, 2})
+	require.NoError(t, err)
+	require.Equal(t, map[int]int64{1: 1, 2: 0}, prev.ByVersion)
+	_, err = e.store.ReportSeries(ctx, acme, appeals.Period{})
+	require.Equal(t, appeals.Forbidden, appeals.ErrorCode(err))
+	s, err := e.store.ReportSeries(ctx, auditor, appeals.Period{})
+	require.NoError(t, err)
+	require.Len(t, s.Resolve, 6)
+}
