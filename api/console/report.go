@@ -179,14 +179,25 @@ func (c *Console) auditReport(w http.ResponseWriter, r *http.Request, s *appeals
 	return nil
 }
 
-// writeTracker notes whether a reply's body has begun: after that, an
-// error can only cut the connection.
+// exportWait is how long a download's reader may take over each 64 KiB:
+// the server's write timeout then bounds a reader that stalls, not the
+// length of an export (as the API's streamWriter does).
+const exportWait = time.Minute
+
+// writeTracker writes a reply's body, notes whether it has begun (after
+// that an error can only cut the connection) and moves the write deadline
+// on before each write.
 type writeTracker struct {
-	w     io.Writer
+	w     http.ResponseWriter
+	rc    *http.ResponseController
 	wrote bool
 }
 
-func (t *writeTracker) Write(p []byte) (int, error) { t.wrote = true; return t.w.Write(p) }
+func (t *writeTracker) Write(p []byte) (int, error) {
+	t.wrote = true
+	_ = t.rc.SetWriteDeadline(time.Now().Add(exportWait))
+	return t.w.Write(p)
+}
 
 // export serves the auditors' downloads with the session (the API's
 // export routes take bearer tokens, which a browser session does not
@@ -208,10 +219,10 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, s *appeals.Sess
 		h.Set("Content-Type", ctype)
 		h.Set("Content-Disposition", `attachment; filename="docket-`+file+`"`)
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
-	out := &writeTracker{w: bw}
+	tracker := &writeTracker{w: w, rc: http.NewResponseController(w)}
+	out := bufio.NewWriterSize(tracker, 64<<10)
 	fail := func(err error) error {
-		if err != nil && out.wrote {
+		if err != nil && tracker.wrote {
 			c.logger.ErrorContext(r.Context(), "console: export broke off", "file", file, "error", err)
 			panic(http.ErrAbortHandler)
 		}
@@ -254,7 +265,7 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, s *appeals.Sess
 		return appeals.Errorf(appeals.NotFound, "there is no export %q", file)
 	}
 	if err == nil {
-		err = bw.Flush()
+		err = out.Flush()
 	}
 	return fail(err)
 }
