@@ -133,6 +133,9 @@ type entryView struct {
 	// Included says it was checked against that checkpoint's root.
 	Proof    []string
 	Included bool
+	// Data is the entry's exact bytes (standard base64) and Key the log's
+	// verifier key, for the check made in the browser (static/verify.js).
+	Data, Key string
 }
 
 // auditEntry shows one entry's exact bytes (indented for reading; the
@@ -160,7 +163,8 @@ func (c *Console) auditEntry(w http.ResponseWriter, r *http.Request, s *appeals.
 		pretty.Write(leaf.Data)
 	}
 	sum := sha256.Sum256(leaf.Data)
-	v := entryView{Row: rowOf(leaf), JSON: pretty.String(), SHA256: base64.StdEncoding.EncodeToString(sum[:])}
+	v := entryView{Row: rowOf(leaf), JSON: pretty.String(), SHA256: base64.StdEncoding.EncodeToString(sum[:]),
+		Data: base64.StdEncoding.EncodeToString(leaf.Data), Key: l.VerifierKey()}
 	if v.Checkpoint, err = checkpointOf(r, l); err != nil {
 		return err
 	}
@@ -178,4 +182,38 @@ func (c *Console) auditEntry(w http.ResponseWriter, r *http.Request, s *appeals.
 	}
 	c.render(w, r, http.StatusOK, "entry", view{Session: s, Title: "Audit entry " + strconv.FormatUint(index, 10), Data: v})
 	return nil
+}
+
+// auditConsistency answers static/verify.js: the consistency proof (JSON,
+// hashes in standard base64) from a tree of size ?from= (the checkpoint
+// the auditor holds) to one of size ?to= (the server's latest). The
+// browser checks it against the roots it holds; the server checks nothing.
+func (c *Console) auditConsistency(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
+	l, err := c.auditLog()
+	if err != nil {
+		return err
+	}
+	var from, to uint64
+	for name, p := range map[string]*uint64{"from": &from, "to": &to} {
+		if *p, err = strconv.ParseUint(r.URL.Query().Get(name), 10, 63); err != nil {
+			return appeals.Errorf(appeals.Invalid, "%s must be a tree size", name)
+		}
+	}
+	hashes, err := l.ConsistencyProof(r.Context(), from, to)
+	if errors.Is(err, audit.ErrInvalid) || errors.Is(err, audit.ErrNotFound) {
+		return appeals.Errorf(appeals.Invalid, "there is no consistency proof from size %d to size %d", from, to)
+	}
+	if err != nil {
+		return err
+	}
+	out := struct {
+		From   uint64   `json:"from"`
+		To     uint64   `json:"to"`
+		Hashes []string `json:"hashes"`
+	}{From: from, To: to, Hashes: []string{}}
+	for _, h := range hashes {
+		out.Hashes = append(out.Hashes, base64.StdEncoding.EncodeToString(h))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(out)
 }

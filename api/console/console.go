@@ -115,6 +115,13 @@ func (c *Console) routes() {
 
 	c.get("/ui/audit", c.page(c.auditIndex, auditReaders...), []string{"start"})
 	c.get("/ui/audit/entries/{index}", c.page(c.auditEntry, auditReaders...), nil)
+	c.get("/ui/audit/consistency", c.page(c.auditConsistency, auditReaders...), []string{"from", "to"})
+	c.get("/ui/audit/report", c.page(c.auditReport, auditReaders...), []string{"from", "to"})
+	c.get("/ui/exports/{file}", c.page(c.export, auditReaders...), []string{"from", "to"})
+
+	c.get("/ui/policies", c.page(c.policies, admins...), []string{"cursor"})
+	c.get("/ui/policies/{code}", c.page(c.policy, admins...), []string{"from", "to"})
+	c.post("/ui/policies/{code}/reversal", c.form(c.reversal, admins...))
 }
 
 var (
@@ -187,7 +194,7 @@ func checkQuery(r *http.Request, allowed map[string]bool) string {
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// No inline script or style anywhere: only the console's own files.
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "+
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "+
 		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")

@@ -2,11 +2,43 @@
 // advertisers read their decisions' statements of reasons and file
 // appeals; reviewers work the queue; auditors (and admins) read the audit
 // log: the latest signed checkpoint, the entries, and each entry's exact
-// bytes with its inclusion proof checked against that checkpoint. Other
-// staff roles read decisions as the API lets them. Pages are rendered on the server with
+// bytes with its inclusion proof checked against that checkpoint, and the
+// transparency figures (Store.AppealsReport, Store.ReportSeries) as charts
+// drawn on the server as SVG (report.go: bars laid out in Go, markup
+// written and escaped by the template, no script), with exports; admins
+// (policy owners) read each policy's versions with a diff between any two
+// and reverse decisions in bulk: the form previews the count
+// (Store.CountReversible, the same role and checks as the reversal, and
+// the same selection of decisions in effect), then a confirmation runs
+// Store.ReversePolicyVersions and shows its report. Other staff roles read
+// decisions as the API lets them. Pages are rendered on the server with
 // html/template from files embedded in the binary (embed); there is no
-// build step and no client framework, only a small script (static/lease.js)
-// that ticks a lease countdown the server already printed.
+// build step and no client framework, only two small scripts:
+// static/lease.js ticks a lease countdown the server already printed, and
+// static/verify.js checks an audit entry in the browser (below).
+//
+// Checked by the auditor, not only by the server. A check done only by
+// the server being audited proves nothing, so an entry's page also hands
+// the browser the entry's bytes, its inclusion proof and the signed
+// checkpoint, and verify.js (WebCrypto) recomputes the leaf hash
+// SHA-256(0x00||entry) and the root (RFC 9162 2.1.3.2), checks the
+// checkpoint's Ed25519 note signature with the verifier key, and checks it
+// extends the checkpoint the auditor holds: one pinned in localStorage
+// from an earlier visit (the first pin is trust on first use) or pasted,
+// through a consistency proof fetched from /ui/audit/consistency (RFC 9162
+// 2.1.4.2). A newer checkpoint that verifies becomes the pinned one. The
+// verifier key is read from the page: an auditor who wants to trust no
+// page pastes a checkpoint verified elsewhere (docket verify) or checks the
+// key shown against the one published.
+//
+// Exports. The API's export routes take bearer tokens, which a browser
+// session does not hold, so the console serves the same exports under
+// /ui/exports/ (auditors and admins, by session) through the functions
+// the API's handlers call: audit.jsonl and audit.csv (audit.Export),
+// dsa.jsonl (Store.ExportDSA), report.json and report.csv
+// (Store.AppealsReport), and bundle.json: the latest signed checkpoint,
+// the verifier key and every entry it covers (exact bytes, base64), from
+// which anyone recomputes the root and checks the signature offline.
 //
 // One set of rules. Every page and form calls the same appeals.Store
 // methods the JSON API calls (ListDecisions, Decision, FileAppeal, Claim,
@@ -33,7 +65,7 @@
 //
 // Headers. Every reply under /ui/ carries a strict Content-Security-Policy
 // (only the console's own script and style files; no inline script, no
-// frames, forms post only here), X-Content-Type-Options: nosniff,
+// frames, forms post only here, fetch only to here), X-Content-Type-Options: nosniff,
 // Referrer-Policy: no-referrer and X-Frame-Options: DENY; pages are
 // Cache-Control: no-store.
 //

@@ -1,0 +1,90 @@
+package console_test
+
+import (
+	"context"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/appeals"
+)
+
+// An auditor pins a checkpoint in the browser, sees an entry verified
+// there (inclusion, then consistency with the pinned checkpoint once the
+// log has grown) and the charts drawn; an admin previews and runs a bulk
+// reversal.
+func TestAuditorAndAdminInBrowser(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.fileAppeal("Please look again.")
+	e.integrate()
+	browser := startBrowser(t)
+	verified := func(p *person) string {
+		p.t.Helper()
+		_, err := chromedp.Run(p.ctx, chromedp.Poll[bool](
+			`document.querySelector("#browser-verdict").className !== ""`, chromedp.WithPollingTimeout(10*time.Second)))
+		require.NoError(t, err, "the browser's check never ended")
+		return p.text("#browser-verdict")
+	}
+
+	aud := e.person(browser, "auditor")
+	aud.do(chromedp.Navigate(aud.url+"/ui/signin"), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), e.tokens["auditor"]),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS("#checkpoint")),
+		chromedp.Navigate(aud.url+"/ui/audit/entries/1"), chromedp.WaitVisible(chromedp.CSS("#pin-latest")))
+	require.Contains(t, aud.text("#browser-verdict"), "No checkpoint is pinned")
+	aud.noInlineScript()
+	aud.accessible()
+	aud.do(chromedp.Click(chromedp.CSS("#pin-latest"), chromedp.NodeVisible))
+	got := verified(aud)
+	require.Contains(t, got, "Verified in this browser: entry 1 is included")
+	require.Contains(t, got, "the checkpoint's signature is valid", "Chromium checks Ed25519 with WebCrypto")
+	aud.snap("entry-verified")
+
+	// The log grows; the pinned checkpoint is checked against the new one.
+	_, err := e.store.PutPolicy(context.Background(), admin, "gambling", appeals.PolicyInput{Title: "Gambling", Text: "No casinos."})
+	require.NoError(t, err)
+	e.integrate()
+	aud.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#pin-latest")))
+	got = verified(aud)
+	require.Contains(t, got, "Verified in this browser")
+	m := regexp.MustCompile(`checkpoint of size (\d+), which extends the checkpoint of size (\d+) you hold`).FindStringSubmatch(got)
+	require.NotNil(t, m, got)
+	require.NotEqual(t, m[1], m[2], "a consistency proof from the pinned size to a larger one")
+
+	// A checkpoint held but forged (another root under the real signature) is refused.
+	aud.eval(`(() => { const k = "docket-checkpoint:" + location.host, n = localStorage.getItem(k).split("\n");
+		n[2] = btoa("x".repeat(32)); localStorage.setItem(k, n.join("\n")); return true; })()`)
+	aud.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#pin-latest")))
+	require.Contains(t, verified(aud), "NOT verified: the checkpoint you hold is not signed by the log's key")
+
+	aud.do(chromedp.Navigate(aud.url+"/ui/audit/report"), chromedp.WaitVisible(chromedp.CSS("#chart-weeks svg rect")))
+	require.True(t, aud.eval(`document.querySelectorAll("svg.bars rect").length >= 3`), "the charts are drawn")
+	require.True(t, aud.eval(`document.querySelector("#chart-weeks svg").getBoundingClientRect().height > 20`))
+	aud.noInlineScript()
+	aud.accessible()
+	aud.snap("report")
+
+	adm := e.person(browser, "admin")
+	adm.do(chromedp.Navigate(adm.url+"/ui/signin"), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), e.tokens["admin"]),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS("#decisions")),
+		chromedp.Navigate(adm.url+"/ui/policies/crypto"), chromedp.WaitVisible(chromedp.CSS("#reversal-form")))
+	adm.accessible()
+	adm.snap("policy")
+	adm.do(chromedp.Click(chromedp.CSS("#version-1"), chromedp.NodeVisible),
+		chromedp.SendKeys(chromedp.CSS("#reversal-rationale"), "Version 1 forbade licensed issuers' ads."),
+		chromedp.Click(chromedp.CSS("#preview-reversal"), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS("#preview-total")))
+	require.Contains(t, adm.text("#preview-total"), "This will reverse 1 decisions")
+	adm.accessible()
+	adm.snap("reversal-preview")
+	adm.do(chromedp.Click(chromedp.CSS("#run-reversal"), chromedp.NodeVisible), chromedp.WaitVisible(chromedp.CSS("#report-reversed")))
+	require.Equal(t, "1", adm.text("#report-reversed"))
+	adm.snap("reversal-report")
+}
