@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket/internal/natstest"
 	"github.com/docket-dev/docket/notify"
 )
 
@@ -32,36 +33,9 @@ func embedded(t *testing.T) (url, dataDir string) {
 // errors (permission violations) go to the returned channel.
 func asUser(t *testing.T, url, seedFile string) (jetstream.JetStream, <-chan error) {
 	t.Helper()
-	errs := make(chan error, 64)
 	o, err := nats.NkeyOptionFromSeed(seedFile)
 	require.NoError(t, err)
-	nc, err := nats.Connect(url, o, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		select {
-		case errs <- err:
-		default:
-		}
-	}))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	return js, errs
-}
-
-// violation waits for the server to report a permission violation on subject.
-func violation(t *testing.T, errs <-chan error, subject string) {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case err := <-errs:
-			if strings.Contains(err.Error(), "Permissions Violation") && strings.Contains(err.Error(), subject) {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("no permission violation reported for %s", subject)
-		}
-	}
+	return natstest.Connect(t, url, o)
 }
 
 func shortCtx(t *testing.T) context.Context {
@@ -142,11 +116,11 @@ func TestEmbeddedPublisherCannotDeleteOrPurge(t *testing.T) {
 	require.NoError(t, err, "the relay reads messages back")
 
 	require.Error(t, js.DeleteStream(shortCtx(t), notify.DefaultStream))
-	violation(t, errs, "$JS.API.STREAM.DELETE.DOCKET")
+	natstest.AwaitViolation(t, errs, "$JS.API.STREAM.DELETE.DOCKET")
 	require.Error(t, stream.Purge(shortCtx(t)))
-	violation(t, errs, "$JS.API.STREAM.PURGE.DOCKET")
+	natstest.AwaitViolation(t, errs, "$JS.API.STREAM.PURGE.DOCKET")
 	require.Error(t, stream.DeleteMsg(shortCtx(t), 2))
-	violation(t, errs, "$JS.API.STREAM.MSG.DELETE.DOCKET")
+	natstest.AwaitViolation(t, errs, "$JS.API.STREAM.MSG.DELETE.DOCKET")
 	require.Equal(t, uint64(3), streamMsgs(t, js, notify.DefaultStream))
 }
 
@@ -209,27 +183,27 @@ func readerIsRefused(t *testing.T, js jetstream.JetStream, stream jetstream.Stre
 	before := stream.CachedInfo().Config
 	// A core publish and a JetStream one to docket.>.
 	require.NoError(t, js.Conn().Publish(notify.Subject("decision.recorded"), []byte(`{}`)))
-	violation(t, errs, "docket.decision.recorded")
+	natstest.AwaitViolation(t, errs, "docket.decision.recorded")
 	_, err := js.PublishMsg(shortCtx(t), &nats.Msg{Subject: notify.Subject("x"), Data: []byte(`{}`),
 		Header: nats.Header{jetstream.MsgIDHeader: {testOrigin + "/999999"}, notify.HeaderIndex: {"999999"}}})
 	require.Error(t, err)
-	violation(t, errs, "docket.x")
+	natstest.AwaitViolation(t, errs, "docket.x")
 
 	upd := before
 	upd.Subjects = append(upd.Subjects, "other.>")
 	upd.Description = "changed by a reader"
 	_, err = js.UpdateStream(shortCtx(t), upd)
 	require.Error(t, err)
-	violation(t, errs, "$JS.API.STREAM.UPDATE."+before.Name)
+	natstest.AwaitViolation(t, errs, "$JS.API.STREAM.UPDATE."+before.Name)
 	require.Error(t, js.DeleteStream(shortCtx(t), before.Name))
-	violation(t, errs, "$JS.API.STREAM.DELETE."+before.Name)
+	natstest.AwaitViolation(t, errs, "$JS.API.STREAM.DELETE."+before.Name)
 	require.Error(t, stream.Purge(shortCtx(t)))
-	violation(t, errs, "$JS.API.STREAM.PURGE."+before.Name)
+	natstest.AwaitViolation(t, errs, "$JS.API.STREAM.PURGE."+before.Name)
 	require.Error(t, stream.DeleteMsg(shortCtx(t), 1))
-	violation(t, errs, "$JS.API.STREAM.MSG.DELETE."+before.Name)
+	natstest.AwaitViolation(t, errs, "$JS.API.STREAM.MSG.DELETE."+before.Name)
 	_, err = js.CreateStream(shortCtx(t), jetstream.StreamConfig{Name: "SHADOW", Subjects: []string{"docket.shadow.>"}})
 	require.Error(t, err)
-	violation(t, errs, "$JS.API.STREAM.CREATE.SHADOW")
+	natstest.AwaitViolation(t, errs, "$JS.API.STREAM.CREATE.SHADOW")
 
 	info, err := stream.Info(shortCtx(t))
 	require.NoError(t, err)
@@ -269,7 +243,7 @@ func TestMintedConsumerUser(t *testing.T) {
 	js, errs := asUser(t, url, p)
 	readerCanConsume(t, js, 5)
 	require.NoError(t, js.Conn().Publish(notify.Subject("decision.recorded"), []byte(`{}`)))
-	violation(t, errs, "docket.decision.recorded")
+	natstest.AwaitViolation(t, errs, "docket.decision.recorded")
 }
 
 // Stream DOCKET itself refuses purges and message deletes, whoever asks,

@@ -13,12 +13,12 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats-server/v2/server"
-	natsserver "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/natstest"
 	"github.com/docket-dev/docket/notify"
 )
 
@@ -36,13 +36,7 @@ func testLogger(t testing.TB) *slog.Logger {
 // runNATS starts an in-process server with JetStream storing in dir.
 func runNATS(t testing.TB, port int, dir string) *server.Server {
 	t.Helper()
-	opts := natsserver.DefaultTestOptions
-	opts.Port = port
-	opts.JetStream = true
-	opts.StoreDir = dir
-	s := natsserver.RunServer(&opts)
-	t.Cleanup(s.Shutdown)
-	return s
+	return natstest.Run(t, &server.Options{Port: port, StoreDir: dir})
 }
 
 // connect returns a JetStream context whose connection never gives up
@@ -228,9 +222,10 @@ func eventually(t testing.TB, what string, d time.Duration, cond func() bool) {
 	require.Eventually(t, cond, d, 20*time.Millisecond, "gave up waiting: %s", what)
 }
 
-// streamMsgs is how many messages the stream stores: duplicates that
-// slipped past JetStream would show here even if a consumer missed them.
-func streamLastSeq(t testing.TB, js jetstream.JetStream, name string) uint64 {
+// streamState reads the stream's state: Msgs counts what it stores (a
+// duplicate that slipped past JetStream shows here even if a consumer
+// missed it), LastSeq is its last message's sequence.
+func streamState(t testing.TB, js jetstream.JetStream, name string) jetstream.StreamState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -238,18 +233,12 @@ func streamLastSeq(t testing.TB, js jetstream.JetStream, name string) uint64 {
 	require.NoError(t, err)
 	info, err := s.Info(ctx)
 	require.NoError(t, err)
-	return info.State.LastSeq
+	return info.State
 }
 
 func streamMsgs(t testing.TB, js jetstream.JetStream, name string) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, name)
-	require.NoError(t, err)
-	info, err := s.Info(ctx)
-	require.NoError(t, err)
-	return info.State.Msgs
+	return streamState(t, js, name).Msgs
 }
 
 func newRelay(t testing.TB, db *sqlx.DB, js jetstream.JetStream, stream, prefix string, tweak func(*notify.Options)) *notify.Relay {
@@ -294,7 +283,7 @@ func readBack(t *testing.T, js jetstream.JetStream, n int64, guard time.Duration
 	wait := consume(ctx, t, js, notify.DefaultStream, "", rec)
 	// The consumer delivers in stream order, so once it has delivered
 	// the stream's last message it has delivered every duplicate too.
-	last := streamLastSeq(t, js, notify.DefaultStream)
+	last := streamState(t, js, notify.DefaultStream).LastSeq
 	eventually(t, "all entries consumed", guard, func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()

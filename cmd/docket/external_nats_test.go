@@ -14,14 +14,13 @@ import (
 
 	"github.com/nats-io/jwt/v2"
 	natssrv "github.com/nats-io/nats-server/v2/server"
-	natsserver "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/audit"
+	"github.com/docket-dev/docket/internal/natstest"
 	"github.com/docket-dev/docket/internal/pgtest"
 	"github.com/docket-dev/docket/notify"
 )
@@ -40,8 +39,7 @@ func externalNATS(t *testing.T) (url, docketPW, readerPW string) {
 	opts, err := natssrv.ProcessConfigFile(conf)
 	require.NoError(t, err)
 	opts.Host, opts.Port, opts.StoreDir, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, t.TempDir(), true, true
-	s := natsserver.RunServer(opts)
-	t.Cleanup(s.Shutdown)
+	s := natstest.Run(t, opts)
 	return s.ClientURL(), docketPW, readerPW
 }
 
@@ -102,14 +100,14 @@ func TestExternalNATSWithPermissions(t *testing.T) {
 	require.ErrorIs(t, err, nats.ErrAuthorization)
 
 	// The publisher cannot delete the stream.
-	pub, pubErrs := userConn(t, url, nats.UserInfo("docket", docketPW))
+	pub, pubErrs := natstest.Connect(t, url, nats.UserInfo("docket", docketPW))
 	dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
 	require.Error(t, pub.DeleteStream(dctx, notify.DefaultStream))
 	dcancel()
-	awaitViolation(t, pubErrs, "$JS.API.STREAM.DELETE.DOCKET")
+	natstest.AwaitViolation(t, pubErrs, "$JS.API.STREAM.DELETE.DOCKET")
 
 	// The reader: durable consumer, fetch, ack.
-	js, errs := userConn(t, url, nats.UserInfo("reader", readerPW))
+	js, errs := natstest.Connect(t, url, nats.UserInfo("reader", readerPW))
 	errStop := errors.New("stop")
 	var got []int64
 	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
@@ -131,7 +129,7 @@ func TestExternalNATSWithPermissions(t *testing.T) {
 
 	// ...and nothing else.
 	require.NoError(t, js.Conn().Publish("docket.decision.recorded", []byte(`{}`)))
-	awaitViolation(t, errs, "docket.decision.recorded")
+	natstest.AwaitViolation(t, errs, "docket.decision.recorded")
 	stream, err := js.Stream(cctx, notify.DefaultStream)
 	require.NoError(t, err)
 	for _, c := range []struct {
@@ -151,44 +149,13 @@ func TestExternalNATSWithPermissions(t *testing.T) {
 		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
 		require.Error(t, c.call(rctx), c.subject)
 		rcancel()
-		awaitViolation(t, errs, c.subject)
+		natstest.AwaitViolation(t, errs, c.subject)
 	}
 	si, err := stream.Info(cctx)
 	require.NoError(t, err)
 	require.Equal(t, uint64(n), si.State.Msgs)
 	require.NotEqual(t, "reader was here", si.Config.Description)
 	require.True(t, si.Config.DenyDelete && si.Config.DenyPurge)
-}
-
-func userConn(t *testing.T, url string, auth nats.Option) (jetstream.JetStream, <-chan error) {
-	t.Helper()
-	errs := make(chan error, 64)
-	nc, err := nats.Connect(url, auth, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		select {
-		case errs <- err:
-		default:
-		}
-	}))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	return js, errs
-}
-
-func awaitViolation(t *testing.T, errs <-chan error, subject string) {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case err := <-errs:
-			if strings.Contains(err.Error(), "Permissions Violation") && strings.Contains(err.Error(), subject) {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("no permission violation reported for %s", subject)
-		}
-	}
 }
 
 // At most one kind of NATS credentials; secrets never in --help.
@@ -259,9 +226,9 @@ func TestNATSUserCommand(t *testing.T) {
 
 	o, err := nats.NkeyOptionFromSeed(p)
 	require.NoError(t, err)
-	js, errs := userConn(t, url, o)
+	js, errs := natstest.Connect(t, url, o)
 	require.NoError(t, js.Conn().Publish("docket.decision.recorded", []byte(`{}`)))
-	awaitViolation(t, errs, "docket.decision.recorded")
+	natstest.AwaitViolation(t, errs, "docket.decision.recorded")
 }
 
 // --creds and DOCKET_NATS_CREDS take a .creds file (user JWT and seed) or

@@ -16,14 +16,13 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-	natssrv "github.com/nats-io/nats-server/v2/server"
-	natsserver "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/internal/pgproxy"
+	"github.com/docket-dev/docket/internal/natstest"
 	"github.com/docket-dev/docket/internal/pgtest"
 	"github.com/docket-dev/docket/notify"
 )
@@ -54,9 +53,7 @@ func startOutage(t *testing.T) *outage {
 	require.NoError(t, err)
 	proxy := pgproxy.New(t, u.Host)
 	u.Host = proxy.Addr()
-	ns := natsserver.RunServer(&natssrv.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	t.Cleanup(ns.Shutdown)
+	ns := natstest.Run(t, nil)
 	s := startServer(t, map[string]string{"DATABASE_URL": u.String(), "DOCKET_DB_TIMEOUT": "1s",
 		"DOCKET_NATS_URL": ns.ClientURL(), "DOCKET_CHECKPOINT_INTERVAL": "50ms"})
 	db, err := sqlx.Open("postgres", direct)

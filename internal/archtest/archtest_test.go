@@ -41,6 +41,7 @@ var layers = map[string][]string{
 	"internal/crashtest":  {"notify"},
 	"internal/loadgen":    {"api/client", "appeals"},
 	"internal/logtest":    {"audit"},
+	"internal/natstest":   {},
 	"internal/oapitest":   {},
 	"internal/pgdial":     {},
 	"internal/pgproxy":    {},

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/internal/pgtest"
+	"github.com/docket-dev/docket/internal/natstest"
 )
 
 // crashConfig sizes one run: it lasts at least Duration and until Kills
@@ -119,12 +120,7 @@ func setUp(t *testing.T) *crashRun {
 	bin, err := Build(ctx, filepath.Join("..", ".."), tmp)
 	require.NoError(t, err)
 
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	require.NoError(t, err)
-	go ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	require.True(t, ns.ReadyForConnections(10*time.Second), "NATS never ready")
+	ns := natstest.Run(t, nil)
 
 	r := &crashRun{t: t, bin: bin, dbURL: pgtest.NewURL(t), nats: ns,
 		hc: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
