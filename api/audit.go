@@ -39,20 +39,12 @@ type AuditExportLine struct {
 	Entry    json.RawMessage `json:"entry" required:"true"`
 }
 
-// InclusionProof is an RFC 6962 audit path.
-type InclusionProof struct {
-	Index    uint64   `json:"index"`
-	Size     uint64   `json:"size"`
-	LeafHash []byte   `json:"leaf_hash"`
-	Hashes   [][]byte `json:"hashes"`
-}
-
-// ConsistencyProof shows the tree of size from is a prefix of the tree of size to.
-type ConsistencyProof struct {
-	From   uint64   `json:"from"`
-	To     uint64   `json:"to"`
-	Hashes [][]byte `json:"hashes"`
-}
+// The proofs' wire shapes are the log's own (one declaration for the
+// server and its clients).
+type (
+	InclusionProof   = audit.InclusionProof
+	ConsistencyProof = audit.ConsistencyProof
+)
 
 func auditEntry(l audit.Leaf) AuditEntry {
 	return AuditEntry{Index: l.Index, LeafHash: l.LeafHash, Data: l.Data, Entry: l.Data}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"github.com/docket-dev/docket/audit"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,21 +11,12 @@ import (
 	"time"
 )
 
-// InclusionProof is an RFC 6962 audit path of the leaf at Index in the
-// tree of Size.
-type InclusionProof struct {
-	Index    uint64   `json:"index"`
-	Size     uint64   `json:"size"`
-	LeafHash []byte   `json:"leaf_hash"`
-	Hashes   [][]byte `json:"hashes"`
-}
-
-// ConsistencyProof shows the tree of size From is a prefix of the tree of size To.
-type ConsistencyProof struct {
-	From   uint64   `json:"from"`
-	To     uint64   `json:"to"`
-	Hashes [][]byte `json:"hashes"`
-}
+// The proofs' wire shapes are the log's own (one declaration for the
+// server and its clients).
+type (
+	InclusionProof   = audit.InclusionProof
+	ConsistencyProof = audit.ConsistencyProof
+)
 
 // text fetches a text/plain reply whole.
 func (c *Client) text(ctx context.Context, path string) ([]byte, error) {

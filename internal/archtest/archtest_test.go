@@ -28,7 +28,7 @@ const module = "github.com/docket-dev/docket"
 var layers = map[string][]string{
 	"cmd/docket":          {"api", "api/client", "appeals", "audit", "notify", "migrations", "internal/*"},
 	"api":                 {"api/console", "appeals", "audit"},
-	"api/client":          {"appeals"},
+	"api/client":          {"appeals", "audit"},
 	"api/console":         {"appeals", "audit"},
 	"appeals":             {"appeals/groupcommit", "audit"},
 	"appeals/groupcommit": {},
