@@ -187,26 +187,15 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 	}
 	defer db.Close()
 
-	var out io.Writer = e.stdout
 	path := *output
 	if *bundle != "" {
 		path = *bundle
 	}
-	var file *os.File
-	if path != "" && path != "-" {
-		file, err = os.Create(path)
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		defer file.Close()
-		out = file
-		// A file cut short by an error would pass for a smaller export.
-		defer func() {
-			if err != nil {
-				os.Remove(path)
-			}
-		}()
+	out, err := createOutput(e.stdout, path)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
 	}
+	defer func() { _ = out.finish(err != nil) }()
 	show := !*quiet && isTerminal(e.stderr)
 
 	if *bundle != "" {
@@ -230,10 +219,8 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 			return fmt.Errorf("export: %w", err)
 		}
 		bar.done(stats.Entries)
-		if file != nil {
-			if err := file.Close(); err != nil {
-				return fmt.Errorf("export: %w", err)
-			}
+		if err := out.finish(false); err != nil {
+			return fmt.Errorf("export: %w", err)
 		}
 		fmt.Fprintf(e.stderr, "wrote a %s bundle of %d entries against the checkpoint of size %d\n", stats.Mode, stats.Entries, stats.Size)
 		return nil
@@ -260,8 +247,8 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err == nil && file != nil {
-		err = file.Close()
+	if err == nil {
+		err = out.finish(false)
 	}
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -280,6 +267,40 @@ func checkpointSize(note []byte) (int64, error) {
 		return 0, fmt.Errorf("checkpoint size: %w", err)
 	}
 	return n, nil
+}
+
+// output is where an export goes: standard output for "" or "-", else a
+// new file.
+type output struct {
+	io.Writer
+	file *os.File
+	path string
+	done bool
+}
+
+func createOutput(stdout io.Writer, path string) (*output, error) {
+	if path == "" || path == "-" {
+		return &output{Writer: stdout}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &output{Writer: f, file: f, path: path}, nil
+}
+
+// finish closes a file output once; a failed one is removed, since a
+// file cut short would pass for a smaller export.
+func (o *output) finish(failed bool) error {
+	if o.file == nil || o.done {
+		return nil
+	}
+	o.done = true
+	err := o.file.Close()
+	if failed {
+		os.Remove(o.path)
+	}
+	return err
 }
 
 // readKey takes a verifier key itself or the name of a file holding one.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/docket-dev/docket/api/client"
 	"github.com/docket-dev/docket/audit"
@@ -45,29 +44,19 @@ func exportRemote(ctx context.Context, e *env, baseURL, token string, f audit.Ex
 	}
 	defer body.Close()
 
-	var out io.Writer = e.stdout
-	var file *os.File
-	if path != "" && path != "-" {
-		if file, err = os.Create(path); err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		defer file.Close()
-		out = file
-		// A file cut short by an error would pass for a smaller export.
-		defer func() {
-			if err != nil {
-				os.Remove(path)
-			}
-		}()
+	out, err := createOutput(e.stdout, path)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
 	}
+	defer func() { _ = out.finish(err != nil) }()
 	bar := newProgress(e.stderr, show, "bytes", -1)
 	bw := bufio.NewWriterSize(out, 256<<10)
 	n, err := io.Copy(bar.writer(bw), ctxReader{ctx, body})
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err == nil && file != nil {
-		err = file.Close()
+	if err == nil {
+		err = out.finish(false)
 	}
 	if err != nil {
 		return fmt.Errorf("export: %s: %w", baseURL, err)
