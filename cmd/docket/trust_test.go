@@ -40,6 +40,17 @@ func signedServer(t *testing.T, vars map[string]string) (*server, *sqlx.DB, int6
 	return s, db, staged
 }
 
+// saveCheckpoint keeps the checkpoint of size in a file, as an auditor
+// would; it returns the file and the note.
+func saveCheckpoint(t *testing.T, db *sqlx.DB, size int64) (string, string) {
+	t.Helper()
+	var note string
+	require.NoError(t, db.Get(&note, `SELECT note FROM audit_checkpoints WHERE size = $1`, size))
+	file := filepath.Join(t.TempDir(), "checkpoint.txt")
+	require.NoError(t, os.WriteFile(file, []byte(note), 0o644))
+	return file, note
+}
+
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -178,10 +189,7 @@ func TestVerifyCommandSavedCheckpoints(t *testing.T) {
 	t.Parallel()
 	vars := map[string]string{"DATABASE_URL": pgtest.NewURL(t), "DOCKET_DATA_DIR": t.TempDir(), "DOCKET_CHECKPOINT_INTERVAL": "10ms"}
 	_, db, size := signedServer(t, vars)
-	saved := filepath.Join(t.TempDir(), "cp")
-	var cpNote string
-	require.NoError(t, db.Get(&cpNote, `SELECT note FROM audit_checkpoints WHERE size = $1`, size))
-	require.NoError(t, os.WriteFile(saved, []byte(cpNote), 0o644))
+	saved, _ := saveCheckpoint(t, db, size)
 	out, _, err := runCLI(vars, "verify", "--checkpoint", saved)
 	require.NoError(t, err)
 	require.Contains(t, out, "extends 2 saved checkpoints") // the file and the pin
@@ -215,10 +223,7 @@ func TestSuccessorLogRecordsItsPredecessor(t *testing.T) {
 	t.Parallel()
 	old := map[string]string{"DATABASE_URL": pgtest.NewURL(t), "DOCKET_DATA_DIR": t.TempDir(), "DOCKET_CHECKPOINT_INTERVAL": "10ms"}
 	_, oldDB, size := signedServer(t, old)
-	final := filepath.Join(t.TempDir(), "final.txt")
-	var finalNote string
-	require.NoError(t, oldDB.Get(&finalNote, `SELECT note FROM audit_checkpoints WHERE size = $1`, size))
-	require.NoError(t, os.WriteFile(final, []byte(finalNote), 0o644))
+	final, finalNote := saveCheckpoint(t, oldDB, size)
 	oldKey := filepath.Join(old["DOCKET_DATA_DIR"], signerKeyFileName+".pub")
 
 	next := map[string]string{"DATABASE_URL": pgtest.NewURL(t), "DOCKET_DATA_DIR": t.TempDir(),
