@@ -19,18 +19,12 @@ import (
 	"github.com/docket-dev/docket/internal/logtest"
 )
 
-const testOrigin = "docket.test/api"
+const testOrigin = logtest.Origin
 
 // testAuditLog is a log that signs a checkpoint after every batch.
-func testAuditLog(t *testing.T, db *sqlx.DB) *audit.Log {
+func testAuditLog(t testing.TB, db *sqlx.DB) *audit.Log {
 	t.Helper()
-	skey, vkey, err := audit.GenerateKey(testOrigin)
-	require.NoError(t, err)
-	signer, _, err := audit.ParseSignerKey(skey)
-	require.NoError(t, err)
-	l, err := audit.NewLog(db, signer, vkey, testOrigin, audit.Options{CheckpointInterval: -1})
-	require.NoError(t, err)
-	return l
+	return logtest.New(t, db, audit.Options{})
 }
 
 // integrateLog makes every committed entry a leaf under a signed checkpoint,

@@ -17,7 +17,6 @@ import (
 
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/appeals"
-	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -100,25 +99,12 @@ type fuzzServer struct {
 func newFuzzServer(f *testing.F) *fuzzServer {
 	db := pgtest.New(f)
 	store := appeals.NewStore(db, appeals.Options{})
-	skey, vkey, err := audit.GenerateKey(testOrigin)
-	require.NoError(f, err)
-	signer, _, err := audit.ParseSignerKey(skey)
-	require.NoError(f, err)
-	alog, err := audit.NewLog(db, signer, vkey, testOrigin, audit.Options{CheckpointInterval: -1})
-	require.NoError(f, err)
+	alog := testAuditLog(f, db)
 	logs := &syncBuffer{}
 	fs := &fuzzServer{log: logs, tokens: map[string]string{},
 		srv: api.New(api.Config{Store: store, Audit: alog, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelError})),
 			Limits: api.Limits{AuthFailureRate: -1}})}
-	for label, in := range map[string]appeals.TokenInput{
-		"admin":            {Name: "ada", Role: appeals.RoleAdmin},
-		"enforcer":         {Name: "pipeline", Role: appeals.RoleEnforcer},
-		"reviewer":         {Name: "rita", Role: appeals.RoleReviewer},
-		"senior":           {Name: "sam", Role: appeals.RoleSeniorReviewer},
-		"advertiser":       {Name: "acme-owner", Role: appeals.RoleAdvertiser, AdvertiserID: "acme"},
-		"other_advertiser": {Name: "globex-owner", Role: appeals.RoleAdvertiser, AdvertiserID: "globex"},
-		"auditor":          {Name: "audrey", Role: appeals.RoleAuditor},
-	} {
+	for label, in := range testTokens() {
 		_, secret, err := store.CreateToken(context.Background(), appeals.Actor{Role: appeals.RoleSystem, Name: "fuzz"}, in)
 		require.NoError(f, err)
 		fs.tokens[label] = secret

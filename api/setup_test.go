@@ -28,6 +28,19 @@ type env struct {
 	tokens map[string]string // by label: admin, enforcer, reviewer, senior, advertiser, other_advertiser, auditor
 }
 
+// testTokens are the tokens every test server has, by label.
+func testTokens() map[string]appeals.TokenInput {
+	return map[string]appeals.TokenInput{
+		"admin":            {Name: "ada", Role: appeals.RoleAdmin},
+		"enforcer":         {Name: "pipeline", Role: appeals.RoleEnforcer},
+		"reviewer":         {Name: "rita", Role: appeals.RoleReviewer},
+		"senior":           {Name: "sam", Role: appeals.RoleSeniorReviewer},
+		"advertiser":       {Name: "acme-owner", Role: appeals.RoleAdvertiser, AdvertiserID: "acme"},
+		"other_advertiser": {Name: "globex-owner", Role: appeals.RoleAdvertiser, AdvertiserID: "globex"},
+		"auditor":          {Name: "audrey", Role: appeals.RoleAuditor},
+	}
+}
+
 func setup(t *testing.T, opts ...func(*appeals.Options)) *env {
 	t.Helper()
 	db := pgtest.New(t)
@@ -41,15 +54,7 @@ func setup(t *testing.T, opts ...func(*appeals.Options)) *env {
 	t.Cleanup(srv.Close)
 	validateTraffic(t, srv)
 	e := &env{t: t, db: db, store: store, log: log, srv: srv, tokens: map[string]string{}}
-	for label, in := range map[string]appeals.TokenInput{
-		"admin":            {Name: "ada", Role: appeals.RoleAdmin},
-		"enforcer":         {Name: "pipeline", Role: appeals.RoleEnforcer},
-		"reviewer":         {Name: "rita", Role: appeals.RoleReviewer},
-		"senior":           {Name: "sam", Role: appeals.RoleSeniorReviewer},
-		"advertiser":       {Name: "acme-owner", Role: appeals.RoleAdvertiser, AdvertiserID: "acme"},
-		"other_advertiser": {Name: "globex-owner", Role: appeals.RoleAdvertiser, AdvertiserID: "globex"},
-		"auditor":          {Name: "audrey", Role: appeals.RoleAuditor},
-	} {
+	for label, in := range testTokens() {
 		e.tokens[label] = e.token(in)
 	}
 	return e

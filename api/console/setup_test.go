@@ -52,12 +52,7 @@ func setupWith(t *testing.T, opts appeals.Options, tlsServer ...bool) *env {
 	t.Helper()
 	db := pgtest.New(t)
 	store := appeals.NewStore(db, opts)
-	skey, vkey, err := audit.GenerateKey("docket.test/console")
-	require.NoError(t, err)
-	signer, _, err := audit.ParseSignerKey(skey)
-	require.NoError(t, err)
-	log, err := audit.NewLog(db, signer, vkey, "docket.test/console", audit.Options{CheckpointInterval: -1})
-	require.NoError(t, err)
+	log := logtest.New(t, db, audit.Options{})
 	h := api.New(api.Config{Store: store, Audit: log})
 	var srv *httptest.Server
 	if len(tlsServer) > 0 && tlsServer[0] {
@@ -82,7 +77,7 @@ func setupWith(t *testing.T, opts appeals.Options, tlsServer ...bool) *env {
 		e.tokens[label] = secret
 	}
 	ctx := context.Background()
-	_, err = store.PutPolicy(ctx, admin, "crypto", appeals.PolicyInput{Title: "Crypto assets",
+	_, err := store.PutPolicy(ctx, admin, "crypto", appeals.PolicyInput{Title: "Crypto assets",
 		Text: "Ads may not promote token sales.\nAds may not promise returns.\nAds must name the issuer."})
 	require.NoError(t, err)
 	yes := true
