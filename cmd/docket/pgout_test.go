@@ -21,8 +21,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/docket-dev/docket/internal/pgproxy"
 	"github.com/docket-dev/docket/internal/natstest"
+	"github.com/docket-dev/docket/internal/pgproxy"
 	"github.com/docket-dev/docket/internal/pgtest"
 	"github.com/docket-dev/docket/notify"
 )

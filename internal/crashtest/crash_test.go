@@ -21,8 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/docket-dev/docket/internal/pgtest"
 	"github.com/docket-dev/docket/internal/natstest"
+	"github.com/docket-dev/docket/internal/pgtest"
 )
 
 // crashConfig sizes one run: it lasts at least Duration and until Kills
