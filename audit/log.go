@@ -107,6 +107,9 @@ type Log struct {
 	statusMu sync.Mutex
 	halt     error // the fork or identity error that stopped signing
 	cpSeen   int64
+	// Counters and the leader flag behind Status.
+	leader                                     bool
+	integrated, signed, signFailures, failures uint64
 }
 
 // treeState is what the integrator keeps between batches.
@@ -196,6 +199,8 @@ func (l *Log) term(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	l.opts.Logger.Info("audit integrator elected", slog.String("origin", l.origin))
+	l.setLeader(true)
+	defer l.setLeader(false)
 	return true, l.lead(ctx, conn)
 }
 
@@ -262,6 +267,7 @@ type batchResult struct {
 	full      bool          // the batch hit BatchSize: more may be waiting
 	cpPending bool          // leaves exist that no checkpoint covers yet
 	cpWait    time.Duration // until the next checkpoint may be signed
+	signed    bool          // the batch signed a checkpoint
 }
 
 // stagedRow is one staging row taken by a batch.
@@ -300,12 +306,45 @@ func (l *Log) integrate(ctx context.Context, b txBeginner, forceCP bool) (batchR
 	}
 
 	res, err := l.integrateTx(ctx, b, now, forceCP)
+	l.count(res, err)
 	if err != nil {
 		l.st = nil
 		l.stopOn(err)
 	}
 	return res, err
 }
+
+func (l *Log) setLeader(on bool) {
+	l.statusMu.Lock()
+	defer l.statusMu.Unlock()
+	l.leader = on
+}
+
+// count adds a batch's outcome to the figures Status reports.
+func (l *Log) count(res batchResult, err error) {
+	l.statusMu.Lock()
+	defer l.statusMu.Unlock()
+	if err != nil {
+		l.failures++
+		var se *signError
+		if errors.As(err, &se) {
+			l.signFailures++
+		}
+		return
+	}
+	l.integrated += uint64(res.n)
+	if res.signed {
+		l.signed++
+	}
+}
+
+// signError marks a failure of the signer itself, counted apart: a key
+// that can no longer sign (a revoked or unreachable KMS key) leaves the
+// log growing with no checkpoint, which only this figure shows at once.
+type signError struct{ err error }
+
+func (e *signError) Error() string { return "audit: sign checkpoint: " + e.err.Error() }
+func (e *signError) Unwrap() error { return e.err }
 
 func (l *Log) queryer(b txBeginner) sqlx.QueryerContext {
 	if q, ok := b.(sqlx.QueryerContext); ok {
@@ -384,7 +423,7 @@ func (l *Log) integrateTx(ctx context.Context, b txBeginner, now time.Time, forc
 		l.st.cpSize, l.st.cpAt = newSize, now
 	}
 	res := l.pending(l.st, now)
-	res.n, res.full = n, full
+	res.n, res.full, res.signed = n, full, signed != nil
 	return res, nil
 }
 
@@ -571,7 +610,7 @@ func (l *Log) sign(size uint64, root []byte) ([]byte, error) {
 	body := log.Checkpoint{Origin: l.origin, Size: size, Hash: root}.Marshal()
 	signed, err := note.Sign(&note.Note{Text: string(body)}, l.signer)
 	if err != nil {
-		return nil, fmt.Errorf("audit: sign checkpoint: %w", err)
+		return nil, &signError{err}
 	}
 	return signed, nil
 }

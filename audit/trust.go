@@ -63,13 +63,25 @@ type Status struct {
 	CheckpointSize int64
 	// PinnedSize is the pin's size, -1 when there is no pin.
 	PinnedSize int64
+	// Leader is set while this process holds the integrator lock.
+	Leader bool
+	// Integrated counts the leaves this process added to the log, and
+	// Checkpoints the checkpoints it signed; their rates are the
+	// integration and signing rates.
+	Integrated, Checkpoints uint64
+	// SignFailures counts checkpoints that were due but could not be
+	// signed (the signer refused); Failures counts failed integration
+	// batches of any kind, those included. Each failed batch is rolled
+	// back and retried.
+	SignFailures, Failures uint64
 }
 
 // Status reports the integrator's health.
 func (l *Log) Status() Status {
 	l.statusMu.Lock()
 	defer l.statusMu.Unlock()
-	st := Status{CheckpointSize: l.cpSeen, PinnedSize: -1}
+	st := Status{CheckpointSize: l.cpSeen, PinnedSize: -1, Leader: l.leader,
+		Integrated: l.integrated, Checkpoints: l.signed, SignFailures: l.signFailures, Failures: l.failures}
 	if l.halt != nil {
 		st.Halted, st.Reason = true, l.halt.Error()
 	}

@@ -475,3 +475,75 @@ func TestWitnessCheckedBeforeEverySignature(t *testing.T) {
 	_, max := sl.checkpoints(t)
 	require.Equal(t, int64(6), max)
 }
+
+// refusingSigner signs until refuse is set, as a KMS key that was revoked.
+type refusingSigner struct {
+	note.Signer
+	mu     sync.Mutex
+	refuse bool
+}
+
+func (s *refusingSigner) Sign(msg []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuse {
+		return nil, errors.New("key revoked")
+	}
+	return s.Signer.Sign(msg)
+}
+
+// TestStatusCountsIntegrationAndSigningFailures: the figures an operator
+// alerts on move with what the integrator did, and a signer that refuses
+// shows as a signing failure while the entries wait, unsigned.
+func TestStatusCountsIntegrationAndSigningFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	signer, vkey := testKeys(t)
+	rs := &refusingSigner{Signer: signer}
+	l := newTestLog(t, db, rs, vkey, audit.Options{CheckpointInterval: -1})
+	appendTx(t, db, true, testEntry("c", 0), testEntry("c", 1), testEntry("c", 2))
+	require.Equal(t, 3, logtest.Drain(t, l))
+	st := l.Status()
+	require.Equal(t, uint64(3), st.Integrated)
+	require.NotZero(t, st.Checkpoints)
+	require.Zero(t, st.SignFailures)
+	require.Zero(t, st.Failures)
+	require.False(t, st.Leader, "IntegrateOnce runs without the election")
+
+	rs.mu.Lock()
+	rs.refuse = true
+	rs.mu.Unlock()
+	appendTx(t, db, true, testEntry("c", 3))
+	require.Eventually(t, func() bool {
+		_, err := l.IntegrateOnce(ctx)
+		return err != nil
+	}, 10*time.Second, 5*time.Millisecond)
+	st = l.Status()
+	require.Equal(t, uint64(1), st.SignFailures)
+	require.Equal(t, uint64(1), st.Failures)
+	require.Equal(t, uint64(3), st.Integrated, "a batch whose checkpoint failed is rolled back")
+	require.False(t, st.Halted, "a refusing signer is retried, not a fork")
+	require.Equal(t, int64(1), logtest.Unintegrated(t, db))
+
+	rs.mu.Lock()
+	rs.refuse = false
+	rs.mu.Unlock()
+	require.Equal(t, 1, logtest.Drain(t, l))
+	require.Equal(t, uint64(4), l.Status().Integrated)
+}
+
+// TestStatusShowsTheLeader: Leader is set while Run holds the lock.
+func TestStatusShowsTheLeader(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	signer, vkey := testKeys(t)
+	l := newTestLog(t, db, signer, vkey, audit.Options{PollInterval: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	require.Eventually(t, func() bool { return l.Status().Leader }, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	require.False(t, l.Status().Leader)
+}

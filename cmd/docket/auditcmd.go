@@ -116,6 +116,26 @@ func registerAuditMetrics(reg prometheus.Registerer, l *audit.Log) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "docket_audit_checkpoint_size",
 			Help: "size of the latest checkpoint this process signed or verified; -1 before any"},
 			func() float64 { return float64(l.Status().CheckpointSize) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "docket_audit_integrator_leader",
+			Help: "1 while this process holds the integrator lock"},
+			func() float64 {
+				if l.Status().Leader {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "docket_audit_integrated_entries_total",
+			Help: "leaves this process added to the log; its rate is the integration rate"},
+			func() float64 { return float64(l.Status().Integrated) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "docket_audit_checkpoints_signed_total",
+			Help: "checkpoints this process signed and stored"},
+			func() float64 { return float64(l.Status().Checkpoints) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "docket_audit_signing_failures_total",
+			Help: "checkpoints due that the signer refused to sign; the batch is rolled back and retried"},
+			func() float64 { return float64(l.Status().SignFailures) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "docket_audit_integration_failures_total",
+			Help: "integration batches that failed for any reason (signing failures included) and were retried"},
+			func() float64 { return float64(l.Status().Failures) }),
 	)
 }
 

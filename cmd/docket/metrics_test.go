@@ -107,7 +107,12 @@ func TestMetricsAnOperatorAlertsOn(t *testing.T) {
 	require.Equal(t, 1.0, sample(fams, "docket_appeals_overdue"))
 	require.Equal(t, 0.0, sample(fams, "docket_state_scrape_error"))
 	require.GreaterOrEqual(t, sample(fams, "go_sql_open_connections", "db_name", "docket"), 1.0)
-	require.GreaterOrEqual(t, sample(fams, "docket_audit_fork_detected"), 0.0)
+	require.Equal(t, 0.0, sample(fams, "docket_audit_fork_detected"))
+	require.Equal(t, 1.0, sample(fams, "docket_audit_integrator_leader"), "the one serve leads")
+	require.GreaterOrEqual(t, sample(fams, "docket_audit_integrated_entries_total"), 6.0)
+	require.GreaterOrEqual(t, sample(fams, "docket_audit_checkpoints_signed_total"), 1.0)
+	require.Equal(t, 0.0, sample(fams, "docket_audit_signing_failures_total"))
+	require.GreaterOrEqual(t, sample(fams, "docket_audit_integration_failures_total"), 0.0)
 
 	var withID int
 	for _, line := range strings.Split(s.log.String(), "\n") {
