@@ -362,3 +362,90 @@ func TestPostgresCutUnderLoad(t *testing.T) {
 	require.Zero(t, orphans, "decisions without their audit entry")
 	o.requireRecovered(t)
 }
+
+// TestPostgresHangsMidRequest: the database stops answering while a
+// keyed write is already in flight on an open pooled connection (blocked
+// on a table lock the test holds, so the request is inside the database
+// when the network goes silent). The request still answers 503 with
+// Retry-After within its bound; whether the server went on to commit it
+// nobody can tell the client, so what holds is "neither or both" (the
+// decision and its entry), and a retry with the same Idempotency-Key
+// once the network heals leaves exactly one decision.
+func TestPostgresHangsMidRequest(t *testing.T) {
+	t.Parallel()
+	o := startOutage(t)
+	const ad = "ad-in-flight"
+	body := strings.Replace(decisionBody, `"ad-17"`, `"`+ad+`"`, 1)
+	keyed := func() (reply, error) {
+		req, err := http.NewRequest("POST", o.url+"/v1/decisions", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+o.enforcer)
+		req.Header.Set("Idempotency-Key", "in-flight-1")
+		start := time.Now()
+		resp, err := o.client.Do(req)
+		if err != nil {
+			return reply{}, err
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		return reply{status: resp.StatusCode, header: resp.Header, body: raw, took: time.Since(start)}, err
+	}
+
+	lock, err := o.direct.Beginx()
+	require.NoError(t, err)
+	_, err = lock.Exec(`LOCK TABLE decisions IN SHARE MODE`)
+	require.NoError(t, err)
+	answered := make(chan reply, 1)
+	go func() {
+		r, err := keyed()
+		if err != nil {
+			r = reply{status: -1, body: []byte(err.Error())}
+		}
+		answered <- r
+	}()
+	// The write is in the database, waiting for the lock.
+	require.Eventually(t, func() bool {
+		var waiting int
+		err := o.direct.Get(&waiting, `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			WHERE c.relname = 'decisions' AND NOT l.granted`)
+		return err == nil && waiting > 0
+	}, 10*time.Second, 5*time.Millisecond, "the write never reached the lock")
+	require.NoError(t, o.proxy.Set(pgproxy.Hang))
+	// Releasing the lock lets the server run the write, whose reply the
+	// silent network never carries.
+	require.NoError(t, lock.Rollback())
+
+	r := <-answered
+	require.Equal(t, http.StatusServiceUnavailable, r.status, "%s", r.body)
+	require.Equal(t, "2", r.header.Get("Retry-After"))
+	// DOCKET_DB_TIMEOUT (1 s) plus the cancel grace (1 s), generously.
+	require.Less(t, r.took, 5*time.Second)
+	t.Logf("in-flight write answered 503 after %s", r.took)
+
+	require.NoError(t, o.proxy.Set(pgproxy.Forward))
+	o.requireRecovered(t)
+	// The hung session ends once its connection is cut at heal.
+	require.Eventually(t, func() bool {
+		var open int
+		err := o.direct.Get(&open, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)
+		return err == nil && open == 0
+	}, 30*time.Second, 20*time.Millisecond, "the hung transaction stayed open")
+	count := func() (decisions, entries int) {
+		require.NoError(t, o.direct.Get(&decisions, `SELECT count(*) FROM decisions WHERE ad_id = $1`, ad))
+		require.NoError(t, o.direct.Get(&entries, `SELECT count(*) FROM audit_staging s
+			JOIN decisions d ON d.id = s.subject_id WHERE d.ad_id = $1 AND s.type = 'decision.recorded'`, ad))
+		return decisions, entries
+	}
+	decisions, entries := count()
+	require.Equal(t, decisions, entries, "a decision without its entry")
+	t.Logf("after the 503 the server had committed %d decision(s)", decisions)
+
+	r, err = keyed()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	decisions, entries = count()
+	require.Equal(t, 1, decisions, "the retry with the same key made one decision in all")
+	require.Equal(t, 1, entries)
+}
