@@ -216,6 +216,7 @@ func (o *outage) claimAndResolve(t *testing.T) error {
 func (o *outage) requireRecovered(t *testing.T) {
 	t.Helper()
 	var id string
+	healed := time.Now()
 	require.Eventually(t, func() bool {
 		r, err := o.send("POST", "/v1/decisions", o.enforcer, decisionBody)
 		if err != nil || r.status != 201 {
@@ -226,6 +227,7 @@ func (o *outage) requireRecovered(t *testing.T) {
 		id = d.ID
 		return true
 	}, 30*time.Second, 100*time.Millisecond, "writes never succeeded again; log:\n%s", o.log.String())
+	t.Logf("healed: the first write succeeded %s later", time.Since(healed).Round(time.Millisecond))
 	// The integrator: a checkpoint whose tree holds the decision's entry.
 	var idx int64
 	require.Eventually(t, func() bool {
