@@ -113,8 +113,46 @@ var rowEndpoint = map[string]string{
 var rowOrder = []string{rowDecision, rowAppeal, rowClaim, rowResolve, rowRead, rowList}
 
 // Run creates the bench's policy, drives the service for cfg.Duration and
-// returns the report. The baseline is separate: see RunBaseline.
+// returns the report. The baseline is separate: see RunBaseline. It runs
+// in phases: connect, set up, start the watchers, drive, measure the lags.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
+	r, err := newRunner(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer r.hc.CloseIdleConnections()
+	mix, err := r.prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := r.watch(ctx)
+	defer w.stop()
+
+	r.log.Info("bench running", slog.String("url", r.base), slog.Int("clients", r.cfg.Clients),
+		slog.String("mix", mix.String()), slog.Duration("duration", r.cfg.Duration))
+	start := time.Now()
+	stats := r.drive(ctx, start.Add(r.cfg.Duration))
+	elapsed := time.Since(start)
+
+	rep := &Report{URL: r.base, StartedAt: start.UTC(), DurationS: elapsed.Seconds(), Clients: r.cfg.Clients,
+		Mix: r.cfg.Mix.String(), PolicyCode: r.cfg.PolicyCode, ServerVersion: r.serverVersion}
+	rep.Ops = summarizeOps(stats, elapsed)
+	writes := r.collect(stats)
+	if ctx.Err() != nil {
+		// Waiting for the log to catch up would hold an operator who asked to stop.
+		r.note("interrupted after %.1fs: lags not measured", elapsed.Seconds())
+	} else {
+		r.measureLags(ctx, rep, w, writes)
+	}
+	r.notesMu.Lock()
+	rep.Notes = append(rep.Notes, r.notes...)
+	r.notesMu.Unlock()
+	return rep, nil
+}
+
+// newRunner checks cfg, fills its defaults and makes one API client per
+// token.
+func newRunner(cfg Config) (*runner, error) {
 	if cfg.Clients < 1 {
 		return nil, errors.New("loadgen: clients must be at least 1")
 	}
@@ -139,9 +177,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	u.Path, u.RawQuery, u.Fragment = "", "", ""
 	r := &runner{cfg: cfg, base: u.String(), hc: newHTTPClient(cfg.Clients), log: cfg.Logger}
-	defer r.hc.CloseIdleConnections()
 	api, err := client.New(r.base, "", r.hc)
 	if err != nil {
+		r.hc.CloseIdleConnections()
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
 	r.admin, r.enforcer = api.WithToken(cfg.Tokens.Admin), api.WithToken(cfg.Tokens.Enforcer)
@@ -151,12 +189,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, a := range cfg.Tokens.Advertisers {
 		r.advertisers = append(r.advertisers, api.WithToken(a.Token))
 	}
+	return r, nil
+}
 
+// prepare creates the bench's records and keeps the operations of the
+// mix that the set-up made possible.
+func (r *runner) prepare(ctx context.Context) (Mix, error) {
 	if err := r.setup(ctx); err != nil {
 		return nil, err
 	}
 	mix := Mix{}
-	for op, w := range cfg.Mix {
+	for op, w := range r.cfg.Mix {
 		if r.available[op] {
 			mix[op] = w
 		}
@@ -165,43 +208,64 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, errors.New("loadgen: no operation of the mix is available")
 	}
 	r.pick = newPicker(mix)
+	return mix, nil
+}
 
-	cp := newCheckpointWatcher(r.hc, r.base, cfg.PollInterval)
-	s0, lagOK := int64(0), false
+// watchers observe the log's checkpoints and, when a NATS URL is set, its
+// notifications, for the lag measurements; either may be missing.
+type watchers struct {
+	cp     *checkpointWatcher // nil when the log never settled
+	s0     int64              // the checkpoint size before the run
+	nw     *natsWatcher
+	stopCP context.CancelFunc
+	cpDone sync.WaitGroup
+}
+
+// stop ends the checkpoint poll and the NATS connection; it may be called
+// twice.
+func (w *watchers) stop() {
+	if w.stopCP != nil {
+		w.stopCP()
+		w.cpDone.Wait()
+	}
+	if w.nw != nil {
+		w.nw.close()
+		w.nw = nil
+	}
+}
+
+func (r *runner) watch(ctx context.Context) *watchers {
+	w := &watchers{}
+	cp := newCheckpointWatcher(r.hc, r.base, r.cfg.PollInterval)
 	if size, err := cp.settle(ctx, time.Second, 10*time.Second); err != nil {
 		r.note("integration lag not measured: %v", err)
 	} else {
-		s0, lagOK = size, true
+		w.cp, w.s0 = cp, size
+		pollCtx, stop := context.WithCancel(ctx)
+		w.stopCP = stop
+		w.cpDone.Add(1)
+		go func() { defer w.cpDone.Done(); cp.poll(pollCtx) }()
 	}
-	pollCtx, stopPoll := context.WithCancel(ctx)
-	defer stopPoll()
-	var pollWG sync.WaitGroup
-	if lagOK {
-		pollWG.Add(1)
-		go func() { defer pollWG.Done(); cp.poll(pollCtx) }()
+	if r.cfg.NATSURL == "" {
+		return w
 	}
+	var auth []nats.Option
+	var err error
+	if r.cfg.NATSAuth != nil {
+		auth, err = r.cfg.NATSAuth()
+	}
+	if err == nil {
+		w.nw, err = newNATSWatcher(r.cfg.NATSURL, r.cfg.AllowRemote, auth...)
+	}
+	if err != nil {
+		r.note("notification lag not measured: %v", err)
+	}
+	return w
+}
 
-	var nw *natsWatcher
-	if cfg.NATSURL != "" {
-		var auth []nats.Option
-		if cfg.NATSAuth != nil {
-			auth, err = cfg.NATSAuth()
-		}
-		if err == nil {
-			nw, err = newNATSWatcher(cfg.NATSURL, cfg.AllowRemote, auth...)
-		}
-		if err != nil {
-			r.note("notification lag not measured: %v", err)
-		} else {
-			defer nw.close()
-		}
-	}
-
-	r.log.Info("bench running", slog.String("url", r.base), slog.Int("clients", cfg.Clients),
-		slog.String("mix", mix.String()), slog.Duration("duration", cfg.Duration))
-	stats := make([]*clientStats, cfg.Clients)
-	start := time.Now()
-	deadline := start.Add(cfg.Duration)
+// drive runs the clients until deadline.
+func (r *runner) drive(ctx context.Context, deadline time.Time) []*clientStats {
+	stats := make([]*clientStats, r.cfg.Clients)
 	var wg sync.WaitGroup
 	for i := range stats {
 		stats[i] = &clientStats{ops: map[string]*opSamples{}, fallbacks: map[string]int{}}
@@ -212,10 +276,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}(i)
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	return stats
+}
 
-	rep := &Report{URL: r.base, StartedAt: start.UTC(), DurationS: elapsed.Seconds(), Clients: cfg.Clients,
-		Mix: cfg.Mix.String(), PolicyCode: cfg.PolicyCode, ServerVersion: r.serverVersion}
+// collect gathers the clients' writes and notes the operations that had
+// to turn into decisions.
+func (r *runner) collect(stats []*clientStats) []write {
 	var writes []write
 	fallbacks := map[string]int{}
 	for _, s := range stats {
@@ -224,55 +290,50 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			fallbacks[k] += v
 		}
 	}
-	rep.Ops = summarizeOps(stats, elapsed)
 	for _, op := range []string{OpAppeals, OpReads} {
 		if n := fallbacks[op]; n > 0 {
 			r.note("%d %s turned into decisions: no decision of the bench was waiting for them", n, op)
 		}
 	}
+	return writes
+}
 
-	if ctx.Err() != nil {
-		// Waiting for the log to catch up would hold an operator who asked to stop.
-		r.note("interrupted after %.1fs: lags not measured", elapsed.Seconds())
-		lagOK, nw = false, nil
-	}
+// measureLags fills the report's notification and integration lags.
+func (r *runner) measureLags(ctx context.Context, rep *Report, w *watchers, writes []write) {
 	var acks []write
-	for _, w := range writes {
-		if w.decisionID != "" {
-			acks = append(acks, w)
+	for _, wr := range writes {
+		if wr.decisionID != "" {
+			acks = append(acks, wr)
 		}
 	}
-	if nw != nil {
+	if w.nw != nil {
 		// Before the checkpoint poll stops: the indices it learns are
 		// matched against the polled checkpoints below.
-		lats, missing := nw.lag(ctx, acks, 10*time.Second)
+		lats, missing := w.nw.lag(ctx, acks, 10*time.Second)
 		rep.Notification = lagReport(lats, missing, "NATS docket.decision.recorded arrival minus the decision's 201, matched by subject id")
 	}
-	if lagOK {
-		want := s0
-		for _, w := range writes {
-			want += int64(w.entries)
-		}
-		final := cp.waitFor(ctx, want, 10*time.Second)
-		stopPoll()
-		pollWG.Wait()
-		obs := cp.observations()
-		lats, uncovered := integrationLag(s0, writes, obs)
-		rep.Integration = lagReport(lats, uncovered, "counting: S0 + entries acknowledged so far vs polled checkpoint size, every "+cfg.PollInterval.String())
-		if final != want {
-			r.note("checkpoint size %d after the run, expected %d (S0 %d + %d entries counted): another writer, or a different number of entries per write than counted; integration lag is approximate",
-				final, want, s0, want-s0)
-		}
-		if nw != nil {
-			if lats, uncovered := exactLag(acks, obs); len(lats) > 0 {
-				rep.IntegrationExact = lagReport(lats, uncovered, "decisions only: leaf index from the notification's Docket-Index vs polled checkpoint size")
-			}
+	if w.cp == nil {
+		return
+	}
+	want := w.s0
+	for _, wr := range writes {
+		want += int64(wr.entries)
+	}
+	final := w.cp.waitFor(ctx, want, 10*time.Second)
+	w.stopCP()
+	w.cpDone.Wait()
+	obs := w.cp.observations()
+	lats, uncovered := integrationLag(w.s0, writes, obs)
+	rep.Integration = lagReport(lats, uncovered, "counting: S0 + entries acknowledged so far vs polled checkpoint size, every "+r.cfg.PollInterval.String())
+	if final != want {
+		r.note("checkpoint size %d after the run, expected %d (S0 %d + %d entries counted): another writer, or a different number of entries per write than counted; integration lag is approximate",
+			final, want, w.s0, want-w.s0)
+	}
+	if w.nw != nil {
+		if lats, uncovered := exactLag(acks, obs); len(lats) > 0 {
+			rep.IntegrationExact = lagReport(lats, uncovered, "decisions only: leaf index from the notification's Docket-Index vs polled checkpoint size")
 		}
 	}
-	r.notesMu.Lock()
-	rep.Notes = append(rep.Notes, r.notes...)
-	r.notesMu.Unlock()
-	return rep, nil
 }
 
 // WaitReady waits up to limit for GET /readyz to answer 200: for a server
