@@ -60,20 +60,6 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	natsAuth := func() ([]nats.Option, error) {
-		credsFile := *natsCreds
-		if _, err := os.Stat(notify.ReaderSeedFile(*dataDir)); credsFile == "" && err == nil {
-			credsFile = notify.ReaderSeedFile(*dataDir)
-		}
-		if credsFile == "" {
-			return nil, nil
-		}
-		o, err := credsFileOption(credsFile)
-		if err != nil {
-			return nil, fmt.Errorf("--nats-creds: %w", err)
-		}
-		return []nats.Option{o}, nil
-	}
 	mix, err := loadgen.ParseMix(*mixFlag)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -103,56 +89,15 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	defer db.Close()
-	store := appeals.NewStore(db, appeals.Options{})
-
-	var rb [4]byte
-	_, _ = rand.Read(rb[:])
-	run := "bench-" + hex.EncodeToString(rb[:])
-	actor := cliActor(e)
-	var names []string
-	defer func() {
-		// Revoked even after an interrupted run: the credentials were for it alone.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		for _, n := range names {
-			if _, err := store.RevokeTokens(rctx, actor, n, ""); err != nil {
-				logger.Warn("bench: revoke token", slog.String("name", n), slog.Any("err", err))
-			}
-		}
-	}()
-	mint := func(role appeals.Role, name, adv string) (string, error) {
-		_, secret, err := store.CreateToken(ctx, actor, appeals.TokenInput{Name: name, Role: role, AdvertiserID: adv})
-		if err != nil {
-			return "", fmt.Errorf("bench: create %s token: %w", role, err)
-		}
-		names = append(names, name)
-		return secret, nil
-	}
-	var toks loadgen.Tokens
-	if toks.Admin, err = mint(appeals.RoleAdmin, run+"-admin", ""); err != nil {
+	toks, revoke, err := mintBenchTokens(ctx, e, appeals.NewStore(db, appeals.Options{}), *reviewers, *advertisers)
+	// Revoked even after an interrupted run: the credentials were for it alone.
+	defer revoke(logger)
+	if err != nil {
 		return err
-	}
-	if toks.Enforcer, err = mint(appeals.RoleEnforcer, run+"-enforcer", ""); err != nil {
-		return err
-	}
-	for i := range *reviewers {
-		t, err := mint(appeals.RoleReviewer, run+"-reviewer-"+strconv.Itoa(i), "")
-		if err != nil {
-			return err
-		}
-		toks.Reviewers = append(toks.Reviewers, t)
-	}
-	for i := range *advertisers {
-		id := run + "-adv-" + strconv.Itoa(i)
-		t, err := mint(appeals.RoleAdvertiser, id, id)
-		if err != nil {
-			return err
-		}
-		toks.Advertisers = append(toks.Advertisers, loadgen.Advertiser{ID: id, Token: t})
 	}
 
 	rep, err := loadgen.Run(ctx, loadgen.Config{URL: *target, Duration: *duration, Clients: *clients, Mix: mix,
-		Tokens: toks, PolicyCode: *policy, PollInterval: *poll, NATSURL: *natsURL, NATSAuth: natsAuth, AllowRemote: *allowRemote, Logger: logger})
+		Tokens: toks, PolicyCode: *policy, PollInterval: *poll, NATSURL: *natsURL, NATSAuth: benchNATSAuth(*natsCreds, *dataDir), AllowRemote: *allowRemote, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -169,17 +114,92 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		rep.SetBaseline(b)
 	}
 
+	return writeBenchReport(e, rep, *out, *asJSON)
+}
+
+// benchNATSAuth reads the notification watcher's credentials when the
+// run starts: the file named, else the embedded server's reader
+// credentials in the data directory, else none.
+func benchNATSAuth(credsFile, dataDir string) func() ([]nats.Option, error) {
+	return func() ([]nats.Option, error) {
+		if _, err := os.Stat(notify.ReaderSeedFile(dataDir)); credsFile == "" && err == nil {
+			credsFile = notify.ReaderSeedFile(dataDir)
+		}
+		if credsFile == "" {
+			return nil, nil
+		}
+		o, err := credsFileOption(credsFile)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-creds: %w", err)
+		}
+		return []nats.Option{o}, nil
+	}
+}
+
+// mintBenchTokens makes the run's own tokens: an admin, an enforcer, the
+// reviewers and one per advertiser, all named after a random run id.
+// revoke revokes those made, whatever happened.
+func mintBenchTokens(ctx context.Context, e *env, store *appeals.Store, reviewers, advertisers int) (toks loadgen.Tokens, revoke func(*slog.Logger), err error) {
+	var rb [4]byte
+	_, _ = rand.Read(rb[:])
+	run := "bench-" + hex.EncodeToString(rb[:])
+	actor := cliActor(e)
+	var names []string
+	revoke = func(logger *slog.Logger) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		for _, n := range names {
+			if _, err := store.RevokeTokens(rctx, actor, n, ""); err != nil {
+				logger.Warn("bench: revoke token", slog.String("name", n), slog.Any("err", err))
+			}
+		}
+	}
+	mint := func(role appeals.Role, name, adv string) (string, error) {
+		_, secret, err := store.CreateToken(ctx, actor, appeals.TokenInput{Name: name, Role: role, AdvertiserID: adv})
+		if err != nil {
+			return "", fmt.Errorf("bench: create %s token: %w", role, err)
+		}
+		names = append(names, name)
+		return secret, nil
+	}
+	if toks.Admin, err = mint(appeals.RoleAdmin, run+"-admin", ""); err != nil {
+		return toks, revoke, err
+	}
+	if toks.Enforcer, err = mint(appeals.RoleEnforcer, run+"-enforcer", ""); err != nil {
+		return toks, revoke, err
+	}
+	for i := range reviewers {
+		t, err := mint(appeals.RoleReviewer, run+"-reviewer-"+strconv.Itoa(i), "")
+		if err != nil {
+			return toks, revoke, err
+		}
+		toks.Reviewers = append(toks.Reviewers, t)
+	}
+	for i := range advertisers {
+		id := run + "-adv-" + strconv.Itoa(i)
+		t, err := mint(appeals.RoleAdvertiser, id, id)
+		if err != nil {
+			return toks, revoke, err
+		}
+		toks.Advertisers = append(toks.Advertisers, loadgen.Advertiser{ID: id, Token: t})
+	}
+	return toks, revoke, nil
+}
+
+// writeBenchReport prints the report as a table or JSON, and writes the
+// JSON to out when set.
+func writeBenchReport(e *env, rep *loadgen.Report, out string, asJSON bool) error {
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	js = append(js, '\n')
-	if *out != "" {
-		if err := os.WriteFile(*out, js, 0o644); err != nil {
+	if out != "" {
+		if err := os.WriteFile(out, js, 0o644); err != nil {
 			return fmt.Errorf("bench: write report: %w", err)
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		_, err = e.stdout.Write(js)
 		return err
 	}
