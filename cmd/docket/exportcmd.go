@@ -155,19 +155,10 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 	if err := noArgs(fs, "export", args); err != nil {
 		return err
 	}
-	var f audit.ExportFilter
-	fromIdx, fromAt, err := indexOrTime("from", *from)
+	f, err := exportFilter(*from, *to, types, *advertiser, *policy)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	toIdx, toAt, err := indexOrTime("to", *to)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if fromIdx != nil {
-		f.FromIndex = *fromIdx
-	}
-	f.ToIndex, f.From, f.To, f.Types, f.Advertiser, f.Policy = toIdx, fromAt, toAt, types, *advertiser, *policy
 	enc, err := audit.ParseFormat(*format)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -199,44 +190,78 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 	show := !*quiet && isTerminal(e.stderr)
 
 	if *bundle != "" {
-		src, err := bundleSource(ctx, e, db)
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		total := int64(-1)
-		if show {
-			size, err := checkpointSize(src.Checkpoint)
-			if err != nil {
-				return fmt.Errorf("export: %w", err)
-			}
-			if total, err = audit.CountExport(ctx, db, f, size); err != nil {
-				return fmt.Errorf("export: %w", err)
-			}
-		}
-		bar := newProgress(e.stderr, show, "entries", total)
-		stats, err := audit.WriteBundle(ctx, db, out, f, f.String(), src, bar.update)
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		bar.done(stats.Entries)
-		if err := out.finish(false); err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		fmt.Fprintf(e.stderr, "wrote a %s bundle of %d entries against the checkpoint of size %d\n", stats.Mode, stats.Entries, stats.Size)
-		return nil
+		err = exportBundle(ctx, e, db, out, f, show)
+	} else {
+		err = exportEntries(ctx, e, db, out, f, enc, show)
 	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
 
+// exportFilter reads the export's flags into a filter.
+func exportFilter(from, to string, types []string, advertiser, policy string) (audit.ExportFilter, error) {
+	var f audit.ExportFilter
+	fromIdx, fromAt, err := indexOrTime("from", from)
+	if err != nil {
+		return f, err
+	}
+	toIdx, toAt, err := indexOrTime("to", to)
+	if err != nil {
+		return f, err
+	}
+	if fromIdx != nil {
+		f.FromIndex = *fromIdx
+	}
+	f.ToIndex, f.From, f.To, f.Types, f.Advertiser, f.Policy = toIdx, fromAt, toAt, types, advertiser, policy
+	return f, nil
+}
+
+// exportBundle writes a verifiable bundle of f's entries against the
+// latest checkpoint, counting them first for the progress bar.
+func exportBundle(ctx context.Context, e *env, db *sqlx.DB, out *output, f audit.ExportFilter, show bool) error {
+	src, err := bundleSource(ctx, e, db)
+	if err != nil {
+		return err
+	}
 	total := int64(-1)
 	if show {
+		size, err := checkpointSize(src.Checkpoint)
+		if err != nil {
+			return err
+		}
+		if total, err = audit.CountExport(ctx, db, f, size); err != nil {
+			return err
+		}
+	}
+	bar := newProgress(e.stderr, show, "entries", total)
+	stats, err := audit.WriteBundle(ctx, db, out, f, f.String(), src, bar.update)
+	if err != nil {
+		return err
+	}
+	bar.done(stats.Entries)
+	if err := out.finish(false); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "wrote a %s bundle of %d entries against the checkpoint of size %d\n", stats.Mode, stats.Entries, stats.Size)
+	return nil
+}
+
+// exportEntries writes f's entries as JSON lines or CSV.
+func exportEntries(ctx context.Context, e *env, db *sqlx.DB, out *output, f audit.ExportFilter, enc audit.Format, show bool) error {
+	total := int64(-1)
+	if show {
+		var err error
 		if total, err = audit.CountExport(ctx, db, f, -1); err != nil {
-			return fmt.Errorf("export: %w", err)
+			return err
 		}
 	}
 	bar := newProgress(e.stderr, show, "entries", total)
 	bw := bufio.NewWriterSize(out, 256<<10)
 	w := audit.NewWriter(bw, enc)
 	var n int64
-	err = audit.Export(ctx, db, f, -1, w.Columns(), func(r *audit.Row) error {
+	err := audit.Export(ctx, db, f, -1, w.Columns(), func(r *audit.Row) error {
 		n++
 		bar.update(n)
 		return w.Write(r)
@@ -251,7 +276,7 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 		err = out.finish(false)
 	}
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return err
 	}
 	bar.done(n)
 	return nil
