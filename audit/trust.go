@@ -63,13 +63,17 @@ type Status struct {
 	CheckpointSize int64
 	// PinnedSize is the pin's size, -1 when there is no pin.
 	PinnedSize int64
+	// Leader is set while this process holds the integrator's election:
+	// from the lock's grant until just before its connection, and so the
+	// lock, is given up.
+	Leader bool
 }
 
 // Status reports the integrator's health.
 func (l *Log) Status() Status {
 	l.statusMu.Lock()
 	defer l.statusMu.Unlock()
-	st := Status{CheckpointSize: l.cpSeen, PinnedSize: -1}
+	st := Status{CheckpointSize: l.cpSeen, PinnedSize: -1, Leader: l.leader}
 	if l.halt != nil {
 		st.Halted, st.Reason = true, l.halt.Error()
 	}

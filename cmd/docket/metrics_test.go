@@ -108,6 +108,7 @@ func TestMetricsAnOperatorAlertsOn(t *testing.T) {
 	require.Equal(t, 0.0, sample(fams, "docket_state_scrape_error"))
 	require.GreaterOrEqual(t, sample(fams, "go_sql_open_connections", "db_name", "docket"), 1.0)
 	require.GreaterOrEqual(t, sample(fams, "docket_audit_fork_detected"), 0.0)
+	require.Equal(t, 1.0, sample(fams, "docket_audit_integrator_leader"), "a serve alone is the integrator")
 
 	var withID int
 	for _, line := range strings.Split(s.log.String(), "\n") {
