@@ -234,8 +234,20 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 	status, _ := r.put("/v1/policies/crash", r.tokens.Admin, `{"title": "Crash harness", "text": "Decisions the crash harness records."}`)
 	require.Equal(t, http.StatusCreated, status)
 
-	// The test reads NATS as the documented read-only user.
-	nc, err := nats.Connect(r.nats.ClientURL(), nats.UserInfo("reader", readerPW))
+	// The test reads NATS as the documented read-only user, which may not
+	// delete the ordered consumers it reads the stream with (the server
+	// drops them once idle); any other asynchronous error fails the run.
+	var natsErrs []string
+	var natsErrsMu sync.Mutex
+	nc, err := nats.Connect(r.nats.ClientURL(), nats.UserInfo("reader", readerPW),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if strings.Contains(err.Error(), "Permissions Violation") && strings.Contains(err.Error(), "$JS.API.CONSUMER.DELETE.DOCKET.") {
+				return
+			}
+			natsErrsMu.Lock()
+			natsErrs = append(natsErrs, err.Error())
+			natsErrsMu.Unlock()
+		}))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
@@ -334,6 +346,9 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 	if msgs := info.CachedInfo().State.Msgs; msgs != uint64(n) {
 		problems = append(problems, fmt.Sprintf("nats: stream DOCKET holds %d messages for %d entries", msgs, n))
 	}
+	natsErrsMu.Lock()
+	problems = append(problems, natsErrs...)
+	natsErrsMu.Unlock()
 	require.Empty(t, problems)
 	published, err := streamTimes(ctx, js, n)
 	require.NoError(t, err)
@@ -417,6 +432,21 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 	}
 	peaksMu.Unlock()
 
+	// For the record: how often checkpoints came, and what the replicas
+	// warned about.
+	var cp struct {
+		N    int     `db:"n"`
+		Span float64 `db:"span"`
+		Gap  float64 `db:"gap"`
+	}
+	require.NoError(t, db.Get(&cp, `SELECT count(*) AS n, coalesce(extract(epoch FROM max(created_at) - min(created_at)), 0) AS span,
+		coalesce(max(g), 0) AS gap FROM (SELECT created_at, extract(epoch FROM created_at - lag(created_at) OVER (ORDER BY size)) AS g FROM audit_checkpoints) c`))
+	t.Logf("replica harness: %d checkpoints over %.1fs, at most %.3fs apart", cp.N, cp.Span, cp.Gap)
+	for _, p := range r.procs {
+		warn := warnings(t, p.log)
+		t.Logf("replica %s: %d warnings and errors %q", p.Name, len(warn), warn[:min(len(warn), 5)])
+	}
+
 	acked := 0
 	for _, v := range rep.Acked {
 		acked += v
@@ -443,4 +473,18 @@ func countRole(terms []Term, role string) int {
 		}
 	}
 	return n
+}
+
+// warnings returns the messages of a serve log's WARN and ERROR lines.
+func warnings(t *testing.T, logFile string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	var out []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
