@@ -204,6 +204,7 @@ type Sampler struct {
 	doubled   map[string]int // consecutive rounds with two holders, by role
 	problems  []string
 	latest    map[string]*Proc
+	latestAt  map[string]time.Time // when the round that last saw a holder of the role began
 	notes     map[string]bool
 	maxSeen   map[string]int // most holders of a role seen in one round
 	scrapeErr int
@@ -213,6 +214,7 @@ type Sampler struct {
 func (s *Sampler) Run(ctx context.Context) {
 	s.mu.Lock()
 	s.doubled, s.latest, s.notes, s.maxSeen = map[string]int{}, map[string]*Proc{}, map[string]bool{}, map[string]int{}
+	s.latestAt = map[string]time.Time{}
 	s.mu.Unlock()
 	for i := 0; ctx.Err() == nil; i++ {
 		s.round(ctx, i)
@@ -229,6 +231,7 @@ func (s *Sampler) round(ctx context.Context, i int) {
 		ok      bool
 		leaders map[string]bool
 	}
+	began := time.Now()
 	samples := make([]sample, len(s.Procs))
 	var wg sync.WaitGroup
 	for k, p := range s.Procs {
@@ -268,7 +271,7 @@ func (s *Sampler) round(ctx context.Context, i int) {
 			}
 			if sm.leaders[role] {
 				holders = append(holders, sm.p.Name)
-				s.latest[role] = sm.p
+				s.latest[role], s.latestAt[role] = sm.p, began
 			}
 		}
 		s.maxSeen[role] = max(s.maxSeen[role], len(holders))
@@ -339,6 +342,14 @@ func (s *Sampler) Leader(role string) *Proc {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.latest[role]
+}
+
+// HeldSince says whether a round that began after t found a holder of
+// every role.
+func (s *Sampler) HeldSince(t time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.latestAt[RoleIntegrator].After(t) && s.latestAt[RoleRelay].After(t)
 }
 
 // SamplerReport is what the sampler saw.

@@ -313,6 +313,22 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 			consumerRestarts++
 		}
 	}
+	// Before the load stops, the last kill's successors must have moved
+	// the log and the stream: both roles held after it, then a leaf and
+	// a message later than that.
+	lastKill := time.Time{}
+	for _, es := range ends {
+		lastKill = maxTime(lastKill, es[len(es)-1].At)
+	}
+	require.Eventually(t, func() bool { return sampler.HeldSince(lastKill) }, 30*time.Second, 20*time.Millisecond,
+		"no integrator or no relay after the last kill")
+	held := time.Now()
+	require.Eventually(t, func() bool {
+		var last time.Time
+		info, err := js.Stream(ctx, "DOCKET")
+		return err == nil && info.CachedInfo().State.LastTime.After(held) &&
+			db.Get(&last, `SELECT coalesce(max(integrated_at), 'epoch') FROM audit_leaves`) == nil && last.After(held)
+	}, 30*time.Second, 20*time.Millisecond, "the log or the stream did not move after the last kill")
 	end := time.Now()
 	stopLoad()
 	wg.Wait()
@@ -379,8 +395,8 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 	require.Empty(t, CheckTerms(terms))
 	srep := sampler.Report()
 	require.Empty(t, srep.Problems)
-	require.Equal(t, 1, srep.MaxHolders[RoleIntegrator], "the gauges never showed exactly one integrator")
-	require.Equal(t, 1, srep.MaxHolders[RoleRelay], "the gauges never showed exactly one relay")
+	require.Positive(t, srep.MaxHolders[RoleIntegrator], "no gauge ever showed an integrator")
+	require.Positive(t, srep.MaxHolders[RoleRelay], "no gauge ever showed a relay")
 	holders := map[string]map[string]bool{RoleIntegrator: {}, RoleRelay: {}}
 	for _, tm := range terms {
 		holders[tm.Role][tm.Proc] = true
@@ -455,7 +471,7 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 		"0 duplicates; %d entries, %d checkpoints checked, %d served checkpoints verified, delivered once in order; longest restart %s, longest time without an acknowledged write %s",
 		kills, end.Sub(start).Round(time.Second), consumerRestarts, acked, rep.Acked, rep.Unknown, rep.Retried, rep.Lost,
 		rep.Entries, rep.Checks, len(srep.Checkpoints), longestRestart.Round(time.Millisecond), longestGap.Round(time.Millisecond))
-	t.Logf("replica harness: terms: %d integrator (on %d replicas), %d relay (on %d); %d gauge rounds (%d failed scrapes), at most %d integrator and %d relay at once; "+
+	t.Logf("replica harness: terms: %d integrator (on %d replicas), %d relay (on %d); %d gauge rounds (%d failed scrapes), at most %d integrator and %d relay in one round; "+
 		"integrator kills %s to the next election, %s to the log moving again; relay kills %s to the next election, %s to the stream moving again (bound %s); connections per replica at most %v of %d",
 		countRole(terms, RoleIntegrator), len(holders[RoleIntegrator]), countRole(terms, RoleRelay), len(holders[RoleRelay]),
 		srep.Rounds, srep.ScrapeErrors, srep.MaxHolders[RoleIntegrator], srep.MaxHolders[RoleRelay],
@@ -487,4 +503,11 @@ func warnings(t *testing.T, logFile string) []string {
 		}
 	}
 	return out
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
