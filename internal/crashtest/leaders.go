@@ -375,3 +375,32 @@ func (s *Sampler) Report() SamplerReport {
 	sort.Strings(r.Checkpoints)
 	return r
 }
+
+// Vacancies is, by role, the longest time from the role's first term to
+// until during which no process held it: "exactly one at a time" is also
+// "never none for long".
+func Vacancies(terms []Term, until time.Time) map[string]time.Duration {
+	byRole := map[string][]Term{}
+	for _, t := range terms {
+		byRole[t.Role] = append(byRole[t.Role], t)
+	}
+	out := map[string]time.Duration{}
+	for role, ts := range byRole {
+		sort.Slice(ts, func(i, j int) bool { return ts[i].From.Before(ts[j].From) })
+		held := ts[0].To
+		longest := time.Duration(0)
+		for _, t := range ts[1:] {
+			if t.From.After(held) {
+				longest = max(longest, t.From.Sub(held))
+			}
+			if t.To.After(held) {
+				held = t.To
+			}
+		}
+		if until.After(held) {
+			longest = max(longest, until.Sub(held))
+		}
+		out[role] = longest
+	}
+	return out
+}

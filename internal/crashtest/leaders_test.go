@@ -57,6 +57,9 @@ func TestTermsFromLogs(t *testing.T) {
 		require.Equal(t, map[string]time.Duration{RoleIntegrator: 200 * time.Millisecond, RoleRelay: 300 * time.Millisecond}[h.Role], h.Elected)
 	}
 
+	require.Equal(t, map[string]time.Duration{RoleIntegrator: 200 * time.Millisecond, RoleRelay: 300 * time.Millisecond}, Vacancies(terms, at(3000)))
+	require.Equal(t, 2*time.Second, Vacancies(terms, at(5000))[RoleRelay], "the last term ended at 3000")
+
 	// Without the lock: c elected as relay while b still is.
 	early := logOf(t, startMarker+"1 of c", line(at(1900), "notify relay elected"))
 	ts, err := ReadTerms("c", early, []RunEnd{stop})

@@ -167,6 +167,49 @@ func poolPeaks(ctx context.Context, db *sqlx.DB, every time.Duration, peaks map[
 	}
 }
 
+// sizeAt is the log's size as a reader saw it at a moment.
+type sizeAt struct {
+	at   time.Time
+	size int64
+}
+
+// watchLog reads the log's size every few milliseconds and records each
+// growth when it became visible (committed), which the leaves'
+// integrated_at, taken when their batch began, is not.
+func watchLog(ctx context.Context, db *sqlx.DB, seen *[]sizeAt, mu *sync.Mutex) {
+	for ctx.Err() == nil {
+		var n int64
+		if err := db.GetContext(ctx, &n, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err == nil {
+			at := time.Now()
+			mu.Lock()
+			if len(*seen) == 0 || (*seen)[len(*seen)-1].size != n {
+				*seen = append(*seen, sizeAt{at: at, size: n})
+			}
+			mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// grewAfter is when the log was first seen larger than it was at t; zero
+// when it never was.
+func grewAfter(seen []sizeAt, t time.Time) time.Time {
+	base := int64(-1)
+	for _, s := range seen {
+		if !s.at.After(t) {
+			base = s.size
+			continue
+		}
+		if base >= 0 && s.size > base {
+			return s.at
+		}
+	}
+	return time.Time{}
+}
+
 // streamTimes reads stream DOCKET's n messages and returns when the server
 // stored each, in stream order.
 func streamTimes(ctx context.Context, js jetstream.JetStream, n int64) ([]time.Time, error) {
@@ -260,16 +303,19 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 
 	db, err := sqlx.Open("postgres", r.dbURL)
 	require.NoError(t, err)
-	db.SetMaxOpenConns(4)
+	db.SetMaxOpenConns(6)
 	t.Cleanup(func() { db.Close() })
 
 	ledger := &Ledger{}
 	load := &Load{Procs: r.procs, Tokens: r.tokens, Ledger: ledger, Policy: "crash", KeyedShare: 0.5, LoseShare: 0.05, RetryFor: time.Minute, HC: r.hc}
 	sampler := &Sampler{Procs: r.procs, HC: &http.Client{Timeout: 5 * time.Second}, Interval: 100 * time.Millisecond}
 	peaks, peaksMu := map[string]int{}, &sync.Mutex{}
+	var sizes []sizeAt
+	var sizesMu sync.Mutex
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); watchLog(loadCtx, db, &sizes, &sizesMu) }()
 	go func() { defer wg.Done(); load.Run(loadCtx) }()
 	go func() { defer wg.Done(); sampler.Run(loadCtx) }()
 	go func() { defer wg.Done(); poolPeaks(loadCtx, db, 200*time.Millisecond, peaks, peaksMu) }()
@@ -369,6 +415,7 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 	published, err := streamTimes(ctx, js, n)
 	require.NoError(t, err)
 
+	stopping := time.Now()
 	for _, p := range r.procs {
 		at := time.Now()
 		require.NoError(t, p.Stop(20*time.Second))
@@ -393,6 +440,10 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 		terms = append(terms, ts...)
 	}
 	require.Empty(t, CheckTerms(terms))
+	vacant := Vacancies(terms, stopping)
+	for _, role := range []string{RoleIntegrator, RoleRelay} {
+		require.LessOrEqual(t, vacant[role], handoverBound(), "no %s for that long", role)
+	}
 	srep := sampler.Report()
 	require.Empty(t, srep.Problems)
 	require.Positive(t, srep.MaxHolders[RoleIntegrator], "no gauge ever showed an integrator")
@@ -404,8 +455,6 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 
 	// Handover: after each kill of a holder, another term within the
 	// bound, and the log (leaves) and the stream (messages) moving again.
-	var leafTimes []time.Time
-	require.NoError(t, db.Select(&leafTimes, `SELECT integrated_at FROM audit_leaves ORDER BY integrated_at`))
 	sort.Slice(published, func(i, j int) bool { return published[i].Before(published[j]) })
 	elected := map[string][]time.Duration{}
 	resumed := map[string][]time.Duration{}
@@ -413,11 +462,10 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 		require.NotEmpty(t, h.Next.Proc, "no %s after %s was killed", h.Role, h.Killed)
 		require.LessOrEqual(t, h.Elected, handoverBound(), "%s handover after %s to %s", h.Role, h.Killed, h.Next)
 		elected[h.Role] = append(elected[h.Role], h.Elected)
-		moved := leafTimes
+		next := grewAfter(sizes, h.Next.From)
 		if h.Role == RoleRelay {
-			moved = published
+			next = firstAfter(published, h.Next.From)
 		}
-		next := firstAfter(moved, h.Next.From)
 		require.False(t, next.IsZero(), "the %s never moved after %s took over", h.Role, h.Next)
 		resumed[h.Role] = append(resumed[h.Role], next.Sub(h.Killed.To))
 		require.LessOrEqual(t, next.Sub(h.Killed.To), handoverBound()+time.Second, "%s moving again after %s was killed", h.Role, h.Killed)
@@ -471,10 +519,10 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 		"0 duplicates; %d entries, %d checkpoints checked, %d served checkpoints verified, delivered once in order; longest restart %s, longest time without an acknowledged write %s",
 		kills, end.Sub(start).Round(time.Second), consumerRestarts, acked, rep.Acked, rep.Unknown, rep.Retried, rep.Lost,
 		rep.Entries, rep.Checks, len(srep.Checkpoints), longestRestart.Round(time.Millisecond), longestGap.Round(time.Millisecond))
-	t.Logf("replica harness: terms: %d integrator (on %d replicas), %d relay (on %d); %d gauge rounds (%d failed scrapes), at most %d integrator and %d relay in one round; "+
+	t.Logf("replica harness: terms: %d integrator (on %d replicas), %d relay (on %d); %d gauge rounds (%d failed scrapes), at most %d integrator and %d relay in one round, longest without an integrator %s, without a relay %s; "+
 		"integrator kills %s to the next election, %s to the log moving again; relay kills %s to the next election, %s to the stream moving again (bound %s); connections per replica at most %v of %d",
 		countRole(terms, RoleIntegrator), len(holders[RoleIntegrator]), countRole(terms, RoleRelay), len(holders[RoleRelay]),
-		srep.Rounds, srep.ScrapeErrors, srep.MaxHolders[RoleIntegrator], srep.MaxHolders[RoleRelay],
+		srep.Rounds, srep.ScrapeErrors, srep.MaxHolders[RoleIntegrator], srep.MaxHolders[RoleRelay], vacant[RoleIntegrator].Round(time.Millisecond), vacant[RoleRelay].Round(time.Millisecond),
 		figuresOf(elected[RoleIntegrator]), figuresOf(resumed[RoleIntegrator]),
 		figuresOf(elected[RoleRelay]), figuresOf(resumed[RoleRelay]), handoverBound(), peaks, replicaMaxOpen)
 	require.Positive(t, rep.Acked[KindBulk], "no bulk reversal was acknowledged")
