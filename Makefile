@@ -82,8 +82,9 @@ CRASH_KILLS    ?= 300
 CRASH_DURATION ?= 10m
 
 ## soak: long-running tests kept out of `make test`, among them the crash
-## harness's long form (TestSoakCrash: at least CRASH_KILLS SIGKILLs over
-## at least CRASH_DURATION; `make test` runs the short form, 20 kills).
+## harness's long forms (TestSoakCrash, two serves, and TestSoakReplicas,
+## three: at least CRASH_KILLS SIGKILLs over at least CRASH_DURATION each;
+## `make test` runs the short forms, 20 and 9 kills).
 soak: services
 	DOCKET_SOAK=1 CRASH_KILLS=$(CRASH_KILLS) CRASH_DURATION=$(CRASH_DURATION) \
 	  $(GO) test -race -count=1 -timeout 60m -run Soak ./...

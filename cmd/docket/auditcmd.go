@@ -33,7 +33,7 @@ func startAuditLog(ctx context.Context, cfg config, db *sqlx.DB, logger *slog.Lo
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit log: %w", err)
 	}
-	l, err := audit.NewLog(db, signer, vkey, cfg.LogOrigin, audit.Options{CheckpointInterval: cfg.CheckpointInterval, Logger: logger,
+	l, err := audit.NewLog(db, signer, vkey, cfg.LogOrigin, audit.Options{CheckpointInterval: cfg.CheckpointInterval, LockRetry: cfg.ElectionInterval, Logger: logger,
 		PinFile: filepath.Join(cfg.DataDir, audit.PinFileName)})
 	if err == nil {
 		err = l.Claim(ctx)
@@ -109,6 +109,14 @@ func registerAuditMetrics(reg prometheus.Registerer, l *audit.Log) {
 			Help: "1 once the integrator found the log does not extend a trusted checkpoint (or is not its key's) and stopped signing"},
 			func() float64 {
 				if l.Status().Halted {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "docket_audit_integrator_leader",
+			Help: "1 while this process holds the integrator's election (the one that integrates and signs)"},
+			func() float64 {
+				if l.Status().Leader {
 					return 1
 				}
 				return 0

@@ -37,6 +37,8 @@ type config struct {
 	ShutdownTimeout    time.Duration
 	AuthCacheTTL       time.Duration
 	DBTimeout          time.Duration
+	DBMaxOpen          int
+	ElectionInterval   time.Duration
 	PprofAddr          string
 	// Connection and rate limits (api.Limits).
 	ReadHeaderTimeout time.Duration
@@ -129,6 +131,8 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "DOCKET_SHUTDOWN_TIMEOUT", 20*time.Second, "how long requests in flight may finish on SIGTERM")
 	dur(&c.AuthCacheTTL, "auth-cache-ttl", "DOCKET_AUTH_CACHE_TTL", time.Second, "how long a token look-up is reused: the longest a revoked token keeps working; negative: no cache")
 	dur(&c.DBTimeout, "db-timeout", "DOCKET_DB_TIMEOUT", api.DefaultDBTimeout, "the longest a request's database work may take before it answers 503 with Retry-After (exports excepted); also bounds opening a connection, and background work gets 6 times it without progress")
+	num(&c.DBMaxOpen, "db-max-open", "DOCKET_DB_MAX_OPEN", 64, fmt.Sprintf("the most connections this process opens to Postgres, the %d it keeps (queue lanes, integrator and relay locks) included; the sum over replicas must stay below max_connections", heldConns))
+	dur(&c.ElectionInterval, "election-interval", "DOCKET_ELECTION_INTERVAL", time.Second, "how often a standby tries to become the integrator and the relay: the longest handover once a dead leader's session ends")
 	str(&c.PprofAddr, "pprof-addr", "DOCKET_PPROF_ADDR", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
 	dur(&c.ReadHeaderTimeout, "read-header-timeout", "DOCKET_READ_HEADER_TIMEOUT", 10*time.Second, "the longest a request's headers may take to arrive")
 	dur(&c.ReadTimeout, "read-timeout", "DOCKET_READ_TIMEOUT", 30*time.Second, "the longest a whole request, headers and body, may take to arrive; a trickled body is cut")
@@ -143,6 +147,23 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 	fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not create the database or apply migrations on start")
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errs[0])
+	}
+	return nil
+}
+
+// heldConns is how many of a serving process's connections stay out of
+// the pool for good: the two appeal-queue lanes (appeals/groupcommit),
+// the integrator's and the relay's election locks while it leads (a
+// standby takes one for each attempt and gives it back at once).
+const heldConns = 4
+
+// checkServe refuses serve settings that cannot work; bind checks syntax.
+func (c *config) checkServe() error {
+	if c.DBMaxOpen < heldConns+1 {
+		return fmt.Errorf("config: DOCKET_DB_MAX_OPEN is %d: want at least %d, the %d connections held for good and one for requests", c.DBMaxOpen, heldConns+1, heldConns)
+	}
+	if c.ElectionInterval <= 0 {
+		return fmt.Errorf("config: DOCKET_ELECTION_INTERVAL is %s: want a positive duration", c.ElectionInterval)
 	}
 	return nil
 }

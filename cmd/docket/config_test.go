@@ -66,3 +66,29 @@ func TestServeLimitsReachTheHTTPServer(t *testing.T) {
 	e = &env{getenv: func(k string) string { return map[string]string{"DOCKET_AUTH_FAILURE_RATE": "lots"}[k] }, stderr: io.Discard}
 	require.ErrorContains(t, (&config{}).bind(newFlagSet("serve", e, ""), e), "DOCKET_AUTH_FAILURE_RATE")
 }
+
+// TestServeChecksPoolAndElection: the pool must leave room beside the
+// connections held for good, and the election interval must be positive.
+func TestServeChecksPoolAndElection(t *testing.T) {
+	t.Parallel()
+	check := func(vars map[string]string) (config, error) {
+		e := &env{getenv: func(k string) string { return vars[k] }, stderr: io.Discard}
+		var c config
+		fs := newFlagSet("serve", e, "")
+		require.NoError(t, c.bind(fs, e))
+		require.NoError(t, fs.Parse(nil))
+		return c, c.checkServe()
+	}
+	c, err := check(nil)
+	require.NoError(t, err)
+	require.Equal(t, 64, c.DBMaxOpen)
+	require.Equal(t, time.Second, c.ElectionInterval)
+	c, err = check(map[string]string{"DOCKET_DB_MAX_OPEN": "5", "DOCKET_ELECTION_INTERVAL": "250ms"})
+	require.NoError(t, err)
+	require.Equal(t, 5, c.DBMaxOpen)
+	require.Equal(t, 250*time.Millisecond, c.ElectionInterval)
+	_, err = check(map[string]string{"DOCKET_DB_MAX_OPEN": "4"})
+	require.ErrorContains(t, err, "DOCKET_DB_MAX_OPEN is 4: want at least 5")
+	_, err = check(map[string]string{"DOCKET_ELECTION_INTERVAL": "0s"})
+	require.ErrorContains(t, err, "DOCKET_ELECTION_INTERVAL")
+}

@@ -74,7 +74,7 @@ func startNotify(ctx context.Context, cfg config, db *sqlx.DB, reg *prometheus.R
 		return nil, nil, fmt.Errorf("notify: jetstream: %w", err)
 	}
 	relay, err := notify.NewRelay(db, js, notify.Options{
-		Origin: cfg.LogOrigin, Window: relayWindow, AckTimeout: ackTimeout,
+		Origin: cfg.LogOrigin, Window: relayWindow, AckTimeout: ackTimeout, ElectionInterval: cfg.ElectionInterval,
 		// The elected relay creates or updates the stream, and retries
 		// that like any publish while NATS is unreachable.
 		Setup:    &notify.StreamOptions{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge},

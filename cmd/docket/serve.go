@@ -84,7 +84,7 @@ const stallFactor = 6
 // I/O is bounded (internal/pgdial), so that a hung database fails requests
 // at their deadline and lets the background work retry, instead of
 // blocking them forever.
-func openServeDB(ctx context.Context, dsn string, timeout time.Duration) (*sqlx.DB, error) {
+func openServeDB(ctx context.Context, dsn string, timeout time.Duration, maxOpen int) (*sqlx.DB, error) {
 	if timeout <= 0 {
 		timeout = api.DefaultDBTimeout
 	}
@@ -93,8 +93,8 @@ func openServeDB(ctx context.Context, dsn string, timeout time.Duration) (*sqlx.
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	db := sqlx.NewDb(sdb, "postgres")
-	db.SetMaxOpenConns(64)
-	db.SetMaxIdleConns(64)
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -132,6 +132,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.checkServe(); err != nil {
+		return err
+	}
 	if !cfg.NoMigrate {
 		created, err := migrations.CreateDatabase(ctx, cfg.DatabaseURL)
 		if err != nil {
@@ -155,7 +158,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 		logger.Info("database migrated", slog.String("database", databaseName(cfg.DatabaseURL)), slog.Int("applied", n))
 	}
-	db, err := openServeDB(ctx, cfg.DatabaseURL, cfg.DBTimeout)
+	db, err := openServeDB(ctx, cfg.DatabaseURL, cfg.DBTimeout, cfg.DBMaxOpen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -1,9 +1,14 @@
 // Package crashtest is the crash harness: it runs the real `docket serve`
-// binary as child processes (two on one database and one NATS), drives a
+// binary as child processes (two, or three replicas, on one database and
+// one NATS), drives a
 // write load of every kind at them over HTTP, kills them with SIGKILL at
 // random moments and restarts them, and then checks what every client
 // was told against the database, the audit log, its checkpoints and what
-// a durable NATS consumer received.
+// a durable NATS consumer received. With replicas it also reads, from
+// each process's log, when it held the integrator's and the relay's
+// election (ReadTerms), and requires that no two terms overlap
+// (CheckTerms) and that a killed holder's successor came within the
+// stated bound (Handovers).
 //
 // The pieces are separate so that the checks can be shown to fail: Check
 // and CheckDelivery take what they compare as arguments, and the tests
