@@ -124,14 +124,6 @@ func registerAuditMetrics(reg prometheus.Registerer, l *audit.Log) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "docket_audit_checkpoint_size",
 			Help: "size of the latest checkpoint this process signed or verified; -1 before any"},
 			func() float64 { return float64(l.Status().CheckpointSize) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "docket_audit_integrator_leader",
-			Help: "1 while this process holds the integrator lock"},
-			func() float64 {
-				if l.Status().Leader {
-					return 1
-				}
-				return 0
-			}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "docket_audit_integrated_entries_total",
 			Help: "leaves this process added to the log; its rate is the integration rate"},
 			func() float64 { return float64(l.Status().Integrated) }),
