@@ -152,7 +152,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if p.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
 	}
-	if p.Status >= 500 {
+	switch {
+	case p.Status < 500:
+	case r.Context().Err() != nil:
+		// The client went away (or its deadline passed) mid-request: the
+		// failure is its own, and no one reads this answer. Not an error
+		// of the service, which an operator's alert should not count.
+		s.logger.InfoContext(r.Context(), "request abandoned by the client", slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Any("err", err))
+	default:
 		s.logger.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.Any("err", err))
 	}
