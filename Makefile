@@ -26,7 +26,7 @@ chromium:
 ## screenshots: the consoles over the browser test's seeded data, as PNGs
 ## under docs/screenshots (referenced by the README).
 screenshots: services chromium
-	DOCKET_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./api/console/
+	DOCKET_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'InBrowser$$' ./api/console/
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/docket ./cmd/docket

@@ -2,7 +2,12 @@ package console_test
 
 import (
 	"context"
+	"encoding/base64"
+	"io"
+	"net/http"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,13 +19,24 @@ import (
 
 // An auditor pins a checkpoint in the browser, sees an entry verified
 // there (inclusion, then consistency with the pinned checkpoint once the
-// log has grown) and the charts drawn; an admin previews and runs a bulk
-// reversal.
+// log has grown), pastes a checkpoint saved earlier from
+// /v1/audit/checkpoint and sees the entry verified against it, and a
+// tampered one refused; then the charts drawn. An admin compares two
+// versions of a policy, previews and runs a bulk reversal.
 func TestAuditorAndAdminInBrowser(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	e.fileAppeal("Please look again.")
 	e.integrate()
+	// The checkpoint an auditor saved on an earlier day, as the API serves it.
+	resp, err := e.srv.Client().Get(e.srv.URL + "/v1/audit/checkpoint")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	saved := string(body)
+	savedSize := strings.Split(saved, "\n")[1]
 	browser := startBrowser(t)
 	verified := func(p *person) string {
 		p.t.Helper()
@@ -34,8 +50,11 @@ func TestAuditorAndAdminInBrowser(t *testing.T) {
 	aud.do(chromedp.Navigate(aud.url+"/ui/signin"), chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), e.tokens["auditor"]),
 		chromedp.Click(chromedp.CSS(`button[type="submit"]`), chromedp.NodeVisible),
-		chromedp.WaitVisible(chromedp.CSS("#checkpoint")),
-		chromedp.Navigate(aud.url+"/ui/audit/entries/1"), chromedp.WaitVisible(chromedp.CSS("#pin-latest")))
+		chromedp.WaitVisible(chromedp.CSS("#checkpoint")))
+	require.Contains(t, aud.text("#cp-size"), savedSize+" entries")
+	aud.accessible()
+	aud.snap("log")
+	aud.do(chromedp.Navigate(aud.url+"/ui/audit/entries/1"), chromedp.WaitVisible(chromedp.CSS("#pin-latest")))
 	require.Contains(t, aud.text("#browser-verdict"), "No checkpoint is pinned")
 	aud.noInlineScript()
 	aud.accessible()
@@ -46,7 +65,7 @@ func TestAuditorAndAdminInBrowser(t *testing.T) {
 	aud.snap("entry-verified")
 
 	// The log grows; the pinned checkpoint is checked against the new one.
-	_, err := e.store.PutPolicy(context.Background(), admin, "gambling", appeals.PolicyInput{Title: "Gambling", Text: "No casinos."})
+	_, err = e.store.PutPolicy(context.Background(), admin, "gambling", appeals.PolicyInput{Title: "Gambling", Text: "No casinos."})
 	require.NoError(t, err)
 	e.integrate()
 	aud.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#pin-latest")))
@@ -61,6 +80,31 @@ func TestAuditorAndAdminInBrowser(t *testing.T) {
 		n[2] = btoa("x".repeat(32)); localStorage.setItem(k, n.join("\n")); return true; })()`)
 	aud.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#pin-latest")))
 	require.Contains(t, verified(aud), "NOT verified: the checkpoint you hold is not signed by the log's key")
+
+	// A checkpoint the auditor pastes: the one saved before the log grew
+	// verifies, through a consistency proof from its size; the same with
+	// its size or root altered is refused, as is text that is no note.
+	paste := func(note string) string {
+		aud.t.Helper()
+		aud.eval(`(() => { document.querySelector("#browser-verdict").className = ""; return true; })()`)
+		aud.do(chromedp.SetValue(chromedp.CSS("#pasted-checkpoint"), note),
+			chromedp.Click(chromedp.CSS("#use-pasted"), chromedp.NodeVisible))
+		return verified(aud)
+	}
+	got = paste(saved)
+	require.Contains(t, got, "Verified in this browser: entry 1 is included")
+	require.Contains(t, got, "which extends the checkpoint of size "+savedSize+" you hold", "checked against the pasted checkpoint")
+	require.NotContains(t, got, "of size "+savedSize+", which", "the server's checkpoint is newer than the pasted one")
+	aud.snap("entry-verified-pasted")
+	n, err := strconv.Atoi(savedSize)
+	require.NoError(t, err)
+	lines := strings.Split(saved, "\n")
+	lines[1] = strconv.Itoa(n - 1) // a smaller tree under the same root and signature
+	require.Contains(t, paste(strings.Join(lines, "\n")), "NOT verified: the checkpoint you hold is not signed by the log's key")
+	lines = strings.Split(saved, "\n")
+	lines[2] = base64.StdEncoding.EncodeToString(make([]byte, 32)) // another root
+	require.Contains(t, paste(strings.Join(lines, "\n")), "NOT verified: the checkpoint you hold is not signed by the log's key")
+	require.Contains(t, paste("docket.local/audit\n3\n"), "NOT verified: the checkpoint is not a signed note")
 
 	aud.do(chromedp.Navigate(aud.url+"/ui/audit/report"), chromedp.WaitVisible(chromedp.CSS("#chart-weeks svg rect")))
 	require.True(t, aud.eval(`document.querySelectorAll("svg.bars rect").length >= 3`), "the charts are drawn")
