@@ -26,6 +26,7 @@ import (
 func TestAuditorAndAdminInBrowser(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
+	e.seedFigures()
 	e.fileAppeal("Please look again.")
 	e.integrate()
 	// The checkpoint an auditor saved on an earlier day, as the API serves it.
@@ -131,4 +132,41 @@ func TestAuditorAndAdminInBrowser(t *testing.T) {
 	adm.do(chromedp.Click(chromedp.CSS("#run-reversal"), chromedp.NodeVisible), chromedp.WaitVisible(chromedp.CSS("#report-reversed")))
 	require.Equal(t, "1", adm.text("#report-reversed"))
 	adm.snap("reversal-report")
+}
+
+// seedFigures gives the charts something to draw: two more policies'
+// decisions about two advertisers, their notices, and two appeals
+// resolved, one upheld and one reversed; the queue is empty after.
+func (e *env) seedFigures() {
+	e.t.Helper()
+	ctx := context.Background()
+	rita := appeals.Actor{Role: appeals.RoleReviewer, Name: "rita"}
+	globex := appeals.Actor{Role: appeals.RoleAdvertiser, Name: "globex-owner", AdvertiserID: "globex"}
+	_, err := e.store.PutPolicy(ctx, admin, "health", appeals.PolicyInput{Title: "Health claims", Text: "Ads may not claim to cure."})
+	require.NoError(e.t, err)
+	no := false
+	for i, c := range []struct {
+		by       appeals.Actor
+		outcome  string
+		policy   string
+		appealed bool
+	}{{acme, "upheld", "health", true}, {globex, "reversed", "crypto", true}, {globex, "", "health", false}} {
+		d, err := e.store.RecordDecision(ctx, enforcer, appeals.DecisionInput{AdvertiserID: c.by.AdvertiserID,
+			AdID: "ad-" + strconv.Itoa(10+i), Action: appeals.ActionAdRestriction, PolicyCode: c.policy, Ground: "terms",
+			Explanation: "The ad breaks the policy.", Facts: "Seen on 2026-11-21.", Source: "notice",
+			AutomatedDetection: &no, AutomatedDecision: "none"})
+		require.NoError(e.t, err)
+		_, err = e.store.RecordNotice(ctx, enforcer, d.ID, appeals.NoticeInput{Channel: "email"})
+		require.NoError(e.t, err)
+		if !c.appealed {
+			continue
+		}
+		_, err = e.store.FileAppeal(ctx, c.by, d.ID, appeals.AppealInput{Statement: "The ad is within the policy."})
+		require.NoError(e.t, err)
+		a, err := e.store.Claim(ctx, rita)
+		require.NoError(e.t, err)
+		require.NotNil(e.t, a)
+		_, err = e.store.Resolve(ctx, rita, a.ID, appeals.ResolveInput{Outcome: c.outcome, Rationale: "Read against the policy."})
+		require.NoError(e.t, err)
+	}
 }
