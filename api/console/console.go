@@ -45,6 +45,11 @@ type Config struct {
 	// form is no cheaper a way to guess tokens than the API.
 	SignInWait   func(r *http.Request) time.Duration
 	SignInFailed func(r *http.Request)
+	// TLS says whether the browser's request came over TLS, which makes
+	// the cookies Secure. Nil: r.TLS != nil, for a server that terminates
+	// TLS itself; the API passes one that also believes a trusted
+	// TLS-terminating proxy's X-Forwarded-Proto.
+	TLS func(r *http.Request) bool
 }
 
 // Console serves the consoles under Prefix.
@@ -57,6 +62,7 @@ type Console struct {
 	// signInWait and signInFailed throttle failed sign-ins (Config).
 	signInWait   func(r *http.Request) time.Duration
 	signInFailed func(r *http.Request)
+	tls          func(r *http.Request) bool
 	mux          *http.ServeMux
 	pages        map[string]*template.Template
 	static       http.Handler
@@ -79,8 +85,11 @@ func New(cfg Config) *Console {
 	if cfg.SignInFailed == nil {
 		cfg.SignInFailed = func(*http.Request) {}
 	}
+	if cfg.TLS == nil {
+		cfg.TLS = func(r *http.Request) bool { return r.TLS != nil }
+	}
 	c := &Console{store: cfg.Store, audit: cfg.Audit, logger: cfg.Logger, limits: cfg.Sessions, now: cfg.Now,
-		signInWait: cfg.SignInWait, signInFailed: cfg.SignInFailed,
+		signInWait: cfg.SignInWait, signInFailed: cfg.SignInFailed, tls: cfg.TLS,
 		mux: http.NewServeMux(), pages: parsePages(), origin: http.NewCrossOriginProtection()}
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {

@@ -52,10 +52,15 @@
 // Sessions. A person signs in once with a bearer token (the ones `docket
 // token create` makes); appeals.StartSession checks it as the API does and
 // opens a session: a random 256-bit id in an HttpOnly, SameSite=Strict
-// cookie (Secure when the request came over TLS), of which the database
-// keeps only the SHA-256. A session is linked to its token: revoking the
-// token ends its sessions at the next request, as do the idle expiry, the
-// absolute expiry and signing out. Every sign-in makes a new id.
+// cookie, of which the database keeps only the SHA-256. The cookies are
+// Secure when the request came over TLS: to this server, or to a
+// TLS-terminating proxy the API trusts (DOCKET_TRUSTED_PROXIES, the same
+// list that names X-Forwarded-For's client) that sends X-Forwarded-Proto:
+// https; from any other peer that header is ignored (Config.TLS). A
+// session is linked to its token: revoking the token ends its sessions at
+// the next request, as do the idle expiry and the absolute expiry
+// (Config.Sessions: DOCKET_SESSION_IDLE, DOCKET_SESSION_MAX, 30 minutes
+// and 12 hours by default) and signing out. Every sign-in makes a new id.
 //
 // CSRF. Every state-changing request is a POST form, and each passes two
 // checks: net/http's CrossOriginProtection (Sec-Fetch-Site and Origin must
