@@ -18,6 +18,9 @@ var flashes = map[string]string{
 	"reversed":  "The appeal is resolved: the decision is reversed.",
 	"escalated": "The appeal is escalated to a senior reviewer.",
 	"empty":     "Nothing is waiting in the queue for you.",
+	// The admins' policy forms.
+	"policy-saved":     "The policy is saved as a new version.",
+	"policy-unchanged": "The title, text and category are those of the current version: no new version was made.",
 }
 
 func flash(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }

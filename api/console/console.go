@@ -129,7 +129,9 @@ func (c *Console) routes() {
 	c.get("/ui/exports/{file}", c.page(c.export, auditReaders...), []string{"from", "to"})
 
 	c.get("/ui/policies", c.page(c.policies, admins...), []string{"cursor"})
-	c.get("/ui/policies/{code}", c.page(c.policy, admins...), []string{"from", "to"})
+	c.post("/ui/policies", c.form(c.putPolicy, admins...))
+	c.get("/ui/policies/{code}", c.page(c.policy, admins...), []string{"from", "to", "done"})
+	c.post("/ui/policies/{code}", c.form(c.putPolicy, admins...))
 	c.post("/ui/policies/{code}/reversal", c.form(c.reversal, admins...))
 }
 
