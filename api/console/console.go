@@ -113,6 +113,9 @@ func (c *Console) routes() {
 
 	c.get("/ui/decisions", c.page(c.decisions, readers...), []string{"status", "action", "policy", "cursor", "done"})
 	c.get("/ui/decisions/{id}", c.page(c.decision, readers...), []string{"done"})
+	c.get("/ui/decisions/new", c.page(c.decisionNew, deciders...), nil)
+	c.post("/ui/decisions", c.form(c.recordDecision, deciders...))
+	c.post("/ui/decisions/{id}/notices", c.form(c.recordNotice, deciders...))
 	c.post("/ui/decisions/{id}/appeals", c.form(c.fileAppeal, appeals.RoleAdvertiser))
 	c.post("/ui/appeals/{id}/withdraw", c.form(c.withdraw, appeals.RoleAdvertiser))
 
