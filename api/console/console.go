@@ -121,6 +121,7 @@ func (c *Console) routes() {
 
 	c.get("/ui/queue", c.page(c.queue, reviewers...), []string{"done"})
 	c.post("/ui/queue/claim", c.form(c.claim, reviewers...))
+	c.get("/ui/appeals", c.page(c.appealsList, readers...), []string{"state", "overdue", "cursor"})
 	c.get("/ui/appeals/{id}", c.page(c.appeal, readers...), []string{"done"})
 	c.post("/ui/appeals/{id}/resolve", c.form(c.resolve, reviewers...))
 	c.post("/ui/appeals/{id}/escalate", c.form(c.escalate, reviewers...))

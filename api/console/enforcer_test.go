@@ -107,3 +107,53 @@ func TestEnforcerRecordsDecisionsAndNotices(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, after.Items, len(before.Items), "the other roles' forms recorded nothing")
 }
+
+// The appeals list reads as GET /v1/appeals: an advertiser's own only,
+// staff every one (with the advertiser named), by state or overdue.
+func TestAppealsList(t *testing.T) {
+	t.Parallel()
+	e := setupWith(t, appeals.Options{ReviewDue: time.Microsecond}) // every open appeal is overdue at once
+	ctx := context.Background()
+	mine := e.fileAppeal("Please look again.")
+	no := false
+	d, err := e.store.RecordDecision(ctx, enforcer, appeals.DecisionInput{AdvertiserID: "globex", AdID: "ad-2",
+		Action: appeals.ActionAdRemoval, PolicyCode: "crypto", Ground: "terms", Explanation: "x", Facts: "y",
+		Source: "voluntary", AutomatedDetection: &no, AutomatedDecision: "none"})
+	require.NoError(t, err)
+	globex := appeals.Actor{Role: appeals.RoleAdvertiser, Name: "globex-owner", AdvertiserID: "globex"}
+	theirs, err := e.store.FileAppeal(ctx, globex, d.ID, appeals.AppealInput{Statement: "Not ours to see."})
+	require.NoError(t, err)
+	_, err = e.store.Withdraw(ctx, globex, theirs.ID)
+	require.NoError(t, err)
+
+	adv := e.as("advertiser")
+	p := adv.get("/ui/appeals")
+	require.Equal(t, 200, p.Status, p.Body)
+	requireSecurityHeaders(t, "/ui/appeals", p)
+	require.Contains(t, p.Body, `href="/ui/appeals/`+mine.ID+`"`)
+	require.NotContains(t, p.Body, theirs.ID, "another advertiser's appeal")
+	require.NotContains(t, p.Body, "<th scope=\"col\">Advertiser</th>")
+	require.Contains(t, p.Body, `href="/ui/appeals">My appeals</a>`)
+
+	for _, who := range []string{"reviewer", "auditor", "admin"} {
+		p = e.as(who).get("/ui/appeals")
+		require.Equal(t, 200, p.Status, who)
+		require.Contains(t, p.Body, mine.ID, who)
+		require.Contains(t, p.Body, theirs.ID, who)
+		require.Contains(t, p.Body, "<code>globex</code>", who)
+	}
+	rev := e.as("reviewer")
+	p = rev.get("/ui/appeals?state=withdrawn")
+	require.Contains(t, p.Body, theirs.ID)
+	require.NotContains(t, p.Body, mine.ID)
+	require.Contains(t, p.Body, `<option value="withdrawn" selected>`)
+	p = rev.get("/ui/appeals?overdue=true")
+	require.Contains(t, p.Body, mine.ID)
+	require.NotContains(t, p.Body, theirs.ID, "a withdrawn appeal is not overdue")
+	require.Contains(t, p.Body, `<span class="badge overdue">Overdue</span>`)
+	require.Contains(t, rev.get("/ui/appeals?overdue=true&state=pending&cursor=").Body, mine.ID)
+	require.Contains(t, rev.get("/ui/appeals?state=upheld").Body, "No appeals match.")
+	require.Equal(t, http.StatusBadRequest, rev.get("/ui/appeals?state=lost").Status)
+	require.Equal(t, http.StatusBadRequest, rev.get("/ui/appeals?overdue=maybe").Status)
+	require.Equal(t, http.StatusBadRequest, rev.get("/ui/appeals?advertiser_id=acme").Status, "the page takes only its parameters")
+}
