@@ -22,7 +22,8 @@ import (
 // log has grown), pastes a checkpoint saved earlier from
 // /v1/audit/checkpoint and sees the entry verified against it, and a
 // tampered one refused; then the charts drawn. An admin compares two
-// versions of a policy, previews and runs a bulk reversal.
+// versions of a policy, previews and runs a bulk reversal, and opens the
+// forms that write policies, decisions and notices.
 func TestAuditorAndAdminInBrowser(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -132,6 +133,21 @@ func TestAuditorAndAdminInBrowser(t *testing.T) {
 	adm.do(chromedp.Click(chromedp.CSS("#run-reversal"), chromedp.NodeVisible), chromedp.WaitVisible(chromedp.CSS("#report-reversed")))
 	require.Equal(t, "1", adm.text("#report-reversed"))
 	adm.snap("reversal-report")
+
+	// The other forms an admin fills in pass the same checks in the browser.
+	for _, pg := range []struct{ path, sel, snap string }{
+		{"/ui/policies", "#new-policy-form", ""},
+		{"/ui/decisions/new", "#decision-form", "decision-new"},
+		{"/ui/decisions/" + e.decision.ID, "#notice-form", ""},
+		{"/ui/appeals", "#appeals-list", "appeals"},
+	} {
+		adm.do(chromedp.Navigate(adm.url+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
+		adm.noInlineScript()
+		adm.accessible()
+		if pg.snap != "" {
+			adm.snap(pg.snap)
+		}
+	}
 }
 
 // seedFigures gives the charts something to draw: two more policies'
