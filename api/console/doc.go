@@ -10,8 +10,12 @@
 // and reverse decisions in bulk: the form previews the count
 // (Store.CountReversible, the same role and checks as the reversal, and
 // the same selection of decisions in effect), then a confirmation runs
-// Store.ReversePolicyVersions and shows its report. Other staff roles read
-// decisions as the API lets them. Pages are rendered on the server with
+// Store.ReversePolicyVersions and shows its report; they also write new
+// policies and revise them (Store.PutPolicy, as PUT /v1/policies/{code}).
+// Enforcers and admins record a decision by hand (Store.RecordDecision)
+// and a decision's notice (Store.RecordNotice). Everyone lists the appeals
+// they may read (Store.ListAppeals). Other staff roles read decisions as
+// the API lets them. Pages are rendered on the server with
 // html/template from files embedded in the binary (embed); there is no
 // build step and no client framework, only two small scripts:
 // static/lease.js ticks a lease countdown the server already printed, and
