@@ -1,6 +1,8 @@
 package console
 
 import (
+	"crypto/sha256"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,8 +29,11 @@ type decisionForm struct {
 	AdvertiserID, AdID, Action, PolicyCode, Ground, LegalReference    string
 	Explanation, Facts, Source, AutomatedDetection, AutomatedDecision string
 	TerritorialScope, EndsAt                                          string
-	ContentType                                                       map[string]bool
-	Errors                                                            map[string]string
+	// Key makes the form's sending once: sent again (a double click, the
+	// back button), it shows the decision it recorded, not a second one.
+	Key         string
+	ContentType map[string]bool
+	Errors      map[string]string
 }
 
 type decisionNewView struct {
@@ -40,7 +45,7 @@ type decisionNewView struct {
 // decisionNew is the form that records a decision by hand.
 func (c *Console) decisionNew(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
 	return c.renderDecisionNew(w, r, s, http.StatusOK, "", decisionForm{Ground: "terms", Source: "voluntary",
-		AutomatedDetection: "no", AutomatedDecision: "none"})
+		AutomatedDetection: "no", AutomatedDecision: "none", Key: nonce()})
 }
 
 func (c *Console) renderDecisionNew(w http.ResponseWriter, r *http.Request, s *appeals.Session, status int, errMsg string, form decisionForm) error {
@@ -63,7 +68,8 @@ func (c *Console) recordDecision(w http.ResponseWriter, r *http.Request, s *appe
 		LegalReference: strings.TrimSpace(f.Get("legal_reference")),
 		Explanation:    strings.ReplaceAll(f.Get("explanation"), "\r\n", "\n"), Facts: strings.ReplaceAll(f.Get("facts"), "\r\n", "\n"),
 		Source: f.Get("source"), AutomatedDetection: f.Get("automated_detection"), AutomatedDecision: f.Get("automated_decision"),
-		TerritorialScope: f.Get("territorial_scope"), EndsAt: strings.TrimSpace(f.Get("ends_at")), ContentType: map[string]bool{}}
+		TerritorialScope: f.Get("territorial_scope"), EndsAt: strings.TrimSpace(f.Get("ends_at")), ContentType: map[string]bool{},
+		Key: f.Get("form_key")}
 	in := appeals.DecisionInput{AdvertiserID: form.AdvertiserID, AdID: form.AdID, Action: form.Action, PolicyCode: form.PolicyCode,
 		Ground: form.Ground, LegalReference: form.LegalReference, Explanation: form.Explanation, Facts: form.Facts,
 		Source: form.Source, AutomatedDecision: form.AutomatedDecision}
@@ -88,7 +94,36 @@ func (c *Console) recordDecision(w http.ResponseWriter, r *http.Request, s *appe
 			in.EndsAt = form.EndsAt
 		}
 	}
-	d, err := c.store.RecordDecision(r.Context(), s.Actor, in)
+	ctx := r.Context()
+	if form.Key != "" {
+		if len(form.Key) > 64 {
+			return appeals.Errorf(appeals.Invalid, "the form's key is malformed")
+		}
+		// The same form sent again replays the first reply: the
+		// redirect to the decision it recorded (as an Idempotency-Key
+		// does in the API, and in the same table).
+		fields := url.Values{}
+		for k, v := range f {
+			if k != "csrf" && k != "form_key" {
+				fields[k] = v
+			}
+		}
+		h := sha256.Sum256([]byte("POST /ui/decisions\n" + fields.Encode()))
+		ctx = appeals.WithIdempotency(ctx, &appeals.Idempotency{Actor: s.Actor.String(), Tenant: s.Actor.AdvertiserID,
+			Key: "console-form:" + form.Key, RequestHash: h[:],
+			Reply: func(result any) (int, map[string]string, []byte, error) {
+				return http.StatusSeeOther, map[string]string{"Location": decidedAt(result.(appeals.Decision))}, nil, nil
+			}})
+	}
+	d, err := c.store.RecordDecision(ctx, s.Actor, in)
+	var replay *appeals.Replay
+	if errors.As(err, &replay) && replay.Headers["Location"] != "" {
+		http.Redirect(w, r, replay.Headers["Location"], http.StatusSeeOther)
+		return nil
+	}
+	if appeals.ErrorCode(err) == appeals.KeyReused {
+		return appeals.Errorf(appeals.Conflict, "this form was sent before, with other values, and recorded a decision; open a new form to record another")
+	}
 	if appeals.ErrorCode(err) == appeals.Invalid {
 		form.Errors = fieldErrors(err)
 		return c.renderDecisionNew(w, r, s, statusOf(err), message(err), form)
@@ -96,8 +131,13 @@ func (c *Console) recordDecision(w http.ResponseWriter, r *http.Request, s *appe
 	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/ui/decisions/"+url.PathEscape(d.ID)+"?done=decided", http.StatusSeeOther)
+	http.Redirect(w, r, decidedAt(d), http.StatusSeeOther)
 	return nil
+}
+
+// decidedAt is where the decision form sends the browser once recorded.
+func decidedAt(d appeals.Decision) string {
+	return "/ui/decisions/" + url.PathEscape(d.ID) + "?done=decided"
 }
 
 // recordNotice records that the decision's statement of reasons reached

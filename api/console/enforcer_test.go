@@ -157,3 +157,39 @@ func TestAppealsList(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, rev.get("/ui/appeals?overdue=maybe").Status)
 	require.Equal(t, http.StatusBadRequest, rev.get("/ui/appeals?advertiser_id=acme").Status, "the page takes only its parameters")
 }
+
+// The decision form is sent once: sent again with its key (a double
+// click, the back button) it shows the decision it recorded; sent again
+// with other values it records nothing.
+func TestDecisionFormSentTwice(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	enf := e.as("enforcer")
+	p := enf.get("/ui/decisions/new")
+	m := regexp.MustCompile(`name="form_key" value="([^"]+)"`).FindStringSubmatch(p.Body)
+	require.NotNil(t, m, "the form carries its key")
+	form := url.Values{"form_key": {m[1]}, "advertiser_id": {"acme"}, "action": {"advertiser_ban"}, "policy_code": {"crypto"},
+		"ground": {"terms"}, "explanation": {"Repeated token sales."}, "facts": {"Five ads in November."}, "source": {"voluntary"},
+		"automated_detection": {"no"}, "automated_decision": {"none"}}
+	first := enf.post("/ui/decisions", form)
+	require.Equal(t, http.StatusSeeOther, first.Status, first.Body)
+	again := enf.post("/ui/decisions", form)
+	require.Equal(t, http.StatusSeeOther, again.Status, again.Body)
+	require.Equal(t, first.Location, again.Location, "the same decision")
+	form.Set("facts", "Six ads in November.")
+	p = enf.post("/ui/decisions", form)
+	require.Equal(t, http.StatusConflict, p.Status, p.Body)
+	require.Contains(t, p.Body, "open a new form to record another")
+	ds, err := e.store.ListDecisions(ctx, admin, appeals.DecisionFilter{AdvertiserID: "acme"})
+	require.NoError(t, err)
+	require.Len(t, ds.Items, 2, "setup's decision and this form's, once")
+
+	// Another person's use of the key is a request of its own.
+	adm := e.as("admin")
+	form.Del("csrf") // the enforcer's; post adds the admin's
+	p = adm.post("/ui/decisions", form)
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+	require.NotEqual(t, first.Location, p.Location)
+	require.Equal(t, http.StatusBadRequest, enf.post("/ui/decisions", url.Values{"form_key": {strings.Repeat("k", 65)}}).Status)
+}
