@@ -13,7 +13,8 @@ run: services
 ## test: formatting, vet, and every test with the race detector, against the
 ## real Postgres and NATS (started first when down), and the consoles'
 ## browser tests in Debian's Chromium (installed first when missing;
-## screenshots of a failure go to a temporary folder the test names).
+## their screenshots go to a temporary folder, never docs/; those of a
+## failure to a temporary folder the test names).
 test: services chromium fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 
