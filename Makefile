@@ -13,7 +13,8 @@ run: services
 ## test: formatting, vet, and every test with the race detector, against the
 ## real Postgres and NATS (started first when down), and the consoles'
 ## browser tests in Debian's Chromium (installed first when missing;
-## screenshots of a failure go to a temporary folder the test names).
+## their screenshots go to a temporary folder, never docs/; those of a
+## failure to a temporary folder the test names).
 test: services chromium fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 
@@ -26,7 +27,7 @@ chromium:
 ## screenshots: the consoles over the browser test's seeded data, as PNGs
 ## under docs/screenshots (referenced by the README).
 screenshots: services chromium
-	DOCKET_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./api/console/
+	DOCKET_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'InBrowser$$' ./api/console/
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/docket ./cmd/docket

@@ -146,6 +146,28 @@ func clientKey(remoteAddr string, forwarded []string, trusted []netip.Prefix) st
 	return addrKey(addr)
 }
 
+// viaTLS says whether the client's request came over TLS: to this server,
+// or to a trusted proxy that says so in X-Forwarded-Proto ("https"). The
+// header is believed only from a peer in trusted, as X-Forwarded-For is;
+// from any other peer it is ignored.
+func viaTLS(r *http.Request, trusted []netip.Prefix) bool {
+	if r.TLS != nil {
+		return true
+	}
+	addr, ok := parseHop(r.RemoteAddr)
+	if !ok || !isTrusted(addr, trusted) {
+		return false
+	}
+	for _, v := range r.Header.Values("X-Forwarded-Proto") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), "https") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func parseHop(s string) (netip.Addr, bool) {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.Addr().WithZone("").Unmap(), true

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -170,4 +171,42 @@ func TestOutageIsNotAClientFailure(t *testing.T) {
 		require.Equal(t, 503, resp.StatusCode)
 		require.Equal(t, "2", resp.Header.Get("Retry-After"))
 	}
+}
+
+// viaTLS believes X-Forwarded-Proto only from a trusted proxy.
+func TestViaTLS(t *testing.T) {
+	t.Parallel()
+	proxies, err := ParseTrustedProxies("10.0.0.0/8")
+	require.NoError(t, err)
+	for name, c := range map[string]struct {
+		remote string
+		proto  []string
+		tls    bool
+		want   bool
+	}{
+		"TLS to this server":               {remote: "203.0.113.5:4000", tls: true, want: true},
+		"plain, no header":                 {remote: "203.0.113.5:4000"},
+		"untrusted peer says https":        {remote: "203.0.113.5:4000", proto: []string{"https"}},
+		"trusted proxy says https":         {remote: "10.1.2.3:4000", proto: []string{"https"}, want: true},
+		"trusted proxy says HTTPS":         {remote: "10.1.2.3:4000", proto: []string{"HTTPS"}, want: true},
+		"trusted proxy says http":          {remote: "10.1.2.3:4000", proto: []string{"http"}},
+		"trusted proxy, no header":         {remote: "10.1.2.3:4000"},
+		"the TLS hop in a list":            {remote: "10.1.2.3:4000", proto: []string{"https, http"}, want: true},
+		"the TLS hop in a repeated header": {remote: "10.1.2.3:4000", proto: []string{"http", "https"}, want: true},
+		"unparsable peer":                  {remote: "pipe", proto: []string{"https"}},
+	} {
+		r := httptest.NewRequest("GET", "/ui/", nil)
+		r.RemoteAddr = c.remote
+		if c.tls {
+			r.TLS = &tls.ConnectionState{}
+		}
+		for _, p := range c.proto {
+			r.Header.Add("X-Forwarded-Proto", p)
+		}
+		require.Equal(t, c.want, viaTLS(r, proxies), name)
+	}
+	r := httptest.NewRequest("GET", "/ui/", nil)
+	r.RemoteAddr = "10.1.2.3:4000"
+	r.Header.Set("X-Forwarded-Proto", "https")
+	require.False(t, viaTLS(r, nil), "no proxies trusted: the header is ignored")
 }

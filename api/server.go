@@ -44,6 +44,9 @@ type Config struct {
 	// Limits bound connections, failed authentications and requests per
 	// token; the zero value takes the defaults.
 	Limits Limits
+	// Sessions are the consoles' session lifetimes (idle, absolute); zero
+	// takes appeals' defaults.
+	Sessions appeals.SessionLimits
 }
 
 // Server answers Docket's HTTP API.
@@ -58,6 +61,8 @@ type Server struct {
 	mux     *http.ServeMux
 	auth    *authCache
 	limits  Limits
+	// sessions are the consoles' session lifetimes (Config.Sessions).
+	sessions appeals.SessionLimits
 	// dbTimeout is Config.DBTimeout with its default; <= 0: none.
 	dbTimeout time.Duration
 	// failures counts failed token checks per client address; perToken
@@ -86,6 +91,7 @@ func New(cfg Config) *Server {
 	}
 	s.auth = newAuthCache(cfg.AuthCacheTTL, cfg.Store.Authenticate)
 	s.limits = cfg.Limits.withDefaults()
+	s.sessions = cfg.Sessions
 	s.failures = newKeyedLimiters(s.limits.AuthFailureRate, s.limits.AuthFailureBurst, s.limits.LimiterKeys)
 	s.perToken = newKeyedLimiters(s.limits.TokenRate, s.limits.TokenBurst, s.limits.LimiterKeys)
 	s.refusalLog = rate.Sometimes{Interval: 10 * time.Second}

@@ -16,19 +16,86 @@ var admins = []appeals.Role{appeals.RoleAdmin}
 type policiesView struct {
 	Items []appeals.Policy
 	Next  string
+	// New is the new policy form as last submitted.
+	New        policyForm
+	Categories []string
 }
 
-// policies lists the policies, each at its current version.
+// policyForm is a policy's text as the admin submits it: a new policy's
+// (with its code) or a revision's.
+type policyForm struct {
+	Code, Title, Text, Category string
+	Errors                      map[string]string
+}
+
+// policies lists the policies, each at its current version, with the
+// form that writes a new one.
 func (c *Console) policies(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
-	page, err := c.store.ListPolicies(r.Context(), appeals.PageRequest{Limit: appeals.MaxLimit, Cursor: r.URL.Query().Get("cursor")})
+	return c.renderPolicies(w, r, s, http.StatusOK, "", policyForm{})
+}
+
+func (c *Console) renderPolicies(w http.ResponseWriter, r *http.Request, s *appeals.Session, status int, errMsg string, form policyForm) error {
+	cursor := ""
+	if r.Method == http.MethodGet {
+		cursor = r.URL.Query().Get("cursor")
+	}
+	page, err := c.store.ListPolicies(r.Context(), appeals.PageRequest{Limit: appeals.MaxLimit, Cursor: cursor})
 	if err != nil {
 		return err
 	}
-	v := policiesView{Items: page.Items}
+	v := policiesView{Items: page.Items, New: form, Categories: appeals.DSACategories()}
 	if page.NextCursor != "" {
 		v.Next = "/ui/policies?cursor=" + url.QueryEscape(page.NextCursor)
 	}
-	c.render(w, r, http.StatusOK, "policies", view{Session: s, Title: "Policies", Data: v})
+	c.render(w, r, status, "policies", view{Session: s, Title: "Policies", Error: errMsg, Data: v})
+	return nil
+}
+
+// putPolicy writes a policy's new version through the store's PutPolicy,
+// the API's PUT /v1/policies/{code}: a new policy (POST /ui/policies,
+// the code in the form) or a revision (POST /ui/policies/{code}). The
+// same text, title and category again make no new version.
+func (c *Console) putPolicy(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
+	code, revising := r.PathValue("code"), true
+	if code == "" {
+		code, revising = strings.TrimSpace(r.PostForm.Get("code")), false
+	}
+	// Browsers send a textarea's lines with CRLF; a policy's text is
+	// hashed and diffed by lines, as the API takes it.
+	form := policyForm{Code: code, Title: strings.TrimSpace(r.PostForm.Get("title")),
+		Text: strings.ReplaceAll(r.PostForm.Get("text"), "\r\n", "\n"), Category: r.PostForm.Get("category")}
+	in := appeals.PolicyInput{Title: form.Title, Text: form.Text, Category: form.Category}
+	// A revision is of a policy that exists (else a 404 page); a new
+	// policy's code must be new, or the form would revise another.
+	if _, err := c.store.Policy(r.Context(), code); revising && err != nil {
+		return err
+	} else if !revising {
+		if err == nil {
+			err = &appeals.Error{Code: appeals.Conflict, Message: "the request has invalid fields",
+				Fields: []appeals.FieldError{{Field: "code", Message: "is taken: revise that policy on its page"}}}
+			form.Errors = fieldErrors(err)
+			return c.renderPolicies(w, r, s, http.StatusConflict, message(err), form)
+		}
+	}
+	rev, err := c.store.PutPolicy(r.Context(), s.Actor, code, in)
+	if appeals.ErrorCode(err) == appeals.Invalid {
+		form.Errors = fieldErrors(err)
+		if !revising {
+			return c.renderPolicies(w, r, s, statusOf(err), message(err), form)
+		}
+		if rerr := c.renderPolicy(w, r, s, statusOf(err), message(err), reversalForm{}, &form); rerr != nil {
+			return err
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	done := "policy-saved"
+	if !rev.Created {
+		done = "policy-unchanged"
+	}
+	http.Redirect(w, r, "/ui/policies/"+url.PathEscape(rev.Code)+"?done="+done, http.StatusSeeOther)
 	return nil
 }
 
@@ -47,20 +114,33 @@ type policyView struct {
 	From, To appeals.Policy
 	Diff     []diffLine
 	Form     reversalForm
+	// Revise is the revision form: the current version, or what was
+	// last submitted.
+	Revise     policyForm
+	Categories []string
 }
 
 // policy shows one policy's versions, a diff between two of them
 // (?from=&to=, by default the last two) and the bulk reversal form.
 func (c *Console) policy(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
-	return c.renderPolicy(w, r, s, http.StatusOK, "", reversalForm{})
+	return c.renderPolicy(w, r, s, http.StatusOK, "", reversalForm{}, nil)
 }
 
-func (c *Console) renderPolicy(w http.ResponseWriter, r *http.Request, s *appeals.Session, status int, errMsg string, form reversalForm) error {
+// renderPolicy shows the policy page; revise is the revision form as
+// submitted, nil for the current version.
+func (c *Console) renderPolicy(w http.ResponseWriter, r *http.Request, s *appeals.Session, status int, errMsg string,
+	form reversalForm, revise *policyForm) error {
 	vs, err := c.store.PolicyVersions(r.Context(), r.PathValue("code"))
 	if err != nil {
 		return err
 	}
-	v := policyView{Versions: vs, Current: vs[len(vs)-1], Form: form}
+	v := policyView{Versions: vs, Current: vs[len(vs)-1], Form: form, Categories: appeals.DSACategories()}
+	if revise != nil {
+		v.Revise = *revise
+	} else {
+		cur := v.Current
+		v.Revise = policyForm{Code: cur.Code, Title: cur.Title, Text: cur.Text, Category: deref(cur.Category)}
+	}
 	pick := func(name string, def int) (appeals.Policy, error) {
 		n := def
 		if q := r.URL.Query().Get(name); q != "" && r.Method == http.MethodGet {
@@ -80,7 +160,11 @@ func (c *Console) renderPolicy(w http.ResponseWriter, r *http.Request, s *appeal
 	if v.From.Version != v.To.Version {
 		v.Diff = diffLines(v.From.Text, v.To.Text)
 	}
-	c.render(w, r, status, "policy", view{Session: s, Title: "Policy " + v.Current.Code, Error: errMsg, Data: v})
+	flashMsg := ""
+	if r.Method == http.MethodGet {
+		flashMsg = flash(r)
+	}
+	c.render(w, r, status, "policy", view{Session: s, Title: "Policy " + v.Current.Code, Flash: flashMsg, Error: errMsg, Data: v})
 	return nil
 }
 
@@ -147,8 +231,15 @@ func (c *Console) reversalRefused(w http.ResponseWriter, r *http.Request, s *app
 			form.Errors["versions"] = m
 		}
 	}
-	if rerr := c.renderPolicy(w, r, s, statusOf(err), message(err), form); rerr != nil {
+	if rerr := c.renderPolicy(w, r, s, statusOf(err), message(err), form, nil); rerr != nil {
 		return err
 	}
 	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

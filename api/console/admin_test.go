@@ -245,3 +245,92 @@ func TestPreviewAndSeriesRoles(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, s.Resolve, 6)
 }
+
+// Admins write policies in the console as with PUT /v1/policies/{code}:
+// a new one from the list (its code must be new), a revision from its
+// page (the same text again makes no version), each field's problems
+// shown by field, lines kept as LF whatever the browser sends; no other
+// role may.
+func TestAdminWritesPolicies(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	adm := e.as("admin")
+	p := adm.get("/ui/policies")
+	require.Equal(t, 200, p.Status, p.Body)
+	require.Contains(t, p.Body, `id="new-policy-form"`)
+	require.Contains(t, p.Body, `<option value="STATEMENT_CATEGORY_SCAMS_AND_FRAUD">`)
+
+	// A new policy; a browser sends the textarea's lines with CRLF.
+	p = adm.post("/ui/policies", url.Values{"code": {"gambling"}, "title": {"Gambling <b>ads</b>"},
+		"text": {"No casinos.\r\nNo betting."}, "category": {"STATEMENT_CATEGORY_SCAMS_AND_FRAUD"}})
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+	require.Equal(t, "/ui/policies/gambling?done=policy-saved", p.Location)
+	g, err := e.store.Policy(ctx, "gambling")
+	require.NoError(t, err)
+	require.Equal(t, 1, g.Version)
+	require.Equal(t, "No casinos.\nNo betting.", g.Text)
+	require.Equal(t, "admin:ada", g.CreatedBy)
+	require.NotNil(t, g.Category)
+	require.Equal(t, "STATEMENT_CATEGORY_SCAMS_AND_FRAUD", *g.Category)
+	p = adm.get(p.Location)
+	require.Equal(t, 200, p.Status, p.Body)
+	require.Contains(t, p.Body, "The policy is saved as a new version.")
+	require.Contains(t, p.Body, "Gambling &lt;b&gt;ads&lt;/b&gt;")
+	require.NotContains(t, p.Body, "<b>ads</b>")
+	require.Contains(t, p.Body, `<option value="STATEMENT_CATEGORY_SCAMS_AND_FRAUD" selected>`, "the revision form starts from the current version")
+
+	// A new policy's code must be new, and valid; its fields are checked by field.
+	p = adm.post("/ui/policies", url.Values{"code": {"crypto"}, "title": {"Crypto"}, "text": {"Anything goes."}})
+	require.Equal(t, http.StatusConflict, p.Status, p.Body)
+	require.Contains(t, p.Body, `class="field-error">Code is taken`)
+	require.Contains(t, p.Body, "Anything goes.", "the form keeps what was typed")
+	p = adm.post("/ui/policies", url.Values{"code": {"Not A Code"}, "title": {""}, "text": {"x"}, "category": {"STATEMENT_CATEGORY_NOPE"}})
+	require.Equal(t, http.StatusBadRequest, p.Status, p.Body)
+	require.Contains(t, p.Body, `class="field-error">Code must be 1 to 64 characters`)
+	require.Contains(t, p.Body, `class="field-error">Title is required`)
+	require.Contains(t, p.Body, `class="field-error">Category`)
+	cur, err := e.store.Policy(ctx, "crypto")
+	require.NoError(t, err)
+	require.Equal(t, 2, cur.Version, "the refused forms changed nothing")
+
+	// A revision: the same again is no new version; a change is one, and the page diffs it.
+	same := url.Values{"title": {cur.Title}, "text": {strings.ReplaceAll(cur.Text, "\n", "\r\n")}}
+	p = adm.post("/ui/policies/crypto", same)
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+	require.Equal(t, "/ui/policies/crypto?done=policy-unchanged", p.Location)
+	require.Contains(t, adm.get(p.Location).Body, "no new version was made")
+	p = adm.post("/ui/policies/crypto", url.Values{"title": {cur.Title}, "text": {cur.Text + "\r\nAds must show the risks."}})
+	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
+	require.Equal(t, "/ui/policies/crypto?done=policy-saved", p.Location)
+	p = adm.get(p.Location)
+	require.Contains(t, p.Body, "Changes from version 2 to version 3")
+	require.Contains(t, p.Body, "<ins>Ads must show the risks.</ins>")
+	vs, err := e.store.PolicyVersions(ctx, "crypto")
+	require.NoError(t, err)
+	require.Len(t, vs, 3)
+	d, err := e.store.Decision(ctx, admin, e.decision.ID)
+	require.NoError(t, err)
+	require.Equal(t, 1, d.PolicyVersion, "a decision keeps the version it was taken under")
+
+	p = adm.post("/ui/policies/crypto", url.Values{"title": {""}, "text": {"Kept as typed."}})
+	require.Equal(t, http.StatusBadRequest, p.Status, p.Body)
+	require.Contains(t, p.Body, `class="field-error">Title is required`)
+	require.Contains(t, p.Body, "Kept as typed.")
+	require.Equal(t, http.StatusNotFound, adm.post("/ui/policies/nope", url.Values{"title": {"T"}, "text": {"x"}}).Status,
+		"only a policy that exists is revised; a new one is written from the list")
+	_, err = e.store.Policy(ctx, "nope")
+	require.Equal(t, appeals.NotFound, appeals.ErrorCode(err))
+
+	for _, who := range []string{"auditor", "reviewer", "advertiser", "enforcer"} {
+		b := e.as(who)
+		b.get("/ui/decisions") // its CSRF token
+		require.Equal(t, http.StatusForbidden, b.post("/ui/policies", url.Values{"code": {"alcohol"}, "title": {"A"}, "text": {"x"}}).Status, who)
+		require.Equal(t, http.StatusForbidden, b.post("/ui/policies/crypto", url.Values{"title": {"A"}, "text": {"x"}}).Status, who)
+	}
+	_, err = e.store.Policy(ctx, "alcohol")
+	require.Equal(t, appeals.NotFound, appeals.ErrorCode(err))
+	vs, err = e.store.PolicyVersions(ctx, "crypto")
+	require.NoError(t, err)
+	require.Len(t, vs, 3, "the other roles' forms changed nothing")
+}

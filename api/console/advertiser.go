@@ -18,6 +18,12 @@ var flashes = map[string]string{
 	"reversed":  "The appeal is resolved: the decision is reversed.",
 	"escalated": "The appeal is escalated to a senior reviewer.",
 	"empty":     "Nothing is waiting in the queue for you.",
+	// The enforcers' and admins' forms.
+	"decided":  "The decision is recorded; its advertiser can read it now.",
+	"notified": "The notice is recorded.",
+	// The admins' policy forms.
+	"policy-saved":     "The policy is saved as a new version.",
+	"policy-unchanged": "The title, text and category are those of the current version: no new version was made.",
 }
 
 func flash(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }
@@ -83,6 +89,10 @@ type decisionView struct {
 	Policy    appeals.Policy
 	CanAppeal bool
 	Form      appealForm
+	// CanNotify: the actor may record a notice (deciders); Channels are
+	// the notice form's choices.
+	CanNotify bool
+	Channels  []string
 }
 
 func (c *Console) decision(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
@@ -105,7 +115,8 @@ func (c *Console) renderDecision(w http.ResponseWriter, r *http.Request, s *appe
 		form.Evidence = append(form.Evidence, appeals.EvidenceItem{})
 	}
 	v := decisionView{D: d, Policy: p.ViewFor(s.Actor), Form: form,
-		CanAppeal: s.Actor.Role == appeals.RoleAdvertiser && d.Appeal != nil && d.Appeal.Open}
+		CanAppeal: s.Actor.Role == appeals.RoleAdvertiser && d.Appeal != nil && d.Appeal.Open,
+		CanNotify: s.Actor.Is(deciders...), Channels: noticeChannels}
 	c.render(w, r, status, "decision", view{Session: s, Title: "Decision " + d.ID, Flash: flashMsg, Error: errMsg, Data: v})
 	return nil
 }

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -17,8 +18,9 @@ import (
 )
 
 // screenshotsEnv names a folder where the browser test saves a PNG of each
-// step (`make screenshots` sets it to docs/screenshots). Unset, PNGs are
-// saved only on failure, to a new temporary folder the test names.
+// step (`make screenshots` sets it to docs/screenshots). Unset, they go to
+// the test's own temporary folder, removed after; on failure a PNG of each
+// tab is kept in a new temporary folder the test names.
 const screenshotsEnv = "DOCKET_SCREENSHOTS"
 
 // chromium finds Debian's Chromium; the browser tests fail, never skip,
@@ -59,12 +61,14 @@ type person struct {
 	ctx  context.Context
 	url  string
 	step int
+	// shots is the test's temporary folder for screenshots.
+	shots string
 }
 
 func (e *env) person(browser context.Context, name string) *person {
 	e.t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	p := &person{t: e.t, name: name, ctx: ctx, url: e.srv.URL}
+	p := &person{t: e.t, name: name, ctx: ctx, url: e.srv.URL, shots: e.t.TempDir()}
 	e.t.Cleanup(cancel)
 	// Registered after cancel, so it runs before it: the tab is still there.
 	e.t.Cleanup(func() {
@@ -76,7 +80,9 @@ func (e *env) person(browser context.Context, name string) *person {
 			e.t.Logf("screenshot on failure: %v", err)
 			return
 		}
-		p.shoot(dir, "failure")
+		if err := p.shoot(dir, "failure"); err != nil {
+			e.t.Log(err)
+		}
 	})
 	return p
 }
@@ -116,29 +122,36 @@ func (p *person) tabTo(sel string) {
 }
 
 // shoot saves a full-page PNG into dir.
-func (p *person) shoot(dir, what string) {
+func (p *person) shoot(dir, what string) error {
 	p.t.Helper()
 	p.step++
 	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
-		p.t.Logf("screenshot %s: %v", what, err)
-		return
+		return fmt.Errorf("screenshot %s: %w", what, err)
+	}
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		return fmt.Errorf("screenshot %s: not a PNG", what)
 	}
 	file := filepath.Join(dir, fmt.Sprintf("%s-%s.png", p.name, what))
 	if err := os.WriteFile(file, png, 0o644); err != nil {
-		p.t.Logf("screenshot %s: %v", what, err)
-		return
+		return fmt.Errorf("screenshot %s: %w", what, err)
 	}
 	p.t.Logf("screenshot: %s", file)
+	return nil
 }
 
-// snap saves a step's screenshot when screenshotsEnv asks for them.
+// snap saves a step's screenshot: into the folder screenshotsEnv names
+// (make screenshots: docs/screenshots), else into the test's temporary
+// folder, removed after, so that make test checks every PNG the README
+// shows can be made and never rewrites a tracked file.
 func (p *person) snap(what string) {
 	p.t.Helper()
-	if dir := os.Getenv(screenshotsEnv); dir != "" {
-		require.NoError(p.t, os.MkdirAll(dir, 0o755))
-		p.shoot(dir, what)
+	dir := os.Getenv(screenshotsEnv)
+	if dir == "" {
+		dir = p.shots
 	}
+	require.NoError(p.t, os.MkdirAll(dir, 0o755))
+	require.NoError(p.t, p.shoot(dir, what))
 }
 
 // a11yCheck lists, as strings, what on the page breaks the checks a
@@ -265,4 +278,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Contains(t, adv.text("#appeals .rationale"), "The issuer is licensed")
 	require.False(t, strings.Contains(adv.text("#appeals"), "rita"), "the reviewer is shown by role only")
 	adv.snap("reversed")
+}
+
+// Every screenshot the README shows is in docs/screenshots, where make
+// screenshots writes it.
+func TestReadmeScreenshotsExist(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	refs := regexp.MustCompile(`\(docs/screenshots/([a-z0-9-]+\.png)\)`).FindAllStringSubmatch(string(readme), -1)
+	require.GreaterOrEqual(t, len(refs), 12, "a screenshot of each console")
+	for _, m := range refs {
+		_, err := os.Stat(filepath.Join("../../docs/screenshots", m[1]))
+		require.NoError(t, err, "README shows %s", m[1])
+	}
 }

@@ -45,6 +45,11 @@ type Config struct {
 	// form is no cheaper a way to guess tokens than the API.
 	SignInWait   func(r *http.Request) time.Duration
 	SignInFailed func(r *http.Request)
+	// TLS says whether the browser's request came over TLS, which makes
+	// the cookies Secure. Nil: r.TLS != nil, for a server that terminates
+	// TLS itself; the API passes one that also believes a trusted
+	// TLS-terminating proxy's X-Forwarded-Proto.
+	TLS func(r *http.Request) bool
 }
 
 // Console serves the consoles under Prefix.
@@ -57,6 +62,7 @@ type Console struct {
 	// signInWait and signInFailed throttle failed sign-ins (Config).
 	signInWait   func(r *http.Request) time.Duration
 	signInFailed func(r *http.Request)
+	tls          func(r *http.Request) bool
 	mux          *http.ServeMux
 	pages        map[string]*template.Template
 	static       http.Handler
@@ -79,8 +85,11 @@ func New(cfg Config) *Console {
 	if cfg.SignInFailed == nil {
 		cfg.SignInFailed = func(*http.Request) {}
 	}
+	if cfg.TLS == nil {
+		cfg.TLS = func(r *http.Request) bool { return r.TLS != nil }
+	}
 	c := &Console{store: cfg.Store, audit: cfg.Audit, logger: cfg.Logger, limits: cfg.Sessions, now: cfg.Now,
-		signInWait: cfg.SignInWait, signInFailed: cfg.SignInFailed,
+		signInWait: cfg.SignInWait, signInFailed: cfg.SignInFailed, tls: cfg.TLS,
 		mux: http.NewServeMux(), pages: parsePages(), origin: http.NewCrossOriginProtection()}
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {
@@ -104,11 +113,15 @@ func (c *Console) routes() {
 
 	c.get("/ui/decisions", c.page(c.decisions, readers...), []string{"status", "action", "policy", "cursor", "done"})
 	c.get("/ui/decisions/{id}", c.page(c.decision, readers...), []string{"done"})
+	c.get("/ui/decisions/new", c.page(c.decisionNew, deciders...), nil)
+	c.post("/ui/decisions", c.form(c.recordDecision, deciders...))
+	c.post("/ui/decisions/{id}/notices", c.form(c.recordNotice, deciders...))
 	c.post("/ui/decisions/{id}/appeals", c.form(c.fileAppeal, appeals.RoleAdvertiser))
 	c.post("/ui/appeals/{id}/withdraw", c.form(c.withdraw, appeals.RoleAdvertiser))
 
 	c.get("/ui/queue", c.page(c.queue, reviewers...), []string{"done"})
 	c.post("/ui/queue/claim", c.form(c.claim, reviewers...))
+	c.get("/ui/appeals", c.page(c.appealsList, readers...), []string{"state", "overdue", "cursor"})
 	c.get("/ui/appeals/{id}", c.page(c.appeal, readers...), []string{"done"})
 	c.post("/ui/appeals/{id}/resolve", c.form(c.resolve, reviewers...))
 	c.post("/ui/appeals/{id}/escalate", c.form(c.escalate, reviewers...))
@@ -120,7 +133,9 @@ func (c *Console) routes() {
 	c.get("/ui/exports/{file}", c.page(c.export, auditReaders...), []string{"from", "to"})
 
 	c.get("/ui/policies", c.page(c.policies, admins...), []string{"cursor"})
-	c.get("/ui/policies/{code}", c.page(c.policy, admins...), []string{"from", "to"})
+	c.post("/ui/policies", c.form(c.putPolicy, admins...))
+	c.get("/ui/policies/{code}", c.page(c.policy, admins...), []string{"from", "to", "done"})
+	c.post("/ui/policies/{code}", c.form(c.putPolicy, admins...))
 	c.post("/ui/policies/{code}/reversal", c.form(c.reversal, admins...))
 }
 

@@ -101,6 +101,8 @@ func TestCSRFRequiredOnEveryForm(t *testing.T) {
 	a := e.fileAppeal("Please look again.")
 	adv := e.as("advertiser")
 	rev := e.as("reviewer")
+	adm := e.as("admin")
+	enf := e.as("enforcer")
 	forms := []struct {
 		b    *browser
 		path string
@@ -111,6 +113,13 @@ func TestCSRFRequiredOnEveryForm(t *testing.T) {
 		{rev, "/ui/queue/claim", nil},
 		{rev, "/ui/appeals/" + a.ID + "/resolve", url.Values{"outcome": {"reversed"}, "rationale": {"r"}}},
 		{rev, "/ui/appeals/" + a.ID + "/escalate", url.Values{"reason": {"r"}}},
+		{enf, "/ui/decisions", url.Values{"advertiser_id": {"acme"}, "action": {"advertiser_ban"}, "policy_code": {"crypto"},
+			"ground": {"terms"}, "explanation": {"x"}, "facts": {"y"}, "source": {"voluntary"}, "automated_detection": {"no"},
+			"automated_decision": {"none"}}},
+		{enf, "/ui/decisions/" + e.decision.ID + "/notices", url.Values{"channel": {"email"}}},
+		{adm, "/ui/policies", url.Values{"code": {"gambling"}, "title": {"Gambling"}, "text": {"No casinos."}}},
+		{adm, "/ui/policies/crypto", url.Values{"title": {"Crypto"}, "text": {"Anything goes."}}},
+		{adm, "/ui/policies/crypto/reversal", url.Values{"step": {"run"}, "versions": {"1"}, "rationale": {"r"}}},
 		{adv, "/ui/signout", nil},
 	}
 	for _, f := range forms {
@@ -131,6 +140,15 @@ func TestCSRFRequiredOnEveryForm(t *testing.T) {
 	got, err := e.store.Appeal(context.Background(), system, a.ID)
 	require.NoError(t, err)
 	require.Equal(t, appeals.AppealPending, got.State, "no form changed anything")
+	ds, err := e.store.ListDecisions(context.Background(), admin, appeals.DecisionFilter{})
+	require.NoError(t, err)
+	require.Len(t, ds.Items, 1, "no form changed anything")
+	require.Nil(t, ds.Items[0].NotifiedAt, "no form changed anything")
+	pol, err := e.store.Policy(context.Background(), "crypto")
+	require.NoError(t, err)
+	require.Equal(t, 2, pol.Version, "no form changed anything")
+	_, err = e.store.Policy(context.Background(), "gambling")
+	require.Equal(t, appeals.NotFound, appeals.ErrorCode(err), "no form changed anything")
 	require.Equal(t, 200, adv.get("/ui/decisions").Status, "still signed in")
 
 	// The sign-in form needs its nonce too (login CSRF).

@@ -10,8 +10,12 @@
 // and reverse decisions in bulk: the form previews the count
 // (Store.CountReversible, the same role and checks as the reversal, and
 // the same selection of decisions in effect), then a confirmation runs
-// Store.ReversePolicyVersions and shows its report. Other staff roles read
-// decisions as the API lets them. Pages are rendered on the server with
+// Store.ReversePolicyVersions and shows its report; they also write new
+// policies and revise them (Store.PutPolicy, as PUT /v1/policies/{code}).
+// Enforcers and admins record a decision by hand (Store.RecordDecision)
+// and a decision's notice (Store.RecordNotice). Everyone lists the appeals
+// they may read (Store.ListAppeals). Other staff roles read decisions as
+// the API lets them. Pages are rendered on the server with
 // html/template from files embedded in the binary (embed); there is no
 // build step and no client framework, only two small scripts:
 // static/lease.js ticks a lease countdown the server already printed, and
@@ -52,10 +56,15 @@
 // Sessions. A person signs in once with a bearer token (the ones `docket
 // token create` makes); appeals.StartSession checks it as the API does and
 // opens a session: a random 256-bit id in an HttpOnly, SameSite=Strict
-// cookie (Secure when the request came over TLS), of which the database
-// keeps only the SHA-256. A session is linked to its token: revoking the
-// token ends its sessions at the next request, as do the idle expiry, the
-// absolute expiry and signing out. Every sign-in makes a new id.
+// cookie, of which the database keeps only the SHA-256. The cookies are
+// Secure when the request came over TLS: to this server, or to a
+// TLS-terminating proxy the API trusts (DOCKET_TRUSTED_PROXIES, the same
+// list that names X-Forwarded-For's client) that sends X-Forwarded-Proto:
+// https; from any other peer that header is ignored (Config.TLS). A
+// session is linked to its token: revoking the token ends its sessions at
+// the next request, as do the idle expiry and the absolute expiry
+// (Config.Sessions: DOCKET_SESSION_IDLE, DOCKET_SESSION_MAX, 30 minutes
+// and 12 hours by default) and signing out. Every sign-in makes a new id.
 //
 // CSRF. Every state-changing request is a POST form, and each passes two
 // checks: net/http's CrossOriginProtection (Sec-Fetch-Site and Origin must

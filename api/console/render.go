@@ -23,7 +23,7 @@ type view struct {
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"signin", "error", "decisions", "decision", "queue", "appeal", "audit", "entry", "policies", "policy", "reversal", "report"}
+var pageNames = []string{"signin", "error", "decisions", "decision", "queue", "appeal", "audit", "entry", "policies", "policy", "reversal", "report", "decision-new", "appeals"}
 
 var funcs = template.FuncMap{
 	"when":  when,

@@ -44,7 +44,7 @@ func (c *Console) page(h handler, roles ...appeals.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s, _, err := c.session(r)
 		if appeals.ErrorCode(err) == appeals.Unauthorized {
-			clearCookie(w, r, sessionCookie, "/ui/")
+			c.clearCookie(w, r, sessionCookie, "/ui/")
 			http.Redirect(w, r, "/ui/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
@@ -67,7 +67,7 @@ func (c *Console) form(h handler, roles ...appeals.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s, _, err := c.session(r)
 		if appeals.ErrorCode(err) == appeals.Unauthorized {
-			clearCookie(w, r, sessionCookie, "/ui/")
+			c.clearCookie(w, r, sessionCookie, "/ui/")
 			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 			return
 		}
@@ -96,14 +96,16 @@ func nonce() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
+// setCookie sets an HttpOnly, SameSite=Strict cookie, Secure when the
+// request came over TLS, to this server or to a trusted proxy (Config.TLS).
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.tls(r)})
 }
 
-func clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
+func (c *Console) clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
 	if _, err := r.Cookie(name); err == nil {
-		setCookie(w, r, name, "", path, -1)
+		c.setCookie(w, r, name, "", path, -1)
 	}
 }
 
@@ -150,7 +152,7 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) renderSignIn(w http.ResponseWriter, r *http.Request, status int, next, errMsg string) {
 	n := nonce()
-	setCookie(w, r, signInCookie, n, "/ui/signin", 600)
+	c.setCookie(w, r, signInCookie, n, "/ui/signin", 600)
 	c.render(w, r, status, "signin", view{Title: "Sign in", Error: errMsg, Data: signInView{Nonce: n, Next: next}})
 }
 
@@ -184,8 +186,8 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.logger.InfoContext(r.Context(), "console sign-in", slog.String("actor", ns.Actor.String()))
-	clearCookie(w, r, signInCookie, "/ui/signin")
-	setCookie(w, r, sessionCookie, ns.ID, "/ui/", int(ns.ExpiresAt.Sub(c.now()).Seconds()))
+	c.clearCookie(w, r, signInCookie, "/ui/signin")
+	c.setCookie(w, r, sessionCookie, ns.ID, "/ui/", int(ns.ExpiresAt.Sub(c.now()).Seconds()))
 	if next == "" {
 		next = home(ns.Actor)
 	}
@@ -197,7 +199,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request) {
 	s, id, err := c.session(r)
 	if err != nil {
-		clearCookie(w, r, sessionCookie, "/ui/")
+		c.clearCookie(w, r, sessionCookie, "/ui/")
 		http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 		return
 	}
@@ -209,6 +211,6 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, s, err)
 		return
 	}
-	clearCookie(w, r, sessionCookie, "/ui/")
+	c.clearCookie(w, r, sessionCookie, "/ui/")
 	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 }

@@ -50,10 +50,18 @@ func setup(t *testing.T, tlsServer ...bool) *env {
 // setupWith is setup with the store's options.
 func setupWith(t *testing.T, opts appeals.Options, tlsServer ...bool) *env {
 	t.Helper()
+	return setupServer(t, opts, api.Config{}, tlsServer...)
+}
+
+// setupServer is setup with the store's options and the API server's
+// configuration (its Store and Audit are filled in).
+func setupServer(t *testing.T, opts appeals.Options, cfg api.Config, tlsServer ...bool) *env {
+	t.Helper()
 	db := pgtest.New(t)
 	store := appeals.NewStore(db, opts)
 	log := logtest.New(t, db, audit.Options{})
-	h := api.New(api.Config{Store: store, Audit: log})
+	cfg.Store, cfg.Audit = store, log
+	h := api.New(cfg)
 	var srv *httptest.Server
 	if len(tlsServer) > 0 && tlsServer[0] {
 		srv = httptest.NewTLSServer(h)

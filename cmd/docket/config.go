@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/docket-dev/docket/api"
+	"github.com/docket-dev/docket/appeals"
 )
 
 // config is every setting of `docket serve`; flags override DOCKET_* variables.
@@ -51,6 +52,9 @@ type config struct {
 	AuthFailureBurst  int
 	TokenRate         float64
 	TokenBurst        int
+	// The consoles' session lifetimes (appeals.SessionLimits).
+	SessionIdle time.Duration
+	SessionMax  time.Duration
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/docket?sslmode=disable"
@@ -144,6 +148,8 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 	num(&c.AuthFailureBurst, "auth-failure-burst", "DOCKET_AUTH_FAILURE_BURST", 20, "failed token checks one client address may make at once")
 	flt(&c.TokenRate, "token-rate", "DOCKET_TOKEN_RATE", 0, "requests per second one token may sustain before 429; 0: no limit")
 	num(&c.TokenBurst, "token-burst", "DOCKET_TOKEN_BURST", 0, "requests one token may make at once; 0: one second's worth")
+	dur(&c.SessionIdle, "session-idle", "DOCKET_SESSION_IDLE", appeals.DefaultSessionIdle, "how long a console session may go unused before it ends")
+	dur(&c.SessionMax, "session-max", "DOCKET_SESSION_MAX", appeals.DefaultSessionAbsolute, "the longest a console session lasts, used or not (at least DOCKET_SESSION_IDLE)")
 	fs.BoolVar(&c.NoMigrate, "no-migrate", false, "do not create the database or apply migrations on start")
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errs[0])
@@ -206,4 +212,18 @@ func (c *config) limits() (api.Limits, error) {
 		WriteTimeout: off(c.WriteTimeout), IdleTimeout: off(c.IdleTimeout), MaxHeaderBytes: c.MaxHeaderBytes,
 		TrustedProxies: proxies, AuthFailureRate: rateOff(c.AuthFailureRate), AuthFailureBurst: c.AuthFailureBurst,
 		TokenRate: c.TokenRate, TokenBurst: c.TokenBurst}, nil
+}
+
+// sessions is the consoles' session lifetimes: both positive, the idle
+// one no longer than the absolute one.
+func (c *config) sessions() (appeals.SessionLimits, error) {
+	switch {
+	case c.SessionIdle <= 0:
+		return appeals.SessionLimits{}, fmt.Errorf("config: DOCKET_SESSION_IDLE must be positive, not %s", c.SessionIdle)
+	case c.SessionMax <= 0:
+		return appeals.SessionLimits{}, fmt.Errorf("config: DOCKET_SESSION_MAX must be positive, not %s", c.SessionMax)
+	case c.SessionIdle > c.SessionMax:
+		return appeals.SessionLimits{}, fmt.Errorf("config: DOCKET_SESSION_IDLE (%s) is longer than DOCKET_SESSION_MAX (%s)", c.SessionIdle, c.SessionMax)
+	}
+	return appeals.SessionLimits{Idle: c.SessionIdle, Absolute: c.SessionMax}, nil
 }

@@ -92,3 +92,39 @@ func TestServeChecksPoolAndElection(t *testing.T) {
 	_, err = check(map[string]string{"DOCKET_ELECTION_INTERVAL": "0s"})
 	require.ErrorContains(t, err, "DOCKET_ELECTION_INTERVAL")
 }
+
+// The consoles' session lifetimes: DOCKET_SESSION_IDLE and
+// DOCKET_SESSION_MAX, overridden by their flags, both positive and the
+// idle one no longer than the absolute one.
+func TestSessionSettings(t *testing.T) {
+	t.Parallel()
+	read := func(vars map[string]string, args ...string) (appeals.SessionLimits, error) {
+		t.Helper()
+		e := &env{getenv: func(k string) string { return vars[k] }, stderr: io.Discard}
+		fs := newFlagSet("serve", e, "")
+		var c config
+		if err := c.bind(fs, e); err != nil {
+			return appeals.SessionLimits{}, err
+		}
+		require.NoError(t, fs.Parse(args))
+		return c.sessions()
+	}
+	l, err := read(nil)
+	require.NoError(t, err)
+	require.Equal(t, appeals.SessionLimits{Idle: appeals.DefaultSessionIdle, Absolute: appeals.DefaultSessionAbsolute}, l)
+	l, err = read(map[string]string{"DOCKET_SESSION_IDLE": "5m", "DOCKET_SESSION_MAX": "1h"})
+	require.NoError(t, err)
+	require.Equal(t, appeals.SessionLimits{Idle: 5 * time.Minute, Absolute: time.Hour}, l)
+	l, err = read(map[string]string{"DOCKET_SESSION_IDLE": "5m"}, "--session-idle", "10m", "--session-max", "2h")
+	require.NoError(t, err)
+	require.Equal(t, appeals.SessionLimits{Idle: 10 * time.Minute, Absolute: 2 * time.Hour}, l, "flags override the variables")
+
+	_, err = read(map[string]string{"DOCKET_SESSION_IDLE": "2h", "DOCKET_SESSION_MAX": "1h"})
+	require.ErrorContains(t, err, "DOCKET_SESSION_IDLE (2h0m0s) is longer than DOCKET_SESSION_MAX (1h0m0s)")
+	_, err = read(map[string]string{"DOCKET_SESSION_IDLE": "0s"})
+	require.ErrorContains(t, err, "DOCKET_SESSION_IDLE must be positive")
+	_, err = read(nil, "--session-max", "-1m")
+	require.ErrorContains(t, err, "DOCKET_SESSION_MAX must be positive")
+	_, err = read(map[string]string{"DOCKET_SESSION_MAX": "forever"})
+	require.ErrorContains(t, err, "DOCKET_SESSION_MAX")
+}

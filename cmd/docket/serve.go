@@ -135,6 +135,10 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err := cfg.checkServe(); err != nil {
 		return err
 	}
+	sessions, err := cfg.sessions()
+	if err != nil {
+		return err
+	}
 	if !cfg.NoMigrate {
 		created, err := migrations.CreateDatabase(ctx, cfg.DatabaseURL)
 		if err != nil {
@@ -192,7 +196,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 
 	srv := api.New(api.Config{Store: store, Audit: auditLog, Logger: logger, Checks: checks,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Registry: reg, Version: version, AuthCacheTTL: cfg.AuthCacheTTL,
-		Limits: limits, DBTimeout: cfg.DBTimeout})
+		Limits: limits, DBTimeout: cfg.DBTimeout, Sessions: sessions})
 
 	if cfg.PprofAddr != "" {
 		go servePprof(bg, cfg.PprofAddr, logger)
