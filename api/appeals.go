@@ -3,10 +3,11 @@ package api
 import (
 	"net/http"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
-func (s *Server) fileAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) fileAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	ctx, in, err := decodeWrite[appeals.AppealInput](w, r, a, false, appealCreated)
 	if err != nil {
 		return err
@@ -34,7 +35,7 @@ func claimShape(v any) (int, map[string]string) {
 	return http.StatusNoContent, nil
 }
 
-func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	// The claim takes no input; an empty object is accepted for clients
 	// that always send one.
 	ctx, _, err := decodeWrite[struct{}](w, r, a, true, claimShape)
@@ -49,7 +50,7 @@ func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a appeals.A
 	return nil
 }
 
-func (s *Server) resolveAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) resolveAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	ctx, in, err := decodeWrite[appeals.ResolveInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
@@ -62,7 +63,7 @@ func (s *Server) resolveAppeal(w http.ResponseWriter, r *http.Request, a appeals
 	return nil
 }
 
-func (s *Server) escalateAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) escalateAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	ctx, in, err := decodeWrite[appeals.EscalateInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
@@ -75,7 +76,7 @@ func (s *Server) escalateAppeal(w http.ResponseWriter, r *http.Request, a appeal
 	return nil
 }
 
-func (s *Server) withdrawAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) withdrawAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	ctx, _, err := decodeWrite[struct{}](w, r, a, true, always(http.StatusOK))
 	if err != nil {
 		return err
@@ -88,7 +89,7 @@ func (s *Server) withdrawAppeal(w http.ResponseWriter, r *http.Request, a appeal
 	return nil
 }
 
-func (s *Server) getAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) getAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	ap, err := s.store.Appeal(r.Context(), a, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -97,7 +98,7 @@ func (s *Server) getAppeal(w http.ResponseWriter, r *http.Request, a appeals.Act
 	return nil
 }
 
-func (s *Server) listAppeals(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) listAppeals(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	pr, err := pageRequest(r)
 	if err != nil {
 		return err
@@ -120,7 +121,7 @@ func (s *Server) listAppeals(w http.ResponseWriter, r *http.Request, a appeals.A
 	return nil
 }
 
-func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	ctx, in, err := decodeWrite[appeals.ReversalInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
@@ -137,11 +138,11 @@ func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a appeals
 }
 
 // reviewers claim, escalate and resolve appeals; no other role ever does.
-var reviewers = []appeals.Role{appeals.RoleReviewer, appeals.RoleSeniorReviewer}
+var reviewers = []docket.Role{docket.RoleReviewer, docket.RoleSeniorReviewer}
 
 // appealOps documents the Appeals routes for /openapi.json.
 func appealOps() map[string]op {
-	adv := []appeals.Role{appeals.RoleAdvertiser}
+	adv := []docket.Role{docket.RoleAdvertiser}
 	return map[string]op{
 		"POST /v1/decisions/{id}/appeals": {Summary: "Appeal a decision (the advertiser it is about)",
 			Roles: adv, Body: appeals.AppealInput{}, Reply: appeals.Appeal{}, Status: http.StatusCreated, Errors: []int{404, 409},
@@ -160,7 +161,7 @@ func appealOps() map[string]op {
 			Reply: appeals.Page[appeals.Appeal]{}, Status: http.StatusOK,
 			Query: []string{"state", "advertiser_id", "decision_id", "overdue", "limit", "cursor"}},
 		"POST /v1/policies/{code}/reversals": {Summary: "Reverse every in-effect decision under some versions of a policy (idempotent, resumable)",
-			Roles: []appeals.Role{appeals.RoleAdmin}, Body: appeals.ReversalInput{}, Reply: appeals.ReversalReport{},
+			Roles: []docket.Role{docket.RoleAdmin}, Body: appeals.ReversalInput{}, Reply: appeals.ReversalReport{},
 			Status: http.StatusOK, Errors: []int{404}},
 	}
 }

@@ -3,13 +3,14 @@ package api
 import (
 	"net/http"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
 // recordNotice is how the mailer (or staff) reports that a decision's
 // statement of reasons reached its advertiser; the reply is the decision
 // with its notified_at.
-func (s *Server) recordNotice(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) recordNotice(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	ctx, in, err := decodeWrite[appeals.NoticeInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
@@ -23,7 +24,7 @@ func (s *Server) recordNotice(w http.ResponseWriter, r *http.Request, a appeals.
 }
 
 // noticers may record notices: the mailer runs with an enforcer token.
-var noticers = []appeals.Role{appeals.RoleEnforcer, appeals.RoleAdmin}
+var noticers = []docket.Role{docket.RoleEnforcer, docket.RoleAdmin}
 
 // noticeOps documents the notice route for /openapi.json.
 func noticeOps() map[string]op {

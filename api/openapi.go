@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -21,8 +22,8 @@ import (
 // document (internal/oapitest).
 type op struct {
 	Summary string
-	Roles   []appeals.Role // nil: public
-	Body    any            // the request body's type, or nil
+	Roles   []docket.Role // nil: public
+	Body    any           // the request body's type, or nil
 	// OptionalBody: the write takes no input, but accepts an empty body or
 	// Body (an empty object) for clients that always send one.
 	OptionalBody bool
@@ -413,7 +414,7 @@ func (g *schemaGen) request(t reflect.Type) map[string]any {
 	if !ok {
 		return ref
 	}
-	var de *appeals.Error
+	var de *docket.Error
 	if !errors.As(v.Validate(), &de) {
 		return ref
 	}

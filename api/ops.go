@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -17,7 +18,7 @@ func ops() map[string]op {
 		"GET /metrics":      {Summary: "Prometheus metrics", Status: 200, Content: []string{"text/plain"}},
 
 		"PUT /v1/policies/{code}": {Summary: "Create or revise a policy (201 new version, 200 unchanged)",
-			Roles: []appeals.Role{appeals.RoleAdmin}, Body: appeals.PolicyInput{}, Reply: appeals.Policy{}, Status: http.StatusCreated,
+			Roles: []docket.Role{docket.RoleAdmin}, Body: appeals.PolicyInput{}, Reply: appeals.Policy{}, Status: http.StatusCreated,
 			SameReply: []int{http.StatusOK}},
 		"GET /v1/policies": {Summary: "List the current version of each policy", Roles: staff,
 			Reply: appeals.Page[appeals.Policy]{}, Status: 200, Query: []string{"limit", "cursor"}},
@@ -25,7 +26,7 @@ func ops() map[string]op {
 		"GET /v1/policies/{code}/versions/{n}": {Summary: "One version of a policy", Roles: staff, Reply: appeals.Policy{}, Status: 200, Errors: []int{404}},
 
 		"POST /v1/decisions": {Summary: "Record an enforcement decision with its statement of reasons",
-			Roles: []appeals.Role{appeals.RoleEnforcer, appeals.RoleAdmin}, Body: appeals.DecisionInput{}, Reply: appeals.Decision{}, Status: 201,
+			Roles: []docket.Role{docket.RoleEnforcer, docket.RoleAdmin}, Body: appeals.DecisionInput{}, Reply: appeals.Decision{}, Status: 201,
 			Headers: []string{"Location"}},
 		"GET /v1/decisions": {Summary: "List decisions, newest first (an advertiser sees only its own)", Roles: staff,
 			Reply: appeals.Page[appeals.Decision]{}, Status: 200, Query: []string{"advertiser_id", "action", "status", "policy_code", "limit", "cursor"}},

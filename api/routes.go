@@ -1,8 +1,8 @@
 package api
 
 import (
+	. "github.com/docket-dev/docket" //nolint:revive // role names read better unqualified here
 	"github.com/docket-dev/docket/api/console"
-	. "github.com/docket-dev/docket/appeals" //nolint:revive // role names read better unqualified here
 )
 
 // routes is the whole HTTP surface, with the roles each route admits.

@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -28,7 +29,7 @@ const MaxReversalVersions = 1000
 
 // Validate checks the versions and the rationale.
 func (in ReversalInput) Validate() error {
-	var p Problems
+	var p docket.Problems
 	switch {
 	case len(in.Versions) == 0:
 		p.Add("versions", "is required: at least one policy version")
@@ -86,19 +87,19 @@ func reversalID(code string, versions []int, rationale string) string {
 // given versions of policy code, each with its own decision.reversed entry,
 // in batches of committed transactions. It is idempotent and resumable:
 // running the same request again reverses only what is left.
-func (s *Store) ReversePolicyVersions(ctx context.Context, by Actor, code string, in ReversalInput) (ReversalReport, error) {
+func (s *Store) ReversePolicyVersions(ctx context.Context, by docket.Actor, code string, in ReversalInput) (ReversalReport, error) {
 	return s.reversePolicyVersions(ctx, by, code, in, reversalBatch, nil)
 }
 
 // reversePolicyVersions is ReversePolicyVersions with its batch size and a
 // hook after each committed batch, so that tests can stop it midway.
-func (s *Store) reversePolicyVersions(ctx context.Context, by Actor, code string, in ReversalInput,
+func (s *Store) reversePolicyVersions(ctx context.Context, by docket.Actor, code string, in ReversalInput,
 	batch int, afterBatch func(reversed int) error) (ReversalReport, error) {
-	if !by.Is(RoleAdmin) {
-		return ReversalReport{}, Errorf(Forbidden, "only admins reverse decisions in bulk")
+	if !by.Is(docket.RoleAdmin) {
+		return ReversalReport{}, docket.Errorf(docket.Forbidden, "only admins reverse decisions in bulk")
 	}
 	p := codeProblems(code)
-	p.merge(in.Validate())
+	p.Merge(in.Validate())
 	if err := p.Err(); err != nil {
 		return ReversalReport{}, err
 	}
@@ -120,7 +121,7 @@ func (s *Store) reversePolicyVersions(ctx context.Context, by Actor, code string
 			code, pq.Array(in.Versions)); err != nil {
 			return ReversalReport{}, fmt.Errorf("appeals: read policy versions: %w", err)
 		}
-		var p Problems
+		var p docket.Problems
 		for i, v := range in.Versions {
 			if !slices.Contains(known, v) {
 				p.Add(fmt.Sprintf("versions[%d]", i), "policy %s has no version %d", code, v)
@@ -198,7 +199,7 @@ func (s *Store) peekKey(ctx context.Context, idem *Idempotency) error {
 
 // reverseBatch reverses up to batch decisions of the job in one transaction
 // and closes their open appeals as reversed.
-func (s *Store) reverseBatch(ctx context.Context, by Actor, id, code string, in ReversalInput, batch int) (reversed, closed int, err error) {
+func (s *Store) reverseBatch(ctx context.Context, by docket.Actor, id, code string, in ReversalInput, batch int) (reversed, closed int, err error) {
 	type result struct{ reversed, closed int }
 	res, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (result, error) {
 		var ds []Decision

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket"
 )
 
 // The `maxLength` tags feed /openapi.json; Validate enforces the bounds.
@@ -73,7 +75,7 @@ func TestMaxLengthTagsMatchValidation(t *testing.T) {
 
 // mentionsLength reports whether v's Validate names field for its length.
 func mentionsLength(v any, field string) bool {
-	var e *Error
+	var e *docket.Error
 	if !errors.As(v.(interface{ Validate() error }).Validate(), &e) {
 		return false
 	}

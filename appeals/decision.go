@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -112,7 +113,7 @@ type DecisionInput struct {
 // so a longer list repeats one.
 const MaxTerritorialScope = 250
 
-func required(p *Problems, field, v string, max int) {
+func required(p *docket.Problems, field, v string, max int) {
 	if !clean(p, field, v) {
 		return
 	}
@@ -124,7 +125,7 @@ func required(p *Problems, field, v string, max int) {
 	}
 }
 
-func enum(p *Problems, field, v string, set []string) {
+func enum(p *docket.Problems, field, v string, set []string) {
 	if v == "" {
 		p.Add(field, "is required")
 	} else if !oneOf(v, set) {
@@ -133,7 +134,7 @@ func enum(p *Problems, field, v string, set []string) {
 }
 
 // optionalEnum checks v against set when it is given.
-func optionalEnum(p *Problems, field, v string, set []string) {
+func optionalEnum(p *docket.Problems, field, v string, set []string) {
 	if v != "" && !oneOf(v, set) {
 		p.Add(field, "must be one of %s", strings.Join(set, ", "))
 	}
@@ -141,7 +142,7 @@ func optionalEnum(p *Problems, field, v string, set []string) {
 
 // enumList checks that each of vals is in set and none repeats, naming
 // the bad element as field[i].
-func enumList(p *Problems, field string, vals, set []string) {
+func enumList(p *docket.Problems, field string, vals, set []string) {
 	// A list longer than set repeats a value; past that, checking more
 	// items only costs.
 	if len(vals) > len(set) {
@@ -160,7 +161,7 @@ func enumList(p *Problems, field string, vals, set []string) {
 
 // Validate checks every field's shape and names each bad one.
 func (in DecisionInput) Validate() error {
-	var p Problems
+	var p docket.Problems
 	if in.AdvertiserID == "" {
 		p.Add("advertiser_id", "is required")
 	} else if !ValidPlatformID(in.AdvertiserID) {
@@ -225,8 +226,8 @@ func (in DecisionInput) Validate() error {
 
 // validateAt is Validate plus the one rule that needs the clock.
 func (in DecisionInput) validateAt(now time.Time) error {
-	var p Problems
-	p.merge(in.Validate())
+	var p docket.Problems
+	p.Merge(in.Validate())
 	if t, err := time.Parse(time.RFC3339, in.EndsAt); err == nil && !t.After(now) {
 		p.Add("ends_at", "must be in the future")
 	}
@@ -293,9 +294,9 @@ func (p *pins) set(v Policy) {
 }
 
 // RecordDecision records a decision under the current version of its policy.
-func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) (Decision, error) {
-	if !by.Is(RoleEnforcer, RoleAdmin) {
-		return Decision{}, Errorf(Forbidden, "only enforcers and admins record decisions")
+func (s *Store) RecordDecision(ctx context.Context, by docket.Actor, in DecisionInput) (Decision, error) {
+	if !by.Is(docket.RoleEnforcer, docket.RoleAdmin) {
+		return Decision{}, docket.Errorf(docket.Forbidden, "only enforcers and admins record decisions")
 	}
 	if err := in.validateAt(s.now()); err != nil {
 		return Decision{}, err
@@ -314,7 +315,7 @@ func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) 
 // recordDecision runs recordQuery through stmt, bound to the pool or to a
 // transaction, and reads the policy's current version through q when the
 // pin is missing or stale.
-func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.QueryerContext, by Actor,
+func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.QueryerContext, by docket.Actor,
 	in DecisionInput, now time.Time) (Decision, error) {
 	d := Decision{
 		ID: uuid.Must(uuid.NewV7()).String(), AdvertiserID: in.AdvertiserID, AdID: nullable(in.AdID),
@@ -341,9 +342,9 @@ func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.Quer
 	for range 3 {
 		if !ok {
 			cur, err := currentPolicy(ctx, q, d.PolicyCode)
-			if ErrorCode(err) == NotFound {
-				return Decision{}, &Error{Code: Invalid, Message: "the request has invalid fields",
-					Fields: []FieldError{{Field: "policy_code", Message: fmt.Sprintf("no policy %q exists", in.PolicyCode)}}}
+			if docket.ErrorCode(err) == docket.NotFound {
+				return Decision{}, &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+					Fields: []docket.FieldError{{Field: "policy_code", Message: fmt.Sprintf("no policy %q exists", in.PolicyCode)}}}
 			} else if err != nil {
 				return Decision{}, err
 			}
@@ -371,14 +372,14 @@ func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.Quer
 		}
 		ok = false
 	}
-	return Decision{}, Errorf(Conflict, "policy %s was revised while the decision was recorded; try again", in.PolicyCode)
+	return Decision{}, docket.Errorf(docket.Conflict, "policy %s was revised while the decision was recorded; try again", in.PolicyCode)
 }
 
 // scopeToAdvertiser narrows a list's advertiser filter to an advertiser
 // caller's own id; false means the caller asked for another advertiser's
 // records, and the list is empty.
-func scopeToAdvertiser(by Actor, advertiserID *string) bool {
-	if by.Role != RoleAdvertiser {
+func scopeToAdvertiser(by docket.Actor, advertiserID *string) bool {
+	if by.Role != docket.RoleAdvertiser {
 		return true
 	}
 	if *advertiserID != "" && *advertiserID != by.AdvertiserID {
@@ -389,19 +390,19 @@ func scopeToAdvertiser(by Actor, advertiserID *string) bool {
 }
 
 // canSee reports whether by may read records about advertiserID.
-func canSee(by Actor, advertiserID string) bool {
-	return by.Role != RoleAdvertiser || by.AdvertiserID == advertiserID
+func canSee(by docket.Actor, advertiserID string) bool {
+	return by.Role != docket.RoleAdvertiser || by.AdvertiserID == advertiserID
 }
 
 // Decision returns one decision. Another advertiser's is NotFound, so that
 // its existence does not leak.
-func (s *Store) Decision(ctx context.Context, by Actor, id string) (Decision, error) {
+func (s *Store) Decision(ctx context.Context, by docket.Actor, id string) (Decision, error) {
 	d, err := getDecision(ctx, s.db, id, false)
 	if err != nil {
 		return Decision{}, err
 	}
 	if !canSee(by, d.AdvertiserID) {
-		return Decision{}, Errorf(NotFound, "decision %q not found", id)
+		return Decision{}, docket.Errorf(docket.NotFound, "decision %q not found", id)
 	}
 	now := s.now()
 	d.effective(now)
@@ -437,7 +438,7 @@ type DecisionFilter struct {
 
 // Validate checks the filter's enumerations.
 func (f DecisionFilter) Validate() error {
-	var p Problems
+	var p docket.Problems
 	optionalEnum(&p, "action", f.Action, actions)
 	optionalEnum(&p, "status", f.Status, decisionStatuses)
 	if f.AdvertiserID != "" && !ValidPlatformID(f.AdvertiserID) {
@@ -446,12 +447,12 @@ func (f DecisionFilter) Validate() error {
 	if f.PolicyCode != "" && !ValidPolicyCode(f.PolicyCode) {
 		p.Add("policy_code", "is not a valid policy code")
 	}
-	p.merge(f.PageRequest.Validate())
+	p.Merge(f.PageRequest.Validate())
 	return p.Err()
 }
 
 // ListDecisions lists decisions newest first; an advertiser sees only its own.
-func (s *Store) ListDecisions(ctx context.Context, by Actor, f DecisionFilter) (Page[Decision], error) {
+func (s *Store) ListDecisions(ctx context.Context, by docket.Actor, f DecisionFilter) (Page[Decision], error) {
 	if err := f.Validate(); err != nil {
 		return Page[Decision]{}, err
 	}

@@ -1,7 +1,10 @@
 // Package appeals is Docket's domain: policies and their versions, the
 // enforcement decisions taken under them, appeals against those decisions,
-// the workflow's rules, the actors and tokens allowed to act, and their
-// Postgres store. Every change of state commits together with its audit
+// the workflow's rules, the tokens allowed to act, and their Postgres
+// store. Who acts (docket.Actor, docket.Role) and how a failure is told
+// (*docket.Error and its codes) are the module's shared vocabulary, in
+// the root package docket; this package returns *docket.Error for every
+// expected failure. Every change of state commits together with its audit
 // entry (audit.Append in the same transaction). It knows nothing of HTTP.
 //
 // Actors. A token's NAME is one person or system for good: its first token

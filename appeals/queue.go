@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals/groupcommit"
 	"github.com/docket-dev/docket/audit"
 )
@@ -34,10 +35,10 @@ import (
 // go through claimIn and resolveIn, so the rules are the same.
 
 // claimReq and resolveReq are one reviewer's call.
-type claimReq struct{ by Actor }
+type claimReq struct{ by docket.Actor }
 
 type resolveReq struct {
-	by Actor
+	by docket.Actor
 	id string
 	in ResolveInput
 }
@@ -141,9 +142,9 @@ func applyResolutionsQuery() string {
 // mayReview checks that by may take event (escalate, resolve) on an
 // appeal now, as read (locked, or to be changed only if still that
 // version): not its decider, a legal transition, and by's live claim.
-func mayReview(a Appeal, by Actor, event string, now time.Time) error {
+func mayReview(a Appeal, by docket.Actor, event string, now time.Time) error {
 	if a.DeciderName == by.Name {
-		return Errorf(Forbidden, "%s made decision %s and may not review its appeal", by.Name, a.DecisionID)
+		return docket.Errorf(docket.Forbidden, "%s made decision %s and may not review its appeal", by.Name, a.DecisionID)
 	}
 	if err := checkTransition(a, event); err != nil {
 		return err
@@ -152,12 +153,12 @@ func mayReview(a Appeal, by Actor, event string, now time.Time) error {
 }
 
 // takes reports whether by may be handed a from the queue.
-func takes(a Appeal, by Actor) bool {
-	return a.DeciderName != by.Name && (a.State != AppealEscalated || by.Role == RoleSeniorReviewer)
+func takes(a Appeal, by docket.Actor) bool {
+	return a.DeciderName != by.Name && (a.State != AppealEscalated || by.Role == docket.RoleSeniorReviewer)
 }
 
 // appealEntry is an appeal's audit entry; record defaults to the appeal.
-func appealEntry(typ string, by Actor, now time.Time, a Appeal, record any) audit.Entry {
+func appealEntry(typ string, by docket.Actor, now time.Time, a Appeal, record any) audit.Entry {
 	if record == nil {
 		record = a
 	}
@@ -175,9 +176,9 @@ func appealEntry(typ string, by Actor, now time.Time, a Appeal, record any) audi
 // A claim without an Idempotency-Key joins the claims' batch (claimBatch);
 // one with a key, or one the batch sends back (errBusy), is claimed alone
 // (claimAlone).
-func (s *Store) Claim(ctx context.Context, by Actor) (*Appeal, error) {
-	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
-		return nil, Errorf(Forbidden, "only reviewers claim appeals")
+func (s *Store) Claim(ctx context.Context, by docket.Actor) (*Appeal, error) {
+	if !by.Is(docket.RoleReviewer, docket.RoleSeniorReviewer) {
+		return nil, docket.Errorf(docket.Forbidden, "only reviewers claim appeals")
 	}
 	req := claimReq{by: by}
 	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem != nil {
@@ -291,7 +292,7 @@ func (s *Store) claimIn(ctx context.Context, w on, now time.Time, reqs []claimRe
 // order, the first one it may take. Alone (in a tx, locking), a claim that
 // finds none among them looks past them; in a batch it is busy instead.
 func (s *Store) matchClaims(ctx context.Context, w on, now time.Time, reqs []claimReq) ([]*appealRow, []bool, error) {
-	senior := slices.ContainsFunc(reqs, func(r claimReq) bool { return r.by.Role == RoleSeniorReviewer })
+	senior := slices.ContainsFunc(reqs, func(r claimReq) bool { return r.by.Role == docket.RoleSeniorReviewer })
 	limit := len(reqs) + claimSlack
 	candidates := qCandidates
 	switch {
@@ -330,7 +331,7 @@ func (s *Store) matchClaims(ctx context.Context, w on, now time.Time, reqs []cla
 		}
 		// Every candidate was taken or not for r: look past them.
 		var more []appealRow
-		if err := w.tx.SelectContext(ctx, &more, nextQuery(r.by.Role == RoleSeniorReviewer),
+		if err := w.tx.SelectContext(ctx, &more, nextQuery(r.by.Role == docket.RoleSeniorReviewer),
 			now, r.by.Name, held); err != nil {
 			return nil, nil, err
 		}
@@ -380,9 +381,9 @@ func claimChanges(reqs []claimReq, out []*appealRow, now, lease time.Time) (entr
 // (resolveBatch); a reversal, which also changes its decision, one with a
 // key, and one the batch sends back (errBusy) are resolved alone
 // (resolveAlone).
-func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInput) (Appeal, error) {
-	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
-		return Appeal{}, Errorf(Forbidden, "only reviewers resolve appeals; resolution is never automated")
+func (s *Store) Resolve(ctx context.Context, by docket.Actor, id string, in ResolveInput) (Appeal, error) {
+	if !by.Is(docket.RoleReviewer, docket.RoleSeniorReviewer) {
+		return Appeal{}, docket.Errorf(docket.Forbidden, "only reviewers resolve appeals; resolution is never automated")
 	}
 	if err := in.Validate(); err != nil {
 		return Appeal{}, err
@@ -470,7 +471,7 @@ func (s *Store) resolveIn(ctx context.Context, w on, now time.Time, reqs []resol
 	for i, r := range reqs {
 		row, ok := byID[r.id]
 		if !ok {
-			out[i].Err = Errorf(NotFound, "appeal %q not found", r.id)
+			out[i].Err = docket.Errorf(docket.NotFound, "appeal %q not found", r.id)
 			continue
 		}
 		a := &row.Appeal

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/docket-dev/docket"
 )
 
 // Transparency figures (DSA Art. 15(1)(d) and 24(1)) for a period.
@@ -89,9 +91,9 @@ func newFigures() Figures {
 }
 
 // AppealsReport computes the figures for p, overall and per policy.
-func (s *Store) AppealsReport(ctx context.Context, by Actor, p Period) (AppealsReport, error) {
-	if !by.Is(RoleAuditor, RoleAdmin, RoleSystem) {
-		return AppealsReport{}, Errorf(Forbidden, "only auditors and admins read the transparency figures")
+func (s *Store) AppealsReport(ctx context.Context, by docket.Actor, p Period) (AppealsReport, error) {
+	if !by.Is(docket.RoleAuditor, docket.RoleAdmin, docket.RoleSystem) {
+		return AppealsReport{}, docket.Errorf(docket.Forbidden, "only auditors and admins read the transparency figures")
 	}
 	now := s.now()
 	rep := AppealsReport{To: p.To, AsOf: now}
@@ -107,8 +109,8 @@ func (s *Store) AppealsReport(ctx context.Context, by Actor, p Period) (AppealsR
 	}
 	rep.To = rep.To.UTC()
 	if !rep.To.After(from) {
-		return AppealsReport{}, &Error{Code: Invalid, Message: "the request has invalid fields",
-			Fields: []FieldError{{Field: "to", Message: "must be after from"}}}
+		return AppealsReport{}, &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+			Fields: []docket.FieldError{{Field: "to", Message: "must be after from"}}}
 	}
 
 	byPolicy := map[string]*Figures{}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/docket-dev/docket"
 )
 
 // ReportSeries are the figures behind the auditors' charts for a period,
@@ -54,9 +56,9 @@ var resolveBuckets = []struct {
 }
 
 // ReportSeries reads the chart figures for p; auditors and admins only.
-func (s *Store) ReportSeries(ctx context.Context, by Actor, p Period) (ReportSeries, error) {
-	if !by.Is(RoleAuditor, RoleAdmin, RoleSystem) {
-		return ReportSeries{}, Errorf(Forbidden, "only auditors and admins read the transparency figures")
+func (s *Store) ReportSeries(ctx context.Context, by docket.Actor, p Period) (ReportSeries, error) {
+	if !by.Is(docket.RoleAuditor, docket.RoleAdmin, docket.RoleSystem) {
+		return ReportSeries{}, docket.Errorf(docket.Forbidden, "only auditors and admins read the transparency figures")
 	}
 	from, to := p.From.UTC(), p.To.UTC()
 	if p.From.IsZero() {
@@ -66,8 +68,8 @@ func (s *Store) ReportSeries(ctx context.Context, by Actor, p Period) (ReportSer
 		to = s.now().UTC()
 	}
 	if !to.After(from) {
-		return ReportSeries{}, &Error{Code: Invalid, Message: "the request has invalid fields",
-			Fields: []FieldError{{Field: "to", Message: "must be after from"}}}
+		return ReportSeries{}, &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+			Fields: []docket.FieldError{{Field: "to", Message: "must be after from"}}}
 	}
 	var out ReportSeries
 	if err := s.db.SelectContext(ctx, &out.Weeks, `

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/lib/pq"
+
+	"github.com/docket-dev/docket"
 )
 
 // PolicyVersions returns every version of policy code, oldest first.
@@ -18,7 +20,7 @@ func (s *Store) PolicyVersions(ctx context.Context, code string) ([]Policy, erro
 		return nil, fmt.Errorf("appeals: list policy versions: %w", err)
 	}
 	if len(ps) == 0 {
-		return nil, Errorf(NotFound, "there is no policy %q", code)
+		return nil, docket.Errorf(docket.NotFound, "there is no policy %q", code)
 	}
 	return ps, nil
 }
@@ -38,14 +40,14 @@ type ReversalPreview struct {
 // anything: the same role (admins), the same checks of the code and the
 // versions (every version must exist), and the same selection of
 // decisions (in effect, not ended). The rationale is not needed yet.
-func (s *Store) CountReversible(ctx context.Context, by Actor, code string, versions []int) (ReversalPreview, error) {
-	if !by.Is(RoleAdmin) {
-		return ReversalPreview{}, Errorf(Forbidden, "only admins reverse decisions in bulk")
+func (s *Store) CountReversible(ctx context.Context, by docket.Actor, code string, versions []int) (ReversalPreview, error) {
+	if !by.Is(docket.RoleAdmin) {
+		return ReversalPreview{}, docket.Errorf(docket.Forbidden, "only admins reverse decisions in bulk")
 	}
 	p := codeProblems(code)
 	// Validate as the reversal would, with a stand-in rationale.
 	if err := (ReversalInput{Versions: versions, Rationale: "preview"}).Validate(); err != nil {
-		p.merge(err)
+		p.Merge(err)
 	}
 	if err := p.Err(); err != nil {
 		return ReversalPreview{}, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals/groupcommit"
 	"github.com/docket-dev/docket/audit"
 )
@@ -309,7 +310,7 @@ func claimKey(ctx context.Context, tx *sqlx.Tx, k *Idempotency, now time.Time) e
 		return fmt.Errorf("appeals: read key: %w", err)
 	}
 	if !bytes.Equal(row.Hash, k.RequestHash) {
-		return Errorf(KeyReused, "Idempotency-Key %q was used with a different request", k.Key)
+		return docket.Errorf(docket.KeyReused, "Idempotency-Key %q was used with a different request", k.Key)
 	}
 	rp := &Replay{Status: int(row.Status.Int64), Body: row.Body}
 	if len(row.Headers) > 0 {
@@ -323,7 +324,7 @@ func claimKey(ctx context.Context, tx *sqlx.Tx, k *Idempotency, now time.Time) e
 // notFound turns sql.ErrNoRows into a NotFound error.
 func notFound(err error, what, id string) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return Errorf(NotFound, "%s %q not found", what, id)
+		return docket.Errorf(docket.NotFound, "%s %q not found", what, id)
 	}
 	return fmt.Errorf("appeals: read %s: %w", what, err)
 }

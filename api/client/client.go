@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -51,7 +52,7 @@ type (
 	ReversalInput  = appeals.ReversalInput
 	ReversalReport = appeals.ReversalReport
 	AppealsReport  = appeals.AppealsReport
-	FieldError     = appeals.FieldError
+	FieldError     = docket.FieldError
 )
 
 // Page is one page of a list; NextCursor, when set, fetches the next.

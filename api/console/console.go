@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
@@ -104,8 +105,8 @@ func (c *Console) routes() {
 
 	c.get("/ui/decisions", c.page(c.decisions, readers...), []string{"status", "action", "policy", "cursor", "done"})
 	c.get("/ui/decisions/{id}", c.page(c.decision, readers...), []string{"done"})
-	c.post("/ui/decisions/{id}/appeals", c.form(c.fileAppeal, appeals.RoleAdvertiser))
-	c.post("/ui/appeals/{id}/withdraw", c.form(c.withdraw, appeals.RoleAdvertiser))
+	c.post("/ui/decisions/{id}/appeals", c.form(c.fileAppeal, docket.RoleAdvertiser))
+	c.post("/ui/appeals/{id}/withdraw", c.form(c.withdraw, docket.RoleAdvertiser))
 
 	c.get("/ui/queue", c.page(c.queue, reviewers...), []string{"done"})
 	c.post("/ui/queue/claim", c.form(c.claim, reviewers...))
@@ -125,8 +126,8 @@ func (c *Console) routes() {
 }
 
 var (
-	readers   = []appeals.Role{appeals.RoleAdmin, appeals.RoleEnforcer, appeals.RoleReviewer, appeals.RoleSeniorReviewer, appeals.RoleAdvertiser, appeals.RoleAuditor}
-	reviewers = []appeals.Role{appeals.RoleReviewer, appeals.RoleSeniorReviewer}
+	readers   = []docket.Role{docket.RoleAdmin, docket.RoleEnforcer, docket.RoleReviewer, docket.RoleSeniorReviewer, docket.RoleAdvertiser, docket.RoleAuditor}
+	reviewers = []docket.Role{docket.RoleReviewer, docket.RoleSeniorReviewer}
 )
 
 // get registers a page whose query may hold only the named parameters.
@@ -137,7 +138,7 @@ func (c *Console) get(pattern string, h http.HandlerFunc, params []string) {
 	}
 	c.mux.HandleFunc("GET "+pattern, func(w http.ResponseWriter, r *http.Request) {
 		if msg := checkQuery(r, allowed); msg != "" {
-			c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "%s", msg))
+			c.fail(w, r, nil, docket.Errorf(docket.Invalid, "%s", msg))
 			return
 		}
 		h(w, r)
@@ -149,18 +150,18 @@ func (c *Console) get(pattern string, h http.HandlerFunc, params []string) {
 func (c *Console) post(pattern string, h http.HandlerFunc) {
 	c.mux.Handle("POST "+pattern, c.origin.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.RawQuery != "" {
-			c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "a form takes no query parameters"))
+			c.fail(w, r, nil, docket.Errorf(docket.Invalid, "a form takes no query parameters"))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err != nil {
-			c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "the form could not be read"))
+			c.fail(w, r, nil, docket.Errorf(docket.Invalid, "the form could not be read"))
 			return
 		}
 		for k, vs := range r.PostForm {
 			for _, v := range append([]string{k}, vs...) {
 				if !appeals.CleanString(v) {
-					c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "the form holds invalid UTF-8 or NUL bytes"))
+					c.fail(w, r, nil, docket.Errorf(docket.Invalid, "the form holds invalid UTF-8 or NUL bytes"))
 					return
 				}
 			}
@@ -220,7 +221,7 @@ func (c *Console) noRoute(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusMethodNotAllowed, "error", view{Title: "Not allowed", Error: r.Method + " is not allowed here."})
 		return
 	}
-	c.fail(w, r, nil, appeals.Errorf(appeals.NotFound, "there is no such page"))
+	c.fail(w, r, nil, docket.Errorf(docket.NotFound, "there is no such page"))
 }
 
 type headerProbe struct {
@@ -240,16 +241,16 @@ func statusOf(err error) int {
 	if errors.Is(err, errNoAudit) {
 		return http.StatusServiceUnavailable
 	}
-	switch appeals.ErrorCode(err) {
-	case appeals.Invalid:
+	switch docket.ErrorCode(err) {
+	case docket.Invalid:
 		return http.StatusBadRequest
-	case appeals.NotFound:
+	case docket.NotFound:
 		return http.StatusNotFound
-	case appeals.Conflict, appeals.KeyReused:
+	case docket.Conflict, docket.KeyReused:
 		return http.StatusConflict
-	case appeals.Forbidden:
+	case docket.Forbidden:
 		return http.StatusForbidden
-	case appeals.Unauthorized:
+	case docket.Unauthorized:
 		return http.StatusUnauthorized
 	}
 	return http.StatusInternalServerError
@@ -261,8 +262,8 @@ func message(err error) string {
 	if errors.Is(err, errNoAudit) {
 		return "The audit log is not running here."
 	}
-	var e *appeals.Error
-	if errors.As(err, &e) && e.Code != appeals.Internal {
+	var e *docket.Error
+	if errors.As(err, &e) && e.Code != docket.Internal {
 		msg := e.Message
 		for _, f := range e.Fields {
 			msg += "; " + f.Field + " " + f.Message

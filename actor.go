@@ -1,6 +1,4 @@
-package appeals
-
-import "regexp"
+package docket
 
 // Role is what a token may do.
 type Role string
@@ -39,7 +37,7 @@ type Actor struct {
 
 // String is the form recorded in the log: "role:name". It names one actor
 // unambiguously, also for advertisers, because a NAME is bound for good to
-// one advertiser or to staff (see CreateToken); the binding is itself in
+// one advertiser or to staff (see appeals.Store.CreateToken); the binding is in
 // the log, in the NAME's first token.created entry.
 func (a Actor) String() string { return string(a.Role) + ":" + a.Name }
 
@@ -72,22 +70,3 @@ func RoleOf(recorded string) string {
 	}
 	return recorded
 }
-
-// The shapes of identifiers, as patterns /openapi.json repeats (fields
-// name them with a `pattern` tag).
-const (
-	PlatformIDPattern = `^[A-Za-z0-9._:-]{1,128}$`
-	PolicyCodePattern = `^[a-z0-9-]{1,64}$`
-)
-
-var (
-	platformIDRe = regexp.MustCompile(PlatformIDPattern)
-	policyCodeRe = regexp.MustCompile(PolicyCodePattern)
-	tokenNameRe  = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
-)
-
-// ValidPlatformID reports whether s is an advertiser or ad identifier.
-func ValidPlatformID(s string) bool { return platformIDRe.MatchString(s) }
-
-// ValidPolicyCode reports whether s is a policy code.
-func ValidPolicyCode(s string) bool { return policyCodeRe.MatchString(s) }
