@@ -17,6 +17,30 @@ const (
 // Roles lists the roles a token can hold.
 var Roles = []Role{RoleAdmin, RoleEnforcer, RoleReviewer, RoleSeniorReviewer, RoleAdvertiser, RoleAuditor}
 
+// Who may do what: each right is one list, named for what it grants. The
+// API's route table (api/routes.go) admits each route's callers by one of
+// these, the consoles' pages by the same, and the store (appeals) checks
+// the same list before it writes or reads, so a right is written once.
+// RoleSystem (Docket itself, the CLI) is never in a list: a store method
+// that also serves the CLI says so in its own rule.
+var (
+	// Readers read policies, decisions and appeals (an advertiser only its
+	// own, by the store's rule): every role a token can hold.
+	Readers = Roles
+	// Admins revise policies and run bulk reversals.
+	Admins = []Role{RoleAdmin}
+	// Recorders record enforcement decisions and their notices (the
+	// pipelines, and the mailer, run with enforcer tokens).
+	Recorders = []Role{RoleEnforcer, RoleAdmin}
+	// Reviewers claim, escalate and resolve appeals; no other role ever does.
+	Reviewers = []Role{RoleReviewer, RoleSeniorReviewer}
+	// Appellants file and withdraw appeals against decisions about them.
+	Appellants = []Role{RoleAdvertiser}
+	// Auditors read the whole audit log, export it and the DSA
+	// statements, and read the transparency reports.
+	Auditors = []Role{RoleAuditor, RoleAdmin}
+)
+
 // Valid reports whether a token can hold r.
 func (r Role) Valid() bool {
 	for _, x := range Roles {

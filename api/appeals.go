@@ -137,31 +137,27 @@ func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a docket.
 	return nil
 }
 
-// reviewers claim, escalate and resolve appeals; no other role ever does.
-var reviewers = []docket.Role{docket.RoleReviewer, docket.RoleSeniorReviewer}
-
 // appealOps documents the Appeals routes for /openapi.json.
 func appealOps() map[string]op {
-	adv := []docket.Role{docket.RoleAdvertiser}
 	return map[string]op{
 		"POST /v1/decisions/{id}/appeals": {Summary: "Appeal a decision (the advertiser it is about)",
-			Roles: adv, Body: appeals.AppealInput{}, Reply: appeals.Appeal{}, Status: http.StatusCreated, Errors: []int{404, 409},
+			Body: appeals.AppealInput{}, Reply: appeals.Appeal{}, Status: http.StatusCreated, Errors: []int{404, 409},
 			Headers: []string{"Location"}},
 		"POST /v1/appeals/claim": {Summary: "Claim the waiting appeal due first (204 when none waits)",
-			Roles: reviewers, Body: struct{}{}, OptionalBody: true, Reply: appeals.Appeal{}, Status: http.StatusOK,
+			Body: struct{}{}, OptionalBody: true, Reply: appeals.Appeal{}, Status: http.StatusOK,
 			NoContent: []int{http.StatusNoContent}},
 		"POST /v1/appeals/{id}/resolve": {Summary: "Uphold or reverse a claimed appeal (the assignee)",
-			Roles: reviewers, Body: appeals.ResolveInput{}, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
+			Body: appeals.ResolveInput{}, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
 		"POST /v1/appeals/{id}/escalate": {Summary: "Hand a claimed appeal to the senior reviewers (the assignee)",
-			Roles: reviewers, Body: appeals.EscalateInput{}, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
+			Body: appeals.EscalateInput{}, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
 		"POST /v1/appeals/{id}/withdraw": {Summary: "Withdraw a pending or in-review appeal (the advertiser)",
-			Roles: adv, Body: struct{}{}, OptionalBody: true, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
-		"GET /v1/appeals/{id}": {Summary: "One appeal", Roles: readers, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404}},
-		"GET /v1/appeals": {Summary: "List appeals, newest first (an advertiser sees only its own)", Roles: readers,
+			Body: struct{}{}, OptionalBody: true, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
+		"GET /v1/appeals/{id}": {Summary: "One appeal", Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404}},
+		"GET /v1/appeals": {Summary: "List appeals, newest first (an advertiser sees only its own)",
 			Reply: appeals.Page[appeals.Appeal]{}, Status: http.StatusOK,
 			Query: []string{"state", "advertiser_id", "decision_id", "overdue", "limit", "cursor"}},
 		"POST /v1/policies/{code}/reversals": {Summary: "Reverse every in-effect decision under some versions of a policy (idempotent, resumable)",
-			Roles: []docket.Role{docket.RoleAdmin}, Body: appeals.ReversalInput{}, Reply: appeals.ReversalReport{},
+			Body: appeals.ReversalInput{}, Reply: appeals.ReversalReport{},
 			Status: http.StatusOK, Errors: []int{404}},
 	}
 }

@@ -11,10 +11,6 @@ import (
 	"github.com/docket-dev/docket/audit"
 )
 
-// auditReaders may read entries; checkpoints, the key and proofs are
-// public, since they reveal only hashes.
-var auditReaders = []docket.Role{docket.RoleAuditor, docket.RoleAdmin}
-
 // AuditEntry is one leaf: data is the entry's exact bytes (the leaf data),
 // entry the same bytes as JSON.
 type AuditEntry struct {
@@ -223,9 +219,9 @@ func auditOps() map[string]op {
 		"GET /v1/audit/key": op{Summary: "The note verifier key (name+hash+base64key) of the checkpoint signer",
 			Status: http.StatusOK, Content: []string{"text/plain"}, Headers: []string{"Cache-Control"}, Errors: []int{503}},
 		"GET /v1/audit/entries": op{Summary: "Leaves from index start on: the exact bytes (data, base64) and the same parsed (entry); next_start continues",
-			Roles: auditReaders, Reply: AuditEntries{}, Status: http.StatusOK, Query: []string{"start", "limit"}, Errors: []int{503}},
+			Reply: AuditEntries{}, Status: http.StatusOK, Query: []string{"start", "limit"}, Errors: []int{503}},
 		"GET /v1/audit/entries/{index}": op{Summary: "One leaf",
-			Roles: auditReaders, Reply: AuditEntry{}, Status: http.StatusOK, Errors: []int{404, 503}},
+			Reply: AuditEntry{}, Status: http.StatusOK, Errors: []int{404, 503}},
 		"GET /v1/audit/proofs/inclusion": op{Summary: "RFC 6962 inclusion proof of the leaf at index in the tree of size (default: the latest checkpoint's)",
 			Reply: InclusionProof{}, Status: http.StatusOK, Query: []string{"index", "size"}, Errors: []int{404, 503}},
 		"GET /v1/audit/proofs/consistency": op{Summary: "RFC 6962 consistency proof between tree sizes from and to (default: the latest checkpoint's)",

@@ -28,9 +28,6 @@ var entryTypes = []string{"policy.revised", "decision.recorded", "decision.rever
 	"appeal.filed", "appeal.claimed", "appeal.released", "appeal.escalated", "appeal.resolved", "appeal.withdrawn",
 	"token.created", "token.revoked", audit.EntryPredecessor}
 
-// exporters may read the whole history in bulk.
-var exporters = []docket.Role{docket.RoleAuditor, docket.RoleAdmin}
-
 // streamWriter buffers a streamed reply and pushes each full buffer to the
 // client at once, so a long export arrives as it is made rather than at the end.
 // Before each push it moves the connection's write deadline to extend past
@@ -274,8 +271,8 @@ func (s *Server) reportAppeals(w http.ResponseWriter, r *http.Request, a docket.
 // leaf_hash, data, proof) or the trailer (end, count, last, sha256); for
 // the document only.
 type BundleLine struct {
-	Format     string   `json:"format,omitempty" enum:"docket-bundle/v1"`
-	Mode       string   `json:"mode,omitempty" enum:"full,proofs"`
+	Format     string   `json:"format,omitempty" enumSet:"bundle_format"`
+	Mode       string   `json:"mode,omitempty" enumSet:"bundle_mode"`
 	Key        string   `json:"key,omitempty"`
 	Checkpoint string   `json:"checkpoint,omitempty"`
 	Filter     string   `json:"filter,omitempty"`
@@ -284,7 +281,7 @@ type BundleLine struct {
 	LeafHash   []byte   `json:"leaf_hash,omitempty"`
 	Data       []byte   `json:"data,omitempty"`
 	Proof      [][]byte `json:"proof,omitempty"`
-	End        string   `json:"end,omitempty" enum:"docket-bundle/v1"`
+	End        string   `json:"end,omitempty" enumSet:"bundle_format"`
 	Count      *int64   `json:"count,omitempty"`
 	Last       *int64   `json:"last,omitempty"`
 	SHA256     string   `json:"sha256,omitempty"`

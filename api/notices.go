@@ -23,15 +23,12 @@ func (s *Server) recordNotice(w http.ResponseWriter, r *http.Request, a docket.A
 	return nil
 }
 
-// noticers may record notices: the mailer runs with an enforcer token.
-var noticers = []docket.Role{docket.RoleEnforcer, docket.RoleAdmin}
-
 // noticeOps documents the notice route for /openapi.json.
 func noticeOps() map[string]op {
 	return map[string]op{"POST /v1/decisions/{id}/notices": {
 		Summary: "Record that the decision's statement of reasons reached the advertiser (a notice.delivered entry; " +
 			"the decision's notified_at becomes the earliest delivery)",
-		Roles: noticers, Body: appeals.NoticeInput{}, Reply: appeals.Decision{}, Status: http.StatusOK,
+		Body: appeals.NoticeInput{}, Reply: appeals.Decision{}, Status: http.StatusOK,
 		Errors: []int{404},
 	}}
 }

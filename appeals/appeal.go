@@ -109,7 +109,7 @@ type Appeal struct {
 	ID           string    `json:"id" db:"id"`
 	DecisionID   string    `json:"decision_id" db:"decision_id"`
 	AdvertiserID string    `json:"advertiser_id" db:"advertiser_id"`
-	State        string    `json:"state" db:"state" enum:"pending,in_review,escalated,upheld,reversed,withdrawn"`
+	State        string    `json:"state" db:"state" enumSet:"appeal_state"`
 	Statement    string    `json:"statement" db:"statement"`
 	Evidence     Evidence  `json:"evidence" db:"evidence"`
 	FiledBy      string    `json:"filed_by" db:"filed_by"`
@@ -123,7 +123,7 @@ type Appeal struct {
 	EscalationReason *string    `json:"escalation_reason" db:"escalation_reason" doc:"An internal note between reviewers: null when read with an advertiser's token."`
 	EscalatedBy      *string    `json:"escalated_by" db:"escalated_by" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
 	EscalatedAt      *time.Time `json:"escalated_at" db:"escalated_at"`
-	Outcome          *string    `json:"outcome" db:"outcome" enum:"upheld,reversed"`
+	Outcome          *string    `json:"outcome" db:"outcome" enumSet:"outcome"`
 	Rationale        *string    `json:"rationale" db:"rationale"`
 	ResolvedBy       *string    `json:"resolved_by" db:"resolved_by" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
 	ResolvedAt       *time.Time `json:"resolved_at" db:"resolved_at"`
@@ -186,14 +186,14 @@ func validURL(s string) bool {
 
 // ResolveInput is a reviewer's answer to an appeal.
 type ResolveInput struct {
-	Outcome   string `json:"outcome" enum:"upheld,reversed"`
+	Outcome   string `json:"outcome" enumSet:"outcome"`
 	Rationale string `json:"rationale" maxLength:"5000"`
 }
 
 // Validate checks the outcome and the rationale.
 func (in ResolveInput) Validate() error {
 	var p docket.Problems
-	enum(&p, "outcome", in.Outcome, []string{AppealUpheld, AppealReversed})
+	enum(&p, "outcome", in.Outcome, outcomes)
 	required(&p, "rationale", in.Rationale, MaxRationale)
 	return p.Err()
 }
@@ -332,7 +332,7 @@ func (s *Store) appendAppealEntry(ctx context.Context, tx *sqlx.Tx, typ string, 
 
 // FileAppeal files an appeal of decision decisionID for the advertiser it is about.
 func (s *Store) FileAppeal(ctx context.Context, by docket.Actor, decisionID string, in AppealInput) (Appeal, error) {
-	if !by.Is(docket.RoleAdvertiser) {
+	if !by.Is(docket.Appellants...) {
 		return Appeal{}, docket.Errorf(docket.Forbidden, "only the advertiser a decision is about may appeal it")
 	}
 	if err := in.Validate(); err != nil {
@@ -476,7 +476,7 @@ func (s *Store) reverseDecision(ctx context.Context, tx *sqlx.Tx, d Decision, by
 
 // Escalate hands an appeal in review to the senior reviewers' queue.
 func (s *Store) Escalate(ctx context.Context, by docket.Actor, id string, in EscalateInput) (Appeal, error) {
-	if !by.Is(docket.RoleReviewer, docket.RoleSeniorReviewer) {
+	if !by.Is(docket.Reviewers...) {
 		return Appeal{}, docket.Errorf(docket.Forbidden, "only reviewers escalate appeals")
 	}
 	if err := in.Validate(); err != nil {
@@ -506,7 +506,7 @@ func (s *Store) Escalate(ctx context.Context, by docket.Actor, id string, in Esc
 
 // Withdraw lets the advertiser take back an appeal not yet escalated or resolved.
 func (s *Store) Withdraw(ctx context.Context, by docket.Actor, id string) (Appeal, error) {
-	if !by.Is(docket.RoleAdvertiser) {
+	if !by.Is(docket.Appellants...) {
 		return Appeal{}, docket.Errorf(docket.Forbidden, "only the advertiser who appealed may withdraw")
 	}
 	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
@@ -564,6 +564,9 @@ type AppealFilter struct {
 }
 
 var appealStates = []string{AppealPending, AppealInReview, AppealEscalated, AppealUpheld, AppealReversed, AppealWithdrawn}
+
+// outcomes are how a review ends.
+var outcomes = []string{AppealUpheld, AppealReversed}
 
 // Validate checks the filter's values.
 func (f AppealFilter) Validate() error {

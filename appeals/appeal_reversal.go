@@ -95,7 +95,7 @@ func (s *Store) ReversePolicyVersions(ctx context.Context, by docket.Actor, code
 // hook after each committed batch, so that tests can stop it midway.
 func (s *Store) reversePolicyVersions(ctx context.Context, by docket.Actor, code string, in ReversalInput,
 	batch int, afterBatch func(reversed int) error) (ReversalReport, error) {
-	if !by.Is(docket.RoleAdmin) {
+	if !by.Is(docket.Admins...) {
 		return ReversalReport{}, docket.Errorf(docket.Forbidden, "only admins reverse decisions in bulk")
 	}
 	p := codeProblems(code)

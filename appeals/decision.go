@@ -54,21 +54,21 @@ type Decision struct {
 	ID                 string         `json:"id" db:"id"`
 	AdvertiserID       string         `json:"advertiser_id" db:"advertiser_id"`
 	AdID               *string        `json:"ad_id,omitempty" db:"ad_id"`
-	Action             string         `json:"action" db:"action" enum:"advertiser_ban,ad_removal,ad_restriction"`
+	Action             string         `json:"action" db:"action" enumSet:"action"`
 	PolicyCode         string         `json:"policy_code" db:"policy_code"`
 	PolicyVersion      int            `json:"policy_version" db:"policy_version"`
 	PolicyTextSHA256   string         `json:"policy_text_sha256" db:"policy_text_sha256"`
-	Ground             string         `json:"ground" db:"ground" enum:"terms,law"`
+	Ground             string         `json:"ground" db:"ground" enumSet:"ground"`
 	LegalReference     *string        `json:"legal_reference,omitempty" db:"legal_reference"`
 	Explanation        string         `json:"explanation" db:"explanation"`
 	Facts              string         `json:"facts" db:"facts"`
-	Source             string         `json:"source" db:"source" enum:"voluntary,notice,trusted_flagger,authority"`
+	Source             string         `json:"source" db:"source" enumSet:"source"`
 	AutomatedDetection bool           `json:"automated_detection" db:"automated_detection"`
-	AutomatedDecision  string         `json:"automated_decision" db:"automated_decision" enum:"none,partial,full"`
+	AutomatedDecision  string         `json:"automated_decision" db:"automated_decision" enumSet:"automated_decision"`
 	TerritorialScope   pq.StringArray `json:"territorial_scope" db:"territorial_scope"`
-	ContentType        pq.StringArray `json:"content_type" db:"content_type" enum:"text,image,video,audio,app,product,synthetic_media,other"`
+	ContentType        pq.StringArray `json:"content_type" db:"content_type" enumSet:"content_type"`
 	EndsAt             *time.Time     `json:"ends_at,omitempty" db:"ends_at"`
-	Status             string         `json:"status" db:"status" enum:"in_effect,reversed,expired"`
+	Status             string         `json:"status" db:"status" enumSet:"decision_status"`
 	DecidedBy          string         `json:"decided_by" db:"decided_by" doc:"ROLE:NAME of the enforcer or admin; read with an advertiser's token, the role only (for example enforcer)."`
 	DecidedAt          time.Time      `json:"decided_at" db:"decided_at"`
 	AppealDeadline     time.Time      `json:"appeal_deadline" db:"appeal_deadline"`
@@ -95,18 +95,18 @@ func (d *Decision) effective(now time.Time) {
 type DecisionInput struct {
 	AdvertiserID       string   `json:"advertiser_id" pattern:"platform_id"`
 	AdID               string   `json:"ad_id" pattern:"platform_id" doc:"Required for ad_removal and ad_restriction; absent for advertiser_ban."`
-	Action             string   `json:"action" enum:"advertiser_ban,ad_removal,ad_restriction"`
+	Action             string   `json:"action" enumSet:"action"`
 	PolicyCode         string   `json:"policy_code" pattern:"policy_code"`
-	Ground             string   `json:"ground" enum:"terms,law"`
+	Ground             string   `json:"ground" enumSet:"ground"`
 	LegalReference     string   `json:"legal_reference" maxLength:"500" doc:"Required when ground is law; absent otherwise."`
 	Explanation        string   `json:"explanation" maxLength:"2000"`
 	Facts              string   `json:"facts" maxLength:"5000"`
-	Source             string   `json:"source" enum:"voluntary,notice,trusted_flagger,authority"`
+	Source             string   `json:"source" enumSet:"source"`
 	AutomatedDetection *bool    `json:"automated_detection"`
-	AutomatedDecision  string   `json:"automated_decision" enum:"none,partial,full"`
+	AutomatedDecision  string   `json:"automated_decision" enumSet:"automated_decision"`
 	TerritorialScope   []string `json:"territorial_scope" maxItems:"250" enumSet:"countries" uniqueItems:"true"`
 	EndsAt             string   `json:"ends_at" format:"date-time" doc:"In the future."`
-	ContentType        []string `json:"content_type" enum:"text,image,video,audio,app,product,synthetic_media,other" maxItems:"8" uniqueItems:"true"`
+	ContentType        []string `json:"content_type" enumSet:"content_type" maxItems:"8" uniqueItems:"true"`
 }
 
 // MaxTerritorialScope bounds territorial_scope: ISO 3166-1 has 249 codes,
@@ -295,7 +295,7 @@ func (p *pins) set(v Policy) {
 
 // RecordDecision records a decision under the current version of its policy.
 func (s *Store) RecordDecision(ctx context.Context, by docket.Actor, in DecisionInput) (Decision, error) {
-	if !by.Is(docket.RoleEnforcer, docket.RoleAdmin) {
+	if !by.Is(docket.Recorders...) {
 		return Decision{}, docket.Errorf(docket.Forbidden, "only enforcers and admins record decisions")
 	}
 	if err := in.validateAt(s.now()); err != nil {

@@ -20,7 +20,7 @@ var noticeChannels = []string{"email", "in_app", "api", "post", "other"}
 // its advertiser (DSA Art. 17(1): it must be provided "at the latest" when
 // the restriction is imposed; this records when it actually was).
 type NoticeInput struct {
-	Channel string `json:"channel" enum:"email,in_app,api,post,other"`
+	Channel string `json:"channel" enumSet:"channel"`
 	// DeliveredAt is when the notice was delivered (RFC 3339); empty: now.
 	DeliveredAt string `json:"delivered_at" format:"date-time" doc:"When the notice was delivered; not in the future. Absent: now."`
 	// Reference is the sender's own id of the message, for tracing.
@@ -80,7 +80,7 @@ func (in NoticeInput) validate(now time.Time) (time.Time, error) {
 // statements runs with an enforcer-role token, as the pipeline that
 // records decisions does; reviewers, auditors and advertisers may not.
 func (s *Store) RecordNotice(ctx context.Context, by docket.Actor, decisionID string, in NoticeInput) (Decision, error) {
-	if !by.Is(docket.RoleEnforcer, docket.RoleAdmin) {
+	if !by.Is(docket.Recorders...) {
 		return Decision{}, docket.Errorf(docket.Forbidden, "only enforcers and admins record notices")
 	}
 	at, err := in.validate(s.now())

@@ -87,7 +87,7 @@ const policyColumns = `code, title, text, version, text_sha256, created_at, crea
 // PutPolicy adds a version of the policy code when its title or text
 // differ from the current version's.
 func (s *Store) PutPolicy(ctx context.Context, by docket.Actor, code string, in PolicyInput) (PolicyRevision, error) {
-	if !by.Is(docket.RoleAdmin) {
+	if !by.Is(docket.Admins...) {
 		return PolicyRevision{}, docket.Errorf(docket.Forbidden, "only admins revise policies")
 	}
 	p := codeProblems(code)

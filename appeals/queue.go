@@ -177,7 +177,7 @@ func appealEntry(typ string, by docket.Actor, now time.Time, a Appeal, record an
 // one with a key, or one the batch sends back (errBusy), is claimed alone
 // (claimAlone).
 func (s *Store) Claim(ctx context.Context, by docket.Actor) (*Appeal, error) {
-	if !by.Is(docket.RoleReviewer, docket.RoleSeniorReviewer) {
+	if !by.Is(docket.Reviewers...) {
 		return nil, docket.Errorf(docket.Forbidden, "only reviewers claim appeals")
 	}
 	req := claimReq{by: by}
@@ -382,7 +382,7 @@ func claimChanges(reqs []claimReq, out []*appealRow, now, lease time.Time) (entr
 // key, and one the batch sends back (errBusy) are resolved alone
 // (resolveAlone).
 func (s *Store) Resolve(ctx context.Context, by docket.Actor, id string, in ResolveInput) (Appeal, error) {
-	if !by.Is(docket.RoleReviewer, docket.RoleSeniorReviewer) {
+	if !by.Is(docket.Reviewers...) {
 		return Appeal{}, docket.Errorf(docket.Forbidden, "only reviewers resolve appeals; resolution is never automated")
 	}
 	if err := in.Validate(); err != nil {

@@ -41,7 +41,7 @@ type ReversalPreview struct {
 // versions (every version must exist), and the same selection of
 // decisions (in effect, not ended). The rationale is not needed yet.
 func (s *Store) CountReversible(ctx context.Context, by docket.Actor, code string, versions []int) (ReversalPreview, error) {
-	if !by.Is(docket.RoleAdmin) {
+	if !by.Is(docket.Admins...) {
 		return ReversalPreview{}, docket.Errorf(docket.Forbidden, "only admins reverse decisions in bulk")
 	}
 	p := codeProblems(code)

@@ -12,7 +12,7 @@ import (
 
 // admins are the policy owners: only they read the admin pages, as only
 // they revise policies and reverse decisions in bulk in the API.
-var admins = []docket.Role{docket.RoleAdmin}
+var admins = docket.Admins
 
 type policiesView struct {
 	Items []appeals.Policy

@@ -19,7 +19,7 @@ import (
 )
 
 // auditReaders may read the log's entries, as in the API.
-var auditReaders = []docket.Role{docket.RoleAuditor, docket.RoleAdmin}
+var auditReaders = docket.Auditors
 
 // auditPage is how many entries a page of the log shows.
 const auditPage = 50

@@ -105,8 +105,8 @@ func (c *Console) routes() {
 
 	c.get("/ui/decisions", c.page(c.decisions, readers...), []string{"status", "action", "policy", "cursor", "done"})
 	c.get("/ui/decisions/{id}", c.page(c.decision, readers...), []string{"done"})
-	c.post("/ui/decisions/{id}/appeals", c.form(c.fileAppeal, docket.RoleAdvertiser))
-	c.post("/ui/appeals/{id}/withdraw", c.form(c.withdraw, docket.RoleAdvertiser))
+	c.post("/ui/decisions/{id}/appeals", c.form(c.fileAppeal, docket.Appellants...))
+	c.post("/ui/appeals/{id}/withdraw", c.form(c.withdraw, docket.Appellants...))
 
 	c.get("/ui/queue", c.page(c.queue, reviewers...), []string{"done"})
 	c.post("/ui/queue/claim", c.form(c.claim, reviewers...))
@@ -126,8 +126,8 @@ func (c *Console) routes() {
 }
 
 var (
-	readers   = []docket.Role{docket.RoleAdmin, docket.RoleEnforcer, docket.RoleReviewer, docket.RoleSeniorReviewer, docket.RoleAdvertiser, docket.RoleAuditor}
-	reviewers = []docket.Role{docket.RoleReviewer, docket.RoleSeniorReviewer}
+	readers   = docket.Readers
+	reviewers = docket.Reviewers
 )
 
 // get registers a page whose query may hold only the named parameters.
