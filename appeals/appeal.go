@@ -19,8 +19,7 @@ import (
 	"github.com/docket-dev/docket/audit"
 )
 
-// Appeal states, as the API contract names them. Open = pending,
-// in_review, escalated.
+// Appeal states, as the API contract names them (the open ones: openStates).
 const (
 	AppealPending   = "pending"
 	AppealInReview  = "in_review"
@@ -51,9 +50,38 @@ const (
 	MaxReason        = 2000
 )
 
-var openStates = []string{AppealPending, AppealInReview, AppealEscalated}
+// The states that sets of appeals are selected by, each named once here:
+// Go checks a state against the list, and every statement splices in the
+// same list as an SQL literal (sqlList), not as a parameter, so that the
+// planner matches the partial indexes whose predicates the migrations
+// wrote with the same values (appeals_one_open, appeals_queue: open;
+// appeals_leases: leased). TestStateListsMatchTheIndexes holds the
+// indexes to these lists.
+var (
+	// openStates are an appeal's states while it awaits its answer: at
+	// most one open appeal per decision.
+	openStates = []string{AppealPending, AppealInReview, AppealEscalated}
+	// leasedStates are the open states held by a reviewer's claim, whose
+	// lease may lapse.
+	leasedStates = []string{AppealInReview, AppealEscalated}
+	// resolvedStates are the outcomes of a review (see outcomes).
+	resolvedStates = outcomes
+
+	openStatesSQL     = sqlList(openStates...)
+	leasedStatesSQL   = sqlList(leasedStates...)
+	resolvedStatesSQL = sqlList(resolvedStates...)
+)
 
 func isOpen(state string) bool { return oneOf(state, openStates) }
+
+// sqlList writes constant values as the items of an SQL IN list.
+func sqlList(vals ...string) string {
+	quoted := make([]string, len(vals))
+	for i, v := range vals {
+		quoted[i] = pq.QuoteLiteral(v)
+	}
+	return strings.Join(quoted, ", ")
+}
 
 // systemActor is recorded for what Docket does on its own (lease expiry).
 var systemActor = docket.Actor{Role: docket.RoleSystem, Name: "docket"}
@@ -406,8 +434,8 @@ func (s *Store) release(ctx context.Context, tx *sqlx.Tx, a Appeal, now time.Tim
 
 // lapsedQuery finds claims whose lease lapsed, through the index of open
 // appeals' leases.
-const lapsedQuery = `SELECT ` + appealColumns + ` FROM appeals
-	WHERE lease_until <= $1 AND state IN ('in_review', 'escalated')
+var lapsedQuery = `SELECT ` + appealColumns + ` FROM appeals
+	WHERE lease_until <= $1 AND state IN (` + leasedStatesSQL + `)
 	ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED`
 
 // releaseBatch is how many lapsed leases one transaction releases.
@@ -602,7 +630,7 @@ func (s *Store) ListAppeals(ctx context.Context, by docket.Actor, f AppealFilter
 		q.eq("assigned_to", f.AssignedTo)
 	}
 	if f.Overdue {
-		q.add("state IN ('pending', 'in_review', 'escalated') AND due_at < " + q.arg(now))
+		q.add("state IN (" + openStatesSQL + ") AND due_at < " + q.arg(now))
 	}
 	return list(ctx, s.db, &q, `SELECT `+appealColumns+` FROM appeals`, f.PageRequest,
 		func(a Appeal) string { return a.ID }, func(a *Appeal) { a.derive(now); *a = a.ViewFor(by) })

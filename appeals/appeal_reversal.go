@@ -225,7 +225,7 @@ func (s *Store) reverseBatch(ctx context.Context, by docket.Actor, id, code stri
 		// as reversed, so no reviewer reviews a decision no longer in effect.
 		var open []Appeal
 		if err := tx.SelectContext(ctx, &open, `SELECT `+appealColumns+` FROM appeals
-			WHERE decision_id = ANY($1) AND state IN ('pending', 'in_review', 'escalated') ORDER BY id FOR UPDATE`,
+			WHERE decision_id = ANY($1) AND state IN (`+openStatesSQL+`) ORDER BY id FOR UPDATE`,
 			pq.Array(ids)); err != nil {
 			return result{}, fmt.Errorf("appeals: select appeals to close: %w", err)
 		}

@@ -78,11 +78,13 @@ func nextQuery(senior bool) string {
 }
 
 func queued(senior bool) string {
-	states := `'pending', 'in_review'`
+	// Pending appeals, and claims whose lease lapsed; escalated ones for
+	// senior reviewers only.
+	states := []string{AppealPending, AppealInReview}
 	if senior {
-		states += `, 'escalated'`
+		states = append(states, AppealEscalated)
 	}
-	return `state IN (` + states + `) AND (assigned_to IS NULL OR lease_until <= $1)`
+	return `state IN (` + sqlList(states...) + `) AND (assigned_to IS NULL OR lease_until <= $1)`
 }
 
 // guardedUpdate returns one statement that sets set on the appeals listed

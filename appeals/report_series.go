@@ -76,7 +76,7 @@ func (s *Store) ReportSeries(ctx context.Context, by docket.Actor, p Period) (Re
 		WITH f AS (SELECT date_trunc('week', filed_at AT TIME ZONE 'UTC') AS week, count(*) AS n FROM appeals
 				WHERE filed_at >= $1 AND filed_at < $2 GROUP BY 1),
 			r AS (SELECT date_trunc('week', resolved_at AT TIME ZONE 'UTC') AS week, count(*) AS n FROM appeals
-				WHERE filed_at >= $1 AND filed_at < $2 AND state IN ('upheld', 'reversed') GROUP BY 1)
+				WHERE filed_at >= $1 AND filed_at < $2 AND state IN (`+resolvedStatesSQL+`) GROUP BY 1)
 		SELECT coalesce(f.week, r.week) AS week, coalesce(f.n, 0) AS filed, coalesce(r.n, 0) AS resolved
 		FROM f FULL JOIN r ON f.week = r.week ORDER BY 1`, from, to); err != nil {
 		return ReportSeries{}, fmt.Errorf("appeals: report weeks: %w", err)
@@ -86,7 +86,7 @@ func (s *Store) ReportSeries(ctx context.Context, by docket.Actor, p Period) (Re
 	}
 	var secs []float64
 	if err := s.db.SelectContext(ctx, &secs, `SELECT extract(epoch FROM resolved_at - filed_at)::float8 FROM appeals
-		WHERE filed_at >= $1 AND filed_at < $2 AND state IN ('upheld', 'reversed')`, from, to); err != nil {
+		WHERE filed_at >= $1 AND filed_at < $2 AND state IN (`+resolvedStatesSQL+`)`, from, to); err != nil {
 		return ReportSeries{}, fmt.Errorf("appeals: report resolve times: %w", err)
 	}
 	out.Resolve = make([]Bucket, len(resolveBuckets))

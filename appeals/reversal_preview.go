@@ -79,7 +79,7 @@ func (s *Store) CountReversible(ctx context.Context, by docket.Actor, code strin
 	}
 	if err := s.db.SelectContext(ctx, &rows, `SELECT d.policy_version, count(*) AS n,
 			coalesce(sum((SELECT count(*) FROM appeals a WHERE a.decision_id = d.id
-				AND a.state IN ('pending', 'in_review', 'escalated'))), 0) AS open
+				AND a.state IN (`+openStatesSQL+`))), 0) AS open
 		FROM decisions d
 		WHERE d.policy_code = $1 AND d.policy_version = ANY($2) AND d.status = 'in_effect'
 		  AND (d.ends_at IS NULL OR d.ends_at > $3)
