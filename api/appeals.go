@@ -8,11 +8,11 @@ import (
 )
 
 func (s *Server) fileAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
-	ctx, in, err := decodeWrite[appeals.AppealInput](w, r, a, false, appealCreated)
+	in, key, err := decodeWrite[appeals.AppealInput](w, r, a, false, appealCreated)
 	if err != nil {
 		return err
 	}
-	ap, err := s.store.FileAppeal(ctx, a, r.PathValue("id"), in)
+	ap, err := s.store.FileAppeal(r.Context(), a, r.PathValue("id"), in, key)
 	if err != nil {
 		return err
 	}
@@ -38,11 +38,11 @@ func claimShape(v any) (int, map[string]string) {
 func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	// The claim takes no input; an empty object is accepted for clients
 	// that always send one.
-	ctx, _, err := decodeWrite[struct{}](w, r, a, true, claimShape)
+	_, key, err := decodeWrite[struct{}](w, r, a, true, claimShape)
 	if err != nil {
 		return err
 	}
-	ap, err := s.store.Claim(ctx, a)
+	ap, err := s.store.Claim(r.Context(), a, key)
 	if err != nil {
 		return err
 	}
@@ -51,11 +51,11 @@ func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a docket.Ac
 }
 
 func (s *Server) resolveAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
-	ctx, in, err := decodeWrite[appeals.ResolveInput](w, r, a, false, always(http.StatusOK))
+	in, key, err := decodeWrite[appeals.ResolveInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
 	}
-	ap, err := s.store.Resolve(ctx, a, r.PathValue("id"), in)
+	ap, err := s.store.Resolve(r.Context(), a, r.PathValue("id"), in, key)
 	if err != nil {
 		return err
 	}
@@ -64,11 +64,11 @@ func (s *Server) resolveAppeal(w http.ResponseWriter, r *http.Request, a docket.
 }
 
 func (s *Server) escalateAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
-	ctx, in, err := decodeWrite[appeals.EscalateInput](w, r, a, false, always(http.StatusOK))
+	in, key, err := decodeWrite[appeals.EscalateInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
 	}
-	ap, err := s.store.Escalate(ctx, a, r.PathValue("id"), in)
+	ap, err := s.store.Escalate(r.Context(), a, r.PathValue("id"), in, key)
 	if err != nil {
 		return err
 	}
@@ -77,11 +77,11 @@ func (s *Server) escalateAppeal(w http.ResponseWriter, r *http.Request, a docket
 }
 
 func (s *Server) withdrawAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
-	ctx, _, err := decodeWrite[struct{}](w, r, a, true, always(http.StatusOK))
+	_, key, err := decodeWrite[struct{}](w, r, a, true, always(http.StatusOK))
 	if err != nil {
 		return err
 	}
-	ap, err := s.store.Withdraw(ctx, a, r.PathValue("id"))
+	ap, err := s.store.Withdraw(r.Context(), a, r.PathValue("id"), key)
 	if err != nil {
 		return err
 	}
@@ -122,14 +122,14 @@ func (s *Server) listAppeals(w http.ResponseWriter, r *http.Request, a docket.Ac
 }
 
 func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
-	ctx, in, err := decodeWrite[appeals.ReversalInput](w, r, a, false, always(http.StatusOK))
+	in, key, err := decodeWrite[appeals.ReversalInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
 	}
 	// A bulk reversal may take longer than the write timeout, which is
 	// there for stalled readers; its reply is small, so lift the deadline.
 	unboundWrite(w)
-	rep, err := s.store.ReversePolicyVersions(ctx, a, r.PathValue("code"), in)
+	rep, err := s.store.ReversePolicyVersions(r.Context(), a, r.PathValue("code"), in, key)
 	if err != nil {
 		return err
 	}

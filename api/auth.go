@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"log/slog"
@@ -86,13 +85,15 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (docket.Ac
 	return a, nil
 }
 
-// idempotent returns the request's context, bound to its Idempotency-Key
-// when it has one: the domain then stores the reply with the change.
-// shape gives the reply's status and headers from the write's result.
-func idempotent(r *http.Request, a docket.Actor, body []byte, shape replyShape) (context.Context, error) {
+// idempotent returns the write option that binds the write to the
+// request's Idempotency-Key, when it has one (else an option that changes
+// nothing): the domain then stores the reply, status and headers (Location)
+// with the change, and a retry replays all of it. shape gives the reply's
+// status and headers from the write's result.
+func idempotent(r *http.Request, a docket.Actor, body []byte, shape replyShape) (appeals.WriteOption, error) {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
-		return r.Context(), nil
+		return appeals.Idempotent(nil), nil
 	}
 	if len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
 		return nil, invalidField("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
@@ -100,7 +101,7 @@ func idempotent(r *http.Request, a docket.Actor, body []byte, shape replyShape) 
 	h := sha256.New()
 	h.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
 	h.Write(body)
-	return appeals.WithIdempotency(r.Context(), &appeals.Idempotency{
+	return appeals.Idempotent(&appeals.Idempotency{
 		Actor: a.String(), Tenant: a.AdvertiserID, Key: key, RequestHash: h.Sum(nil),
 		Reply: func(result any) (int, map[string]string, []byte, error) {
 			b, err := marshal(result)
@@ -140,22 +141,23 @@ func respond(w http.ResponseWriter, shape replyShape, v any) {
 	writeJSON(w, status, v)
 }
 
-// decodeWrite reads and strictly decodes the body of a write into In and
-// binds its Idempotency-Key, whose reply will carry status. With optional,
-// an empty body is accepted (writes that take no input, such as a claim).
-func decodeWrite[In any](w http.ResponseWriter, r *http.Request, a docket.Actor, optional bool, shape replyShape) (context.Context, In, error) {
+// decodeWrite reads and strictly decodes the body of a write into In, and
+// returns the write option of its Idempotency-Key (see idempotent), which
+// the handler passes to the store's write. With optional, an empty body is
+// accepted (writes that take no input, such as a claim).
+func decodeWrite[In any](w http.ResponseWriter, r *http.Request, a docket.Actor, optional bool, shape replyShape) (In, appeals.WriteOption, error) {
 	var in In
 	body, err := readBody(w, r, optional)
 	if err != nil {
-		return nil, in, err
+		return in, nil, err
 	}
 	if len(body) > 0 || !optional {
 		if err := decodeJSON(body, &in); err != nil {
-			return nil, in, withShapeProblems(err, in)
+			return in, nil, withShapeProblems(err, in)
 		}
 	}
-	ctx, err := idempotent(r, a, body, shape)
-	return ctx, in, err
+	key, err := idempotent(r, a, body, shape)
+	return in, key, err
 }
 
 // withShapeProblems adds, to a body's decoding errors, what validation says

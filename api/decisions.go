@@ -8,11 +8,11 @@ import (
 )
 
 func (s *Server) createDecision(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
-	ctx, in, err := decodeWrite[appeals.DecisionInput](w, r, a, false, decisionCreated)
+	in, key, err := decodeWrite[appeals.DecisionInput](w, r, a, false, decisionCreated)
 	if err != nil {
 		return err
 	}
-	d, err := s.store.RecordDecision(ctx, a, in)
+	d, err := s.store.RecordDecision(r.Context(), a, in, key)
 	if err != nil {
 		return err
 	}

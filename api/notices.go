@@ -11,11 +11,11 @@ import (
 // statement of reasons reached its advertiser; the reply is the decision
 // with its notified_at.
 func (s *Server) recordNotice(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
-	ctx, in, err := decodeWrite[appeals.NoticeInput](w, r, a, false, always(http.StatusOK))
+	in, key, err := decodeWrite[appeals.NoticeInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
 	}
-	d, err := s.store.RecordNotice(ctx, a, r.PathValue("id"), in)
+	d, err := s.store.RecordNotice(r.Context(), a, r.PathValue("id"), in, key)
 	if err != nil {
 		return err
 	}

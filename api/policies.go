@@ -9,11 +9,11 @@ import (
 )
 
 func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
-	ctx, in, err := decodeWrite[appeals.PolicyInput](w, r, a, false, policyShape)
+	in, key, err := decodeWrite[appeals.PolicyInput](w, r, a, false, policyShape)
 	if err != nil {
 		return err
 	}
-	rev, err := s.store.PutPolicy(ctx, a, r.PathValue("code"), in)
+	rev, err := s.store.PutPolicy(r.Context(), a, r.PathValue("code"), in, key)
 	if err != nil {
 		return err
 	}

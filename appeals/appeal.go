@@ -359,14 +359,14 @@ func (s *Store) appendAppealEntry(ctx context.Context, tx *sqlx.Tx, typ string, 
 }
 
 // FileAppeal files an appeal of decision decisionID for the advertiser it is about.
-func (s *Store) FileAppeal(ctx context.Context, by docket.Actor, decisionID string, in AppealInput) (Appeal, error) {
+func (s *Store) FileAppeal(ctx context.Context, by docket.Actor, decisionID string, in AppealInput, opts ...WriteOption) (Appeal, error) {
 	if !by.Is(docket.Appellants...) {
 		return Appeal{}, docket.Errorf(docket.Forbidden, "only the advertiser a decision is about may appeal it")
 	}
 	if err := in.Validate(); err != nil {
 		return Appeal{}, err
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+	return write(ctx, s, idempotencyOf(opts), func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
 		// The decision's lock serializes filings and reversals of one decision.
 		d, err := getDecision(ctx, tx, decisionID, true)
 		if err != nil {
@@ -445,10 +445,9 @@ const releaseBatch = 100
 // an appeal.released entry each, and reports how many. Claims release
 // lapsed leases lazily too; this keeps lists and reports current.
 func (s *Store) ReleaseExpired(ctx context.Context) (int, error) {
-	ctx = WithIdempotency(ctx, nil)
 	total := 0
 	for {
-		n, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (int, error) {
+		n, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (int, error) {
 			var rows []Appeal
 			if err := tx.SelectContext(ctx, &rows, lapsedQuery, now, releaseBatch); err != nil {
 				return 0, fmt.Errorf("appeals: find lapsed claims: %w", err)
@@ -503,14 +502,14 @@ func (s *Store) reverseDecision(ctx context.Context, tx *sqlx.Tx, d Decision, by
 }
 
 // Escalate hands an appeal in review to the senior reviewers' queue.
-func (s *Store) Escalate(ctx context.Context, by docket.Actor, id string, in EscalateInput) (Appeal, error) {
+func (s *Store) Escalate(ctx context.Context, by docket.Actor, id string, in EscalateInput, opts ...WriteOption) (Appeal, error) {
 	if !by.Is(docket.Reviewers...) {
 		return Appeal{}, docket.Errorf(docket.Forbidden, "only reviewers escalate appeals")
 	}
 	if err := in.Validate(); err != nil {
 		return Appeal{}, err
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+	return write(ctx, s, idempotencyOf(opts), func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
 		a, err := getAppeal(ctx, tx, id, true)
 		if err != nil {
 			return Appeal{}, err
@@ -533,11 +532,11 @@ func (s *Store) Escalate(ctx context.Context, by docket.Actor, id string, in Esc
 }
 
 // Withdraw lets the advertiser take back an appeal not yet escalated or resolved.
-func (s *Store) Withdraw(ctx context.Context, by docket.Actor, id string) (Appeal, error) {
+func (s *Store) Withdraw(ctx context.Context, by docket.Actor, id string, opts ...WriteOption) (Appeal, error) {
 	if !by.Is(docket.Appellants...) {
 		return Appeal{}, docket.Errorf(docket.Forbidden, "only the advertiser who appealed may withdraw")
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+	return write(ctx, s, idempotencyOf(opts), func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
 		a, err := getAppeal(ctx, tx, id, true)
 		if err != nil {
 			return Appeal{}, err

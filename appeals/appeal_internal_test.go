@@ -58,7 +58,7 @@ func TestBulkReversalResumesAfterCrash(t *testing.T) {
 			return crash
 		}
 		return nil
-	})
+	}, nil)
 	require.ErrorIs(t, err, crash)
 	reversedCount := func() int {
 		var n int
@@ -136,7 +136,7 @@ func TestBulkReversalConcurrentRuns(t *testing.T) {
 	errs := make([]error, 3)
 	done := make(chan int)
 	for i := range reps {
-		go func() { reps[i], errs[i] = s.reversePolicyVersions(ctx, admin, "crypto", req, 7, nil); done <- i }()
+		go func() { reps[i], errs[i] = s.reversePolicyVersions(ctx, admin, "crypto", req, 7, nil, nil); done <- i }()
 	}
 	for range reps {
 		<-done

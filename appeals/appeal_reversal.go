@@ -87,14 +87,14 @@ func reversalID(code string, versions []int, rationale string) string {
 // given versions of policy code, each with its own decision.reversed entry,
 // in batches of committed transactions. It is idempotent and resumable:
 // running the same request again reverses only what is left.
-func (s *Store) ReversePolicyVersions(ctx context.Context, by docket.Actor, code string, in ReversalInput) (ReversalReport, error) {
-	return s.reversePolicyVersions(ctx, by, code, in, reversalBatch, nil)
+func (s *Store) ReversePolicyVersions(ctx context.Context, by docket.Actor, code string, in ReversalInput, opts ...WriteOption) (ReversalReport, error) {
+	return s.reversePolicyVersions(ctx, by, code, in, reversalBatch, nil, idempotencyOf(opts))
 }
 
 // reversePolicyVersions is ReversePolicyVersions with its batch size and a
 // hook after each committed batch, so that tests can stop it midway.
 func (s *Store) reversePolicyVersions(ctx context.Context, by docket.Actor, code string, in ReversalInput,
-	batch int, afterBatch func(reversed int) error) (ReversalReport, error) {
+	batch int, afterBatch func(reversed int) error, idem *Idempotency) (ReversalReport, error) {
 	if !by.Is(docket.Admins...) {
 		return ReversalReport{}, docket.Errorf(docket.Forbidden, "only admins reverse decisions in bulk")
 	}
@@ -104,15 +104,15 @@ func (s *Store) reversePolicyVersions(ctx context.Context, by docket.Actor, code
 		return ReversalReport{}, err
 	}
 	// The request's key answers only the final write; a retry of a finished
-	// request replays that reply before doing anything again.
-	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem != nil {
+	// request replays that reply before doing anything again. The job's
+	// own writes (its record, each batch) are not the request's.
+	if idem != nil {
 		if err := s.peekKey(ctx, idem); err != nil {
 			return ReversalReport{}, err
 		}
 	}
-	inner := WithIdempotency(ctx, nil)
 	id := reversalID(code, in.Versions, in.Rationale)
-	rep, err := write(inner, s, func(tx *sqlx.Tx, now time.Time) (ReversalReport, error) {
+	rep, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (ReversalReport, error) {
 		if _, err := currentPolicy(ctx, tx, code); err != nil {
 			return ReversalReport{}, err
 		}
@@ -141,7 +141,7 @@ func (s *Store) reversePolicyVersions(ctx context.Context, by docket.Actor, code
 		return rep, err
 	}
 	for {
-		n, closed, err := s.reverseBatch(inner, by, id, code, in, batch)
+		n, closed, err := s.reverseBatch(ctx, by, id, code, in, batch)
 		rep.Reversed += n
 		rep.AppealsResolved += closed
 		if err != nil {
@@ -159,7 +159,7 @@ func (s *Store) reversePolicyVersions(ctx context.Context, by docket.Actor, code
 		}
 	}
 	run := rep
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (ReversalReport, error) {
+	return write(ctx, s, idem, func(tx *sqlx.Tx, now time.Time) (ReversalReport, error) {
 		r := run
 		var job struct {
 			RequestedBy string        `db:"requested_by"`
@@ -201,7 +201,7 @@ func (s *Store) peekKey(ctx context.Context, idem *Idempotency) error {
 // and closes their open appeals as reversed.
 func (s *Store) reverseBatch(ctx context.Context, by docket.Actor, id, code string, in ReversalInput, batch int) (reversed, closed int, err error) {
 	type result struct{ reversed, closed int }
-	res, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (result, error) {
+	res, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (result, error) {
 		var ds []Decision
 		if err := tx.SelectContext(ctx, &ds, `SELECT `+decisionColumns+` FROM decisions
 			WHERE policy_code = $1 AND policy_version = ANY($2) AND status = 'in_effect'

@@ -81,7 +81,7 @@ func TestBatchedClaimsSkipOwnDecisions(t *testing.T) {
 	reqs := []claimReq{{by: dora}, {by: rita}, {by: dora}}
 	require.Less(t, len(reqs)+claimSlack, 12, "the candidates must all be dora's")
 
-	got, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) {
+	got, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) {
 		return claimed(s.claimIn(ctx, on{tx: tx}, now, reqs))
 	})
 	require.NoError(t, err)
@@ -96,7 +96,7 @@ func TestBatchedClaimsSkipOwnDecisions(t *testing.T) {
 	require.Equal(t, []string{"a-000013", "a-000001", "a-000014"}, entriesOf(t, db, EntryAppealClaimed))
 
 	// Nothing left that dora may take; rita still finds the rest.
-	got, err = write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) {
+	got, err = write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) {
 		return claimed(s.claimIn(ctx, on{tx: tx}, now, []claimReq{{by: dora}, {by: rita}}))
 	})
 	require.NoError(t, err)
@@ -143,7 +143,7 @@ func TestBatchedResolutionsCheckEachInOrder(t *testing.T) {
 		{by: dora, id: "a-000001", in: upheld},
 		{by: bob, id: "a-000003", in: upheld},
 	}
-	got, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]groupcommit.Result[Appeal], error) {
+	got, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) ([]groupcommit.Result[Appeal], error) {
 		return s.resolveIn(ctx, on{tx: tx}, now, reqs)
 	})
 	require.NoError(t, err)

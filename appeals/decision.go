@@ -294,20 +294,21 @@ func (p *pins) set(v Policy) {
 }
 
 // RecordDecision records a decision under the current version of its policy.
-func (s *Store) RecordDecision(ctx context.Context, by docket.Actor, in DecisionInput) (Decision, error) {
+func (s *Store) RecordDecision(ctx context.Context, by docket.Actor, in DecisionInput, opts ...WriteOption) (Decision, error) {
 	if !by.Is(docket.Recorders...) {
 		return Decision{}, docket.Errorf(docket.Forbidden, "only enforcers and admins record decisions")
 	}
 	if err := in.validateAt(s.now()); err != nil {
 		return Decision{}, err
 	}
-	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem == nil {
+	idem := idempotencyOf(opts)
+	if idem == nil {
 		if err := s.hot.prepare(ctx, s.db); err != nil {
 			return Decision{}, err
 		}
 		return s.recordDecision(ctx, s.hot.stmts[qRecord], s.db, by, in, s.now())
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Decision, error) {
+	return write(ctx, s, idem, func(tx *sqlx.Tx, now time.Time) (Decision, error) {
 		return s.recordDecision(ctx, s.stmt(ctx, tx, qRecord), tx, by, in, now)
 	})
 }

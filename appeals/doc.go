@@ -15,6 +15,15 @@
 // and its reviewer. Idempotency keys are scoped by the tenant as well, so
 // that a replay answers only the caller that wrote the reply.
 //
+// Idempotency is part of a write's call, not of its context: each write
+// method a client may retry takes WriteOptions, and Idempotent(k) binds
+// that one write to the client's key (api passes the Idempotency-Key
+// header's). The reply, status and headers as the caller renders them, is
+// kept in the write's own transaction, so a retry after a crash, or one
+// racing the first, gets a *Replay of it instead of a second write. The
+// store's own writes (releasing lapsed leases, a bulk reversal's job and
+// batches) take no key, so none can answer for a client's.
+//
 // Views. What the store returns to an advertiser shows staff by role only
 // and omits escalation reasons (view.go); it is also what an idempotent
 // reply keeps. The log keeps every name.

@@ -79,7 +79,7 @@ func (in NoticeInput) validate(now time.Time) (time.Time, error) {
 // Admins and enforcers may record notices: the mailer that sends the
 // statements runs with an enforcer-role token, as the pipeline that
 // records decisions does; reviewers, auditors and advertisers may not.
-func (s *Store) RecordNotice(ctx context.Context, by docket.Actor, decisionID string, in NoticeInput) (Decision, error) {
+func (s *Store) RecordNotice(ctx context.Context, by docket.Actor, decisionID string, in NoticeInput, opts ...WriteOption) (Decision, error) {
 	if !by.Is(docket.Recorders...) {
 		return Decision{}, docket.Errorf(docket.Forbidden, "only enforcers and admins record notices")
 	}
@@ -87,7 +87,7 @@ func (s *Store) RecordNotice(ctx context.Context, by docket.Actor, decisionID st
 	if err != nil {
 		return Decision{}, err
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Decision, error) {
+	return write(ctx, s, idempotencyOf(opts), func(tx *sqlx.Tx, now time.Time) (Decision, error) {
 		d, err := getDecision(ctx, tx, decisionID, true)
 		if err != nil {
 			return Decision{}, err

@@ -86,7 +86,7 @@ const policyColumns = `code, title, text, version, text_sha256, created_at, crea
 
 // PutPolicy adds a version of the policy code when its title or text
 // differ from the current version's.
-func (s *Store) PutPolicy(ctx context.Context, by docket.Actor, code string, in PolicyInput) (PolicyRevision, error) {
+func (s *Store) PutPolicy(ctx context.Context, by docket.Actor, code string, in PolicyInput, opts ...WriteOption) (PolicyRevision, error) {
 	if !by.Is(docket.Admins...) {
 		return PolicyRevision{}, docket.Errorf(docket.Forbidden, "only admins revise policies")
 	}
@@ -95,7 +95,7 @@ func (s *Store) PutPolicy(ctx context.Context, by docket.Actor, code string, in 
 	if err := p.Err(); err != nil {
 		return PolicyRevision{}, err
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (PolicyRevision, error) {
+	return write(ctx, s, idempotencyOf(opts), func(tx *sqlx.Tx, now time.Time) (PolicyRevision, error) {
 		// Serialize revisions of one code, not of all policies.
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('policy:' || $1, 0))`, code); err != nil {
 			return PolicyRevision{}, fmt.Errorf("appeals: lock policy: %w", err)

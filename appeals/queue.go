@@ -35,12 +35,17 @@ import (
 // go through claimIn and resolveIn, so the rules are the same.
 
 // claimReq and resolveReq are one reviewer's call.
-type claimReq struct{ by docket.Actor }
+// A call alone may be idempotent (idem); a batch's calls never are.
+type claimReq struct {
+	by   docket.Actor
+	idem *Idempotency
+}
 
 type resolveReq struct {
-	by docket.Actor
-	id string
-	in ResolveInput
+	by   docket.Actor
+	id   string
+	in   ResolveInput
+	idem *Idempotency
 }
 
 // maxBatch bounds the calls one batch answers.
@@ -178,12 +183,12 @@ func appealEntry(typ string, by docket.Actor, now time.Time, a Appeal, record an
 // A claim without an Idempotency-Key joins the claims' batch (claimBatch);
 // one with a key, or one the batch sends back (errBusy), is claimed alone
 // (claimAlone).
-func (s *Store) Claim(ctx context.Context, by docket.Actor) (*Appeal, error) {
+func (s *Store) Claim(ctx context.Context, by docket.Actor, opts ...WriteOption) (*Appeal, error) {
 	if !by.Is(docket.Reviewers...) {
 		return nil, docket.Errorf(docket.Forbidden, "only reviewers claim appeals")
 	}
-	req := claimReq{by: by}
-	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem != nil {
+	req := claimReq{by: by, idem: idempotencyOf(opts)}
+	if req.idem != nil {
 		return s.claimAlone(ctx, req)
 	}
 	return s.claims.Do(ctx, req)
@@ -199,7 +204,7 @@ func (s *Store) claimBatch(ctx context.Context, reqs []claimReq) ([]groupcommit.
 // claimAlone answers one claim in its own transaction, which locks the
 // appeal it takes (see claimIn).
 func (s *Store) claimAlone(ctx context.Context, req claimReq) (*Appeal, error) {
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (*Appeal, error) {
+	return write(ctx, s, req.idem, func(tx *sqlx.Tx, now time.Time) (*Appeal, error) {
 		out, err := s.claimIn(ctx, on{tx: tx}, now, []claimReq{req})
 		if err != nil {
 			return nil, err
@@ -383,7 +388,7 @@ func claimChanges(reqs []claimReq, out []*appealRow, now, lease time.Time) (entr
 // (resolveBatch); a reversal, which also changes its decision, one with a
 // key, and one the batch sends back (errBusy) are resolved alone
 // (resolveAlone).
-func (s *Store) Resolve(ctx context.Context, by docket.Actor, id string, in ResolveInput) (Appeal, error) {
+func (s *Store) Resolve(ctx context.Context, by docket.Actor, id string, in ResolveInput, opts ...WriteOption) (Appeal, error) {
 	if !by.Is(docket.Reviewers...) {
 		return Appeal{}, docket.Errorf(docket.Forbidden, "only reviewers resolve appeals; resolution is never automated")
 	}
@@ -395,8 +400,8 @@ func (s *Store) Resolve(ctx context.Context, by docket.Actor, id string, in Reso
 	if err := checkID("appeal", "id", id); err != nil {
 		return Appeal{}, err
 	}
-	req := resolveReq{by: by, id: id, in: in}
-	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem == nil && in.Outcome == AppealUpheld {
+	req := resolveReq{by: by, id: id, in: in, idem: idempotencyOf(opts)}
+	if req.idem == nil && in.Outcome == AppealUpheld {
 		return s.resolves.Do(ctx, req)
 	}
 	return s.resolveAlone(ctx, req)
@@ -413,7 +418,7 @@ func (s *Store) resolveBatch(ctx context.Context, reqs []resolveReq) ([]groupcom
 // resolveAlone answers one resolution in its own transaction, which locks
 // the appeal, and for a reversal its decision first, waiting for them.
 func (s *Store) resolveAlone(ctx context.Context, req resolveReq) (Appeal, error) {
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+	return write(ctx, s, req.idem, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
 		var d Decision
 		if req.in.Outcome == AppealReversed {
 			// Decision before appeal, as FileAppeal and bulk reversals lock them.

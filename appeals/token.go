@@ -78,7 +78,7 @@ func (s *Store) CreateToken(ctx context.Context, by docket.Actor, in TokenInput)
 		return Token{}, "", fmt.Errorf("appeals: token secret: %w", err)
 	}
 	secret := "dkt_" + base64.RawURLEncoding.EncodeToString(raw[:])
-	t, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Token, error) {
+	t, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (Token, error) {
 		if err := bindName(ctx, tx, by, in, now); err != nil {
 			return Token{}, err
 		}
@@ -130,7 +130,7 @@ func nameTaken(in TokenInput, tenant string) error {
 // RevokeTokens revokes every live token named name (of role, when given)
 // and returns how many it revoked.
 func (s *Store) RevokeTokens(ctx context.Context, by docket.Actor, name string, role docket.Role) (int, error) {
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (int, error) {
+	return write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (int, error) {
 		var revoked []Token
 		if err := tx.SelectContext(ctx, &revoked, `UPDATE tokens SET revoked_at = $1
 			WHERE name = $2 AND revoked_at IS NULL AND ($3 = '' OR role = $3)

@@ -140,15 +140,15 @@ func TestIdempotencyKeyScopedByTenant(t *testing.T) {
 				return 200, nil, b, err
 			}}
 	}
-	_, err := f.store.Withdraw(appeals.WithIdempotency(f.ctx, key(tenantA)), tenantA, a.ID)
+	_, err := f.store.Withdraw(f.ctx, tenantA, a.ID, appeals.Idempotent(key(tenantA)))
 	require.NoError(t, err)
 
-	_, err = f.store.Withdraw(appeals.WithIdempotency(f.ctx, key(tenantB)), tenantB, a.ID)
+	_, err = f.store.Withdraw(f.ctx, tenantB, a.ID, appeals.Idempotent(key(tenantB)))
 	var replay *appeals.Replay
 	require.NotErrorAs(t, err, &replay, "tenant B was handed tenant A's reply")
 	require.Equal(t, docket.NotFound, docket.ErrorCode(err), "%v", err)
 
-	_, err = f.store.Withdraw(appeals.WithIdempotency(f.ctx, key(tenantA)), tenantA, a.ID)
+	_, err = f.store.Withdraw(f.ctx, tenantA, a.ID, appeals.Idempotent(key(tenantA)))
 	require.ErrorAs(t, err, &replay, "tenant A's own retry replays")
 	require.Contains(t, string(replay.Body), a.ID)
 }
