@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -21,9 +22,9 @@ func TestIdempotencyKeyOfAnotherTenantNeverReplays(t *testing.T) {
 	e.policy("crypto")
 	decision := e.decision(validDecision("crypto"))
 
-	_, _, err := e.store.CreateToken(context.Background(), appeals.Actor{Role: appeals.RoleSystem, Name: "test"},
-		appeals.TokenInput{Name: "acme-owner", Role: appeals.RoleAdvertiser, AdvertiserID: "globex"})
-	require.Equal(t, appeals.Conflict, appeals.ErrorCode(err), "a second tenant under acme's NAME: %v", err)
+	_, _, err := e.store.CreateToken(context.Background(), docket.Actor{Role: docket.RoleSystem, Name: "test"},
+		appeals.TokenInput{Name: "acme-owner", Role: docket.RoleAdvertiser, AdvertiserID: "globex"})
+	require.Equal(t, docket.Conflict, docket.ErrorCode(err), "a second tenant under acme's NAME: %v", err)
 
 	file := map[string]any{"statement": "The ad was lawful."}
 	first := e.do("POST", "/v1/decisions/"+decision+"/appeals", "advertiser", file, "Idempotency-Key", "file-1")

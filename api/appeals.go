@@ -3,15 +3,16 @@ package api
 import (
 	"net/http"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
-func (s *Server) fileAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	ctx, in, err := decodeWrite[appeals.AppealInput](w, r, a, false, appealCreated)
+func (s *Server) fileAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
+	in, key, err := decodeWrite[appeals.AppealInput](w, r, a, false, appealCreated)
 	if err != nil {
 		return err
 	}
-	ap, err := s.store.FileAppeal(ctx, a, r.PathValue("id"), in)
+	ap, err := s.store.FileAppeal(r.Context(), a, r.PathValue("id"), in, key)
 	if err != nil {
 		return err
 	}
@@ -34,14 +35,14 @@ func claimShape(v any) (int, map[string]string) {
 	return http.StatusNoContent, nil
 }
 
-func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	// The claim takes no input; an empty object is accepted for clients
 	// that always send one.
-	ctx, _, err := decodeWrite[struct{}](w, r, a, true, claimShape)
+	_, key, err := decodeWrite[struct{}](w, r, a, true, claimShape)
 	if err != nil {
 		return err
 	}
-	ap, err := s.store.Claim(ctx, a)
+	ap, err := s.store.Claim(r.Context(), a, key)
 	if err != nil {
 		return err
 	}
@@ -49,25 +50,12 @@ func (s *Server) claimAppeal(w http.ResponseWriter, r *http.Request, a appeals.A
 	return nil
 }
 
-func (s *Server) resolveAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	ctx, in, err := decodeWrite[appeals.ResolveInput](w, r, a, false, always(http.StatusOK))
+func (s *Server) resolveAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
+	in, key, err := decodeWrite[appeals.ResolveInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
 	}
-	ap, err := s.store.Resolve(ctx, a, r.PathValue("id"), in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, ap)
-	return nil
-}
-
-func (s *Server) escalateAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	ctx, in, err := decodeWrite[appeals.EscalateInput](w, r, a, false, always(http.StatusOK))
-	if err != nil {
-		return err
-	}
-	ap, err := s.store.Escalate(ctx, a, r.PathValue("id"), in)
+	ap, err := s.store.Resolve(r.Context(), a, r.PathValue("id"), in, key)
 	if err != nil {
 		return err
 	}
@@ -75,12 +63,12 @@ func (s *Server) escalateAppeal(w http.ResponseWriter, r *http.Request, a appeal
 	return nil
 }
 
-func (s *Server) withdrawAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	ctx, _, err := decodeWrite[struct{}](w, r, a, true, always(http.StatusOK))
+func (s *Server) escalateAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
+	in, key, err := decodeWrite[appeals.EscalateInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
 	}
-	ap, err := s.store.Withdraw(ctx, a, r.PathValue("id"))
+	ap, err := s.store.Escalate(r.Context(), a, r.PathValue("id"), in, key)
 	if err != nil {
 		return err
 	}
@@ -88,7 +76,20 @@ func (s *Server) withdrawAppeal(w http.ResponseWriter, r *http.Request, a appeal
 	return nil
 }
 
-func (s *Server) getAppeal(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) withdrawAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
+	_, key, err := decodeWrite[struct{}](w, r, a, true, always(http.StatusOK))
+	if err != nil {
+		return err
+	}
+	ap, err := s.store.Withdraw(r.Context(), a, r.PathValue("id"), key)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ap)
+	return nil
+}
+
+func (s *Server) getAppeal(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	ap, err := s.store.Appeal(r.Context(), a, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -97,7 +98,7 @@ func (s *Server) getAppeal(w http.ResponseWriter, r *http.Request, a appeals.Act
 	return nil
 }
 
-func (s *Server) listAppeals(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) listAppeals(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	pr, err := pageRequest(r)
 	if err != nil {
 		return err
@@ -120,15 +121,15 @@ func (s *Server) listAppeals(w http.ResponseWriter, r *http.Request, a appeals.A
 	return nil
 }
 
-func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	ctx, in, err := decodeWrite[appeals.ReversalInput](w, r, a, false, always(http.StatusOK))
+func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
+	in, key, err := decodeWrite[appeals.ReversalInput](w, r, a, false, always(http.StatusOK))
 	if err != nil {
 		return err
 	}
 	// A bulk reversal may take longer than the write timeout, which is
 	// there for stalled readers; its reply is small, so lift the deadline.
 	unboundWrite(w)
-	rep, err := s.store.ReversePolicyVersions(ctx, a, r.PathValue("code"), in)
+	rep, err := s.store.ReversePolicyVersions(r.Context(), a, r.PathValue("code"), in, key)
 	if err != nil {
 		return err
 	}
@@ -136,31 +137,27 @@ func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a appeals
 	return nil
 }
 
-// reviewers claim, escalate and resolve appeals; no other role ever does.
-var reviewers = []appeals.Role{appeals.RoleReviewer, appeals.RoleSeniorReviewer}
-
 // appealOps documents the Appeals routes for /openapi.json.
 func appealOps() map[string]op {
-	adv := []appeals.Role{appeals.RoleAdvertiser}
 	return map[string]op{
 		"POST /v1/decisions/{id}/appeals": {Summary: "Appeal a decision (the advertiser it is about)",
-			Roles: adv, Body: appeals.AppealInput{}, Reply: appeals.Appeal{}, Status: http.StatusCreated, Errors: []int{404, 409},
+			Body: appeals.AppealInput{}, Reply: appeals.Appeal{}, Status: http.StatusCreated, Errors: []int{404, 409},
 			Headers: []string{"Location"}},
 		"POST /v1/appeals/claim": {Summary: "Claim the waiting appeal due first (204 when none waits)",
-			Roles: reviewers, Body: struct{}{}, OptionalBody: true, Reply: appeals.Appeal{}, Status: http.StatusOK,
+			Body: struct{}{}, OptionalBody: true, Reply: appeals.Appeal{}, Status: http.StatusOK,
 			NoContent: []int{http.StatusNoContent}},
 		"POST /v1/appeals/{id}/resolve": {Summary: "Uphold or reverse a claimed appeal (the assignee)",
-			Roles: reviewers, Body: appeals.ResolveInput{}, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
+			Body: appeals.ResolveInput{}, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
 		"POST /v1/appeals/{id}/escalate": {Summary: "Hand a claimed appeal to the senior reviewers (the assignee)",
-			Roles: reviewers, Body: appeals.EscalateInput{}, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
+			Body: appeals.EscalateInput{}, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
 		"POST /v1/appeals/{id}/withdraw": {Summary: "Withdraw a pending or in-review appeal (the advertiser)",
-			Roles: adv, Body: struct{}{}, OptionalBody: true, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
-		"GET /v1/appeals/{id}": {Summary: "One appeal", Roles: readers, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404}},
-		"GET /v1/appeals": {Summary: "List appeals, newest first (an advertiser sees only its own)", Roles: readers,
+			Body: struct{}{}, OptionalBody: true, Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404, 409}},
+		"GET /v1/appeals/{id}": {Summary: "One appeal", Reply: appeals.Appeal{}, Status: http.StatusOK, Errors: []int{404}},
+		"GET /v1/appeals": {Summary: "List appeals, newest first (an advertiser sees only its own)",
 			Reply: appeals.Page[appeals.Appeal]{}, Status: http.StatusOK,
 			Query: []string{"state", "advertiser_id", "decision_id", "overdue", "limit", "cursor"}},
 		"POST /v1/policies/{code}/reversals": {Summary: "Reverse every in-effect decision under some versions of a policy (idempotent, resumable)",
-			Roles: []appeals.Role{appeals.RoleAdmin}, Body: appeals.ReversalInput{}, Reply: appeals.ReversalReport{},
+			Body: appeals.ReversalInput{}, Reply: appeals.ReversalReport{},
 			Status: http.StatusOK, Errors: []int{404}},
 	}
 }

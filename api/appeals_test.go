@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/logtest"
 )
@@ -214,8 +215,8 @@ func TestAppealRefusalsOverHTTP(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
 	e := setup(t, func(o *appeals.Options) { o.Now = clk.Now; o.ReviewDue = 48 * time.Hour })
-	e.tokens["decider"] = e.token(appeals.TokenInput{Name: "pipeline", Role: appeals.RoleReviewer})
-	e.tokens["rob"] = e.token(appeals.TokenInput{Name: "rob", Role: appeals.RoleReviewer})
+	e.tokens["decider"] = e.token(appeals.TokenInput{Name: "pipeline", Role: docket.RoleReviewer})
+	e.tokens["rob"] = e.token(appeals.TokenInput{Name: "rob", Role: docket.RoleReviewer})
 	e.policy("crypto")
 	require.Nil(t, e.claim("reviewer"), "an empty queue is 204")
 
@@ -350,7 +351,7 @@ func TestParallelClaimsOverHTTP(t *testing.T) {
 		e.appeal(e.decision(validDecision("crypto")))
 	}
 	for i := 0; i < 8; i++ {
-		e.tokens[fmt.Sprint("r", i)] = e.token(appeals.TokenInput{Name: fmt.Sprint("r", i), Role: appeals.RoleReviewer})
+		e.tokens[fmt.Sprint("r", i)] = e.token(appeals.TokenInput{Name: fmt.Sprint("r", i), Role: docket.RoleReviewer})
 	}
 	var mu sync.Mutex
 	seen := map[string]int{}

@@ -6,13 +6,10 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
-
-// auditReaders may read entries; checkpoints, the key and proofs are
-// public, since they reveal only hashes.
-var auditReaders = []appeals.Role{appeals.RoleAuditor, appeals.RoleAdmin}
 
 // AuditEntry is one leaf: data is the entry's exact bytes (the leaf data),
 // entry the same bytes as JSON.
@@ -54,9 +51,9 @@ func auditEntry(l audit.Leaf) AuditEntry {
 func auditError(err error) error {
 	switch {
 	case errors.Is(err, audit.ErrNotFound):
-		return appeals.Errorf(appeals.NotFound, "%s", err.Error())
+		return docket.Errorf(docket.NotFound, "%s", err.Error())
 	case errors.Is(err, audit.ErrInvalid):
-		return appeals.Errorf(appeals.Invalid, "%s", err.Error())
+		return docket.Errorf(docket.Invalid, "%s", err.Error())
 	}
 	return err
 }
@@ -98,7 +95,7 @@ func (s *Server) getAuditKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) listAuditEntries(w http.ResponseWriter, r *http.Request, _ appeals.Actor) error {
+func (s *Server) listAuditEntries(w http.ResponseWriter, r *http.Request, _ docket.Actor) error {
 	l, err := s.auditLog()
 	if err != nil {
 		return err
@@ -127,14 +124,14 @@ func (s *Server) listAuditEntries(w http.ResponseWriter, r *http.Request, _ appe
 	return nil
 }
 
-func (s *Server) getAuditEntry(w http.ResponseWriter, r *http.Request, _ appeals.Actor) error {
+func (s *Server) getAuditEntry(w http.ResponseWriter, r *http.Request, _ docket.Actor) error {
 	l, err := s.auditLog()
 	if err != nil {
 		return err
 	}
 	index, err := strconv.ParseUint(r.PathValue("index"), 10, 63)
 	if err != nil {
-		return appeals.Errorf(appeals.NotFound, "no entry at index %q", r.PathValue("index"))
+		return docket.Errorf(docket.NotFound, "no entry at index %q", r.PathValue("index"))
 	}
 	lf, err := l.Entry(r.Context(), index)
 	if err != nil {
@@ -222,9 +219,9 @@ func auditOps() map[string]op {
 		"GET /v1/audit/key": op{Summary: "The note verifier key (name+hash+base64key) of the checkpoint signer",
 			Status: http.StatusOK, Content: []string{"text/plain"}, Headers: []string{"Cache-Control"}, Errors: []int{503}},
 		"GET /v1/audit/entries": op{Summary: "Leaves from index start on: the exact bytes (data, base64) and the same parsed (entry); next_start continues",
-			Roles: auditReaders, Reply: AuditEntries{}, Status: http.StatusOK, Query: []string{"start", "limit"}, Errors: []int{503}},
+			Reply: AuditEntries{}, Status: http.StatusOK, Query: []string{"start", "limit"}, Errors: []int{503}},
 		"GET /v1/audit/entries/{index}": op{Summary: "One leaf",
-			Roles: auditReaders, Reply: AuditEntry{}, Status: http.StatusOK, Errors: []int{404, 503}},
+			Reply: AuditEntry{}, Status: http.StatusOK, Errors: []int{404, 503}},
 		"GET /v1/audit/proofs/inclusion": op{Summary: "RFC 6962 inclusion proof of the leaf at index in the tree of size (default: the latest checkpoint's)",
 			Reply: InclusionProof{}, Status: http.StatusOK, Query: []string{"index", "size"}, Errors: []int{404, 503}},
 		"GET /v1/audit/proofs/consistency": op{Summary: "RFC 6962 consistency proof between tree sizes from and to (default: the latest checkpoint's)",
@@ -235,13 +232,13 @@ func auditOps() map[string]op {
 // joinInvalid joins parameter errors: the field errors of every Invalid
 // one, since bad input is the caller's to fix first; else the first error.
 func joinInvalid(errs ...error) error {
-	var fields []appeals.FieldError
+	var fields []docket.FieldError
 	var other error
 	for _, err := range errs {
-		var de *appeals.Error
+		var de *docket.Error
 		switch {
 		case err == nil:
-		case errors.As(err, &de) && de.Code == appeals.Invalid:
+		case errors.As(err, &de) && de.Code == docket.Invalid:
 			fields = append(fields, de.Fields...)
 		case other == nil:
 			other = err
@@ -250,5 +247,5 @@ func joinInvalid(errs ...error) error {
 	if len(fields) == 0 {
 		return other
 	}
-	return &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields", Fields: fields}
+	return &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields", Fields: fields}
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"log/slog"
@@ -9,20 +8,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
 // handler is an authenticated handler; its error becomes problem+json.
-type handler func(w http.ResponseWriter, r *http.Request, a appeals.Actor) error
+type handler func(w http.ResponseWriter, r *http.Request, a docket.Actor) error
 
 // authed authenticates the bearer token and lets only the given roles in.
 // Scope within a role (an advertiser's own records, separation of duties)
 // is the domain's rule, checked there.
-func (s *Server) authed(h handler, roles ...appeals.Role) http.HandlerFunc {
+func (s *Server) authed(h handler, roles ...docket.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		a, err := s.authenticate(w, r)
 		if err != nil {
-			if appeals.ErrorCode(err) == appeals.Unauthorized {
+			if docket.ErrorCode(err) == docket.Unauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="docket"`)
 			}
 			s.writeError(w, r, err)
@@ -32,7 +32,7 @@ func (s *Server) authed(h handler, roles ...appeals.Role) http.HandlerFunc {
 			rec.actor = a.String()
 		}
 		if !a.Is(roles...) {
-			s.writeError(w, r, appeals.Errorf(appeals.Forbidden, "the %s role may not do this", a.Role))
+			s.writeError(w, r, docket.Errorf(docket.Forbidden, "the %s role may not do this", a.Role))
 			return
 		}
 		if err := h(w, r, a); err != nil {
@@ -53,22 +53,22 @@ func (s *Server) public(h func(w http.ResponseWriter, r *http.Request) error) ht
 // authenticate checks the bearer token. A client address with too many
 // failed checks is refused before the look-up, so guessing costs no query;
 // a request without a token guesses nothing and is not counted.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (appeals.Actor, error) {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (docket.Actor, error) {
 	h := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return appeals.Actor{}, appeals.Errorf(appeals.Unauthorized, "send Authorization: Bearer <token>")
+		return docket.Actor{}, docket.Errorf(docket.Unauthorized, "send Authorization: Bearer <token>")
 	}
 	client := clientKey(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), s.limits.TrustedProxies)
 	if wait := s.failures.blocked(client, time.Now()); wait > 0 {
-		return appeals.Actor{}, tooManyRequests(w, wait, "too many failed authentications from this address")
+		return docket.Actor{}, tooManyRequests(w, wait, "too many failed authentications from this address")
 	}
 	a, err := s.auth.authenticate(r.Context(), token)
 	if err != nil {
 		// Only a token found wanting counts: a database outage is not the
 		// client's failure and must not lock everyone out.
-		if appeals.ErrorCode(err) == appeals.Unauthorized && s.failures.spend(client, time.Now()) {
+		if docket.ErrorCode(err) == docket.Unauthorized && s.failures.spend(client, time.Now()) {
 			s.refusalLog.Do(func() {
 				s.logger.WarnContext(r.Context(), "refusing authentication from an address with too many failures (logged at most every 10 s)",
 					slog.String("client", client))
@@ -79,19 +79,21 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (appeals.A
 	if s.perToken != nil {
 		key := sha256.Sum256([]byte(token))
 		if wait := s.perToken.take(string(key[:]), time.Now()); wait > 0 {
-			return appeals.Actor{}, tooManyRequests(w, wait, "too many requests with this token")
+			return docket.Actor{}, tooManyRequests(w, wait, "too many requests with this token")
 		}
 	}
 	return a, nil
 }
 
-// idempotent returns the request's context, bound to its Idempotency-Key
-// when it has one: the domain then stores the reply with the change.
-// shape gives the reply's status and headers from the write's result.
-func idempotent(r *http.Request, a appeals.Actor, body []byte, shape replyShape) (context.Context, error) {
+// idempotent returns the write option that binds the write to the
+// request's Idempotency-Key, when it has one (else an option that changes
+// nothing): the domain then stores the reply, status and headers (Location)
+// with the change, and a retry replays all of it. shape gives the reply's
+// status and headers from the write's result.
+func idempotent(r *http.Request, a docket.Actor, body []byte, shape replyShape) (appeals.WriteOption, error) {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
-		return r.Context(), nil
+		return appeals.Idempotent(nil), nil
 	}
 	if len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
 		return nil, invalidField("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
@@ -99,7 +101,7 @@ func idempotent(r *http.Request, a appeals.Actor, body []byte, shape replyShape)
 	h := sha256.New()
 	h.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
 	h.Write(body)
-	return appeals.WithIdempotency(r.Context(), &appeals.Idempotency{
+	return appeals.Idempotent(&appeals.Idempotency{
 		Actor: a.String(), Tenant: a.AdvertiserID, Key: key, RequestHash: h.Sum(nil),
 		Reply: func(result any) (int, map[string]string, []byte, error) {
 			b, err := marshal(result)
@@ -139,28 +141,29 @@ func respond(w http.ResponseWriter, shape replyShape, v any) {
 	writeJSON(w, status, v)
 }
 
-// decodeWrite reads and strictly decodes the body of a write into In and
-// binds its Idempotency-Key, whose reply will carry status. With optional,
-// an empty body is accepted (writes that take no input, such as a claim).
-func decodeWrite[In any](w http.ResponseWriter, r *http.Request, a appeals.Actor, optional bool, shape replyShape) (context.Context, In, error) {
+// decodeWrite reads and strictly decodes the body of a write into In, and
+// returns the write option of its Idempotency-Key (see idempotent), which
+// the handler passes to the store's write. With optional, an empty body is
+// accepted (writes that take no input, such as a claim).
+func decodeWrite[In any](w http.ResponseWriter, r *http.Request, a docket.Actor, optional bool, shape replyShape) (In, appeals.WriteOption, error) {
 	var in In
 	body, err := readBody(w, r, optional)
 	if err != nil {
-		return nil, in, err
+		return in, nil, err
 	}
 	if len(body) > 0 || !optional {
 		if err := decodeJSON(body, &in); err != nil {
-			return nil, in, withShapeProblems(err, in)
+			return in, nil, withShapeProblems(err, in)
 		}
 	}
-	ctx, err := idempotent(r, a, body, shape)
-	return ctx, in, err
+	key, err := idempotent(r, a, body, shape)
+	return in, key, err
 }
 
 // withShapeProblems adds, to a body's decoding errors, what validation says
 // of the fields that did decode, so one 400 names every bad field.
 func withShapeProblems(err error, in any) error {
-	var de *appeals.Error
+	var de *docket.Error
 	if !errors.As(err, &de) || len(de.Fields) == 0 || de.Fields[0].Field == "body" {
 		return err
 	}
@@ -168,7 +171,7 @@ func withShapeProblems(err error, in any) error {
 	if !ok {
 		return err
 	}
-	var ve *appeals.Error
+	var ve *docket.Error
 	if !errors.As(v.Validate(), &ve) {
 		return err
 	}

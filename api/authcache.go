@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket"
 )
 
 // authCache keeps recent token look-ups for a short TTL, sparing every
@@ -19,23 +19,23 @@ import (
 type authCache struct {
 	ttl  time.Duration
 	now  func() time.Time
-	look func(ctx context.Context, secret string) (appeals.Actor, error)
+	look func(ctx context.Context, secret string) (docket.Actor, error)
 
 	mu      sync.Mutex
 	entries map[[32]byte]cachedActor
 }
 
 type cachedActor struct {
-	actor   appeals.Actor
+	actor   docket.Actor
 	err     error // the Unauthorized answer of a bad token
 	expires time.Time
 }
 
-func newAuthCache(ttl time.Duration, look func(context.Context, string) (appeals.Actor, error)) *authCache {
+func newAuthCache(ttl time.Duration, look func(context.Context, string) (docket.Actor, error)) *authCache {
 	return &authCache{ttl: ttl, now: time.Now, look: look, entries: map[[32]byte]cachedActor{}}
 }
 
-func (c *authCache) authenticate(ctx context.Context, secret string) (appeals.Actor, error) {
+func (c *authCache) authenticate(ctx context.Context, secret string) (docket.Actor, error) {
 	if c.ttl <= 0 {
 		return c.look(ctx, secret)
 	}
@@ -49,7 +49,7 @@ func (c *authCache) authenticate(ctx context.Context, secret string) (appeals.Ac
 		return e.actor, e.err
 	}
 	a, err := c.look(ctx, secret)
-	if err != nil && appeals.ErrorCode(err) != appeals.Unauthorized {
+	if err != nil && docket.ErrorCode(err) != docket.Unauthorized {
 		return a, err
 	}
 	c.mu.Lock()

@@ -8,19 +8,19 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket"
 )
 
 func TestAuthCacheBoundsRevocationByTTL(t *testing.T) {
 	t.Parallel()
 	live := map[string]bool{"good": true}
 	lookups := 0
-	c := newAuthCache(time.Second, func(_ context.Context, secret string) (appeals.Actor, error) {
+	c := newAuthCache(time.Second, func(_ context.Context, secret string) (docket.Actor, error) {
 		lookups++
 		if !live[secret] {
-			return appeals.Actor{}, appeals.Errorf(appeals.Unauthorized, "revoked")
+			return docket.Actor{}, docket.Errorf(docket.Unauthorized, "revoked")
 		}
-		return appeals.Actor{Role: appeals.RoleAuditor, Name: "audrey"}, nil
+		return docket.Actor{Role: docket.RoleAuditor, Name: "audrey"}, nil
 	})
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	c.now = func() time.Time { return now }
@@ -38,12 +38,12 @@ func TestAuthCacheBoundsRevocationByTTL(t *testing.T) {
 	require.NoError(t, err, "within the TTL the cached actor still answers")
 	now = now.Add(2 * time.Millisecond)
 	_, err = c.authenticate(ctx, "good")
-	require.Equal(t, appeals.Unauthorized, appeals.ErrorCode(err), "past the TTL the revocation holds")
+	require.Equal(t, docket.Unauthorized, docket.ErrorCode(err), "past the TTL the revocation holds")
 
 	_, err = c.authenticate(ctx, "bad")
-	require.Equal(t, appeals.Unauthorized, appeals.ErrorCode(err))
+	require.Equal(t, docket.Unauthorized, docket.ErrorCode(err))
 	_, err = c.authenticate(ctx, "bad")
-	require.Equal(t, appeals.Unauthorized, appeals.ErrorCode(err), "a cached failure is still a failure")
+	require.Equal(t, docket.Unauthorized, docket.ErrorCode(err), "a cached failure is still a failure")
 	require.Equal(t, 3, lookups, "a bad token is looked up once per TTL")
 	now = now.Add(1001 * time.Millisecond)
 	_, err = c.authenticate(ctx, "bad")
@@ -60,12 +60,12 @@ func TestAuthCacheNeverKeepsOutages(t *testing.T) {
 	t.Parallel()
 	down := true
 	lookups := 0
-	c := newAuthCache(time.Minute, func(_ context.Context, secret string) (appeals.Actor, error) {
+	c := newAuthCache(time.Minute, func(_ context.Context, secret string) (docket.Actor, error) {
 		lookups++
 		if down {
-			return appeals.Actor{}, errors.New("connection refused")
+			return docket.Actor{}, errors.New("connection refused")
 		}
-		return appeals.Actor{Role: appeals.RoleAuditor, Name: "audrey"}, nil
+		return docket.Actor{Role: docket.RoleAuditor, Name: "audrey"}, nil
 	})
 	ctx := context.Background()
 	_, err := c.authenticate(ctx, "good")

@@ -3,15 +3,16 @@ package api
 import (
 	"net/http"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
-func (s *Server) createDecision(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	ctx, in, err := decodeWrite[appeals.DecisionInput](w, r, a, false, decisionCreated)
+func (s *Server) createDecision(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
+	in, key, err := decodeWrite[appeals.DecisionInput](w, r, a, false, decisionCreated)
 	if err != nil {
 		return err
 	}
-	d, err := s.store.RecordDecision(ctx, a, in)
+	d, err := s.store.RecordDecision(r.Context(), a, in, key)
 	if err != nil {
 		return err
 	}
@@ -26,7 +27,7 @@ var decisionCreated = createdAt(func(v any) string {
 	return ""
 })
 
-func (s *Server) getDecision(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) getDecision(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	d, err := s.store.Decision(r.Context(), a, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -35,7 +36,7 @@ func (s *Server) getDecision(w http.ResponseWriter, r *http.Request, a appeals.A
 	return nil
 }
 
-func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	pr, err := pageRequest(r)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -217,7 +218,7 @@ func TestIdempotency(t *testing.T) {
 	require.Equal(t, 422, r.Status, "%s", r.Body)
 
 	// The key is the caller's own: another actor with the same key writes.
-	e.tokens["enforcer2"] = e.token(appeals.TokenInput{Name: "pipeline-2", Role: appeals.RoleEnforcer})
+	e.tokens["enforcer2"] = e.token(appeals.TokenInput{Name: "pipeline-2", Role: docket.RoleEnforcer})
 	r = e.do("POST", "/v1/decisions", "enforcer2", body, "Idempotency-Key", "k-1")
 	require.Equal(t, 201, r.Status)
 	require.NotEqual(t, first.json(t)["id"], r.json(t)["id"])

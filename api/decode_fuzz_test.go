@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -40,7 +41,7 @@ func fuzzDecode[T any](f *testing.F, valid ...string) {
 			p := problemOf(withShapeProblems(err, in))
 			require.GreaterOrEqual(t, p.Status, 400, "%v", err)
 			require.Less(t, p.Status, 500, "%v", err)
-			require.LessOrEqual(t, len(p.Errors), appeals.MaxFieldErrors+1)
+			require.LessOrEqual(t, len(p.Errors), docket.MaxFieldErrors+1)
 			return
 		}
 		// The strict pass only refuses: what it lets through decodes as
@@ -50,7 +51,7 @@ func fuzzDecode[T any](f *testing.F, valid ...string) {
 		require.Equal(t, std, in)
 		if v, ok := any(in).(interface{ Validate() error }); ok {
 			if err := v.Validate(); err != nil {
-				require.Equal(t, appeals.Invalid, appeals.ErrorCode(err), "%v", err)
+				require.Equal(t, docket.Invalid, docket.ErrorCode(err), "%v", err)
 				return
 			}
 		}

@@ -10,5 +10,5 @@
 // is registered through checkedMux (params.go), which vets path values and
 // the query against the parameters ops() documents; bodies pass a strict
 // token pass (strict.go) before encoding/json; error bodies list at most
-// appeals.MaxFieldErrors fields, then how many more.
+// docket.MaxFieldErrors fields, then how many more.
 package api

@@ -18,19 +18,20 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
 // statusOf is the one map from domain error codes to HTTP statuses.
-var statusOf = map[appeals.Code]int{
-	appeals.Invalid:      http.StatusBadRequest,
-	appeals.Unauthorized: http.StatusUnauthorized,
-	appeals.Forbidden:    http.StatusForbidden,
-	appeals.NotFound:     http.StatusNotFound,
-	appeals.Conflict:     http.StatusConflict,
-	appeals.KeyReused:    http.StatusUnprocessableEntity,
-	appeals.Unavailable:  http.StatusServiceUnavailable,
-	appeals.Internal:     http.StatusInternalServerError,
+var statusOf = map[docket.Code]int{
+	docket.Invalid:      http.StatusBadRequest,
+	docket.Unauthorized: http.StatusUnauthorized,
+	docket.Forbidden:    http.StatusForbidden,
+	docket.NotFound:     http.StatusNotFound,
+	docket.Conflict:     http.StatusConflict,
+	docket.KeyReused:    http.StatusUnprocessableEntity,
+	docket.Unavailable:  http.StatusServiceUnavailable,
+	docket.Internal:     http.StatusInternalServerError,
 }
 
 // RetryAfter is the Retry-After (seconds) of every 503: about how long a
@@ -66,7 +67,7 @@ func unavailable(err error) bool {
 
 // asUnavailable turns a database outage into the domain's Unavailable.
 func asUnavailable(err error) error {
-	if unavailable(err) && appeals.ErrorCode(err) == appeals.Internal {
+	if unavailable(err) && docket.ErrorCode(err) == docket.Internal {
 		return &unavailableError{err: err}
 	}
 	return err
@@ -95,11 +96,11 @@ func UnavailableReason(err error) string {
 
 // Problem is an RFC 9457 problem document.
 type Problem struct {
-	Type   string               `json:"type" required:"true"`
-	Title  string               `json:"title" required:"true"`
-	Status int                  `json:"status" required:"true"`
-	Detail string               `json:"detail,omitempty"`
-	Errors []appeals.FieldError `json:"errors,omitempty"`
+	Type   string              `json:"type" required:"true"`
+	Title  string              `json:"title" required:"true"`
+	Status int                 `json:"status" required:"true"`
+	Detail string              `json:"detail,omitempty"`
+	Errors []docket.FieldError `json:"errors,omitempty"`
 }
 
 // httpError carries a status the domain has no code for (413, 415, 405).
@@ -107,7 +108,7 @@ type httpError struct {
 	status int
 	slug   string
 	detail string
-	fields []appeals.FieldError
+	fields []docket.FieldError
 }
 
 func (e *httpError) Error() string { return e.detail }
@@ -119,10 +120,10 @@ func problemOf(err error) Problem {
 			Status: he.status, Detail: he.detail, Errors: boundFields(he.fields, 0)}
 	}
 	if _, ok := errors.AsType[*unavailableError](err); ok {
-		return Problem{Type: "urn:docket:problem:" + string(appeals.Unavailable), Title: http.StatusText(http.StatusServiceUnavailable),
+		return Problem{Type: "urn:docket:problem:" + string(docket.Unavailable), Title: http.StatusText(http.StatusServiceUnavailable),
 			Status: http.StatusServiceUnavailable, Detail: "the database is unavailable or did not answer in time; retry later"}
 	}
-	var de *appeals.Error
+	var de *docket.Error
 	if errors.As(err, &de) {
 		status := statusOf[de.Code]
 		if status == 0 {
@@ -170,19 +171,19 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // boundFields keeps an answer's size bounded whatever the input: at most
-// appeals.MaxFieldErrors field errors, each name shortened, then one entry
+// docket.MaxFieldErrors field errors, each name shortened, then one entry
 // (field "errors") saying how many more there were.
-func boundFields(fields []appeals.FieldError, more int) []appeals.FieldError {
-	if len(fields) > appeals.MaxFieldErrors {
-		more += len(fields) - appeals.MaxFieldErrors
-		fields = fields[:appeals.MaxFieldErrors]
+func boundFields(fields []docket.FieldError, more int) []docket.FieldError {
+	if len(fields) > docket.MaxFieldErrors {
+		more += len(fields) - docket.MaxFieldErrors
+		fields = fields[:docket.MaxFieldErrors]
 	}
-	out := make([]appeals.FieldError, 0, len(fields)+1)
+	out := make([]docket.FieldError, 0, len(fields)+1)
 	for _, f := range fields {
-		out = append(out, appeals.FieldError{Field: printable(f.Field), Message: f.Message})
+		out = append(out, docket.FieldError{Field: printable(f.Field), Message: f.Message})
 	}
 	if more > 0 {
-		out = append(out, appeals.FieldError{Field: "errors",
+		out = append(out, docket.FieldError{Field: "errors",
 			Message: fmt.Sprintf("%d more invalid fields are not listed", more)})
 	}
 	if len(out) == 0 {
@@ -192,6 +193,6 @@ func boundFields(fields []appeals.FieldError, more int) []appeals.FieldError {
 }
 
 func invalidField(field, msg string) error {
-	return &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields",
-		Fields: []appeals.FieldError{{Field: field, Message: msg}}}
+	return &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+		Fields: []docket.FieldError{{Field: field, Message: msg}}}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
@@ -26,9 +27,6 @@ func unboundWrite(w http.ResponseWriter) {
 var entryTypes = []string{"policy.revised", "decision.recorded", "decision.reversed", "notice.delivered",
 	"appeal.filed", "appeal.claimed", "appeal.released", "appeal.escalated", "appeal.resolved", "appeal.withdrawn",
 	"token.created", "token.revoked", audit.EntryPredecessor}
-
-// exporters may read the whole history in bulk.
-var exporters = []appeals.Role{appeals.RoleAuditor, appeals.RoleAdmin}
 
 // streamWriter buffers a streamed reply and pushes each full buffer to the
 // client at once, so a long export arrives as it is made rather than at the end.
@@ -129,14 +127,14 @@ func parseTime(v string) (time.Time, error) {
 func auditExportFilter(r *http.Request) (audit.ExportFilter, audit.Format, error) {
 	var f audit.ExportFilter
 	q := r.URL.Query()
-	var p appeals.Problems
+	var p docket.Problems
 	fromIdx, fromAt, err := exportBound(r, "from")
 	if err != nil {
-		p = append(p, err.(*appeals.Error).Fields...)
+		p = append(p, err.(*docket.Error).Fields...)
 	}
 	toIdx, toAt, err := exportBound(r, "to")
 	if err != nil {
-		p = append(p, err.(*appeals.Error).Fields...)
+		p = append(p, err.(*docket.Error).Fields...)
 	}
 	if fromIdx != nil {
 		f.FromIndex = *fromIdx
@@ -172,7 +170,7 @@ func auditExportFilter(r *http.Request) (audit.ExportFilter, audit.Format, error
 }
 
 // exportAudit streams audit entries in index order as JSON lines or CSV.
-func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	f, format, err := auditExportFilter(r)
 	if err != nil {
 		return err
@@ -200,7 +198,7 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, a appeals.A
 
 // periodParams reads from and to as times (RFC 3339 or YYYY-MM-DD).
 func periodParams(r *http.Request) (from, to time.Time, err error) {
-	var p appeals.Problems
+	var p docket.Problems
 	for _, name := range []string{"from", "to"} {
 		v := r.URL.Query().Get(name)
 		if v == "" {
@@ -224,7 +222,7 @@ func periodParams(r *http.Request) (from, to time.Time, err error) {
 }
 
 // exportDSA streams statements of reasons as JSON lines.
-func (s *Server) exportDSA(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) exportDSA(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	from, to, err := periodParams(r)
 	if err != nil {
 		return err
@@ -244,7 +242,7 @@ func (s *Server) exportDSA(w http.ResponseWriter, r *http.Request, a appeals.Act
 }
 
 // reportAppeals answers the transparency figures as JSON, or CSV with format=csv.
-func (s *Server) reportAppeals(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) reportAppeals(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	// Figures over years of appeals may take longer than the write
 	// timeout; the reply is small, so the deadline is lifted.
 	unboundWrite(w)
@@ -273,8 +271,8 @@ func (s *Server) reportAppeals(w http.ResponseWriter, r *http.Request, a appeals
 // leaf_hash, data, proof) or the trailer (end, count, last, sha256); for
 // the document only.
 type BundleLine struct {
-	Format     string   `json:"format,omitempty" enum:"docket-bundle/v1"`
-	Mode       string   `json:"mode,omitempty" enum:"full,proofs"`
+	Format     string   `json:"format,omitempty" enumSet:"bundle_format"`
+	Mode       string   `json:"mode,omitempty" enumSet:"bundle_mode"`
 	Key        string   `json:"key,omitempty"`
 	Checkpoint string   `json:"checkpoint,omitempty"`
 	Filter     string   `json:"filter,omitempty"`
@@ -283,7 +281,7 @@ type BundleLine struct {
 	LeafHash   []byte   `json:"leaf_hash,omitempty"`
 	Data       []byte   `json:"data,omitempty"`
 	Proof      [][]byte `json:"proof,omitempty"`
-	End        string   `json:"end,omitempty" enum:"docket-bundle/v1"`
+	End        string   `json:"end,omitempty" enumSet:"bundle_format"`
 	Count      *int64   `json:"count,omitempty"`
 	Last       *int64   `json:"last,omitempty"`
 	SHA256     string   `json:"sha256,omitempty"`
@@ -292,7 +290,7 @@ type BundleLine struct {
 // exportBundle streams a bundle of the entries the filters select, pinned
 // to the latest signed checkpoint. Serving it needs no private key: the
 // checkpoint is already signed, and the proofs come from the log's tree.
-func (s *Server) exportBundle(w http.ResponseWriter, r *http.Request, _ appeals.Actor) error {
+func (s *Server) exportBundle(w http.ResponseWriter, r *http.Request, _ docket.Actor) error {
 	f, _, err := auditExportFilter(r)
 	if err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket"
 )
 
 // MaxBody is the largest request body accepted (the contract's 1 MiB).
@@ -53,12 +53,12 @@ func decodeJSON(body []byte, v any) error {
 	case err != nil:
 		return jsonError(err)
 	case sc != nil && sc.errs.count() > 0:
-		if n := sc.errs.count(); n > appeals.MaxFieldErrors {
+		if n := sc.errs.count(); n > docket.MaxFieldErrors {
 			// A hostile body: decoding what is left would only cost. The
 			// first entry says so, and keeps validation of the undecoded
 			// (empty) value from adding errors that are not true.
-			e := &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields", More: sc.errs.more,
-				Fields: append([]appeals.FieldError{{Field: "body",
+			e := &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields", More: sc.errs.more,
+				Fields: append([]docket.FieldError{{Field: "body",
 					Message: fmt.Sprintf("has %d invalid fields; nothing else was checked", n)}}, sc.errs.fields...)}
 			return e
 		}
@@ -92,15 +92,15 @@ func decodeJSON(body []byte, v any) error {
 // The members the strict pass sc (if any) named are left out, and its
 // errors come first.
 func fieldErrors(body []byte, v any, sc *strictScan) error {
-	var fields []appeals.FieldError
+	var fields []docket.FieldError
 	more := 0
 	if sc != nil {
 		fields, more = sc.errs.fields, sc.errs.more
 	}
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(body, &members); err != nil {
-		return &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields",
-			Fields: append(fields, appeals.FieldError{Field: "body", Message: "is not a valid JSON object"}), More: more}
+		return &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+			Fields: append(fields, docket.FieldError{Field: "body", Message: "is not a valid JSON object"}), More: more}
 	}
 	t := reflect.TypeOf(v).Elem()
 	scanned := len(fields)
@@ -112,7 +112,7 @@ func fieldErrors(body []byte, v any, sc *strictScan) error {
 		dec := json.NewDecoder(bytes.NewReader(one))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(reflect.New(t).Interface()); err != nil {
-			var de *appeals.Error
+			var de *docket.Error
 			if errors.As(jsonError(err), &de) {
 				fields = append(fields, de.Fields...)
 			}
@@ -122,7 +122,7 @@ func fieldErrors(body []byte, v any, sc *strictScan) error {
 	}
 	rest := fields[scanned:]
 	sort.Slice(rest, func(i, j int) bool { return rest[i].Field < rest[j].Field })
-	return &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields", Fields: fields, More: more}
+	return &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields", Fields: fields, More: more}
 }
 
 func jsonError(err error) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
@@ -73,13 +74,13 @@ func TestKeyedLimitersStayBoundedUnderChurn(t *testing.T) {
 func TestBlockedClientIsRefusedBeforeTheLookUp(t *testing.T) {
 	t.Parallel()
 	store := appeals.NewStore(pgtest.New(t), appeals.Options{})
-	_, good, err := store.CreateToken(context.Background(), appeals.Actor{Role: appeals.RoleSystem, Name: "test"},
-		appeals.TokenInput{Name: "ada", Role: appeals.RoleAdmin})
+	_, good, err := store.CreateToken(context.Background(), docket.Actor{Role: docket.RoleSystem, Name: "test"},
+		appeals.TokenInput{Name: "ada", Role: docket.RoleAdmin})
 	require.NoError(t, err)
 	s := New(Config{Store: store, AuthCacheTTL: -1, Limits: Limits{AuthFailureRate: 0.001, AuthFailureBurst: 3}})
 	var lookups atomic.Int64
 	real := s.auth.look
-	s.auth.look = func(ctx context.Context, secret string) (appeals.Actor, error) {
+	s.auth.look = func(ctx context.Context, secret string) (docket.Actor, error) {
 		lookups.Add(1)
 		return real(ctx, secret)
 	}
@@ -156,8 +157,8 @@ func TestStreamOutlivesReadAndWriteTimeouts(t *testing.T) {
 func TestOutageIsNotAClientFailure(t *testing.T) {
 	t.Parallel()
 	s := New(Config{Store: &appeals.Store{}, AuthCacheTTL: -1, Limits: Limits{AuthFailureRate: 0.001, AuthFailureBurst: 2}})
-	s.auth.look = func(context.Context, string) (appeals.Actor, error) {
-		return appeals.Actor{}, fmt.Errorf("appeals: authenticate: %w", net.ErrClosed)
+	s.auth.look = func(context.Context, string) (docket.Actor, error) {
+		return docket.Actor{}, fmt.Errorf("appeals: authenticate: %w", net.ErrClosed)
 	}
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/pgtest"
@@ -44,8 +45,8 @@ func setupLimits(t *testing.T, limits api.Limits, logger *slog.Logger) *limitEnv
 	t.Cleanup(ts.Close)
 	validateTraffic(t, ts)
 	e := &env{t: t, db: db, store: store, srv: ts, tokens: map[string]string{}}
-	e.tokens["admin"] = e.token(appeals.TokenInput{Name: "ada", Role: appeals.RoleAdmin})
-	e.tokens["auditor"] = e.token(appeals.TokenInput{Name: "audrey", Role: appeals.RoleAuditor})
+	e.tokens["admin"] = e.token(appeals.TokenInput{Name: "ada", Role: docket.RoleAdmin})
+	e.tokens["auditor"] = e.token(appeals.TokenInput{Name: "audrey", Role: docket.RoleAuditor})
 	return &limitEnv{env: e, addr: ts.Listener.Addr().String()}
 }
 
@@ -348,7 +349,7 @@ func TestOpenAPIDocumentsRateLimits(t *testing.T) {
 func TestSlowWorkOutlivesTheWriteTimeout(t *testing.T) {
 	t.Parallel()
 	e := setupLimits(t, api.Limits{WriteTimeout: time.Nanosecond}, nil)
-	_, err := e.store.PutPolicy(context.Background(), appeals.Actor{Role: appeals.RoleAdmin, Name: "ada"}, "crypto",
+	_, err := e.store.PutPolicy(context.Background(), docket.Actor{Role: docket.RoleAdmin, Name: "ada"}, "crypto",
 		appeals.PolicyInput{Title: "Crypto", Text: "No crypto ads."})
 	require.NoError(t, err)
 

@@ -11,18 +11,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/audit"
 )
 
 // op documents one route for /openapi.json. Schemas come from the Go types
 // the handlers really decode and encode, so the document cannot drift from
-// the fields; routes.go and ops are checked against each other in tests,
+// the fields; the roles are the route table's (routes.go), and routes.go
+// and ops are checked against each other in tests,
 // and every request and response the tests make is checked against the
 // document (internal/oapitest).
 type op struct {
 	Summary string
-	Roles   []appeals.Role // nil: public
-	Body    any            // the request body's type, or nil
+	Body    any // the request body's type, or nil
 	// OptionalBody: the write takes no input, but accepts an empty body or
 	// Body (an empty object) for clients that always send one.
 	OptionalBody bool
@@ -65,25 +67,21 @@ var namedPatterns = map[string]string{
 	"policy_code": appeals.PolicyCodePattern,
 }
 
-// namedSets are the `enumSet` tags' values: sets too long for a tag, read
-// from the validators' own lists.
-var namedSets = map[string]func() []string{
-	"countries":      appeals.Countries,
-	"dsa_categories": appeals.DSACategories,
-}
-
-// tagEnum reads the enum tag of v's field whose json name is name.
-func tagEnum(v any, name string) []string {
-	t := reflect.TypeOf(v)
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if n, _, _ := strings.Cut(f.Tag.Get("json"), ","); n == name {
-			if e := f.Tag.Get("enum"); e != "" {
-				return strings.Split(e, ",")
-			}
-		}
+// enumSet returns the values of the set an `enumSet` tag names: the
+// domain's (appeals.EnumSet), or the bundle's wire constants (audit).
+// Every set is declared once, with the constants of its values.
+func enumSet(name string) []string {
+	switch name {
+	case "bundle_format":
+		return []string{audit.BundleFormat}
+	case "bundle_mode":
+		return []string{audit.BundleFull, audit.BundleProofs}
 	}
-	panic("api: no enum tag for " + name)
+	vals, ok := appeals.EnumSet(name)
+	if !ok {
+		panic("api: no enumeration " + name)
+	}
+	return vals
 }
 
 // queryParam describes the query parameter name of route pattern: the
@@ -131,11 +129,11 @@ func queryParam(pattern, name string) map[string]any {
 	case "policy_code":
 		return pat("", appeals.PolicyCodePattern)
 	case "action":
-		return enum("", tagEnum(appeals.Decision{}, "action")...)
+		return enum("", enumSet("action")...)
 	case "status":
-		return enum("", tagEnum(appeals.Decision{}, "status")...)
+		return enum("", enumSet("decision_status")...)
 	case "state":
-		return enum("", tagEnum(appeals.Appeal{}, "state")...)
+		return enum("", enumSet("appeal_state")...)
 	case "overdue":
 		return map[string]any{"schema": map[string]any{"type": "boolean"}, "description": "only open appeals past due_at"}
 	case "start":
@@ -183,7 +181,9 @@ func openAPIDocument(ops map[string]op, version string) ([]byte, error) {
 	}
 	g := &schemaGen{defs: map[string]any{}}
 	paths := map[string]map[string]any{}
+	rolesOf := routeRoles()
 	for pattern, o := range ops {
+		roles := rolesOf[pattern] // nil: public
 		method, path, _ := strings.Cut(pattern, " ")
 		if paths[path] == nil {
 			paths[path] = map[string]any{}
@@ -215,15 +215,15 @@ func openAPIDocument(ops map[string]op, version string) ([]byte, error) {
 		if len(params) > 0 {
 			operation["parameters"] = params
 		}
-		if o.Roles == nil {
+		if roles == nil {
 			operation["security"] = []any{}
 		} else {
-			roles := make([]string, len(o.Roles))
-			for i, r := range o.Roles {
-				roles[i] = string(r)
+			names := make([]string, len(roles))
+			for i, r := range roles {
+				names[i] = string(r)
 			}
-			operation["x-roles"] = roles
-			operation["description"] = "Roles: " + strings.Join(roles, ", ") + "."
+			operation["x-roles"] = names
+			operation["description"] = "Roles: " + strings.Join(names, ", ") + "."
 		}
 		if o.Body != nil {
 			operation["requestBody"] = map[string]any{"required": !o.OptionalBody, "content": map[string]any{
@@ -285,7 +285,7 @@ func openAPIDocument(ops map[string]op, version string) ([]byte, error) {
 		if strings.HasPrefix(path, "/v1/") {
 			errs = append(errs, 500, 503) // 503: the database is unavailable
 		}
-		if o.Roles != nil {
+		if roles != nil {
 			errs = append(errs, 401, 403, 429)
 		}
 		if o.Body != nil {
@@ -413,7 +413,7 @@ func (g *schemaGen) request(t reflect.Type) map[string]any {
 	if !ok {
 		return ref
 	}
-	var de *appeals.Error
+	var de *docket.Error
 	if !errors.As(v.Validate(), &de) {
 		return ref
 	}
@@ -538,13 +538,10 @@ func (g *schemaGen) fields(t reflect.Type, props map[string]any, req *[]string) 
 		if ty, _ := fs["type"].([]string); len(ty) > 0 && ty[0] == "array" {
 			target = fs["items"].(map[string]any)
 		}
-		// Domain types carry their enumerations in an `enum` tag, so the
-		// document lists the same values the validator accepts.
-		if enum := f.Tag.Get("enum"); enum != "" {
-			target["enum"] = strings.Split(enum, ",")
-		}
+		// A field's `enumSet` tag names the set the validator checks it
+		// against, so the document lists the same values.
 		if set := f.Tag.Get("enumSet"); set != "" {
-			target["enum"] = namedSets[set]()
+			target["enum"] = enumSet(set)
 		}
 		if p := f.Tag.Get("pattern"); p != "" {
 			target["pattern"] = namedPatterns[p]

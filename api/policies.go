@@ -4,15 +4,16 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
-func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
-	ctx, in, err := decodeWrite[appeals.PolicyInput](w, r, a, false, policyShape)
+func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
+	in, key, err := decodeWrite[appeals.PolicyInput](w, r, a, false, policyShape)
 	if err != nil {
 		return err
 	}
-	rev, err := s.store.PutPolicy(ctx, a, r.PathValue("code"), in)
+	rev, err := s.store.PutPolicy(r.Context(), a, r.PathValue("code"), in, key)
 	if err != nil {
 		return err
 	}
@@ -28,7 +29,7 @@ func policyShape(v any) (int, map[string]string) {
 	return http.StatusOK, nil
 }
 
-func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	p, err := s.store.Policy(r.Context(), r.PathValue("code"))
 	if err != nil {
 		return err
@@ -37,7 +38,7 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, a appeals.Act
 	return nil
 }
 
-func (s *Server) getPolicyVersion(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) getPolicyVersion(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	n, err := strconv.Atoi(r.PathValue("n"))
 	if err != nil || n < 1 {
 		return invalidField("n", "must be a version number from 1")
@@ -50,7 +51,7 @@ func (s *Server) getPolicyVersion(w http.ResponseWriter, r *http.Request, a appe
 	return nil
 }
 
-func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request, a appeals.Actor) error {
+func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request, a docket.Actor) error {
 	pr, err := pageRequest(r)
 	if err != nil {
 		return err

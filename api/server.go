@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
@@ -170,7 +171,7 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 			detail: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + probe.header.Get("Allow")})
 		return
 	}
-	s.writeError(w, r, appeals.Errorf(appeals.NotFound, "no route for %s %s", r.Method, r.URL.Path))
+	s.writeError(w, r, docket.Errorf(docket.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 }
 
 // headerProbe learns what the mux would answer, writing nothing.

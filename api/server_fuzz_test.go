@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/pgtest"
@@ -105,7 +106,7 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 		srv: api.New(api.Config{Store: store, Audit: alog, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelError})),
 			Limits: api.Limits{AuthFailureRate: -1}})}
 	for label, in := range testTokens() {
-		_, secret, err := store.CreateToken(context.Background(), appeals.Actor{Role: appeals.RoleSystem, Name: "fuzz"}, in)
+		_, secret, err := store.CreateToken(context.Background(), docket.Actor{Role: docket.RoleSystem, Name: "fuzz"}, in)
 		require.NoError(f, err)
 		fs.tokens[label] = secret
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
@@ -31,13 +32,13 @@ type env struct {
 // testTokens are the tokens every test server has, by label.
 func testTokens() map[string]appeals.TokenInput {
 	return map[string]appeals.TokenInput{
-		"admin":            {Name: "ada", Role: appeals.RoleAdmin},
-		"enforcer":         {Name: "pipeline", Role: appeals.RoleEnforcer},
-		"reviewer":         {Name: "rita", Role: appeals.RoleReviewer},
-		"senior":           {Name: "sam", Role: appeals.RoleSeniorReviewer},
-		"advertiser":       {Name: "acme-owner", Role: appeals.RoleAdvertiser, AdvertiserID: "acme"},
-		"other_advertiser": {Name: "globex-owner", Role: appeals.RoleAdvertiser, AdvertiserID: "globex"},
-		"auditor":          {Name: "audrey", Role: appeals.RoleAuditor},
+		"admin":            {Name: "ada", Role: docket.RoleAdmin},
+		"enforcer":         {Name: "pipeline", Role: docket.RoleEnforcer},
+		"reviewer":         {Name: "rita", Role: docket.RoleReviewer},
+		"senior":           {Name: "sam", Role: docket.RoleSeniorReviewer},
+		"advertiser":       {Name: "acme-owner", Role: docket.RoleAdvertiser, AdvertiserID: "acme"},
+		"other_advertiser": {Name: "globex-owner", Role: docket.RoleAdvertiser, AdvertiserID: "globex"},
+		"auditor":          {Name: "audrey", Role: docket.RoleAuditor},
 	}
 }
 
@@ -63,7 +64,7 @@ func setup(t *testing.T, opts ...func(*appeals.Options)) *env {
 // token creates a token and returns its secret.
 func (e *env) token(in appeals.TokenInput) string {
 	e.t.Helper()
-	_, secret, err := e.store.CreateToken(context.Background(), appeals.Actor{Role: appeals.RoleSystem, Name: "test"}, in)
+	_, secret, err := e.store.CreateToken(context.Background(), docket.Actor{Role: docket.RoleSystem, Name: "test"}, in)
 	require.NoError(e.t, err)
 	return secret
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -40,16 +41,16 @@ var (
 
 // fieldErrs collects at most MaxFieldErrors field errors and counts the rest.
 type fieldErrs struct {
-	fields []appeals.FieldError
+	fields []docket.FieldError
 	more   int
 }
 
 func (f *fieldErrs) add(field, msg string) {
-	if len(f.fields) >= appeals.MaxFieldErrors {
+	if len(f.fields) >= docket.MaxFieldErrors {
 		f.more++
 		return
 	}
-	f.fields = append(f.fields, appeals.FieldError{Field: printable(field), Message: msg})
+	f.fields = append(f.fields, docket.FieldError{Field: printable(field), Message: msg})
 }
 
 func (f *fieldErrs) count() int { return len(f.fields) + f.more }
@@ -58,7 +59,7 @@ func (f *fieldErrs) err() error {
 	if f.count() == 0 {
 		return nil
 	}
-	return &appeals.Error{Code: appeals.Invalid, Message: "the request has invalid fields", Fields: f.fields, More: f.more}
+	return &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields", Fields: f.fields, More: f.more}
 }
 
 // printable shortens a caller-chosen name and makes it valid UTF-8.

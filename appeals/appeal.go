@@ -15,11 +15,11 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/audit"
 )
 
-// Appeal states, as the API contract names them. Open = pending,
-// in_review, escalated.
+// Appeal states, as the API contract names them (the open ones: openStates).
 const (
 	AppealPending   = "pending"
 	AppealInReview  = "in_review"
@@ -50,12 +50,41 @@ const (
 	MaxReason        = 2000
 )
 
-var openStates = []string{AppealPending, AppealInReview, AppealEscalated}
+// The states that sets of appeals are selected by, each named once here:
+// Go checks a state against the list, and every statement splices in the
+// same list as an SQL literal (sqlList), not as a parameter, so that the
+// planner matches the partial indexes whose predicates the migrations
+// wrote with the same values (appeals_one_open, appeals_queue: open;
+// appeals_leases: leased). TestStateListsMatchTheIndexes holds the
+// indexes to these lists.
+var (
+	// openStates are an appeal's states while it awaits its answer: at
+	// most one open appeal per decision.
+	openStates = []string{AppealPending, AppealInReview, AppealEscalated}
+	// leasedStates are the open states held by a reviewer's claim, whose
+	// lease may lapse.
+	leasedStates = []string{AppealInReview, AppealEscalated}
+	// resolvedStates are the outcomes of a review (see outcomes).
+	resolvedStates = outcomes
+
+	openStatesSQL     = sqlList(openStates...)
+	leasedStatesSQL   = sqlList(leasedStates...)
+	resolvedStatesSQL = sqlList(resolvedStates...)
+)
 
 func isOpen(state string) bool { return oneOf(state, openStates) }
 
+// sqlList writes constant values as the items of an SQL IN list.
+func sqlList(vals ...string) string {
+	quoted := make([]string, len(vals))
+	for i, v := range vals {
+		quoted[i] = pq.QuoteLiteral(v)
+	}
+	return strings.Join(quoted, ", ")
+}
+
 // systemActor is recorded for what Docket does on its own (lease expiry).
-var systemActor = Actor{Role: RoleSystem, Name: "docket"}
+var systemActor = docket.Actor{Role: docket.RoleSystem, Name: "docket"}
 
 // EvidenceItem is one piece of evidence an advertiser attaches.
 type EvidenceItem struct {
@@ -108,7 +137,7 @@ type Appeal struct {
 	ID           string    `json:"id" db:"id"`
 	DecisionID   string    `json:"decision_id" db:"decision_id"`
 	AdvertiserID string    `json:"advertiser_id" db:"advertiser_id"`
-	State        string    `json:"state" db:"state" enum:"pending,in_review,escalated,upheld,reversed,withdrawn"`
+	State        string    `json:"state" db:"state" enumSet:"appeal_state"`
 	Statement    string    `json:"statement" db:"statement"`
 	Evidence     Evidence  `json:"evidence" db:"evidence"`
 	FiledBy      string    `json:"filed_by" db:"filed_by"`
@@ -122,7 +151,7 @@ type Appeal struct {
 	EscalationReason *string    `json:"escalation_reason" db:"escalation_reason" doc:"An internal note between reviewers: null when read with an advertiser's token."`
 	EscalatedBy      *string    `json:"escalated_by" db:"escalated_by" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
 	EscalatedAt      *time.Time `json:"escalated_at" db:"escalated_at"`
-	Outcome          *string    `json:"outcome" db:"outcome" enum:"upheld,reversed"`
+	Outcome          *string    `json:"outcome" db:"outcome" enumSet:"outcome"`
 	Rationale        *string    `json:"rationale" db:"rationale"`
 	ResolvedBy       *string    `json:"resolved_by" db:"resolved_by" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
 	ResolvedAt       *time.Time `json:"resolved_at" db:"resolved_at"`
@@ -148,7 +177,7 @@ type AppealInput struct {
 
 // Validate checks the statement and each evidence item.
 func (in AppealInput) Validate() error {
-	var p Problems
+	var p docket.Problems
 	required(&p, "statement", in.Statement, MaxStatement)
 	items := in.Evidence
 	if len(items) > MaxEvidenceItems {
@@ -185,14 +214,14 @@ func validURL(s string) bool {
 
 // ResolveInput is a reviewer's answer to an appeal.
 type ResolveInput struct {
-	Outcome   string `json:"outcome" enum:"upheld,reversed"`
+	Outcome   string `json:"outcome" enumSet:"outcome"`
 	Rationale string `json:"rationale" maxLength:"5000"`
 }
 
 // Validate checks the outcome and the rationale.
 func (in ResolveInput) Validate() error {
-	var p Problems
-	enum(&p, "outcome", in.Outcome, []string{AppealUpheld, AppealReversed})
+	var p docket.Problems
+	enum(&p, "outcome", in.Outcome, outcomes)
 	required(&p, "rationale", in.Rationale, MaxRationale)
 	return p.Err()
 }
@@ -204,7 +233,7 @@ type EscalateInput struct {
 
 // Validate checks the reason.
 func (in EscalateInput) Validate() error {
-	var p Problems
+	var p docket.Problems
 	required(&p, "reason", in.Reason, MaxReason)
 	return p.Err()
 }
@@ -229,20 +258,20 @@ func checkTransition(a Appeal, event string) error {
 	if oneOf(event, transitions[a.State]) {
 		return nil
 	}
-	return Errorf(Conflict, "appeal %s is %s; it cannot be %s", a.ID, a.State, event)
+	return docket.Errorf(docket.Conflict, "appeal %s is %s; it cannot be %s", a.ID, a.State, event)
 }
 
 // holds checks that by is the appeal's current assignee with a live lease.
-func holds(a Appeal, by Actor, now time.Time) error {
+func holds(a Appeal, by docket.Actor, now time.Time) error {
 	switch {
 	case a.AssignedTo == nil && a.State == AppealEscalated:
-		return Errorf(Conflict, "appeal %s is escalated and waits for a senior reviewer to claim it", a.ID)
+		return docket.Errorf(docket.Conflict, "appeal %s is escalated and waits for a senior reviewer to claim it", a.ID)
 	case a.AssignedTo == nil:
-		return Errorf(Conflict, "appeal %s is %s and assigned to no one; claim it first", a.ID, a.State)
+		return docket.Errorf(docket.Conflict, "appeal %s is %s and assigned to no one; claim it first", a.ID, a.State)
 	case *a.AssignedTo != by.String():
-		return Errorf(Conflict, "appeal %s is %s and assigned to %s", a.ID, a.State, *a.AssignedTo)
+		return docket.Errorf(docket.Conflict, "appeal %s is %s and assigned to %s", a.ID, a.State, *a.AssignedTo)
 	case a.LeaseUntil != nil && !a.LeaseUntil.After(now):
-		return Errorf(Conflict, "appeal %s is %s but your claim lapsed at %s; claim again", a.ID, a.State,
+		return docket.Errorf(docket.Conflict, "appeal %s is %s but your claim lapsed at %s; claim again", a.ID, a.State,
 			a.LeaseUntil.Format(time.RFC3339))
 	}
 	return nil
@@ -276,22 +305,22 @@ func appealsOf(ctx context.Context, q sqlx.QueryerContext, decisionID string) ([
 // appealable says why d cannot be appealed now, given its appeals, or nil.
 func (s *Store) appealable(d Decision, history []Appeal, now time.Time) error {
 	if d.Status != StatusInEffect {
-		return Errorf(Conflict, "decision %s is %s; only a decision in effect can be appealed", d.ID, d.Status)
+		return docket.Errorf(docket.Conflict, "decision %s is %s; only a decision in effect can be appealed", d.ID, d.Status)
 	}
 	if now.After(d.AppealDeadline) {
-		return Errorf(Conflict, "the appeal deadline of decision %s passed at %s", d.ID, d.AppealDeadline.Format(time.RFC3339))
+		return docket.Errorf(docket.Conflict, "the appeal deadline of decision %s passed at %s", d.ID, d.AppealDeadline.Format(time.RFC3339))
 	}
 	resolved := 0
 	for _, a := range history {
 		if isOpen(a.State) {
-			return Errorf(Conflict, "appeal %s of decision %s is still %s", a.ID, d.ID, a.State)
+			return docket.Errorf(docket.Conflict, "appeal %s of decision %s is still %s", a.ID, d.ID, a.State)
 		}
 		if a.State == AppealUpheld || a.State == AppealReversed {
 			resolved++
 		}
 	}
 	if resolved > *s.opts.FurtherAppeals {
-		return Errorf(Conflict, "decision %s has had %d resolved appeals; no further appeal is allowed", d.ID, resolved)
+		return docket.Errorf(docket.Conflict, "decision %s has had %d resolved appeals; no further appeal is allowed", d.ID, resolved)
 	}
 	return nil
 }
@@ -304,7 +333,7 @@ func insertAppeal(ctx context.Context, tx *sqlx.Tx, a Appeal) error {
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "appeals_one_open" {
 		// A concurrent filing won the race the decision's lock did not cover.
-		return Errorf(Conflict, "an appeal of decision %s is still open", a.DecisionID)
+		return docket.Errorf(docket.Conflict, "an appeal of decision %s is still open", a.DecisionID)
 	}
 	if err != nil {
 		return fmt.Errorf("appeals: insert appeal: %w", err)
@@ -325,26 +354,26 @@ func updateAppeal(ctx context.Context, tx *sqlx.Tx, a Appeal) error {
 	return nil
 }
 
-func (s *Store) appendAppealEntry(ctx context.Context, tx *sqlx.Tx, typ string, by Actor, now time.Time, a Appeal, record any) error {
+func (s *Store) appendAppealEntry(ctx context.Context, tx *sqlx.Tx, typ string, by docket.Actor, now time.Time, a Appeal, record any) error {
 	return s.append(ctx, tx, appealEntry(typ, by, now, a, record))
 }
 
 // FileAppeal files an appeal of decision decisionID for the advertiser it is about.
-func (s *Store) FileAppeal(ctx context.Context, by Actor, decisionID string, in AppealInput) (Appeal, error) {
-	if !by.Is(RoleAdvertiser) {
-		return Appeal{}, Errorf(Forbidden, "only the advertiser a decision is about may appeal it")
+func (s *Store) FileAppeal(ctx context.Context, by docket.Actor, decisionID string, in AppealInput, opts ...WriteOption) (Appeal, error) {
+	if !by.Is(docket.Appellants...) {
+		return Appeal{}, docket.Errorf(docket.Forbidden, "only the advertiser a decision is about may appeal it")
 	}
 	if err := in.Validate(); err != nil {
 		return Appeal{}, err
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+	return write(ctx, s, idempotencyOf(opts), func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
 		// The decision's lock serializes filings and reversals of one decision.
 		d, err := getDecision(ctx, tx, decisionID, true)
 		if err != nil {
 			return Appeal{}, err
 		}
 		if !canSee(by, d.AdvertiserID) {
-			return Appeal{}, Errorf(NotFound, "decision %q not found", decisionID)
+			return Appeal{}, docket.Errorf(docket.NotFound, "decision %q not found", decisionID)
 		}
 		d.effective(now)
 		history, err := appealsOf(ctx, tx, d.ID)
@@ -356,7 +385,7 @@ func (s *Store) FileAppeal(ctx context.Context, by Actor, decisionID string, in 
 		}
 		a := Appeal{ID: uuid.Must(uuid.NewV7()).String(), DecisionID: d.ID, AdvertiserID: d.AdvertiserID,
 			State: AppealPending, Statement: in.Statement, Evidence: Evidence(in.Evidence), FiledBy: by.String(),
-			FiledAt: now, DueAt: now.Add(s.opts.ReviewDue), DeciderName: NameOf(d.DecidedBy)}
+			FiledAt: now, DueAt: now.Add(s.opts.ReviewDue), DeciderName: docket.NameOf(d.DecidedBy)}
 		if a.Evidence == nil {
 			a.Evidence = Evidence{}
 		}
@@ -405,8 +434,8 @@ func (s *Store) release(ctx context.Context, tx *sqlx.Tx, a Appeal, now time.Tim
 
 // lapsedQuery finds claims whose lease lapsed, through the index of open
 // appeals' leases.
-const lapsedQuery = `SELECT ` + appealColumns + ` FROM appeals
-	WHERE lease_until <= $1 AND state IN ('in_review', 'escalated')
+var lapsedQuery = `SELECT ` + appealColumns + ` FROM appeals
+	WHERE lease_until <= $1 AND state IN (` + leasedStatesSQL + `)
 	ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED`
 
 // releaseBatch is how many lapsed leases one transaction releases.
@@ -416,10 +445,9 @@ const releaseBatch = 100
 // an appeal.released entry each, and reports how many. Claims release
 // lapsed leases lazily too; this keeps lists and reports current.
 func (s *Store) ReleaseExpired(ctx context.Context) (int, error) {
-	ctx = WithIdempotency(ctx, nil)
 	total := 0
 	for {
-		n, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (int, error) {
+		n, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (int, error) {
 			var rows []Appeal
 			if err := tx.SelectContext(ctx, &rows, lapsedQuery, now, releaseBatch); err != nil {
 				return 0, fmt.Errorf("appeals: find lapsed claims: %w", err)
@@ -460,7 +488,7 @@ func effectOf(action string) string {
 
 // reverseDecision sets a locked, in-effect decision to reversed and appends
 // its decision.reversed entry, naming what caused it in refs.
-func (s *Store) reverseDecision(ctx context.Context, tx *sqlx.Tx, d Decision, by Actor, now time.Time,
+func (s *Store) reverseDecision(ctx context.Context, tx *sqlx.Tx, d Decision, by docket.Actor, now time.Time,
 	appealID, reversalID *string, rationale string, refs []audit.Subject) error {
 	d.Status, d.ReversedAt, d.ReversedByAppeal = StatusReversed, &now, appealID
 	if _, err := tx.ExecContext(ctx, `UPDATE decisions SET status = 'reversed', reversed_at = $2,
@@ -474,14 +502,14 @@ func (s *Store) reverseDecision(ctx context.Context, tx *sqlx.Tx, d Decision, by
 }
 
 // Escalate hands an appeal in review to the senior reviewers' queue.
-func (s *Store) Escalate(ctx context.Context, by Actor, id string, in EscalateInput) (Appeal, error) {
-	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
-		return Appeal{}, Errorf(Forbidden, "only reviewers escalate appeals")
+func (s *Store) Escalate(ctx context.Context, by docket.Actor, id string, in EscalateInput, opts ...WriteOption) (Appeal, error) {
+	if !by.Is(docket.Reviewers...) {
+		return Appeal{}, docket.Errorf(docket.Forbidden, "only reviewers escalate appeals")
 	}
 	if err := in.Validate(); err != nil {
 		return Appeal{}, err
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+	return write(ctx, s, idempotencyOf(opts), func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
 		a, err := getAppeal(ctx, tx, id, true)
 		if err != nil {
 			return Appeal{}, err
@@ -504,17 +532,17 @@ func (s *Store) Escalate(ctx context.Context, by Actor, id string, in EscalateIn
 }
 
 // Withdraw lets the advertiser take back an appeal not yet escalated or resolved.
-func (s *Store) Withdraw(ctx context.Context, by Actor, id string) (Appeal, error) {
-	if !by.Is(RoleAdvertiser) {
-		return Appeal{}, Errorf(Forbidden, "only the advertiser who appealed may withdraw")
+func (s *Store) Withdraw(ctx context.Context, by docket.Actor, id string, opts ...WriteOption) (Appeal, error) {
+	if !by.Is(docket.Appellants...) {
+		return Appeal{}, docket.Errorf(docket.Forbidden, "only the advertiser who appealed may withdraw")
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+	return write(ctx, s, idempotencyOf(opts), func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
 		a, err := getAppeal(ctx, tx, id, true)
 		if err != nil {
 			return Appeal{}, err
 		}
 		if !canSee(by, a.AdvertiserID) {
-			return Appeal{}, Errorf(NotFound, "appeal %q not found", id)
+			return Appeal{}, docket.Errorf(docket.NotFound, "appeal %q not found", id)
 		}
 		if err := checkTransition(a, evWithdraw); err != nil {
 			return Appeal{}, err
@@ -536,13 +564,13 @@ func (s *Store) Withdraw(ctx context.Context, by Actor, id string) (Appeal, erro
 }
 
 // Appeal returns one appeal. Another advertiser's is NotFound.
-func (s *Store) Appeal(ctx context.Context, by Actor, id string) (Appeal, error) {
+func (s *Store) Appeal(ctx context.Context, by docket.Actor, id string) (Appeal, error) {
 	a, err := getAppeal(ctx, s.db, id, false)
 	if err != nil {
 		return Appeal{}, err
 	}
 	if !canSee(by, a.AdvertiserID) {
-		return Appeal{}, Errorf(NotFound, "appeal %q not found", id)
+		return Appeal{}, docket.Errorf(docket.NotFound, "appeal %q not found", id)
 	}
 	a.derive(s.now())
 	return a.ViewFor(by), nil
@@ -564,9 +592,12 @@ type AppealFilter struct {
 
 var appealStates = []string{AppealPending, AppealInReview, AppealEscalated, AppealUpheld, AppealReversed, AppealWithdrawn}
 
+// outcomes are how a review ends.
+var outcomes = []string{AppealUpheld, AppealReversed}
+
 // Validate checks the filter's values.
 func (f AppealFilter) Validate() error {
-	var p Problems
+	var p docket.Problems
 	optionalEnum(&p, "state", f.State, appealStates)
 	if f.AdvertiserID != "" && !ValidPlatformID(f.AdvertiserID) {
 		p.Add("advertiser_id", "is not a valid advertiser id")
@@ -577,12 +608,12 @@ func (f AppealFilter) Validate() error {
 	if f.AssignedTo != "" && (len(f.AssignedTo) > 200 || !CleanString(f.AssignedTo)) {
 		p.Add("assigned_to", "is not an actor")
 	}
-	p.merge(f.PageRequest.Validate())
+	p.Merge(f.PageRequest.Validate())
 	return p.Err()
 }
 
 // ListAppeals lists appeals newest first; an advertiser sees only its own.
-func (s *Store) ListAppeals(ctx context.Context, by Actor, f AppealFilter) (Page[Appeal], error) {
+func (s *Store) ListAppeals(ctx context.Context, by docket.Actor, f AppealFilter) (Page[Appeal], error) {
 	if err := f.Validate(); err != nil {
 		return Page[Appeal]{}, err
 	}
@@ -594,11 +625,11 @@ func (s *Store) ListAppeals(ctx context.Context, by Actor, f AppealFilter) (Page
 	q.eq("state", f.State)
 	q.eq("advertiser_id", f.AdvertiserID)
 	q.eq("decision_id", f.DecisionID)
-	if by.Role != RoleAdvertiser {
+	if by.Role != docket.RoleAdvertiser {
 		q.eq("assigned_to", f.AssignedTo)
 	}
 	if f.Overdue {
-		q.add("state IN ('pending', 'in_review', 'escalated') AND due_at < " + q.arg(now))
+		q.add("state IN (" + openStatesSQL + ") AND due_at < " + q.arg(now))
 	}
 	return list(ctx, s.db, &q, `SELECT `+appealColumns+` FROM appeals`, f.PageRequest,
 		func(a Appeal) string { return a.ID }, func(a *Appeal) { a.derive(now); *a = a.ViewFor(by) })
@@ -631,7 +662,7 @@ func (s *Store) withAppeals(ctx context.Context, d *Decision, now time.Time) err
 	}
 	info := &AppealInfo{Deadline: d.AppealDeadline}
 	if err := s.appealable(*d, history, now); err != nil {
-		var e *Error
+		var e *docket.Error
 		if !errors.As(err, &e) {
 			return err
 		}

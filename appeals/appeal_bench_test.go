@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
@@ -42,7 +43,7 @@ func BenchmarkClaimAndResolve(b *testing.B) {
 	require.NoError(b, err)
 
 	b.ResetTimer()
-	service := drain(b, func(by appeals.Actor) (bool, error) {
+	service := drain(b, func(by docket.Actor) (bool, error) {
 		a, err := store.Claim(ctx, by)
 		if err != nil || a == nil {
 			return false, err
@@ -58,7 +59,7 @@ func BenchmarkClaimAndResolve(b *testing.B) {
 	resolve, err := db.PreparexContext(ctx, `UPDATE plain_appeals SET state = 'upheld', outcome = 'upheld',
 		rationale = 'Checked.', resolved_by = $2, resolved_at = now() WHERE id = $1`)
 	require.NoError(b, err)
-	plain := drain(b, func(by appeals.Actor) (bool, error) {
+	plain := drain(b, func(by docket.Actor) (bool, error) {
 		var ids []string
 		if err := claim.SelectContext(ctx, &ids, by.String()); err != nil || len(ids) == 0 {
 			return false, err
@@ -77,7 +78,7 @@ func BenchmarkClaimAndResolve(b *testing.B) {
 }
 
 // drain runs pair on 8 reviewers until the queue is empty and returns pairs/s.
-func drain(b *testing.B, pair func(by appeals.Actor) (bool, error)) float64 {
+func drain(b *testing.B, pair func(by docket.Actor) (bool, error)) float64 {
 	b.Helper()
 	var wg sync.WaitGroup
 	counts := make([]int, benchReviewers)
@@ -87,7 +88,7 @@ func drain(b *testing.B, pair func(by appeals.Actor) (bool, error)) float64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			by := appeals.Actor{Role: appeals.RoleReviewer, Name: fmt.Sprintf("bench-%d", i)}
+			by := docket.Actor{Role: docket.RoleReviewer, Name: fmt.Sprintf("bench-%d", i)}
 			for {
 				ok, err := pair(by)
 				if err != nil {

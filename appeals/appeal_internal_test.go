@@ -15,6 +15,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
@@ -29,8 +30,8 @@ func TestBulkReversalResumesAfterCrash(t *testing.T) {
 	db := pgtest.New(t)
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	s := NewStore(db, Options{Now: func() time.Time { return now }})
-	admin := Actor{Role: RoleAdmin, Name: "ada"}
-	enforcer := Actor{Role: RoleEnforcer, Name: "pipeline"}
+	admin := docket.Actor{Role: docket.RoleAdmin, Name: "ada"}
+	enforcer := docket.Actor{Role: docket.RoleEnforcer, Name: "pipeline"}
 	yes := true
 	in := DecisionInput{AdvertiserID: "acme", AdID: "ad-1", Action: ActionAdRemoval, PolicyCode: "crypto",
 		Ground: "terms", Explanation: "e", Facts: "f", Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "none"}
@@ -47,7 +48,7 @@ func TestBulkReversalResumesAfterCrash(t *testing.T) {
 			}
 		}
 	}
-	a, err := s.FileAppeal(ctx, Actor{Role: RoleAdvertiser, Name: "o", AdvertiserID: "acme"}, appealed, AppealInput{Statement: "No."})
+	a, err := s.FileAppeal(ctx, docket.Actor{Role: docket.RoleAdvertiser, Name: "o", AdvertiserID: "acme"}, appealed, AppealInput{Statement: "No."})
 	require.NoError(t, err)
 
 	req := ReversalInput{Versions: []int{2, 1}, Rationale: "The platform no longer bans crypto ads."}
@@ -57,7 +58,7 @@ func TestBulkReversalResumesAfterCrash(t *testing.T) {
 			return crash
 		}
 		return nil
-	})
+	}, nil)
 	require.ErrorIs(t, err, crash)
 	reversedCount := func() int {
 		var n int
@@ -100,15 +101,15 @@ func TestBulkReversalResumesAfterCrash(t *testing.T) {
 	require.Equal(t, 1, resolved)
 
 	// Refusals.
-	_, err = s.ReversePolicyVersions(ctx, Actor{Role: RoleReviewer, Name: "rita"}, "crypto", req)
-	require.Equal(t, Forbidden, ErrorCode(err))
+	_, err = s.ReversePolicyVersions(ctx, docket.Actor{Role: docket.RoleReviewer, Name: "rita"}, "crypto", req)
+	require.Equal(t, docket.Forbidden, docket.ErrorCode(err))
 	_, err = s.ReversePolicyVersions(ctx, admin, "crypto", ReversalInput{Versions: []int{9}, Rationale: "x"})
-	require.Equal(t, Invalid, ErrorCode(err))
+	require.Equal(t, docket.Invalid, docket.ErrorCode(err))
 	require.ErrorContains(t, err, "versions[0]")
 	_, err = s.ReversePolicyVersions(ctx, admin, "nope", ReversalInput{Versions: []int{1}, Rationale: "x"})
-	require.Equal(t, NotFound, ErrorCode(err))
+	require.Equal(t, docket.NotFound, docket.ErrorCode(err))
 	_, err = s.ReversePolicyVersions(ctx, admin, "crypto", ReversalInput{Versions: []int{1, 1, 0}})
-	require.Equal(t, Invalid, ErrorCode(err))
+	require.Equal(t, docket.Invalid, docket.ErrorCode(err))
 	require.ErrorContains(t, err, "versions[1]: repeats 1")
 	require.ErrorContains(t, err, "rationale: is required")
 }
@@ -120,7 +121,7 @@ func TestBulkReversalConcurrentRuns(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t)
 	s := NewStore(db, Options{})
-	admin := Actor{Role: RoleAdmin, Name: "ada"}
+	admin := docket.Actor{Role: docket.RoleAdmin, Name: "ada"}
 	_, err := s.PutPolicy(ctx, admin, "crypto", PolicyInput{Title: "Crypto", Text: "No crypto ads."})
 	require.NoError(t, err)
 	yes := true
@@ -135,7 +136,7 @@ func TestBulkReversalConcurrentRuns(t *testing.T) {
 	errs := make([]error, 3)
 	done := make(chan int)
 	for i := range reps {
-		go func() { reps[i], errs[i] = s.reversePolicyVersions(ctx, admin, "crypto", req, 7, nil); done <- i }()
+		go func() { reps[i], errs[i] = s.reversePolicyVersions(ctx, admin, "crypto", req, 7, nil, nil); done <- i }()
 	}
 	for range reps {
 		<-done
@@ -170,7 +171,7 @@ func TestQueueStatementsReadTheirRows(t *testing.T) {
 		assigned_to = 'reviewer:rita', claimed_at = $1, lease_until = $1::timestamptz + interval '30 minutes',
 		resolved_by = 'reviewer:rita', resolved_at = $1 WHERE id <= 'a-004980'`, now)
 	require.NoError(t, err)
-	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	rita := docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
 	for range 10 {
 		a, err := s.Claim(ctx, rita)
 		require.NoError(t, err)

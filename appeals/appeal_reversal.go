@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -28,7 +29,7 @@ const MaxReversalVersions = 1000
 
 // Validate checks the versions and the rationale.
 func (in ReversalInput) Validate() error {
-	var p Problems
+	var p docket.Problems
 	switch {
 	case len(in.Versions) == 0:
 		p.Add("versions", "is required: at least one policy version")
@@ -86,32 +87,32 @@ func reversalID(code string, versions []int, rationale string) string {
 // given versions of policy code, each with its own decision.reversed entry,
 // in batches of committed transactions. It is idempotent and resumable:
 // running the same request again reverses only what is left.
-func (s *Store) ReversePolicyVersions(ctx context.Context, by Actor, code string, in ReversalInput) (ReversalReport, error) {
-	return s.reversePolicyVersions(ctx, by, code, in, reversalBatch, nil)
+func (s *Store) ReversePolicyVersions(ctx context.Context, by docket.Actor, code string, in ReversalInput, opts ...WriteOption) (ReversalReport, error) {
+	return s.reversePolicyVersions(ctx, by, code, in, reversalBatch, nil, idempotencyOf(opts))
 }
 
 // reversePolicyVersions is ReversePolicyVersions with its batch size and a
 // hook after each committed batch, so that tests can stop it midway.
-func (s *Store) reversePolicyVersions(ctx context.Context, by Actor, code string, in ReversalInput,
-	batch int, afterBatch func(reversed int) error) (ReversalReport, error) {
-	if !by.Is(RoleAdmin) {
-		return ReversalReport{}, Errorf(Forbidden, "only admins reverse decisions in bulk")
+func (s *Store) reversePolicyVersions(ctx context.Context, by docket.Actor, code string, in ReversalInput,
+	batch int, afterBatch func(reversed int) error, idem *Idempotency) (ReversalReport, error) {
+	if !by.Is(docket.Admins...) {
+		return ReversalReport{}, docket.Errorf(docket.Forbidden, "only admins reverse decisions in bulk")
 	}
 	p := codeProblems(code)
-	p.merge(in.Validate())
+	p.Merge(in.Validate())
 	if err := p.Err(); err != nil {
 		return ReversalReport{}, err
 	}
 	// The request's key answers only the final write; a retry of a finished
-	// request replays that reply before doing anything again.
-	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem != nil {
+	// request replays that reply before doing anything again. The job's
+	// own writes (its record, each batch) are not the request's.
+	if idem != nil {
 		if err := s.peekKey(ctx, idem); err != nil {
 			return ReversalReport{}, err
 		}
 	}
-	inner := WithIdempotency(ctx, nil)
 	id := reversalID(code, in.Versions, in.Rationale)
-	rep, err := write(inner, s, func(tx *sqlx.Tx, now time.Time) (ReversalReport, error) {
+	rep, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (ReversalReport, error) {
 		if _, err := currentPolicy(ctx, tx, code); err != nil {
 			return ReversalReport{}, err
 		}
@@ -120,7 +121,7 @@ func (s *Store) reversePolicyVersions(ctx context.Context, by Actor, code string
 			code, pq.Array(in.Versions)); err != nil {
 			return ReversalReport{}, fmt.Errorf("appeals: read policy versions: %w", err)
 		}
-		var p Problems
+		var p docket.Problems
 		for i, v := range in.Versions {
 			if !slices.Contains(known, v) {
 				p.Add(fmt.Sprintf("versions[%d]", i), "policy %s has no version %d", code, v)
@@ -140,7 +141,7 @@ func (s *Store) reversePolicyVersions(ctx context.Context, by Actor, code string
 		return rep, err
 	}
 	for {
-		n, closed, err := s.reverseBatch(inner, by, id, code, in, batch)
+		n, closed, err := s.reverseBatch(ctx, by, id, code, in, batch)
 		rep.Reversed += n
 		rep.AppealsResolved += closed
 		if err != nil {
@@ -158,7 +159,7 @@ func (s *Store) reversePolicyVersions(ctx context.Context, by Actor, code string
 		}
 	}
 	run := rep
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (ReversalReport, error) {
+	return write(ctx, s, idem, func(tx *sqlx.Tx, now time.Time) (ReversalReport, error) {
 		r := run
 		var job struct {
 			RequestedBy string        `db:"requested_by"`
@@ -198,9 +199,9 @@ func (s *Store) peekKey(ctx context.Context, idem *Idempotency) error {
 
 // reverseBatch reverses up to batch decisions of the job in one transaction
 // and closes their open appeals as reversed.
-func (s *Store) reverseBatch(ctx context.Context, by Actor, id, code string, in ReversalInput, batch int) (reversed, closed int, err error) {
+func (s *Store) reverseBatch(ctx context.Context, by docket.Actor, id, code string, in ReversalInput, batch int) (reversed, closed int, err error) {
 	type result struct{ reversed, closed int }
-	res, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (result, error) {
+	res, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (result, error) {
 		var ds []Decision
 		if err := tx.SelectContext(ctx, &ds, `SELECT `+decisionColumns+` FROM decisions
 			WHERE policy_code = $1 AND policy_version = ANY($2) AND status = 'in_effect'
@@ -224,7 +225,7 @@ func (s *Store) reverseBatch(ctx context.Context, by Actor, id, code string, in 
 		// as reversed, so no reviewer reviews a decision no longer in effect.
 		var open []Appeal
 		if err := tx.SelectContext(ctx, &open, `SELECT `+appealColumns+` FROM appeals
-			WHERE decision_id = ANY($1) AND state IN ('pending', 'in_review', 'escalated') ORDER BY id FOR UPDATE`,
+			WHERE decision_id = ANY($1) AND state IN (`+openStatesSQL+`) ORDER BY id FOR UPDATE`,
 			pq.Array(ids)); err != nil {
 			return result{}, fmt.Errorf("appeals: select appeals to close: %w", err)
 		}

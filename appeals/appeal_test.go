@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/logtest"
 	"github.com/docket-dev/docket/internal/pgtest"
@@ -31,15 +32,15 @@ func (c *clock) Add(d time.Duration) {
 }
 
 var (
-	enforcer  = appeals.Actor{Role: appeals.RoleEnforcer, Name: "pipeline"}
-	admin     = appeals.Actor{Role: appeals.RoleAdmin, Name: "ada"}
-	rita      = appeals.Actor{Role: appeals.RoleReviewer, Name: "rita"}
-	rob       = appeals.Actor{Role: appeals.RoleReviewer, Name: "rob"}
-	sam       = appeals.Actor{Role: appeals.RoleSeniorReviewer, Name: "sam"}
-	acme      = appeals.Actor{Role: appeals.RoleAdvertiser, Name: "acme-owner", AdvertiserID: "acme"}
-	globex    = appeals.Actor{Role: appeals.RoleAdvertiser, Name: "globex-owner", AdvertiserID: "globex"}
-	auditor   = appeals.Actor{Role: appeals.RoleAuditor, Name: "audrey"}
-	deciderRv = appeals.Actor{Role: appeals.RoleReviewer, Name: "pipeline"} // the enforcer's name as a reviewer
+	enforcer  = docket.Actor{Role: docket.RoleEnforcer, Name: "pipeline"}
+	admin     = docket.Actor{Role: docket.RoleAdmin, Name: "ada"}
+	rita      = docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
+	rob       = docket.Actor{Role: docket.RoleReviewer, Name: "rob"}
+	sam       = docket.Actor{Role: docket.RoleSeniorReviewer, Name: "sam"}
+	acme      = docket.Actor{Role: docket.RoleAdvertiser, Name: "acme-owner", AdvertiserID: "acme"}
+	globex    = docket.Actor{Role: docket.RoleAdvertiser, Name: "globex-owner", AdvertiserID: "globex"}
+	auditor   = docket.Actor{Role: docket.RoleAuditor, Name: "audrey"}
+	deciderRv = docket.Actor{Role: docket.RoleReviewer, Name: "pipeline"} // the enforcer's name as a reviewer
 )
 
 type fixture struct {
@@ -88,7 +89,7 @@ func (f *fixture) file(d appeals.Decision) appeals.Appeal {
 	return a
 }
 
-func (f *fixture) claim(by appeals.Actor) appeals.Appeal {
+func (f *fixture) claim(by docket.Actor) appeals.Appeal {
 	f.t.Helper()
 	a, err := f.store.Claim(f.ctx, by)
 	require.NoError(f.t, err)
@@ -96,7 +97,7 @@ func (f *fixture) claim(by appeals.Actor) appeals.Appeal {
 	return *a
 }
 
-func (f *fixture) resolve(by appeals.Actor, id, outcome string) appeals.Appeal {
+func (f *fixture) resolve(by docket.Actor, id, outcome string) appeals.Appeal {
 	f.t.Helper()
 	a, err := f.store.Resolve(f.ctx, by, id, appeals.ResolveInput{Outcome: outcome, Rationale: "Reviewed the licence."})
 	require.NoError(f.t, err)
@@ -120,10 +121,10 @@ func (f *fixture) entry(typ, subject string) map[string]any {
 	return m
 }
 
-func requireCode(t *testing.T, err error, code appeals.Code, contains ...string) {
+func requireCode(t *testing.T, err error, code docket.Code, contains ...string) {
 	t.Helper()
 	require.Error(t, err)
-	require.Equal(t, code, appeals.ErrorCode(err), "%v", err)
+	require.Equal(t, code, docket.ErrorCode(err), "%v", err)
 	for _, s := range contains {
 		require.Contains(t, err.Error(), s)
 	}
@@ -209,19 +210,19 @@ func TestFileRefusals(t *testing.T) {
 	d := f.decision(appeals.ActionAdRemoval)
 	in := appeals.AppealInput{Statement: "Wrong."}
 
-	for _, by := range []appeals.Actor{rita, sam, enforcer, admin, auditor} {
+	for _, by := range []docket.Actor{rita, sam, enforcer, admin, auditor} {
 		_, err := f.store.FileAppeal(f.ctx, by, d.ID, in)
-		requireCode(t, err, appeals.Forbidden)
+		requireCode(t, err, docket.Forbidden)
 	}
 	_, err := f.store.FileAppeal(f.ctx, globex, d.ID, in)
-	requireCode(t, err, appeals.NotFound)
+	requireCode(t, err, docket.NotFound)
 	_, err = f.store.FileAppeal(f.ctx, acme, "no-such-decision", in)
-	requireCode(t, err, appeals.NotFound)
+	requireCode(t, err, docket.NotFound)
 
 	_, err = f.store.FileAppeal(f.ctx, acme, d.ID, appeals.AppealInput{Statement: strings.Repeat("x", 5001),
 		Evidence: []appeals.EvidenceItem{{Description: "a", URL: "ftp://x/y"}, {}, {URL: "https://ok.example/x"}}})
-	requireCode(t, err, appeals.Invalid)
-	var de *appeals.Error
+	requireCode(t, err, docket.Invalid)
+	var de *docket.Error
 	require.ErrorAs(t, err, &de)
 	var fields []string
 	for _, fe := range de.Fields {
@@ -233,11 +234,11 @@ func TestFileRefusals(t *testing.T) {
 		many[i].Description = "x"
 	}
 	_, err = f.store.FileAppeal(f.ctx, acme, d.ID, appeals.AppealInput{Statement: " ", Evidence: many})
-	requireCode(t, err, appeals.Invalid, "statement: is required", "evidence: must have at most 20 items")
+	requireCode(t, err, docket.Invalid, "statement: is required", "evidence: must have at most 20 items")
 
 	a := f.file(d)
 	_, err = f.store.FileAppeal(f.ctx, acme, d.ID, in)
-	requireCode(t, err, appeals.Conflict, a.ID, "still pending")
+	requireCode(t, err, docket.Conflict, a.ID, "still pending")
 
 	// The deadline: exactly at it is still in time; a microsecond later is not.
 	d2 := f.decision(appeals.ActionAdRemoval)
@@ -247,7 +248,7 @@ func TestFileRefusals(t *testing.T) {
 	d3 := f.decision(appeals.ActionAdRemoval)
 	f.clk.Add(48*time.Hour + time.Microsecond)
 	_, err = f.store.FileAppeal(f.ctx, acme, d3.ID, in)
-	requireCode(t, err, appeals.Conflict, "deadline")
+	requireCode(t, err, docket.Conflict, "deadline")
 
 	// Not in effect: reversed, or expired.
 	f = newFixture(t)
@@ -256,7 +257,7 @@ func TestFileRefusals(t *testing.T) {
 	f.claim(rita)
 	f.resolve(rita, d4ID(f, d4), appeals.AppealReversed)
 	_, err = f.store.FileAppeal(f.ctx, acme, d4.ID, in)
-	requireCode(t, err, appeals.Conflict, "is reversed")
+	requireCode(t, err, docket.Conflict, "is reversed")
 
 	ending := decisionInput(appeals.ActionAdRemoval)
 	ending.EndsAt = f.clk.Now().Add(time.Hour).Format(time.RFC3339)
@@ -264,7 +265,7 @@ func TestFileRefusals(t *testing.T) {
 	require.NoError(t, err)
 	f.clk.Add(2 * time.Hour)
 	_, err = f.store.FileAppeal(f.ctx, acme, d5.ID, in)
-	requireCode(t, err, appeals.Conflict, "is expired")
+	requireCode(t, err, docket.Conflict, "is expired")
 }
 
 // d4ID returns the id of d's only open appeal.
@@ -293,7 +294,7 @@ func TestFurtherAppealsLimit(t *testing.T) {
 				f.resolve(rita, a.ID, appeals.AppealUpheld)
 			}
 			_, err = f.store.FileAppeal(f.ctx, acme, d.ID, appeals.AppealInput{Statement: "Again."})
-			requireCode(t, err, appeals.Conflict, "no further appeal")
+			requireCode(t, err, docket.Conflict, "no further appeal")
 		})
 	}
 }
@@ -317,7 +318,7 @@ func TestConcurrentFilingOneWins(t *testing.T) {
 		if err == nil {
 			ok++
 		} else {
-			requireCode(t, err, appeals.Conflict)
+			requireCode(t, err, docket.Conflict)
 		}
 	}
 	require.Equal(t, 1, ok)
@@ -372,24 +373,24 @@ func TestIllegalTransitions(t *testing.T) {
 		{"resolve another's", "assigned to reviewer:rob", func() error { _, err := f.store.Resolve(f.ctx, rita, inReview.ID, res); return err }},
 		{"escalate another's", "assigned to reviewer:rob", func() error { _, err := f.store.Escalate(f.ctx, rita, inReview.ID, esc); return err }},
 	} {
-		requireCode(t, tc.op(), appeals.Conflict, tc.state)
+		requireCode(t, tc.op(), docket.Conflict, tc.state)
 	}
 	for _, a := range []appeals.Appeal{upheld, reversed, withdrawn} {
 		state := map[string]string{upheld.ID: "upheld", reversed.ID: "reversed", withdrawn.ID: "withdrawn"}[a.ID]
 		_, err := f.store.Resolve(f.ctx, rita, a.ID, res)
-		requireCode(t, err, appeals.Conflict, "is "+state)
+		requireCode(t, err, docket.Conflict, "is "+state)
 		_, err = f.store.Escalate(f.ctx, rita, a.ID, esc)
-		requireCode(t, err, appeals.Conflict, "is "+state)
+		requireCode(t, err, docket.Conflict, "is "+state)
 		_, err = f.store.Withdraw(f.ctx, acme, a.ID)
-		requireCode(t, err, appeals.Conflict, "is "+state)
+		requireCode(t, err, docket.Conflict, "is "+state)
 	}
 	// Bad input is 400 before any state is looked at.
 	_, err = f.store.Resolve(f.ctx, rob, inReview.ID, appeals.ResolveInput{Outcome: "maybe"})
-	requireCode(t, err, appeals.Invalid, "outcome", "rationale: is required")
+	requireCode(t, err, docket.Invalid, "outcome", "rationale: is required")
 	_, err = f.store.Escalate(f.ctx, rob, inReview.ID, appeals.EscalateInput{})
-	requireCode(t, err, appeals.Invalid, "reason: is required")
+	requireCode(t, err, docket.Invalid, "reason: is required")
 	_, err = f.store.Resolve(f.ctx, rob, "no-such-appeal", res)
-	requireCode(t, err, appeals.NotFound)
+	requireCode(t, err, docket.NotFound)
 }
 
 func TestSeparationOfDutiesAndRoles(t *testing.T) {
@@ -403,34 +404,34 @@ func TestSeparationOfDutiesAndRoles(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, none)
 	// Roles that never claim.
-	for _, by := range []appeals.Actor{enforcer, admin, acme, auditor} {
+	for _, by := range []docket.Actor{enforcer, admin, acme, auditor} {
 		_, err := f.store.Claim(f.ctx, by)
-		requireCode(t, err, appeals.Forbidden)
+		requireCode(t, err, docket.Forbidden)
 	}
 	f.claim(rita)
 	// The decider can never resolve, whatever else holds.
 	_, err = f.store.Resolve(f.ctx, deciderRv, a.ID, appeals.ResolveInput{Outcome: "reversed", Rationale: "mine"})
-	requireCode(t, err, appeals.Forbidden, "pipeline made decision")
+	requireCode(t, err, docket.Forbidden, "pipeline made decision")
 	_, err = f.store.Escalate(f.ctx, deciderRv, a.ID, appeals.EscalateInput{Reason: "x"})
-	requireCode(t, err, appeals.Forbidden)
-	for _, by := range []appeals.Actor{enforcer, admin, acme, globex, auditor} {
+	requireCode(t, err, docket.Forbidden)
+	for _, by := range []docket.Actor{enforcer, admin, acme, globex, auditor} {
 		_, err := f.store.Resolve(f.ctx, by, a.ID, appeals.ResolveInput{Outcome: "reversed", Rationale: "x"})
-		requireCode(t, err, appeals.Forbidden)
+		requireCode(t, err, docket.Forbidden)
 		_, err = f.store.Escalate(f.ctx, by, a.ID, appeals.EscalateInput{Reason: "x"})
-		requireCode(t, err, appeals.Forbidden)
+		requireCode(t, err, docket.Forbidden)
 	}
 	// Withdrawal: only the advertiser; another advertiser does not see it.
-	for _, by := range []appeals.Actor{rita, sam, admin, enforcer, auditor} {
+	for _, by := range []docket.Actor{rita, sam, admin, enforcer, auditor} {
 		_, err := f.store.Withdraw(f.ctx, by, a.ID)
-		requireCode(t, err, appeals.Forbidden)
+		requireCode(t, err, docket.Forbidden)
 	}
 	_, err = f.store.Withdraw(f.ctx, globex, a.ID)
-	requireCode(t, err, appeals.NotFound)
+	requireCode(t, err, docket.NotFound)
 	_, err = f.store.Appeal(f.ctx, globex, a.ID)
-	requireCode(t, err, appeals.NotFound)
+	requireCode(t, err, docket.NotFound)
 
 	// A senior who made a decision never gets its escalated appeal.
-	samAdmin := appeals.Actor{Role: appeals.RoleAdmin, Name: "sam"}
+	samAdmin := docket.Actor{Role: docket.RoleAdmin, Name: "sam"}
 	d2, err := f.store.RecordDecision(f.ctx, samAdmin, decisionInput(appeals.ActionAdRemoval))
 	require.NoError(t, err)
 	a2 := f.file(d2)
@@ -461,7 +462,7 @@ func TestEscalationToSenior(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, none)
 	_, err = f.store.Resolve(f.ctx, rita, a.ID, appeals.ResolveInput{Outcome: "upheld", Rationale: "x"})
-	requireCode(t, err, appeals.Conflict, "escalated")
+	requireCode(t, err, docket.Conflict, "escalated")
 	c := f.claim(sam)
 	require.Equal(t, a.ID, c.ID)
 	require.Equal(t, appeals.AppealEscalated, c.State)
@@ -507,7 +508,7 @@ func TestLeaseExpiryReturnsAppealToQueue(t *testing.T) {
 
 	f.clk.Add(10 * time.Minute)
 	_, err = f.store.Resolve(f.ctx, rita, a.ID, appeals.ResolveInput{Outcome: "upheld", Rationale: "late"})
-	requireCode(t, err, appeals.Conflict, "lapsed")
+	requireCode(t, err, docket.Conflict, "lapsed")
 	// The next claim takes it back from the lapsed lease.
 	c := f.claim(rob)
 	require.Equal(t, a.ID, c.ID)
@@ -568,11 +569,11 @@ func TestConcurrentClaimsEachOnce(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]string{}
 	var wg sync.WaitGroup
-	reviewers := make([]appeals.Actor, 8)
+	reviewers := make([]docket.Actor, 8)
 	for i := range reviewers {
-		reviewers[i] = appeals.Actor{Role: appeals.RoleReviewer, Name: fmt.Sprintf("r%d", i)}
+		reviewers[i] = docket.Actor{Role: docket.RoleReviewer, Name: fmt.Sprintf("r%d", i)}
 		wg.Add(1)
-		go func(by appeals.Actor, store *appeals.Store) {
+		go func(by docket.Actor, store *appeals.Store) {
 			defer wg.Done()
 			for {
 				a, err := store.Claim(f.ctx, by)
@@ -668,7 +669,7 @@ func TestOverdueAndLists(t *testing.T) {
 	require.Equal(t, a1.ID, page.Items[0].ID)
 	require.Empty(t, page.NextCursor)
 	_, err = f.store.ListAppeals(f.ctx, auditor, appeals.AppealFilter{State: "lost"})
-	requireCode(t, err, appeals.Invalid, "state")
+	requireCode(t, err, docket.Invalid, "state")
 }
 
 func TestDecisionShowsAppeals(t *testing.T) {

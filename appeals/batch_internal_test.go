@@ -10,6 +10,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals/groupcommit"
 	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/pgtest"
@@ -25,10 +26,10 @@ func queueFixture(t *testing.T, n, byFirst int, firstDecider string) (*Store, *s
 	db := pgtest.New(t)
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	s := NewStore(db, Options{Now: func() time.Time { return now }})
-	_, err := s.PutPolicy(ctx, Actor{Role: RoleAdmin, Name: "ada"}, "crypto", PolicyInput{Title: "Crypto", Text: "No crypto ads."})
+	_, err := s.PutPolicy(ctx, docket.Actor{Role: docket.RoleAdmin, Name: "ada"}, "crypto", PolicyInput{Title: "Crypto", Text: "No crypto ads."})
 	require.NoError(t, err)
 	yes := true
-	d, err := s.RecordDecision(ctx, Actor{Role: RoleEnforcer, Name: "pipeline"}, DecisionInput{AdvertiserID: "acme",
+	d, err := s.RecordDecision(ctx, docket.Actor{Role: docket.RoleEnforcer, Name: "pipeline"}, DecisionInput{AdvertiserID: "acme",
 		AdID: "ad-1", Action: ActionAdRemoval, PolicyCode: "crypto", Ground: "terms", Explanation: "e", Facts: "f",
 		Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "none"})
 	require.NoError(t, err)
@@ -75,12 +76,12 @@ func TestBatchedClaimsSkipOwnDecisions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, db, now := queueFixture(t, 14, 12, "dora")
-	dora := Actor{Role: RoleReviewer, Name: "dora"}
-	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	dora := docket.Actor{Role: docket.RoleReviewer, Name: "dora"}
+	rita := docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
 	reqs := []claimReq{{by: dora}, {by: rita}, {by: dora}}
 	require.Less(t, len(reqs)+claimSlack, 12, "the candidates must all be dora's")
 
-	got, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) {
+	got, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) {
 		return claimed(s.claimIn(ctx, on{tx: tx}, now, reqs))
 	})
 	require.NoError(t, err)
@@ -95,7 +96,7 @@ func TestBatchedClaimsSkipOwnDecisions(t *testing.T) {
 	require.Equal(t, []string{"a-000013", "a-000001", "a-000014"}, entriesOf(t, db, EntryAppealClaimed))
 
 	// Nothing left that dora may take; rita still finds the rest.
-	got, err = write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) {
+	got, err = write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) ([]*Appeal, error) {
 		return claimed(s.claimIn(ctx, on{tx: tx}, now, []claimReq{{by: dora}, {by: rita}}))
 	})
 	require.NoError(t, err)
@@ -110,7 +111,7 @@ func TestClaimLooksPastItsOwnDecisions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, db, _ := queueFixture(t, 14, 12, "dora")
-	a, err := s.Claim(ctx, Actor{Role: RoleReviewer, Name: "dora"})
+	a, err := s.Claim(ctx, docket.Actor{Role: docket.RoleReviewer, Name: "dora"})
 	require.NoError(t, err)
 	require.NotNil(t, a)
 	require.Equal(t, "a-000013", a.ID)
@@ -124,10 +125,10 @@ func TestBatchedResolutionsCheckEachInOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, db, _ := queueFixture(t, 4, 1, "dora")
-	rita := Actor{Role: RoleReviewer, Name: "rita"}
-	bob := Actor{Role: RoleReviewer, Name: "bob"}
-	dora := Actor{Role: RoleSeniorReviewer, Name: "dora"}
-	for _, by := range []Actor{rita, rita, bob} {
+	rita := docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
+	bob := docket.Actor{Role: docket.RoleReviewer, Name: "bob"}
+	dora := docket.Actor{Role: docket.RoleSeniorReviewer, Name: "dora"}
+	for _, by := range []docket.Actor{rita, rita, bob} {
 		got, err := s.Claim(ctx, by)
 		require.NoError(t, err)
 		require.NotNil(t, got)
@@ -142,18 +143,18 @@ func TestBatchedResolutionsCheckEachInOrder(t *testing.T) {
 		{by: dora, id: "a-000001", in: upheld},
 		{by: bob, id: "a-000003", in: upheld},
 	}
-	got, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) ([]groupcommit.Result[Appeal], error) {
+	got, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) ([]groupcommit.Result[Appeal], error) {
 		return s.resolveIn(ctx, on{tx: tx}, now, reqs)
 	})
 	require.NoError(t, err)
 	require.NoError(t, got[0].Err)
 	require.Equal(t, AppealUpheld, got[0].Val.State)
-	require.Equal(t, Conflict, ErrorCode(got[1].Err))
+	require.Equal(t, docket.Conflict, docket.ErrorCode(got[1].Err))
 	require.Contains(t, got[1].Err.Error(), "is upheld")
-	require.Equal(t, Conflict, ErrorCode(got[2].Err))
+	require.Equal(t, docket.Conflict, docket.ErrorCode(got[2].Err))
 	require.Contains(t, got[2].Err.Error(), "assigned to reviewer:bob")
-	require.Equal(t, NotFound, ErrorCode(got[3].Err))
-	require.Equal(t, Forbidden, ErrorCode(got[4].Err))
+	require.Equal(t, docket.NotFound, docket.ErrorCode(got[3].Err))
+	require.Equal(t, docket.Forbidden, docket.ErrorCode(got[4].Err))
 	require.NoError(t, got[5].Err)
 	require.Equal(t, []string{"a-000002", "a-000003"}, entriesOf(t, db, EntryAppealResolved))
 	var states []string
@@ -170,7 +171,7 @@ func TestEveryCallAboutASkippedAppealIsBusy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, db, now := queueFixture(t, 2, 0, "")
-	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	rita := docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
 	for range 2 {
 		got, err := s.Claim(ctx, rita)
 		require.NoError(t, err)
@@ -204,7 +205,7 @@ func TestBusyAppealDoesNotHoldTheBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, db, _ := queueFixture(t, 3, 0, "")
-	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	rita := docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
 	for range 2 {
 		got, err := s.Claim(ctx, rita)
 		require.NoError(t, err)
@@ -271,7 +272,7 @@ func TestBatchedClaimPassesAHeldAppeal(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		a, err := s.Claim(ctx, Actor{Role: RoleReviewer, Name: "rita"})
+		a, err := s.Claim(ctx, docket.Actor{Role: docket.RoleReviewer, Name: "rita"})
 		if a == nil {
 			a = &Appeal{}
 		}
@@ -299,7 +300,7 @@ func TestBatchChangesOnlyRowsAsRead(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, db, now := queueFixture(t, 1, 0, "")
-	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	rita := docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
 	w := on{lane: s.claimLane}
 	t.Cleanup(s.claimLane.Drop)
 	version := func() string {
@@ -356,7 +357,7 @@ func TestLaneKeepsItsSessionToItself(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, db, _ := queueFixture(t, 4, 0, "")
-	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	rita := docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
 	session := func(l *lane) (pid int, mode string) {
 		t.Helper()
 		require.NotNil(t, l.Conn(), "the lane has a connection")

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket"
 )
 
 // The `maxLength` tags feed /openapi.json; Validate enforces the bounds.
@@ -23,7 +25,7 @@ func TestMaxLengthTagsMatchValidation(t *testing.T) {
 		typ := reflect.TypeOf(in)
 		for i := 0; i < typ.NumField(); i++ {
 			f := typ.Field(i)
-			if f.Type.Kind() != reflect.String || f.Tag.Get("pattern") != "" || f.Tag.Get("enum") != "" ||
+			if f.Type.Kind() != reflect.String || f.Tag.Get("pattern") != "" ||
 				f.Tag.Get("enumSet") != "" || f.Tag.Get("format") != "" {
 				continue // shaped fields: their pattern or set bounds them
 			}
@@ -73,7 +75,7 @@ func TestMaxLengthTagsMatchValidation(t *testing.T) {
 
 // mentionsLength reports whether v's Validate names field for its length.
 func mentionsLength(v any, field string) bool {
-	var e *Error
+	var e *docket.Error
 	if !errors.As(v.(interface{ Validate() error }).Validate(), &e) {
 		return false
 	}

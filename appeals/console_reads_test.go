@@ -1,6 +1,7 @@
 package appeals_test
 
 import (
+	"github.com/docket-dev/docket"
 	"strings"
 	"testing"
 	"time"
@@ -49,23 +50,23 @@ func TestPolicyReads(t *testing.T) {
 	require.Equal(t, vs[0], v1)
 
 	_, err = f.store.PolicyVersion(f.ctx, "crypto", 3)
-	requireCode(t, err, appeals.NotFound)
+	requireCode(t, err, docket.NotFound)
 	_, err = f.store.PolicyVersions(f.ctx, "nope")
-	requireCode(t, err, appeals.NotFound, "nope")
+	requireCode(t, err, docket.NotFound, "nope")
 	_, err = f.store.Policy(f.ctx, "nope")
-	requireCode(t, err, appeals.NotFound)
+	requireCode(t, err, docket.NotFound)
 	// A code that cannot exist is not found; bytes no text holds are invalid.
 	for _, bad := range []string{"", "Crypto", "no spaces", strings.Repeat("a", 65)} {
 		_, err = f.store.PolicyVersions(f.ctx, bad)
-		requireCode(t, err, appeals.NotFound)
+		requireCode(t, err, docket.NotFound)
 		_, err = f.store.PolicyVersion(f.ctx, bad, 1)
-		requireCode(t, err, appeals.NotFound)
+		requireCode(t, err, docket.NotFound)
 	}
 	for _, bad := range []string{"crypto\x00", "\xff"} {
 		_, err = f.store.PolicyVersions(f.ctx, bad)
-		requireCode(t, err, appeals.Invalid)
+		requireCode(t, err, docket.Invalid)
 		_, err = f.store.PolicyVersion(f.ctx, bad, 1)
-		requireCode(t, err, appeals.Invalid)
+		requireCode(t, err, docket.Invalid)
 	}
 
 	page, err := f.store.ListPolicies(f.ctx, appeals.PageRequest{Limit: 2})
@@ -81,7 +82,7 @@ func TestPolicyReads(t *testing.T) {
 	require.Equal(t, "gambling", page.Items[0].Code)
 	require.Empty(t, page.NextCursor)
 	_, err = f.store.ListPolicies(f.ctx, appeals.PageRequest{Cursor: "not a cursor"})
-	requireCode(t, err, appeals.Invalid)
+	requireCode(t, err, docket.Invalid)
 }
 
 // CountReversible counts what ReversePolicyVersions then reverses: the
@@ -119,17 +120,17 @@ func TestCountReversible(t *testing.T) {
 	require.Equal(t, before, f.entries(), "a preview writes nothing")
 
 	_, err = f.store.CountReversible(f.ctx, rita, "crypto", []int{1})
-	requireCode(t, err, appeals.Forbidden)
+	requireCode(t, err, docket.Forbidden)
 	_, err = f.store.CountReversible(f.ctx, auditor, "crypto", []int{1})
-	requireCode(t, err, appeals.Forbidden)
+	requireCode(t, err, docket.Forbidden)
 	_, err = f.store.CountReversible(f.ctx, admin, "Crypto!", []int{1})
-	requireCode(t, err, appeals.Invalid)
+	requireCode(t, err, docket.Invalid)
 	_, err = f.store.CountReversible(f.ctx, admin, "crypto", nil)
-	requireCode(t, err, appeals.Invalid)
+	requireCode(t, err, docket.Invalid)
 	_, err = f.store.CountReversible(f.ctx, admin, "crypto", []int{1, 9})
-	requireCode(t, err, appeals.Invalid, "versions[1]", "no version 9")
+	requireCode(t, err, docket.Invalid, "versions[1]", "no version 9")
 	_, err = f.store.CountReversible(f.ctx, admin, "nope", []int{1})
-	requireCode(t, err, appeals.NotFound)
+	requireCode(t, err, docket.NotFound)
 
 	rep, err := f.store.ReversePolicyVersions(f.ctx, admin, "crypto", appeals.ReversalInput{Versions: []int{1}, Rationale: "Version 1 was too broad."})
 	require.NoError(t, err)
@@ -195,12 +196,12 @@ func TestReportSeries(t *testing.T) {
 	require.Equal(t, []appeals.WeekCounts{{Week: week2, Filed: 2, Resolved: 1}}, s.Weeks)
 	require.Empty(t, s.Notice)
 
-	for _, who := range []appeals.Actor{rita, acme, enforcer} {
+	for _, who := range []docket.Actor{rita, acme, enforcer} {
 		_, err = f.store.ReportSeries(f.ctx, who, appeals.Period{})
-		requireCode(t, err, appeals.Forbidden)
+		requireCode(t, err, docket.Forbidden)
 	}
 	_, err = f.store.ReportSeries(f.ctx, auditor, appeals.Period{From: week2, To: week1})
-	requireCode(t, err, appeals.Invalid)
+	requireCode(t, err, docket.Invalid)
 }
 
 // QueueDepth counts the open appeals by state, and those past their due date.

@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -53,21 +54,21 @@ type Decision struct {
 	ID                 string         `json:"id" db:"id"`
 	AdvertiserID       string         `json:"advertiser_id" db:"advertiser_id"`
 	AdID               *string        `json:"ad_id,omitempty" db:"ad_id"`
-	Action             string         `json:"action" db:"action" enum:"advertiser_ban,ad_removal,ad_restriction"`
+	Action             string         `json:"action" db:"action" enumSet:"action"`
 	PolicyCode         string         `json:"policy_code" db:"policy_code"`
 	PolicyVersion      int            `json:"policy_version" db:"policy_version"`
 	PolicyTextSHA256   string         `json:"policy_text_sha256" db:"policy_text_sha256"`
-	Ground             string         `json:"ground" db:"ground" enum:"terms,law"`
+	Ground             string         `json:"ground" db:"ground" enumSet:"ground"`
 	LegalReference     *string        `json:"legal_reference,omitempty" db:"legal_reference"`
 	Explanation        string         `json:"explanation" db:"explanation"`
 	Facts              string         `json:"facts" db:"facts"`
-	Source             string         `json:"source" db:"source" enum:"voluntary,notice,trusted_flagger,authority"`
+	Source             string         `json:"source" db:"source" enumSet:"source"`
 	AutomatedDetection bool           `json:"automated_detection" db:"automated_detection"`
-	AutomatedDecision  string         `json:"automated_decision" db:"automated_decision" enum:"none,partial,full"`
+	AutomatedDecision  string         `json:"automated_decision" db:"automated_decision" enumSet:"automated_decision"`
 	TerritorialScope   pq.StringArray `json:"territorial_scope" db:"territorial_scope"`
-	ContentType        pq.StringArray `json:"content_type" db:"content_type" enum:"text,image,video,audio,app,product,synthetic_media,other"`
+	ContentType        pq.StringArray `json:"content_type" db:"content_type" enumSet:"content_type"`
 	EndsAt             *time.Time     `json:"ends_at,omitempty" db:"ends_at"`
-	Status             string         `json:"status" db:"status" enum:"in_effect,reversed,expired"`
+	Status             string         `json:"status" db:"status" enumSet:"decision_status"`
 	DecidedBy          string         `json:"decided_by" db:"decided_by" doc:"ROLE:NAME of the enforcer or admin; read with an advertiser's token, the role only (for example enforcer)."`
 	DecidedAt          time.Time      `json:"decided_at" db:"decided_at"`
 	AppealDeadline     time.Time      `json:"appeal_deadline" db:"appeal_deadline"`
@@ -94,25 +95,25 @@ func (d *Decision) effective(now time.Time) {
 type DecisionInput struct {
 	AdvertiserID       string   `json:"advertiser_id" pattern:"platform_id"`
 	AdID               string   `json:"ad_id" pattern:"platform_id" doc:"Required for ad_removal and ad_restriction; absent for advertiser_ban."`
-	Action             string   `json:"action" enum:"advertiser_ban,ad_removal,ad_restriction"`
+	Action             string   `json:"action" enumSet:"action"`
 	PolicyCode         string   `json:"policy_code" pattern:"policy_code"`
-	Ground             string   `json:"ground" enum:"terms,law"`
+	Ground             string   `json:"ground" enumSet:"ground"`
 	LegalReference     string   `json:"legal_reference" maxLength:"500" doc:"Required when ground is law; absent otherwise."`
 	Explanation        string   `json:"explanation" maxLength:"2000"`
 	Facts              string   `json:"facts" maxLength:"5000"`
-	Source             string   `json:"source" enum:"voluntary,notice,trusted_flagger,authority"`
+	Source             string   `json:"source" enumSet:"source"`
 	AutomatedDetection *bool    `json:"automated_detection"`
-	AutomatedDecision  string   `json:"automated_decision" enum:"none,partial,full"`
+	AutomatedDecision  string   `json:"automated_decision" enumSet:"automated_decision"`
 	TerritorialScope   []string `json:"territorial_scope" maxItems:"250" enumSet:"countries" uniqueItems:"true"`
 	EndsAt             string   `json:"ends_at" format:"date-time" doc:"In the future."`
-	ContentType        []string `json:"content_type" enum:"text,image,video,audio,app,product,synthetic_media,other" maxItems:"8" uniqueItems:"true"`
+	ContentType        []string `json:"content_type" enumSet:"content_type" maxItems:"8" uniqueItems:"true"`
 }
 
 // MaxTerritorialScope bounds territorial_scope: ISO 3166-1 has 249 codes,
 // so a longer list repeats one.
 const MaxTerritorialScope = 250
 
-func required(p *Problems, field, v string, max int) {
+func required(p *docket.Problems, field, v string, max int) {
 	if !clean(p, field, v) {
 		return
 	}
@@ -124,7 +125,7 @@ func required(p *Problems, field, v string, max int) {
 	}
 }
 
-func enum(p *Problems, field, v string, set []string) {
+func enum(p *docket.Problems, field, v string, set []string) {
 	if v == "" {
 		p.Add(field, "is required")
 	} else if !oneOf(v, set) {
@@ -133,7 +134,7 @@ func enum(p *Problems, field, v string, set []string) {
 }
 
 // optionalEnum checks v against set when it is given.
-func optionalEnum(p *Problems, field, v string, set []string) {
+func optionalEnum(p *docket.Problems, field, v string, set []string) {
 	if v != "" && !oneOf(v, set) {
 		p.Add(field, "must be one of %s", strings.Join(set, ", "))
 	}
@@ -141,7 +142,7 @@ func optionalEnum(p *Problems, field, v string, set []string) {
 
 // enumList checks that each of vals is in set and none repeats, naming
 // the bad element as field[i].
-func enumList(p *Problems, field string, vals, set []string) {
+func enumList(p *docket.Problems, field string, vals, set []string) {
 	// A list longer than set repeats a value; past that, checking more
 	// items only costs.
 	if len(vals) > len(set) {
@@ -160,7 +161,7 @@ func enumList(p *Problems, field string, vals, set []string) {
 
 // Validate checks every field's shape and names each bad one.
 func (in DecisionInput) Validate() error {
-	var p Problems
+	var p docket.Problems
 	if in.AdvertiserID == "" {
 		p.Add("advertiser_id", "is required")
 	} else if !ValidPlatformID(in.AdvertiserID) {
@@ -225,8 +226,8 @@ func (in DecisionInput) Validate() error {
 
 // validateAt is Validate plus the one rule that needs the clock.
 func (in DecisionInput) validateAt(now time.Time) error {
-	var p Problems
-	p.merge(in.Validate())
+	var p docket.Problems
+	p.Merge(in.Validate())
 	if t, err := time.Parse(time.RFC3339, in.EndsAt); err == nil && !t.After(now) {
 		p.Add("ends_at", "must be in the future")
 	}
@@ -293,20 +294,21 @@ func (p *pins) set(v Policy) {
 }
 
 // RecordDecision records a decision under the current version of its policy.
-func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) (Decision, error) {
-	if !by.Is(RoleEnforcer, RoleAdmin) {
-		return Decision{}, Errorf(Forbidden, "only enforcers and admins record decisions")
+func (s *Store) RecordDecision(ctx context.Context, by docket.Actor, in DecisionInput, opts ...WriteOption) (Decision, error) {
+	if !by.Is(docket.Recorders...) {
+		return Decision{}, docket.Errorf(docket.Forbidden, "only enforcers and admins record decisions")
 	}
 	if err := in.validateAt(s.now()); err != nil {
 		return Decision{}, err
 	}
-	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem == nil {
+	idem := idempotencyOf(opts)
+	if idem == nil {
 		if err := s.hot.prepare(ctx, s.db); err != nil {
 			return Decision{}, err
 		}
 		return s.recordDecision(ctx, s.hot.stmts[qRecord], s.db, by, in, s.now())
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Decision, error) {
+	return write(ctx, s, idem, func(tx *sqlx.Tx, now time.Time) (Decision, error) {
 		return s.recordDecision(ctx, s.stmt(ctx, tx, qRecord), tx, by, in, now)
 	})
 }
@@ -314,7 +316,7 @@ func (s *Store) RecordDecision(ctx context.Context, by Actor, in DecisionInput) 
 // recordDecision runs recordQuery through stmt, bound to the pool or to a
 // transaction, and reads the policy's current version through q when the
 // pin is missing or stale.
-func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.QueryerContext, by Actor,
+func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.QueryerContext, by docket.Actor,
 	in DecisionInput, now time.Time) (Decision, error) {
 	d := Decision{
 		ID: uuid.Must(uuid.NewV7()).String(), AdvertiserID: in.AdvertiserID, AdID: nullable(in.AdID),
@@ -341,9 +343,9 @@ func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.Quer
 	for range 3 {
 		if !ok {
 			cur, err := currentPolicy(ctx, q, d.PolicyCode)
-			if ErrorCode(err) == NotFound {
-				return Decision{}, &Error{Code: Invalid, Message: "the request has invalid fields",
-					Fields: []FieldError{{Field: "policy_code", Message: fmt.Sprintf("no policy %q exists", in.PolicyCode)}}}
+			if docket.ErrorCode(err) == docket.NotFound {
+				return Decision{}, &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+					Fields: []docket.FieldError{{Field: "policy_code", Message: fmt.Sprintf("no policy %q exists", in.PolicyCode)}}}
 			} else if err != nil {
 				return Decision{}, err
 			}
@@ -371,14 +373,14 @@ func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.Quer
 		}
 		ok = false
 	}
-	return Decision{}, Errorf(Conflict, "policy %s was revised while the decision was recorded; try again", in.PolicyCode)
+	return Decision{}, docket.Errorf(docket.Conflict, "policy %s was revised while the decision was recorded; try again", in.PolicyCode)
 }
 
 // scopeToAdvertiser narrows a list's advertiser filter to an advertiser
 // caller's own id; false means the caller asked for another advertiser's
 // records, and the list is empty.
-func scopeToAdvertiser(by Actor, advertiserID *string) bool {
-	if by.Role != RoleAdvertiser {
+func scopeToAdvertiser(by docket.Actor, advertiserID *string) bool {
+	if by.Role != docket.RoleAdvertiser {
 		return true
 	}
 	if *advertiserID != "" && *advertiserID != by.AdvertiserID {
@@ -389,19 +391,19 @@ func scopeToAdvertiser(by Actor, advertiserID *string) bool {
 }
 
 // canSee reports whether by may read records about advertiserID.
-func canSee(by Actor, advertiserID string) bool {
-	return by.Role != RoleAdvertiser || by.AdvertiserID == advertiserID
+func canSee(by docket.Actor, advertiserID string) bool {
+	return by.Role != docket.RoleAdvertiser || by.AdvertiserID == advertiserID
 }
 
 // Decision returns one decision. Another advertiser's is NotFound, so that
 // its existence does not leak.
-func (s *Store) Decision(ctx context.Context, by Actor, id string) (Decision, error) {
+func (s *Store) Decision(ctx context.Context, by docket.Actor, id string) (Decision, error) {
 	d, err := getDecision(ctx, s.db, id, false)
 	if err != nil {
 		return Decision{}, err
 	}
 	if !canSee(by, d.AdvertiserID) {
-		return Decision{}, Errorf(NotFound, "decision %q not found", id)
+		return Decision{}, docket.Errorf(docket.NotFound, "decision %q not found", id)
 	}
 	now := s.now()
 	d.effective(now)
@@ -437,7 +439,7 @@ type DecisionFilter struct {
 
 // Validate checks the filter's enumerations.
 func (f DecisionFilter) Validate() error {
-	var p Problems
+	var p docket.Problems
 	optionalEnum(&p, "action", f.Action, actions)
 	optionalEnum(&p, "status", f.Status, decisionStatuses)
 	if f.AdvertiserID != "" && !ValidPlatformID(f.AdvertiserID) {
@@ -446,12 +448,12 @@ func (f DecisionFilter) Validate() error {
 	if f.PolicyCode != "" && !ValidPolicyCode(f.PolicyCode) {
 		p.Add("policy_code", "is not a valid policy code")
 	}
-	p.merge(f.PageRequest.Validate())
+	p.Merge(f.PageRequest.Validate())
 	return p.Err()
 }
 
 // ListDecisions lists decisions newest first; an advertiser sees only its own.
-func (s *Store) ListDecisions(ctx context.Context, by Actor, f DecisionFilter) (Page[Decision], error) {
+func (s *Store) ListDecisions(ctx context.Context, by docket.Actor, f DecisionFilter) (Page[Decision], error) {
 	if err := f.Validate(); err != nil {
 		return Page[Decision]{}, err
 	}

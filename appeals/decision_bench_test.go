@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/pgtest"
@@ -68,7 +69,7 @@ func BenchmarkRecordDecision(b *testing.B) {
 			db := pgtest.New(b)
 			ctx := context.Background()
 			store := appeals.NewStore(db, appeals.Options{})
-			admin := appeals.Actor{Role: appeals.RoleAdmin, Name: "bench"}
+			admin := docket.Actor{Role: docket.RoleAdmin, Name: "bench"}
 			_, err := store.PutPolicy(ctx, admin, "crypto", appeals.PolicyInput{Title: "Crypto", Text: "No crypto ads."})
 			require.NoError(b, err)
 			_, err = db.Exec(`CREATE TABLE plain_decisions (LIKE decisions INCLUDING ALL)`)

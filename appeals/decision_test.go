@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
@@ -54,8 +55,8 @@ func TestDecisionPinsCurrentVersion(t *testing.T) {
 	in := decisionInput(appeals.ActionAdRemoval)
 	in.PolicyCode = "gambling"
 	_, err = f.store.RecordDecision(f.ctx, enforcer, in)
-	require.Equal(t, appeals.Invalid, appeals.ErrorCode(err))
-	var problem *appeals.Error
+	require.Equal(t, docket.Invalid, docket.ErrorCode(err))
+	var problem *docket.Error
 	require.ErrorAs(t, err, &problem)
 	require.Equal(t, "policy_code", problem.Fields[0].Field)
 	var n int

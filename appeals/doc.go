@@ -1,7 +1,10 @@
 // Package appeals is Docket's domain: policies and their versions, the
 // enforcement decisions taken under them, appeals against those decisions,
-// the workflow's rules, the actors and tokens allowed to act, and their
-// Postgres store. Every change of state commits together with its audit
+// the workflow's rules, the tokens allowed to act, and their Postgres
+// store. Who acts (docket.Actor, docket.Role) and how a failure is told
+// (*docket.Error and its codes) are the module's shared vocabulary, in
+// the root package docket; this package returns *docket.Error for every
+// expected failure. Every change of state commits together with its audit
 // entry (audit.Append in the same transaction). It knows nothing of HTTP.
 //
 // Actors. A token's NAME is one person or system for good: its first token
@@ -11,6 +14,15 @@
 // are scoped by, never stands for two tenants, and no one is both a tenant
 // and its reviewer. Idempotency keys are scoped by the tenant as well, so
 // that a replay answers only the caller that wrote the reply.
+//
+// Idempotency is part of a write's call, not of its context: each write
+// method a client may retry takes WriteOptions, and Idempotent(k) binds
+// that one write to the client's key (api passes the Idempotency-Key
+// header's). The reply, status and headers as the caller renders them, is
+// kept in the write's own transaction, so a retry after a crash, or one
+// racing the first, gets a *Replay of it instead of a second write. The
+// store's own writes (releasing lapsed leases, a bulk reversal's job and
+// batches) take no key, so none can answer for a client's.
 //
 // Views. What the store returns to an advertiser shows staff by role only
 // and omits escalation reasons (view.go); it is also what an idempotent

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/docket-dev/docket"
 )
 
 // Statements of reasons for the EU DSA Transparency Database (Art. 24(5)),
@@ -234,7 +236,7 @@ func StatementOf(d Decision, category string) (Statement, bool) {
 // the ground and on "other" choices (statementDependents), date forms and
 // order, and the puid's alphabet. It names every field that breaks one.
 func (s Statement) Validate() error {
-	var p Problems
+	var p docket.Problems
 	s.checkMeasures(&p)
 	s.checkGround(&p)
 	s.checkContent(&p)
@@ -249,7 +251,7 @@ func (s Statement) Validate() error {
 			p.Add(d.field, "is only allowed %s", d.what)
 		}
 	}
-	slices.SortStableFunc(p, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
+	slices.SortStableFunc(p, func(a, b docket.FieldError) int { return strings.Compare(a.Field, b.Field) })
 	return p.Err()
 }
 
@@ -296,7 +298,7 @@ var statementDependents = []dependent{
 }
 
 // checkMeasures: at least one restriction, each of its enumeration.
-func (s Statement) checkMeasures(p *Problems) {
+func (s Statement) checkMeasures(p *docket.Problems) {
 	if len(s.DecisionVisibility) == 0 && s.DecisionMonetary == "" && s.DecisionProvision == "" && s.DecisionAccount == "" {
 		p.Add("decision_visibility", "is required when none of decision_monetary, decision_provision, decision_account is present")
 	}
@@ -309,7 +311,7 @@ func (s Statement) checkMeasures(p *Problems) {
 
 // checkGround: the ground is required and one of the two; what it
 // requires in turn is in statementDependents.
-func (s Statement) checkGround(p *Problems) {
+func (s Statement) checkGround(p *docket.Problems) {
 	switch s.DecisionGround {
 	case "":
 		p.Add("decision_ground", "is required")
@@ -323,7 +325,7 @@ func (s Statement) checkGround(p *Problems) {
 }
 
 // checkContent: content types, category and the territorial scope.
-func (s Statement) checkContent(p *Problems) {
+func (s Statement) checkContent(p *docket.Problems) {
 	if len(s.ContentType) == 0 {
 		p.Add("content_type", "is required")
 	}
@@ -347,7 +349,7 @@ func (s Statement) checkContent(p *Problems) {
 
 // checkDates: each date's form and lower bound; content before the
 // application, every restriction's end after it.
-func (s Statement) checkDates(p *Problems) {
+func (s Statement) checkDates(p *docket.Problems) {
 	content := statementDate(p, "content_date", s.ContentDate, true, "2000-01-01")
 	application := statementDate(p, "application_date", s.ApplicationDate, true, "2020-01-01")
 	if !content.IsZero() && !application.IsZero() && content.After(application) {
@@ -366,7 +368,7 @@ func (s Statement) checkDates(p *Problems) {
 }
 
 // checkSource: facts, source, automation and the puid.
-func (s Statement) checkSource(p *Problems) {
+func (s Statement) checkSource(p *docket.Problems) {
 	required(p, "decision_facts", s.DecisionFacts, 5000)
 	requiredEnum(p, "source_type", s.SourceType, dsaSourceTypes)
 	maxLen(p, "source_identity", s.SourceIdentity, 500)
@@ -379,7 +381,7 @@ func (s Statement) checkSource(p *Problems) {
 	}
 }
 
-func requiredEnum(p *Problems, field, v string, values []string) {
+func requiredEnum(p *docket.Problems, field, v string, values []string) {
 	if v == "" {
 		p.Add(field, "is required")
 		return
@@ -387,7 +389,7 @@ func requiredEnum(p *Problems, field, v string, values []string) {
 	optionalEnum(p, field, v, values)
 }
 
-func maxLen(p *Problems, field, v string, n int) {
+func maxLen(p *docket.Problems, field, v string, n int) {
 	if utf8.RuneCountInString(v) > n {
 		p.Add(field, "must be at most %d characters", n)
 	}
@@ -395,7 +397,7 @@ func maxLen(p *Problems, field, v string, n int) {
 
 // statementDate parses a YYYY-MM-DD date of the Transparency Database, not
 // before min; the zero time when absent or bad.
-func statementDate(p *Problems, field, v string, required bool, min string) time.Time {
+func statementDate(p *docket.Problems, field, v string, required bool, min string) time.Time {
 	if v == "" {
 		if required {
 			p.Add(field, "is required")
@@ -430,10 +432,10 @@ type decisionWithCategory struct {
 // reads in keyset batches so memory stays constant; each statement is
 // checked with Validate before fn sees it, so an export never carries a
 // statement the database would refuse.
-func (s *Store) ExportDSA(ctx context.Context, by Actor, from, to time.Time, fn func(*Statement) error) (DSAStats, error) {
+func (s *Store) ExportDSA(ctx context.Context, by docket.Actor, from, to time.Time, fn func(*Statement) error) (DSAStats, error) {
 	var stats DSAStats
-	if !by.Is(RoleAuditor, RoleAdmin, RoleSystem) {
-		return stats, Errorf(Forbidden, "only auditors and admins export statements of reasons")
+	if by.Role != docket.RoleSystem && !by.Is(docket.Auditors...) {
+		return stats, docket.Errorf(docket.Forbidden, "only auditors and admins export statements of reasons")
 	}
 	if from.IsZero() {
 		from = time.Unix(0, 0)

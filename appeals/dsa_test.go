@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
@@ -110,7 +111,7 @@ func TestStatementRules(t *testing.T) {
 		err := s.Validate()
 		require.Error(t, err)
 		var fs []string
-		for _, f := range err.(*appeals.Error).Fields {
+		for _, f := range err.(*docket.Error).Fields {
 			fs = append(fs, f.Field)
 		}
 		return fs
@@ -151,15 +152,15 @@ func TestExportDSA(t *testing.T) {
 	now := time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC)
 	store := appeals.NewStore(db, appeals.Options{Now: func() time.Time { return now }})
 	ctx := context.Background()
-	admin := appeals.Actor{Role: appeals.RoleAdmin, Name: "ada"}
+	admin := docket.Actor{Role: docket.RoleAdmin, Name: "ada"}
 	_, err := store.PutPolicy(ctx, admin, "scams", appeals.PolicyInput{Title: "Scams", Text: "No scams.", Category: "STATEMENT_CATEGORY_SCAMS_AND_FRAUD"})
 	require.NoError(t, err)
 	_, err = store.PutPolicy(ctx, admin, "misc", appeals.PolicyInput{Title: "Misc", Text: "Other rules."})
 	require.NoError(t, err)
 	_, err = store.PutPolicy(ctx, admin, "bad", appeals.PolicyInput{Title: "Bad", Text: "x", Category: "SCAMS"})
-	require.Equal(t, appeals.Invalid, appeals.ErrorCode(err))
+	require.Equal(t, docket.Invalid, docket.ErrorCode(err))
 
-	enforcer := appeals.Actor{Role: appeals.RoleEnforcer, Name: "pipeline"}
+	enforcer := docket.Actor{Role: docket.RoleEnforcer, Name: "pipeline"}
 	yes := true
 	var ids []string
 	for i, in := range []appeals.DecisionInput{
@@ -174,7 +175,7 @@ func TestExportDSA(t *testing.T) {
 	}
 
 	var got []appeals.Statement
-	stats, err := store.ExportDSA(ctx, appeals.Actor{Role: appeals.RoleAuditor, Name: "audrey"}, time.Time{}, time.Time{}, func(s *appeals.Statement) error {
+	stats, err := store.ExportDSA(ctx, docket.Actor{Role: docket.RoleAuditor, Name: "audrey"}, time.Time{}, time.Time{}, func(s *appeals.Statement) error {
 		got = append(got, *s)
 		return nil
 	})
@@ -196,5 +197,5 @@ func TestExportDSA(t *testing.T) {
 	require.Equal(t, ids[1], got[0].PUID)
 
 	_, err = store.ExportDSA(ctx, enforcer, time.Time{}, time.Time{}, func(*appeals.Statement) error { return nil })
-	require.Equal(t, appeals.Forbidden, appeals.ErrorCode(err))
+	require.Equal(t, docket.Forbidden, docket.ErrorCode(err))
 }

@@ -1,18 +1,17 @@
 package appeals
 
 import (
+	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/docket-dev/docket"
 )
 
 // Hostile input: every string that reaches Postgres is checked here or in
 // api first. Postgres refuses NUL in text and any invalid UTF-8 with an
 // error, which would otherwise surface as a 500, and in a batch (see
 // batcher) as the error of every call in it.
-
-// MaxFieldErrors bounds the field errors one answer lists; api adds one
-// entry saying how many more there were.
-const MaxFieldErrors = 100
 
 // CleanString reports whether s is valid UTF-8 without NUL bytes: text
 // Postgres stores as given.
@@ -25,7 +24,7 @@ const DirtyMessage = "must be valid UTF-8 without NUL bytes"
 
 // clean adds a problem for field when v fails CleanString; it reports
 // whether v was clean, so the field's other checks can be skipped.
-func clean(p *Problems, field, v string) bool {
+func clean(p *docket.Problems, field, v string) bool {
 	if CleanString(v) {
 		return true
 	}
@@ -40,11 +39,11 @@ func clean(p *Problems, field, v string) bool {
 // without echoing the id, whose length the caller chose.
 func checkID(what, field, id string) error {
 	if !CleanString(id) {
-		return &Error{Code: Invalid, Message: "the request has invalid fields",
-			Fields: []FieldError{{Field: field, Message: DirtyMessage}}}
+		return &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+			Fields: []docket.FieldError{{Field: field, Message: DirtyMessage}}}
 	}
 	if !ValidPlatformID(id) {
-		return Errorf(NotFound, "%s not found", what)
+		return docket.Errorf(docket.NotFound, "%s not found", what)
 	}
 	return nil
 }
@@ -52,11 +51,30 @@ func checkID(what, field, id string) error {
 // checkCode vets a policy code from a path as checkID vets an id.
 func checkCode(code string) error {
 	if !CleanString(code) {
-		return &Error{Code: Invalid, Message: "the request has invalid fields",
-			Fields: []FieldError{{Field: "code", Message: DirtyMessage}}}
+		return &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+			Fields: []docket.FieldError{{Field: "code", Message: DirtyMessage}}}
 	}
 	if !ValidPolicyCode(code) {
-		return Errorf(NotFound, "policy not found")
+		return docket.Errorf(docket.NotFound, "policy not found")
 	}
 	return nil
 }
+
+// The shapes of identifiers, as patterns /openapi.json repeats (fields
+// name them with a `pattern` tag).
+const (
+	PlatformIDPattern = `^[A-Za-z0-9._:-]{1,128}$`
+	PolicyCodePattern = `^[a-z0-9-]{1,64}$`
+)
+
+var (
+	platformIDRe = regexp.MustCompile(PlatformIDPattern)
+	policyCodeRe = regexp.MustCompile(PolicyCodePattern)
+	tokenNameRe  = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
+)
+
+// ValidPlatformID reports whether s is an advertiser or ad identifier.
+func ValidPlatformID(s string) bool { return platformIDRe.MatchString(s) }
+
+// ValidPolicyCode reports whether s is a policy code.
+func ValidPolicyCode(s string) bool { return policyCodeRe.MatchString(s) }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals/groupcommit"
 )
 
@@ -26,7 +27,7 @@ func TestOneBadCallInABatchFailsNoOther(t *testing.T) {
 	ctx := context.Background()
 	const n = 6
 	s, db, _ := queueFixture(t, n, 0, "")
-	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	rita := docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
 	for range n {
 		got, err := s.Claim(ctx, rita)
 		require.NoError(t, err)
@@ -83,14 +84,14 @@ func TestResolveVetsTheIDBeforeTheBatch(t *testing.T) {
 	ctx := context.Background()
 	const n = 25
 	s, _, _ := queueFixture(t, n, 0, "")
-	rita := Actor{Role: RoleReviewer, Name: "rita"}
+	rita := docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
 	for range n {
 		got, err := s.Claim(ctx, rita)
 		require.NoError(t, err)
 		require.NotNil(t, got)
 	}
 	upheld := ResolveInput{Outcome: AppealUpheld, Rationale: "Checked."}
-	bad := map[string]Code{"a-\xff": Invalid, "a-\x00": Invalid, strings.Repeat("a", 200): NotFound, "a b": NotFound}
+	bad := map[string]docket.Code{"a-\xff": docket.Invalid, "a-\x00": docket.Invalid, strings.Repeat("a", 200): docket.NotFound, "a b": docket.NotFound}
 	var wg sync.WaitGroup
 	for i := 1; i <= n; i++ {
 		wg.Go(func() {
@@ -101,7 +102,7 @@ func TestResolveVetsTheIDBeforeTheBatch(t *testing.T) {
 	for id, code := range bad {
 		wg.Go(func() {
 			_, err := s.Resolve(ctx, rita, id, upheld)
-			assert.Equal(t, code, ErrorCode(err), "%q: %v", id, err)
+			assert.Equal(t, code, docket.ErrorCode(err), "%q: %v", id, err)
 		})
 	}
 	wg.Wait()
@@ -111,7 +112,7 @@ func TestResolveVetsTheIDBeforeTheBatch(t *testing.T) {
 // number of checks and errors, whoever calls Validate.
 func TestValidateBoundsItsWork(t *testing.T) {
 	t.Parallel()
-	var e *Error
+	var e *docket.Error
 	err := AppealInput{Statement: "s", Evidence: make([]EvidenceItem, 340_000)}.Validate()
 	require.ErrorAs(t, err, &e)
 	require.Len(t, e.Fields, 1+MaxEvidenceItems, "the list's error, then one per item that could be kept")

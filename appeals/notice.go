@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -19,7 +20,7 @@ var noticeChannels = []string{"email", "in_app", "api", "post", "other"}
 // its advertiser (DSA Art. 17(1): it must be provided "at the latest" when
 // the restriction is imposed; this records when it actually was).
 type NoticeInput struct {
-	Channel string `json:"channel" enum:"email,in_app,api,post,other"`
+	Channel string `json:"channel" enumSet:"channel"`
 	// DeliveredAt is when the notice was delivered (RFC 3339); empty: now.
 	DeliveredAt string `json:"delivered_at" format:"date-time" doc:"When the notice was delivered; not in the future. Absent: now."`
 	// Reference is the sender's own id of the message, for tracing.
@@ -50,7 +51,7 @@ type Notice struct {
 const noticeSkew = 5 * time.Minute
 
 func (in NoticeInput) validate(now time.Time) (time.Time, error) {
-	var p Problems
+	var p docket.Problems
 	enum(&p, "channel", in.Channel, noticeChannels)
 	at := now
 	if in.DeliveredAt != "" {
@@ -78,15 +79,15 @@ func (in NoticeInput) validate(now time.Time) (time.Time, error) {
 // Admins and enforcers may record notices: the mailer that sends the
 // statements runs with an enforcer-role token, as the pipeline that
 // records decisions does; reviewers, auditors and advertisers may not.
-func (s *Store) RecordNotice(ctx context.Context, by Actor, decisionID string, in NoticeInput) (Decision, error) {
-	if !by.Is(RoleEnforcer, RoleAdmin) {
-		return Decision{}, Errorf(Forbidden, "only enforcers and admins record notices")
+func (s *Store) RecordNotice(ctx context.Context, by docket.Actor, decisionID string, in NoticeInput, opts ...WriteOption) (Decision, error) {
+	if !by.Is(docket.Recorders...) {
+		return Decision{}, docket.Errorf(docket.Forbidden, "only enforcers and admins record notices")
 	}
 	at, err := in.validate(s.now())
 	if err != nil {
 		return Decision{}, err
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Decision, error) {
+	return write(ctx, s, idempotencyOf(opts), func(tx *sqlx.Tx, now time.Time) (Decision, error) {
 		d, err := getDecision(ctx, tx, decisionID, true)
 		if err != nil {
 			return Decision{}, err
@@ -94,8 +95,8 @@ func (s *Store) RecordNotice(ctx context.Context, by Actor, decisionID string, i
 		// Senders often report whole seconds; only a delivery before the
 		// decision's second is impossible.
 		if at.Before(d.DecidedAt.Truncate(time.Second)) {
-			return Decision{}, &Error{Code: Invalid, Message: "the request has invalid fields",
-				Fields: []FieldError{{Field: "delivered_at", Message: "must not be before the decision (" + d.DecidedAt.Format(time.RFC3339) + ")"}}}
+			return Decision{}, &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+				Fields: []docket.FieldError{{Field: "delivered_at", Message: "must not be before the decision (" + d.DecidedAt.Format(time.RFC3339) + ")"}}}
 		}
 		// The earliest delivery is when the advertiser learned of the
 		// decision; later (or out-of-order) reports only add entries.

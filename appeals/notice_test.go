@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
@@ -18,8 +19,8 @@ func TestRecordNotice(t *testing.T) {
 	db := pgtest.New(t)
 	clock := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	store := appeals.NewStore(db, appeals.Options{Now: func() time.Time { return clock }})
-	admin := appeals.Actor{Role: appeals.RoleAdmin, Name: "ada"}
-	mailer := appeals.Actor{Role: appeals.RoleEnforcer, Name: "mailer"}
+	admin := docket.Actor{Role: docket.RoleAdmin, Name: "ada"}
+	mailer := docket.Actor{Role: docket.RoleEnforcer, Name: "mailer"}
 	_, err := store.PutPolicy(ctx, admin, "crypto", appeals.PolicyInput{Title: "Crypto", Text: "No token sales."})
 	require.NoError(t, err)
 	yes := true
@@ -30,19 +31,19 @@ func TestRecordNotice(t *testing.T) {
 	require.Nil(t, d.NotifiedAt)
 
 	// Roles other than enforcer and admin may never record a notice.
-	for _, r := range []appeals.Role{appeals.RoleReviewer, appeals.RoleSeniorReviewer, appeals.RoleAuditor, appeals.RoleAdvertiser} {
-		_, err := store.RecordNotice(ctx, appeals.Actor{Role: r, Name: "x", AdvertiserID: "acme"}, d.ID, appeals.NoticeInput{Channel: "email"})
-		require.Equal(t, appeals.Forbidden, appeals.ErrorCode(err), r)
+	for _, r := range []docket.Role{docket.RoleReviewer, docket.RoleSeniorReviewer, docket.RoleAuditor, docket.RoleAdvertiser} {
+		_, err := store.RecordNotice(ctx, docket.Actor{Role: r, Name: "x", AdvertiserID: "acme"}, d.ID, appeals.NoticeInput{Channel: "email"})
+		require.Equal(t, docket.Forbidden, docket.ErrorCode(err), r)
 	}
 	// Every bad field is named.
 	_, err = store.RecordNotice(ctx, mailer, d.ID, appeals.NoticeInput{Channel: "pigeon", DeliveredAt: "yesterday"})
-	var ae *appeals.Error
+	var ae *docket.Error
 	require.ErrorAs(t, err, &ae)
 	require.Len(t, ae.Fields, 2)
 	_, err = store.RecordNotice(ctx, mailer, d.ID, appeals.NoticeInput{Channel: "email", DeliveredAt: clock.Add(-time.Hour).Format(time.RFC3339)})
-	require.Equal(t, appeals.Invalid, appeals.ErrorCode(err), "a delivery before the decision")
+	require.Equal(t, docket.Invalid, docket.ErrorCode(err), "a delivery before the decision")
 	_, err = store.RecordNotice(ctx, mailer, "nope", appeals.NoticeInput{Channel: "email"})
-	require.Equal(t, appeals.NotFound, appeals.ErrorCode(err))
+	require.Equal(t, docket.NotFound, docket.ErrorCode(err))
 
 	// The first delivery, three days late, sets notified_at.
 	first := clock.Add(72 * time.Hour)

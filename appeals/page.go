@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/docket-dev/docket"
 )
 
 // PageRequest asks for one page of a keyset-paginated list.
@@ -24,12 +26,12 @@ const (
 // Validate checks the limit and the cursor's form: the cursor of a list
 // of records by id (decisions, appeals). ListPolicies checks its own.
 func (r PageRequest) Validate() error {
-	var p Problems
+	var p docket.Problems
 	if r.Limit < 0 || r.Limit > MaxLimit {
 		p.Add("limit", "must be between 1 and %d", MaxLimit)
 	}
 	if _, err := r.after(ValidPlatformID); err != nil {
-		p.merge(err)
+		p.Merge(err)
 	}
 	return p.Err()
 }
@@ -55,8 +57,8 @@ func (r PageRequest) after(valid func(string) bool) (string, error) {
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(r.Cursor)
 	if err != nil || len(b) == 0 || base64.RawURLEncoding.EncodeToString(b) != r.Cursor || !valid(string(b)) {
-		return "", &Error{Code: Invalid, Message: "the request has invalid fields",
-			Fields: []FieldError{{Field: "cursor", Message: "is not a cursor this server gave"}}}
+		return "", &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+			Fields: []docket.FieldError{{Field: "cursor", Message: "is not a cursor this server gave"}}}
 	}
 	return string(b), nil
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket"
 )
 
 // FuzzCursor checks the cursor parser on any string: it never panics, a
@@ -27,7 +29,7 @@ func FuzzCursor(f *testing.F) {
 		for _, valid := range []func(string) bool{ValidPlatformID, ValidPolicyCode} {
 			key, err := PageRequest{Cursor: s}.after(valid)
 			if err != nil {
-				require.Equal(t, Invalid, ErrorCode(err))
+				require.Equal(t, docket.Invalid, docket.ErrorCode(err))
 				require.Empty(t, key)
 			} else if s != "" {
 				require.True(t, valid(key))
@@ -43,7 +45,7 @@ func FuzzCursor(f *testing.F) {
 		}
 		r := PageRequest{Cursor: s, Limit: limit}
 		if err := r.Validate(); err != nil {
-			require.Equal(t, Invalid, ErrorCode(err))
+			require.Equal(t, docket.Invalid, docket.ErrorCode(err))
 		}
 		require.GreaterOrEqual(t, r.limit(), 1)
 		require.LessOrEqual(t, r.limit(), MaxLimit)
@@ -64,7 +66,7 @@ func FuzzFilters(f *testing.F) {
 			AppealFilter{State: state, AdvertiserID: adv, DecisionID: decision, PageRequest: pr}.Validate(),
 		} {
 			if err != nil {
-				require.Equal(t, Invalid, ErrorCode(err), "%v", err)
+				require.Equal(t, docket.Invalid, docket.ErrorCode(err), "%v", err)
 			}
 		}
 	})
@@ -83,7 +85,7 @@ func FuzzNoticeValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, channel, at, ref string) {
 		got, err := NoticeInput{Channel: channel, DeliveredAt: at, Reference: ref}.validate(now)
 		if err != nil {
-			require.Equal(t, Invalid, ErrorCode(err))
+			require.Equal(t, docket.Invalid, docket.ErrorCode(err))
 			return
 		}
 		require.False(t, got.After(now.Add(noticeSkew)))
@@ -166,7 +168,7 @@ func FuzzStatementValidate(f *testing.F) {
 		}
 		err := s.Validate()
 		if err != nil {
-			require.Equal(t, Invalid, ErrorCode(err))
+			require.Equal(t, docket.Invalid, docket.ErrorCode(err))
 			return
 		}
 		again, err := json.Marshal(s)
@@ -188,7 +190,7 @@ func TestEndsAtPastYear9999(t *testing.T) {
 		EndsAt: "9999-12-31T23:30:00-01:00"}
 	err := in.Validate()
 	require.Error(t, err)
-	require.Equal(t, Invalid, ErrorCode(err))
+	require.Equal(t, docket.Invalid, docket.ErrorCode(err))
 	in.EndsAt = "9999-12-31T23:30:00+01:00"
 	require.NoError(t, in.Validate())
 }

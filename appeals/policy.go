@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -36,8 +37,8 @@ type PolicyInput struct {
 }
 
 // codeProblems checks a policy code taken from the path.
-func codeProblems(code string) Problems {
-	var p Problems
+func codeProblems(code string) docket.Problems {
+	var p docket.Problems
 	if !ValidPolicyCode(code) {
 		p.Add("code", "must be 1 to 64 characters of a-z, 0-9 and -")
 	}
@@ -46,7 +47,7 @@ func codeProblems(code string) Problems {
 
 // Validate checks a revision's fields.
 func (in PolicyInput) Validate() error {
-	var p Problems
+	var p docket.Problems
 	switch n := utf8.RuneCountInString(in.Title); {
 	case !CleanString(in.Title):
 		p.Add("title", DirtyMessage)
@@ -85,22 +86,22 @@ const policyColumns = `code, title, text, version, text_sha256, created_at, crea
 
 // PutPolicy adds a version of the policy code when its title or text
 // differ from the current version's.
-func (s *Store) PutPolicy(ctx context.Context, by Actor, code string, in PolicyInput) (PolicyRevision, error) {
-	if !by.Is(RoleAdmin) {
-		return PolicyRevision{}, Errorf(Forbidden, "only admins revise policies")
+func (s *Store) PutPolicy(ctx context.Context, by docket.Actor, code string, in PolicyInput, opts ...WriteOption) (PolicyRevision, error) {
+	if !by.Is(docket.Admins...) {
+		return PolicyRevision{}, docket.Errorf(docket.Forbidden, "only admins revise policies")
 	}
 	p := codeProblems(code)
-	p.merge(in.Validate())
+	p.Merge(in.Validate())
 	if err := p.Err(); err != nil {
 		return PolicyRevision{}, err
 	}
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (PolicyRevision, error) {
+	return write(ctx, s, idempotencyOf(opts), func(tx *sqlx.Tx, now time.Time) (PolicyRevision, error) {
 		// Serialize revisions of one code, not of all policies.
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('policy:' || $1, 0))`, code); err != nil {
 			return PolicyRevision{}, fmt.Errorf("appeals: lock policy: %w", err)
 		}
 		cur, err := currentPolicy(ctx, tx, code)
-		if err != nil && ErrorCode(err) != NotFound {
+		if err != nil && docket.ErrorCode(err) != docket.NotFound {
 			return PolicyRevision{}, err
 		}
 		// The category is part of a version: decisions pin it with the text.

@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals/groupcommit"
 	"github.com/docket-dev/docket/audit"
 )
@@ -34,12 +35,17 @@ import (
 // go through claimIn and resolveIn, so the rules are the same.
 
 // claimReq and resolveReq are one reviewer's call.
-type claimReq struct{ by Actor }
+// A call alone may be idempotent (idem); a batch's calls never are.
+type claimReq struct {
+	by   docket.Actor
+	idem *Idempotency
+}
 
 type resolveReq struct {
-	by Actor
-	id string
-	in ResolveInput
+	by   docket.Actor
+	id   string
+	in   ResolveInput
+	idem *Idempotency
 }
 
 // maxBatch bounds the calls one batch answers.
@@ -77,11 +83,13 @@ func nextQuery(senior bool) string {
 }
 
 func queued(senior bool) string {
-	states := `'pending', 'in_review'`
+	// Pending appeals, and claims whose lease lapsed; escalated ones for
+	// senior reviewers only.
+	states := []string{AppealPending, AppealInReview}
 	if senior {
-		states += `, 'escalated'`
+		states = append(states, AppealEscalated)
 	}
-	return `state IN (` + states + `) AND (assigned_to IS NULL OR lease_until <= $1)`
+	return `state IN (` + sqlList(states...) + `) AND (assigned_to IS NULL OR lease_until <= $1)`
 }
 
 // guardedUpdate returns one statement that sets set on the appeals listed
@@ -141,9 +149,9 @@ func applyResolutionsQuery() string {
 // mayReview checks that by may take event (escalate, resolve) on an
 // appeal now, as read (locked, or to be changed only if still that
 // version): not its decider, a legal transition, and by's live claim.
-func mayReview(a Appeal, by Actor, event string, now time.Time) error {
+func mayReview(a Appeal, by docket.Actor, event string, now time.Time) error {
 	if a.DeciderName == by.Name {
-		return Errorf(Forbidden, "%s made decision %s and may not review its appeal", by.Name, a.DecisionID)
+		return docket.Errorf(docket.Forbidden, "%s made decision %s and may not review its appeal", by.Name, a.DecisionID)
 	}
 	if err := checkTransition(a, event); err != nil {
 		return err
@@ -152,12 +160,12 @@ func mayReview(a Appeal, by Actor, event string, now time.Time) error {
 }
 
 // takes reports whether by may be handed a from the queue.
-func takes(a Appeal, by Actor) bool {
-	return a.DeciderName != by.Name && (a.State != AppealEscalated || by.Role == RoleSeniorReviewer)
+func takes(a Appeal, by docket.Actor) bool {
+	return a.DeciderName != by.Name && (a.State != AppealEscalated || by.Role == docket.RoleSeniorReviewer)
 }
 
 // appealEntry is an appeal's audit entry; record defaults to the appeal.
-func appealEntry(typ string, by Actor, now time.Time, a Appeal, record any) audit.Entry {
+func appealEntry(typ string, by docket.Actor, now time.Time, a Appeal, record any) audit.Entry {
 	if record == nil {
 		record = a
 	}
@@ -175,12 +183,12 @@ func appealEntry(typ string, by Actor, now time.Time, a Appeal, record any) audi
 // A claim without an Idempotency-Key joins the claims' batch (claimBatch);
 // one with a key, or one the batch sends back (errBusy), is claimed alone
 // (claimAlone).
-func (s *Store) Claim(ctx context.Context, by Actor) (*Appeal, error) {
-	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
-		return nil, Errorf(Forbidden, "only reviewers claim appeals")
+func (s *Store) Claim(ctx context.Context, by docket.Actor, opts ...WriteOption) (*Appeal, error) {
+	if !by.Is(docket.Reviewers...) {
+		return nil, docket.Errorf(docket.Forbidden, "only reviewers claim appeals")
 	}
-	req := claimReq{by: by}
-	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem != nil {
+	req := claimReq{by: by, idem: idempotencyOf(opts)}
+	if req.idem != nil {
 		return s.claimAlone(ctx, req)
 	}
 	return s.claims.Do(ctx, req)
@@ -196,7 +204,7 @@ func (s *Store) claimBatch(ctx context.Context, reqs []claimReq) ([]groupcommit.
 // claimAlone answers one claim in its own transaction, which locks the
 // appeal it takes (see claimIn).
 func (s *Store) claimAlone(ctx context.Context, req claimReq) (*Appeal, error) {
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (*Appeal, error) {
+	return write(ctx, s, req.idem, func(tx *sqlx.Tx, now time.Time) (*Appeal, error) {
 		out, err := s.claimIn(ctx, on{tx: tx}, now, []claimReq{req})
 		if err != nil {
 			return nil, err
@@ -291,7 +299,7 @@ func (s *Store) claimIn(ctx context.Context, w on, now time.Time, reqs []claimRe
 // order, the first one it may take. Alone (in a tx, locking), a claim that
 // finds none among them looks past them; in a batch it is busy instead.
 func (s *Store) matchClaims(ctx context.Context, w on, now time.Time, reqs []claimReq) ([]*appealRow, []bool, error) {
-	senior := slices.ContainsFunc(reqs, func(r claimReq) bool { return r.by.Role == RoleSeniorReviewer })
+	senior := slices.ContainsFunc(reqs, func(r claimReq) bool { return r.by.Role == docket.RoleSeniorReviewer })
 	limit := len(reqs) + claimSlack
 	candidates := qCandidates
 	switch {
@@ -330,7 +338,7 @@ func (s *Store) matchClaims(ctx context.Context, w on, now time.Time, reqs []cla
 		}
 		// Every candidate was taken or not for r: look past them.
 		var more []appealRow
-		if err := w.tx.SelectContext(ctx, &more, nextQuery(r.by.Role == RoleSeniorReviewer),
+		if err := w.tx.SelectContext(ctx, &more, nextQuery(r.by.Role == docket.RoleSeniorReviewer),
 			now, r.by.Name, held); err != nil {
 			return nil, nil, err
 		}
@@ -380,9 +388,9 @@ func claimChanges(reqs []claimReq, out []*appealRow, now, lease time.Time) (entr
 // (resolveBatch); a reversal, which also changes its decision, one with a
 // key, and one the batch sends back (errBusy) are resolved alone
 // (resolveAlone).
-func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInput) (Appeal, error) {
-	if !by.Is(RoleReviewer, RoleSeniorReviewer) {
-		return Appeal{}, Errorf(Forbidden, "only reviewers resolve appeals; resolution is never automated")
+func (s *Store) Resolve(ctx context.Context, by docket.Actor, id string, in ResolveInput, opts ...WriteOption) (Appeal, error) {
+	if !by.Is(docket.Reviewers...) {
+		return Appeal{}, docket.Errorf(docket.Forbidden, "only reviewers resolve appeals; resolution is never automated")
 	}
 	if err := in.Validate(); err != nil {
 		return Appeal{}, err
@@ -392,8 +400,8 @@ func (s *Store) Resolve(ctx context.Context, by Actor, id string, in ResolveInpu
 	if err := checkID("appeal", "id", id); err != nil {
 		return Appeal{}, err
 	}
-	req := resolveReq{by: by, id: id, in: in}
-	if idem, _ := ctx.Value(idemKey{}).(*Idempotency); idem == nil && in.Outcome == AppealUpheld {
+	req := resolveReq{by: by, id: id, in: in, idem: idempotencyOf(opts)}
+	if req.idem == nil && in.Outcome == AppealUpheld {
 		return s.resolves.Do(ctx, req)
 	}
 	return s.resolveAlone(ctx, req)
@@ -410,7 +418,7 @@ func (s *Store) resolveBatch(ctx context.Context, reqs []resolveReq) ([]groupcom
 // resolveAlone answers one resolution in its own transaction, which locks
 // the appeal, and for a reversal its decision first, waiting for them.
 func (s *Store) resolveAlone(ctx context.Context, req resolveReq) (Appeal, error) {
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
+	return write(ctx, s, req.idem, func(tx *sqlx.Tx, now time.Time) (Appeal, error) {
 		var d Decision
 		if req.in.Outcome == AppealReversed {
 			// Decision before appeal, as FileAppeal and bulk reversals lock them.
@@ -470,7 +478,7 @@ func (s *Store) resolveIn(ctx context.Context, w on, now time.Time, reqs []resol
 	for i, r := range reqs {
 		row, ok := byID[r.id]
 		if !ok {
-			out[i].Err = Errorf(NotFound, "appeal %q not found", r.id)
+			out[i].Err = docket.Errorf(docket.NotFound, "appeal %q not found", r.id)
 			continue
 		}
 		a := &row.Appeal

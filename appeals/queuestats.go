@@ -19,7 +19,7 @@ func (s *Store) QueueDepth(ctx context.Context, now time.Time) (QueueDepth, erro
 	err := s.db.QueryRowxContext(ctx, `
 		SELECT count(*) FILTER (WHERE state = $1), count(*) FILTER (WHERE state = $2),
 			count(*) FILTER (WHERE state = $3), count(*) FILTER (WHERE due_at < $4)
-		FROM appeals WHERE state IN ($1, $2, $3)`,
+		FROM appeals WHERE state IN (`+openStatesSQL+`)`,
 		AppealPending, AppealInReview, AppealEscalated, now).Scan(&d.Pending, &d.InReview, &d.Escalated, &d.Overdue)
 	if err != nil {
 		return QueueDepth{}, fmt.Errorf("appeals: queue depth: %w", err)

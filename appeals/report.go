@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/docket-dev/docket"
 )
 
 // Transparency figures (DSA Art. 15(1)(d) and 24(1)) for a period.
@@ -89,9 +91,9 @@ func newFigures() Figures {
 }
 
 // AppealsReport computes the figures for p, overall and per policy.
-func (s *Store) AppealsReport(ctx context.Context, by Actor, p Period) (AppealsReport, error) {
-	if !by.Is(RoleAuditor, RoleAdmin, RoleSystem) {
-		return AppealsReport{}, Errorf(Forbidden, "only auditors and admins read the transparency figures")
+func (s *Store) AppealsReport(ctx context.Context, by docket.Actor, p Period) (AppealsReport, error) {
+	if by.Role != docket.RoleSystem && !by.Is(docket.Auditors...) {
+		return AppealsReport{}, docket.Errorf(docket.Forbidden, "only auditors and admins read the transparency figures")
 	}
 	now := s.now()
 	rep := AppealsReport{To: p.To, AsOf: now}
@@ -107,8 +109,8 @@ func (s *Store) AppealsReport(ctx context.Context, by Actor, p Period) (AppealsR
 	}
 	rep.To = rep.To.UTC()
 	if !rep.To.After(from) {
-		return AppealsReport{}, &Error{Code: Invalid, Message: "the request has invalid fields",
-			Fields: []FieldError{{Field: "to", Message: "must be after from"}}}
+		return AppealsReport{}, &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+			Fields: []docket.FieldError{{Field: "to", Message: "must be after from"}}}
 	}
 
 	byPolicy := map[string]*Figures{}
@@ -183,18 +185,18 @@ func (s *Store) AppealsReport(ctx context.Context, by Actor, p Period) (AppealsR
 	err = s.db.SelectContext(ctx, &arows, `
 		SELECT CASE WHEN grouping(d.policy_code) = 0 THEN d.policy_code END AS policy_code,
 			count(*) AS n,
-			count(*) FILTER (WHERE a.state = 'pending') AS pending,
-			count(*) FILTER (WHERE a.state = 'in_review') AS in_review,
-			count(*) FILTER (WHERE a.state = 'escalated') AS escalated,
-			count(*) FILTER (WHERE a.state = 'upheld') AS upheld,
-			count(*) FILTER (WHERE a.state = 'reversed') AS reversed,
-			count(*) FILTER (WHERE a.state = 'withdrawn') AS withdrawn,
-			count(*) FILTER (WHERE a.state IN ('pending', 'in_review', 'escalated') AND a.due_at < $3) AS overdue,
-			count(*) FILTER (WHERE a.state IN ('upheld', 'reversed') AND a.resolved_at > a.due_at) AS late,
+			count(*) FILTER (WHERE a.state = `+sqlList(AppealPending)+`) AS pending,
+			count(*) FILTER (WHERE a.state = `+sqlList(AppealInReview)+`) AS in_review,
+			count(*) FILTER (WHERE a.state = `+sqlList(AppealEscalated)+`) AS escalated,
+			count(*) FILTER (WHERE a.state = `+sqlList(AppealUpheld)+`) AS upheld,
+			count(*) FILTER (WHERE a.state = `+sqlList(AppealReversed)+`) AS reversed,
+			count(*) FILTER (WHERE a.state = `+sqlList(AppealWithdrawn)+`) AS withdrawn,
+			count(*) FILTER (WHERE a.state IN (`+openStatesSQL+`) AND a.due_at < $3) AS overdue,
+			count(*) FILTER (WHERE a.state IN (`+resolvedStatesSQL+`) AND a.resolved_at > a.due_at) AS late,
 			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.resolved_at - a.filed_at))
-				FILTER (WHERE a.state IN ('upheld', 'reversed')) AS median_resolve,
+				FILTER (WHERE a.state IN (`+resolvedStatesSQL+`)) AS median_resolve,
 			percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM a.resolved_at - a.filed_at))
-				FILTER (WHERE a.state IN ('upheld', 'reversed')) AS p90_resolve
+				FILTER (WHERE a.state IN (`+resolvedStatesSQL+`)) AS p90_resolve
 		FROM appeals a JOIN decisions d ON d.id = a.decision_id
 		WHERE a.filed_at >= $1 AND a.filed_at < $2
 		GROUP BY GROUPING SETS ((), (d.policy_code))`, from, rep.To, now)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/docket-dev/docket"
 )
 
 // ReportSeries are the figures behind the auditors' charts for a period,
@@ -54,9 +56,9 @@ var resolveBuckets = []struct {
 }
 
 // ReportSeries reads the chart figures for p; auditors and admins only.
-func (s *Store) ReportSeries(ctx context.Context, by Actor, p Period) (ReportSeries, error) {
-	if !by.Is(RoleAuditor, RoleAdmin, RoleSystem) {
-		return ReportSeries{}, Errorf(Forbidden, "only auditors and admins read the transparency figures")
+func (s *Store) ReportSeries(ctx context.Context, by docket.Actor, p Period) (ReportSeries, error) {
+	if by.Role != docket.RoleSystem && !by.Is(docket.Auditors...) {
+		return ReportSeries{}, docket.Errorf(docket.Forbidden, "only auditors and admins read the transparency figures")
 	}
 	from, to := p.From.UTC(), p.To.UTC()
 	if p.From.IsZero() {
@@ -66,15 +68,15 @@ func (s *Store) ReportSeries(ctx context.Context, by Actor, p Period) (ReportSer
 		to = s.now().UTC()
 	}
 	if !to.After(from) {
-		return ReportSeries{}, &Error{Code: Invalid, Message: "the request has invalid fields",
-			Fields: []FieldError{{Field: "to", Message: "must be after from"}}}
+		return ReportSeries{}, &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+			Fields: []docket.FieldError{{Field: "to", Message: "must be after from"}}}
 	}
 	var out ReportSeries
 	if err := s.db.SelectContext(ctx, &out.Weeks, `
 		WITH f AS (SELECT date_trunc('week', filed_at AT TIME ZONE 'UTC') AS week, count(*) AS n FROM appeals
 				WHERE filed_at >= $1 AND filed_at < $2 GROUP BY 1),
 			r AS (SELECT date_trunc('week', resolved_at AT TIME ZONE 'UTC') AS week, count(*) AS n FROM appeals
-				WHERE filed_at >= $1 AND filed_at < $2 AND state IN ('upheld', 'reversed') GROUP BY 1)
+				WHERE filed_at >= $1 AND filed_at < $2 AND state IN (`+resolvedStatesSQL+`) GROUP BY 1)
 		SELECT coalesce(f.week, r.week) AS week, coalesce(f.n, 0) AS filed, coalesce(r.n, 0) AS resolved
 		FROM f FULL JOIN r ON f.week = r.week ORDER BY 1`, from, to); err != nil {
 		return ReportSeries{}, fmt.Errorf("appeals: report weeks: %w", err)
@@ -84,7 +86,7 @@ func (s *Store) ReportSeries(ctx context.Context, by Actor, p Period) (ReportSer
 	}
 	var secs []float64
 	if err := s.db.SelectContext(ctx, &secs, `SELECT extract(epoch FROM resolved_at - filed_at)::float8 FROM appeals
-		WHERE filed_at >= $1 AND filed_at < $2 AND state IN ('upheld', 'reversed')`, from, to); err != nil {
+		WHERE filed_at >= $1 AND filed_at < $2 AND state IN (`+resolvedStatesSQL+`)`, from, to); err != nil {
 		return ReportSeries{}, fmt.Errorf("appeals: report resolve times: %w", err)
 	}
 	out.Resolve = make([]Bucket, len(resolveBuckets))

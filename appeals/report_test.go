@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
@@ -24,12 +25,12 @@ func TestAppealsReport(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	now := t0
 	store := appeals.NewStore(db, appeals.Options{Now: func() time.Time { return now }})
-	admin := appeals.Actor{Role: appeals.RoleAdmin, Name: "ada"}
+	admin := docket.Actor{Role: docket.RoleAdmin, Name: "ada"}
 	for _, code := range []string{"crypto", "gambling"} {
 		_, err := store.PutPolicy(ctx, admin, code, appeals.PolicyInput{Title: code, Text: "Rules on " + code})
 		require.NoError(t, err)
 	}
-	enforcer := appeals.Actor{Role: appeals.RoleEnforcer, Name: "pipeline"}
+	enforcer := docket.Actor{Role: docket.RoleEnforcer, Name: "pipeline"}
 	decide := func(at time.Duration, policy, action, automated string, detected bool) string {
 		now = t0.Add(at)
 		in := appeals.DecisionInput{AdvertiserID: "acme", Action: action, PolicyCode: policy, Ground: "terms",
@@ -76,7 +77,7 @@ func TestAppealsReport(t *testing.T) {
 	appeal("a6", d5, "pending", 41*day, 48*day, nil)                    // filed after the period
 	now = t0.Add(45 * day)
 
-	rep, err := store.AppealsReport(ctx, appeals.Actor{Role: appeals.RoleAuditor, Name: "audrey"},
+	rep, err := store.AppealsReport(ctx, docket.Actor{Role: docket.RoleAuditor, Name: "audrey"},
 		appeals.Period{From: t0, To: t0.Add(20 * day)})
 	require.NoError(t, err)
 	f := func(v float64) *float64 { return &v }
@@ -149,5 +150,5 @@ func TestAppealsReport(t *testing.T) {
 	require.Empty(t, rep.Policies)
 
 	_, err = store.AppealsReport(ctx, enforcer, appeals.Period{})
-	require.Equal(t, appeals.Forbidden, appeals.ErrorCode(err))
+	require.Equal(t, docket.Forbidden, docket.ErrorCode(err))
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/lib/pq"
+
+	"github.com/docket-dev/docket"
 )
 
 // PolicyVersions returns every version of policy code, oldest first.
@@ -18,7 +20,7 @@ func (s *Store) PolicyVersions(ctx context.Context, code string) ([]Policy, erro
 		return nil, fmt.Errorf("appeals: list policy versions: %w", err)
 	}
 	if len(ps) == 0 {
-		return nil, Errorf(NotFound, "there is no policy %q", code)
+		return nil, docket.Errorf(docket.NotFound, "there is no policy %q", code)
 	}
 	return ps, nil
 }
@@ -38,14 +40,14 @@ type ReversalPreview struct {
 // anything: the same role (admins), the same checks of the code and the
 // versions (every version must exist), and the same selection of
 // decisions (in effect, not ended). The rationale is not needed yet.
-func (s *Store) CountReversible(ctx context.Context, by Actor, code string, versions []int) (ReversalPreview, error) {
-	if !by.Is(RoleAdmin) {
-		return ReversalPreview{}, Errorf(Forbidden, "only admins reverse decisions in bulk")
+func (s *Store) CountReversible(ctx context.Context, by docket.Actor, code string, versions []int) (ReversalPreview, error) {
+	if !by.Is(docket.Admins...) {
+		return ReversalPreview{}, docket.Errorf(docket.Forbidden, "only admins reverse decisions in bulk")
 	}
 	p := codeProblems(code)
 	// Validate as the reversal would, with a stand-in rationale.
 	if err := (ReversalInput{Versions: versions, Rationale: "preview"}).Validate(); err != nil {
-		p.merge(err)
+		p.Merge(err)
 	}
 	if err := p.Err(); err != nil {
 		return ReversalPreview{}, err
@@ -77,7 +79,7 @@ func (s *Store) CountReversible(ctx context.Context, by Actor, code string, vers
 	}
 	if err := s.db.SelectContext(ctx, &rows, `SELECT d.policy_version, count(*) AS n,
 			coalesce(sum((SELECT count(*) FROM appeals a WHERE a.decision_id = d.id
-				AND a.state IN ('pending', 'in_review', 'escalated'))), 0) AS open
+				AND a.state IN (`+openStatesSQL+`))), 0) AS open
 		FROM decisions d
 		WHERE d.policy_code = $1 AND d.policy_version = ANY($2) AND d.status = 'in_effect'
 		  AND (d.ends_at IS NULL OR d.ends_at > $3)

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/docket-dev/docket"
 )
 
 // Console sessions. A browser signs in with a bearer token once and then
@@ -44,7 +46,7 @@ func (l SessionLimits) withDefaults() SessionLimits {
 
 // Session is a live console session as a request finds it.
 type Session struct {
-	Actor Actor
+	Actor docket.Actor
 	// CSRF is the token every state-changing form of this session carries.
 	CSRF string
 	// ExpiresAt is the absolute expiry; IdleUntil when it ends unused.
@@ -100,16 +102,16 @@ func (s *Store) StartSession(ctx context.Context, tokenSecret string, lim Sessio
 // or whose token was revoked is Unauthorized.
 func (s *Store) LookupSession(ctx context.Context, id string) (Session, error) {
 	if id == "" || len(id) > 128 {
-		return Session{}, Errorf(Unauthorized, "no session")
+		return Session{}, docket.Errorf(docket.Unauthorized, "no session")
 	}
 	now := s.now()
 	var row struct {
-		Role         Role      `db:"role"`
-		Name         string    `db:"name"`
-		AdvertiserID *string   `db:"advertiser_id"`
-		CSRF         string    `db:"csrf"`
-		ExpiresAt    time.Time `db:"expires_at"`
-		IdleUntil    time.Time `db:"idle_until"`
+		Role         docket.Role `db:"role"`
+		Name         string      `db:"name"`
+		AdvertiserID *string     `db:"advertiser_id"`
+		CSRF         string      `db:"csrf"`
+		ExpiresAt    time.Time   `db:"expires_at"`
+		IdleUntil    time.Time   `db:"idle_until"`
 	}
 	err := s.db.GetContext(ctx, &row, `UPDATE console_sessions s SET last_seen_at = $2
 		FROM tokens t JOIN actor_names n ON n.name = t.name AND n.tenant = t.tenant
@@ -119,12 +121,12 @@ func (s *Store) LookupSession(ctx context.Context, id string) (Session, error) {
 		RETURNING t.role, t.name, t.advertiser_id, s.csrf, s.expires_at,
 		  least(s.expires_at, $2 + s.idle_seconds * interval '1 second') AS idle_until`, hashSecret(id), now)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Session{}, Errorf(Unauthorized, "the session is unknown, ended or expired, or its token was revoked; sign in again")
+		return Session{}, docket.Errorf(docket.Unauthorized, "the session is unknown, ended or expired, or its token was revoked; sign in again")
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("appeals: look up session: %w", err)
 	}
-	a := Actor{Role: row.Role, Name: row.Name}
+	a := docket.Actor{Role: row.Role, Name: row.Name}
 	if row.AdvertiserID != nil {
 		a.AdvertiserID = *row.AdvertiserID
 	}

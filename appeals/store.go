@@ -13,6 +13,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals/groupcommit"
 	"github.com/docket-dev/docket/audit"
 )
@@ -233,15 +234,32 @@ func (r *Replay) Error() string {
 	return fmt.Sprintf("replay of an earlier reply (status %d)", r.Status)
 }
 
-type idemKey struct{}
+// WriteOption qualifies one call of a write method of the Store. It is
+// an explicit part of the call, never a value carried by the context, so
+// a write the store makes on its own (a lease's release, a reversal's
+// batches) can never inherit a caller's key.
+type WriteOption func(*writeOptions)
 
-// WithIdempotency makes the next write through ctx idempotent under k.
-func WithIdempotency(ctx context.Context, k *Idempotency) context.Context {
-	return context.WithValue(ctx, idemKey{}, k)
+type writeOptions struct{ idem *Idempotency }
+
+// Idempotent makes the write idempotent under k: its reply is kept with
+// the change, and a retry with the same key and request gets a *Replay
+// of it instead of writing again. A nil k leaves the write as it is.
+func Idempotent(k *Idempotency) WriteOption {
+	return func(o *writeOptions) { o.idem = k }
 }
 
-// write runs fn in one transaction, with the idempotency key of ctx, if any.
-func write[T any](ctx context.Context, s *Store, fn func(tx *sqlx.Tx, now time.Time) (T, error)) (T, error) {
+// idempotencyOf returns the key the options bind the write to, or nil.
+func idempotencyOf(opts []WriteOption) *Idempotency {
+	var o writeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o.idem
+}
+
+// write runs fn in one transaction, under idem when it is not nil.
+func write[T any](ctx context.Context, s *Store, idem *Idempotency, fn func(tx *sqlx.Tx, now time.Time) (T, error)) (T, error) {
 	var zero T
 	if err := s.hot.prepare(ctx, s.db); err != nil {
 		return zero, err
@@ -252,7 +270,6 @@ func write[T any](ctx context.Context, s *Store, fn func(tx *sqlx.Tx, now time.T
 	}
 	defer tx.Rollback()
 	now := s.now()
-	idem, _ := ctx.Value(idemKey{}).(*Idempotency)
 	if idem != nil {
 		if err := claimKey(ctx, tx, idem, now); err != nil {
 			return zero, err
@@ -309,7 +326,7 @@ func claimKey(ctx context.Context, tx *sqlx.Tx, k *Idempotency, now time.Time) e
 		return fmt.Errorf("appeals: read key: %w", err)
 	}
 	if !bytes.Equal(row.Hash, k.RequestHash) {
-		return Errorf(KeyReused, "Idempotency-Key %q was used with a different request", k.Key)
+		return docket.Errorf(docket.KeyReused, "Idempotency-Key %q was used with a different request", k.Key)
 	}
 	rp := &Replay{Status: int(row.Status.Int64), Body: row.Body}
 	if len(row.Headers) > 0 {
@@ -323,7 +340,7 @@ func claimKey(ctx context.Context, tx *sqlx.Tx, k *Idempotency, now time.Time) e
 // notFound turns sql.ErrNoRows into a NotFound error.
 func notFound(err error, what, id string) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return Errorf(NotFound, "%s %q not found", what, id)
+		return docket.Errorf(docket.NotFound, "%s %q not found", what, id)
 	}
 	return fmt.Errorf("appeals: read %s: %w", what, err)
 }

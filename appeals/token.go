@@ -11,31 +11,32 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/audit"
 )
 
 // Token is a bearer credential's record; the secret is never stored, only
 // its SHA-256 (the secret is 256 random bits, so a fast hash suffices).
 type Token struct {
-	ID           string     `json:"id" db:"id"`
-	Name         string     `json:"name" db:"name"`
-	Role         Role       `json:"role" db:"role"`
-	AdvertiserID *string    `json:"advertiser_id,omitempty" db:"advertiser_id"`
-	CreatedAt    time.Time  `json:"created_at" db:"created_at"`
-	CreatedBy    string     `json:"created_by" db:"created_by"`
-	RevokedAt    *time.Time `json:"revoked_at,omitempty" db:"revoked_at"`
+	ID           string      `json:"id" db:"id"`
+	Name         string      `json:"name" db:"name"`
+	Role         docket.Role `json:"role" db:"role"`
+	AdvertiserID *string     `json:"advertiser_id,omitempty" db:"advertiser_id"`
+	CreatedAt    time.Time   `json:"created_at" db:"created_at"`
+	CreatedBy    string      `json:"created_by" db:"created_by"`
+	RevokedAt    *time.Time  `json:"revoked_at,omitempty" db:"revoked_at"`
 }
 
 // TokenInput is a token to create.
 type TokenInput struct {
 	Name         string
-	Role         Role
+	Role         docket.Role
 	AdvertiserID string
 }
 
 // Validate checks the name, the role and the advertiser binding.
 func (in TokenInput) Validate() error {
-	var p Problems
+	var p docket.Problems
 	if !tokenNameRe.MatchString(in.Name) {
 		p.Add("name", "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '@' and '-'")
 	}
@@ -43,9 +44,9 @@ func (in TokenInput) Validate() error {
 		p.Add("role", "must be one of admin, enforcer, reviewer, senior_reviewer, advertiser, auditor")
 	}
 	switch {
-	case in.Role == RoleAdvertiser && !ValidPlatformID(in.AdvertiserID):
+	case in.Role == docket.RoleAdvertiser && !ValidPlatformID(in.AdvertiserID):
 		p.Add("advertiser", "an advertiser token needs a valid advertiser id")
-	case in.Role != RoleAdvertiser && in.AdvertiserID != "":
+	case in.Role != docket.RoleAdvertiser && in.AdvertiserID != "":
 		p.Add("advertiser", "only advertiser tokens are bound to an advertiser")
 	}
 	return p.Err()
@@ -68,7 +69,7 @@ const tokenColumns = `id, name, role, advertiser_id, created_at, created_by, rev
 // be both the tenant and a reviewer of its appeals; were one NAME allowed
 // two advertisers, `advertiser:NAME` would stand for two tenants in the
 // log, in separation of duties and in idempotency.
-func (s *Store) CreateToken(ctx context.Context, by Actor, in TokenInput) (Token, string, error) {
+func (s *Store) CreateToken(ctx context.Context, by docket.Actor, in TokenInput) (Token, string, error) {
 	if err := in.Validate(); err != nil {
 		return Token{}, "", err
 	}
@@ -77,7 +78,7 @@ func (s *Store) CreateToken(ctx context.Context, by Actor, in TokenInput) (Token
 		return Token{}, "", fmt.Errorf("appeals: token secret: %w", err)
 	}
 	secret := "dkt_" + base64.RawURLEncoding.EncodeToString(raw[:])
-	t, err := write(ctx, s, func(tx *sqlx.Tx, now time.Time) (Token, error) {
+	t, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (Token, error) {
 		if err := bindName(ctx, tx, by, in, now); err != nil {
 			return Token{}, err
 		}
@@ -98,7 +99,7 @@ func (s *Store) CreateToken(ctx context.Context, by Actor, in TokenInput) (Token
 // insert waits for a concurrent transaction binding the same NAME and then
 // returns that binding, so of two concurrent creations for two tenants
 // exactly one wins; the tokens' foreign key to the binding backs this up.
-func bindName(ctx context.Context, tx *sqlx.Tx, by Actor, in TokenInput, now time.Time) error {
+func bindName(ctx context.Context, tx *sqlx.Tx, by docket.Actor, in TokenInput, now time.Time) error {
 	var tenant string
 	// DO UPDATE, not DO NOTHING: it returns the row that won, in one statement.
 	if err := tx.GetContext(ctx, &tenant, `INSERT INTO actor_names (name, tenant, bound_at, bound_by)
@@ -122,14 +123,14 @@ func nameTaken(in TokenInput, tenant string) error {
 	if in.AdvertiserID != "" {
 		want = fmt.Sprintf("advertiser %q", in.AdvertiserID)
 	}
-	return Errorf(Conflict, "the name %q is bound %s for good; a token of that name for %s is refused (one name is one actor): choose another name",
+	return docket.Errorf(docket.Conflict, "the name %q is bound %s for good; a token of that name for %s is refused (one name is one actor): choose another name",
 		in.Name, bound, want)
 }
 
 // RevokeTokens revokes every live token named name (of role, when given)
 // and returns how many it revoked.
-func (s *Store) RevokeTokens(ctx context.Context, by Actor, name string, role Role) (int, error) {
-	return write(ctx, s, func(tx *sqlx.Tx, now time.Time) (int, error) {
+func (s *Store) RevokeTokens(ctx context.Context, by docket.Actor, name string, role docket.Role) (int, error) {
+	return write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (int, error) {
 		var revoked []Token
 		if err := tx.SelectContext(ctx, &revoked, `UPDATE tokens SET revoked_at = $1
 			WHERE name = $2 AND revoked_at IS NULL AND ($3 = '' OR role = $3)
@@ -137,7 +138,7 @@ func (s *Store) RevokeTokens(ctx context.Context, by Actor, name string, role Ro
 			return 0, fmt.Errorf("appeals: revoke tokens: %w", err)
 		}
 		if len(revoked) == 0 {
-			return 0, Errorf(NotFound, "no live token named %q", name)
+			return 0, docket.Errorf(docket.NotFound, "no live token named %q", name)
 		}
 		for _, t := range revoked {
 			if err := s.append(ctx, tx, audit.Entry{Type: "token.revoked", Time: now, Actor: by.String(),
@@ -162,14 +163,14 @@ func (s *Store) ListTokens(ctx context.Context) ([]Token, error) {
 // token that disagrees with its NAME's binding (possible only for tokens
 // made before names were bound) is refused: it would be a second tenant
 // under one actor.
-func (s *Store) Authenticate(ctx context.Context, secret string) (Actor, error) {
+func (s *Store) Authenticate(ctx context.Context, secret string) (docket.Actor, error) {
 	a, _, err := s.authenticate(ctx, secret)
 	return a, err
 }
 
 // authenticate is Authenticate that also returns the token's id (sessions
 // are linked to it, so that revoking the token ends them).
-func (s *Store) authenticate(ctx context.Context, secret string) (Actor, string, error) {
+func (s *Store) authenticate(ctx context.Context, secret string) (docket.Actor, string, error) {
 	var t struct {
 		Token
 		Bound *string `db:"bound"`
@@ -177,17 +178,17 @@ func (s *Store) authenticate(ctx context.Context, secret string) (Actor, string,
 	err := s.db.GetContext(ctx, &t, `SELECT `+tokenColumns+`, (SELECT n.tenant FROM actor_names n WHERE n.name = tokens.name) AS bound
 		FROM tokens WHERE hash = $1 AND revoked_at IS NULL`, hashSecret(secret))
 	if err != nil {
-		if ErrorCode(notFound(err, "token", "")) == NotFound {
-			return Actor{}, "", Errorf(Unauthorized, "the token is unknown or revoked")
+		if docket.ErrorCode(notFound(err, "token", "")) == docket.NotFound {
+			return docket.Actor{}, "", docket.Errorf(docket.Unauthorized, "the token is unknown or revoked")
 		}
-		return Actor{}, "", fmt.Errorf("appeals: authenticate: %w", err)
+		return docket.Actor{}, "", fmt.Errorf("appeals: authenticate: %w", err)
 	}
-	a := Actor{Role: t.Role, Name: t.Name}
+	a := docket.Actor{Role: t.Role, Name: t.Name}
 	if t.AdvertiserID != nil {
 		a.AdvertiserID = *t.AdvertiserID
 	}
 	if t.Bound == nil || *t.Bound != a.AdvertiserID {
-		return Actor{}, "", Errorf(Unauthorized, "the token's name %q is bound to another actor; ask for a token of another name", t.Name)
+		return docket.Actor{}, "", docket.Errorf(docket.Unauthorized, "the token's name %q is bound to another actor; ask for a token of another name", t.Name)
 	}
 	return a, t.ID, nil
 }

@@ -8,13 +8,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
-var cli = appeals.Actor{Role: appeals.RoleSystem, Name: "cli/test"}
+var cli = docket.Actor{Role: docket.RoleSystem, Name: "cli/test"}
 
 func advertiserToken(name, advertiser string) appeals.TokenInput {
-	return appeals.TokenInput{Name: name, Role: appeals.RoleAdvertiser, AdvertiserID: advertiser}
+	return appeals.TokenInput{Name: name, Role: docket.RoleAdvertiser, AdvertiserID: advertiser}
 }
 
 // A NAME is bound for good by its first token: to one advertiser, or to
@@ -31,28 +32,28 @@ func TestTokenNameBoundToOneTenant(t *testing.T) {
 	require.NoError(t, err, "another token of the same NAME for the same advertiser")
 
 	_, _, err = f.store.CreateToken(ctx, cli, advertiserToken("acme", "advertiser-b"))
-	require.Equal(t, appeals.Conflict, appeals.ErrorCode(err), "%v", err)
+	require.Equal(t, docket.Conflict, docket.ErrorCode(err), "%v", err)
 	require.ErrorContains(t, err, `"acme" is bound to advertiser "advertiser-a"`)
 
 	// An advertiser's NAME never becomes staff: one person would be the
 	// tenant and a reviewer of its appeals.
-	_, _, err = f.store.CreateToken(ctx, cli, appeals.TokenInput{Name: "acme", Role: appeals.RoleReviewer})
-	require.Equal(t, appeals.Conflict, appeals.ErrorCode(err), "%v", err)
+	_, _, err = f.store.CreateToken(ctx, cli, appeals.TokenInput{Name: "acme", Role: docket.RoleReviewer})
+	require.Equal(t, docket.Conflict, docket.ErrorCode(err), "%v", err)
 
 	// Nor does a staff NAME become an advertiser; staff roles share a NAME.
-	_, _, err = f.store.CreateToken(ctx, cli, appeals.TokenInput{Name: "rita", Role: appeals.RoleReviewer})
+	_, _, err = f.store.CreateToken(ctx, cli, appeals.TokenInput{Name: "rita", Role: docket.RoleReviewer})
 	require.NoError(t, err)
-	_, _, err = f.store.CreateToken(ctx, cli, appeals.TokenInput{Name: "rita", Role: appeals.RoleSeniorReviewer})
+	_, _, err = f.store.CreateToken(ctx, cli, appeals.TokenInput{Name: "rita", Role: docket.RoleSeniorReviewer})
 	require.NoError(t, err)
 	_, _, err = f.store.CreateToken(ctx, cli, advertiserToken("rita", "advertiser-a"))
-	require.Equal(t, appeals.Conflict, appeals.ErrorCode(err), "%v", err)
+	require.Equal(t, docket.Conflict, docket.ErrorCode(err), "%v", err)
 	require.ErrorContains(t, err, `"rita" is bound to staff`)
 
 	// For good: revoking every token of the NAME keeps the binding.
 	_, err = f.store.RevokeTokens(ctx, cli, "acme", "")
 	require.NoError(t, err)
 	_, _, err = f.store.CreateToken(ctx, cli, advertiserToken("acme", "advertiser-b"))
-	require.Equal(t, appeals.Conflict, appeals.ErrorCode(err), "%v", err)
+	require.Equal(t, docket.Conflict, docket.ErrorCode(err), "%v", err)
 
 	var tenants []string
 	require.NoError(t, f.db.Select(&tenants, `SELECT DISTINCT coalesce(advertiser_id, '') FROM tokens WHERE name = 'acme'`))
@@ -84,7 +85,7 @@ func TestTokenNameConcurrentBindingsOneWins(t *testing.T) {
 			won++
 			continue
 		}
-		require.Equal(t, appeals.Conflict, appeals.ErrorCode(err), "%v", err)
+		require.Equal(t, docket.Conflict, docket.ErrorCode(err), "%v", err)
 	}
 	require.Equal(t, 1, won, "errors: %v", errs)
 	var tenants []string
@@ -117,7 +118,7 @@ func TestTokenDisagreeingWithItsBindingIsRefused(t *testing.T) {
 	require.NoError(t, tx.Commit())
 
 	_, err = f.store.Authenticate(f.ctx, "dkt_legacy")
-	require.Equal(t, appeals.Unauthorized, appeals.ErrorCode(err), "%v", err)
+	require.Equal(t, docket.Unauthorized, docket.ErrorCode(err), "%v", err)
 }
 
 // An Idempotency-Key is scoped by actor and tenant: the same actor string
@@ -130,24 +131,24 @@ func TestIdempotencyKeyScopedByTenant(t *testing.T) {
 	d := f.decision(appeals.ActionAdRemoval)
 	a := f.file(d)
 
-	tenantA := appeals.Actor{Role: appeals.RoleAdvertiser, Name: "owner", AdvertiserID: d.AdvertiserID}
-	tenantB := appeals.Actor{Role: appeals.RoleAdvertiser, Name: "owner", AdvertiserID: "globex"}
-	key := func(by appeals.Actor) *appeals.Idempotency {
+	tenantA := docket.Actor{Role: docket.RoleAdvertiser, Name: "owner", AdvertiserID: d.AdvertiserID}
+	tenantB := docket.Actor{Role: docket.RoleAdvertiser, Name: "owner", AdvertiserID: "globex"}
+	key := func(by docket.Actor) *appeals.Idempotency {
 		return &appeals.Idempotency{Actor: by.String(), Tenant: by.AdvertiserID, Key: "k-1", RequestHash: []byte("same request"),
 			Reply: func(v any) (int, map[string]string, []byte, error) {
 				b, err := json.Marshal(v)
 				return 200, nil, b, err
 			}}
 	}
-	_, err := f.store.Withdraw(appeals.WithIdempotency(f.ctx, key(tenantA)), tenantA, a.ID)
+	_, err := f.store.Withdraw(f.ctx, tenantA, a.ID, appeals.Idempotent(key(tenantA)))
 	require.NoError(t, err)
 
-	_, err = f.store.Withdraw(appeals.WithIdempotency(f.ctx, key(tenantB)), tenantB, a.ID)
+	_, err = f.store.Withdraw(f.ctx, tenantB, a.ID, appeals.Idempotent(key(tenantB)))
 	var replay *appeals.Replay
 	require.NotErrorAs(t, err, &replay, "tenant B was handed tenant A's reply")
-	require.Equal(t, appeals.NotFound, appeals.ErrorCode(err), "%v", err)
+	require.Equal(t, docket.NotFound, docket.ErrorCode(err), "%v", err)
 
-	_, err = f.store.Withdraw(appeals.WithIdempotency(f.ctx, key(tenantA)), tenantA, a.ID)
+	_, err = f.store.Withdraw(f.ctx, tenantA, a.ID, appeals.Idempotent(key(tenantA)))
 	require.ErrorAs(t, err, &replay, "tenant A's own retry replays")
 	require.Contains(t, string(replay.Body), a.ID)
 }

@@ -1,5 +1,7 @@
 package appeals
 
+import "github.com/docket-dev/docket"
+
 // Advertisers see staff by role only. Reviewers and enforcement staff act on
 // an advertiser's business; their names are theirs, not the tenant's, and
 // an escalation reason is an internal note between reviewers. The reasoned
@@ -12,13 +14,13 @@ func roleOnly(recorded *string) *string {
 	if recorded == nil {
 		return nil
 	}
-	r := RoleOf(*recorded)
+	r := docket.RoleOf(*recorded)
 	return &r
 }
 
 // ViewFor is a as by may read it.
-func (a Appeal) ViewFor(by Actor) Appeal {
-	if by.Role != RoleAdvertiser {
+func (a Appeal) ViewFor(by docket.Actor) Appeal {
+	if by.Role != docket.RoleAdvertiser {
 		return a
 	}
 	a.AssignedTo = roleOnly(a.AssignedTo)
@@ -30,11 +32,11 @@ func (a Appeal) ViewFor(by Actor) Appeal {
 
 // ViewFor is d as by may read it: the enforcer or admin who decided is a
 // member of staff like a reviewer, so an advertiser sees the role.
-func (d Decision) ViewFor(by Actor) Decision {
-	if by.Role != RoleAdvertiser {
+func (d Decision) ViewFor(by docket.Actor) Decision {
+	if by.Role != docket.RoleAdvertiser {
 		return d
 	}
-	d.DecidedBy = RoleOf(d.DecidedBy)
+	d.DecidedBy = docket.RoleOf(d.DecidedBy)
 	if d.Appeals != nil {
 		as := make([]Appeal, len(d.Appeals))
 		for i, a := range d.Appeals {
@@ -46,9 +48,9 @@ func (d Decision) ViewFor(by Actor) Decision {
 }
 
 // ViewFor is p as by may read it: the admin who wrote the version is staff.
-func (p Policy) ViewFor(by Actor) Policy {
-	if by.Role == RoleAdvertiser {
-		p.CreatedBy = RoleOf(p.CreatedBy)
+func (p Policy) ViewFor(by docket.Actor) Policy {
+	if by.Role == docket.RoleAdvertiser {
+		p.CreatedBy = docket.RoleOf(p.CreatedBy)
 	}
 	return p
 }

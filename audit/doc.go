@@ -12,8 +12,10 @@
 //
 // Log also serves entries, inclusion and consistency proofs; Verify
 // recomputes the whole log from the entries' bytes and checks every
-// checkpoint; VerifyRemote checks a live log against a checkpoint saved
-// earlier through the public HTTP API only. The log's tables reject UPDATE,
+// checkpoint; OpenCheckpoint opens a checkpoint handed in from outside. The
+// package speaks no HTTP: checking a live log against a checkpoint saved
+// earlier is a client's job, through the public API only, and lives with
+// the client (api/client, VerifyRemote). The log's tables reject UPDATE,
 // DELETE and TRUNCATE by trigger (migration 00002).
 //
 // One log, one key, no forks. The log's identity, its origin and verifier

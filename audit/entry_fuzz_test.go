@@ -3,14 +3,11 @@ package audit
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +15,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/transparency-dev/formats/log"
-	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 	"golang.org/x/mod/sumdb/note"
@@ -299,7 +295,7 @@ func FuzzOpenCheckpoint(f *testing.F) {
 		_ = originOf(signed)
 		_, _ = parseCheckpointText(signed)
 		for _, origin := range []string{"", fuzzOrigin} {
-			cp, err := openCheckpoint(signed, k.v, origin)
+			cp, err := OpenCheckpoint(signed, k.v, origin)
 			if err != nil {
 				continue
 			}
@@ -336,7 +332,7 @@ func FuzzCheckpointRoundTrip(f *testing.F) {
 		if rest, err := plain.Unmarshal(cp.Marshal()); err != nil || len(rest) != 0 {
 			// Not a checkpoint (an empty or multi-line origin, an empty
 			// root): it must not open as one either.
-			_, err := openCheckpoint(signed, k.v, "")
+			_, err := OpenCheckpoint(signed, k.v, "")
 			require.Error(t, err)
 			return
 		}
@@ -345,7 +341,7 @@ func FuzzCheckpointRoundTrip(f *testing.F) {
 			// in the origin): not a checkpoint any log of ours makes.
 			return
 		}
-		got, err := openCheckpoint(signed, k.v, origin)
+		got, err := OpenCheckpoint(signed, k.v, origin)
 		require.NoError(t, err)
 		require.Equal(t, origin, got.Origin)
 		require.Equal(t, size, got.Size)
@@ -373,72 +369,6 @@ func FuzzParseKeys(f *testing.F) {
 		}
 		_, _ = note.NewVerifier(s)
 		_ = KeyID(s)
-	})
-}
-
-// roundTripFunc serves VerifyRemote's requests from memory.
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// FuzzVerifyRemote runs `docket verify --remote` against a server whose
-// live checkpoint and consistency proof the fuzzer writes (or, with
-// valid set, a real live checkpoint and only the proof): no panic, and
-// success only when the proof really shows the saved tree is a prefix of
-// the live one.
-func FuzzVerifyRemote(f *testing.F) {
-	b := newFuzzBundle(f, 7)
-	k := b.keys
-	rootAt := b.tree.HashAt
-	saved := k.sign(f, log.Checkpoint{Origin: fuzzOrigin, Size: 3, Hash: rootAt(3)})
-	live := k.sign(f, log.Checkpoint{Origin: fuzzOrigin, Size: 7, Hash: rootAt(7)})
-	hashes, err := b.tree.ConsistencyProof(3, 7)
-	require.NoError(f, err)
-	good, err := json.Marshal(map[string]any{"from": 3, "to": 7, "hashes": hashes})
-	require.NoError(f, err)
-	f.Add(good, []byte(nil), true)
-	f.Add(good, live, false)
-	f.Add(good, saved, false)
-	f.Add([]byte(`{"hashes":[]}`), saved, false)
-	f.Add([]byte(`{"hashes":null}`), []byte(nil), true)
-	f.Add([]byte(`{"hashes":["AAAA"]}`), []byte(nil), true)
-	f.Add([]byte(`[]`), k.sign(f, log.Checkpoint{Origin: fuzzOrigin, Size: 2, Hash: rootAt(2)}), false)
-	f.Add([]byte(`{"hashes":[""]}`), k.sign(f, log.Checkpoint{Origin: "other", Size: 7, Hash: rootAt(7)}), false)
-	f.Fuzz(func(t *testing.T, proofBody, liveNote []byte, valid bool) {
-		if valid {
-			liveNote = live
-		}
-		client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			var body []byte
-			switch r.URL.Path {
-			case "/v1/audit/checkpoint":
-				body = liveNote
-			case "/v1/audit/proofs/consistency":
-				body = proofBody
-			case "/v1/audit/key":
-				body = []byte(k.vkey + "\n")
-			default:
-				return &http.Response{StatusCode: 404, Body: io.NopCloser(bytes.NewReader(nil))}, nil
-			}
-			return &http.Response{StatusCode: 200, Body: io.NopCloser(bytes.NewReader(body))}, nil
-		})}
-		for _, key := range []string{k.vkey, ""} {
-			res, err := VerifyRemote(context.Background(), client, "http://docket.test", key, saved)
-			if err != nil {
-				continue
-			}
-			require.Equal(t, uint64(3), res.Saved.Size)
-			require.GreaterOrEqual(t, res.Latest.Size, res.Saved.Size)
-			require.Equal(t, fuzzOrigin, res.Latest.Origin)
-			var p struct {
-				Hashes [][]byte `json:"hashes"`
-			}
-			require.NoError(t, json.Unmarshal(proofBody, &p))
-			require.NoError(t, proof.VerifyConsistency(rfc6962.DefaultHasher, 3, res.Latest.Size, p.Hashes, res.Saved.Hash, res.Latest.Hash))
-			if res.Latest.Size <= b.tree.Size() {
-				require.Equal(t, rootAt(res.Latest.Size), res.Latest.Hash, "a root the log never had was accepted")
-			}
-		}
 	})
 }
 

@@ -202,3 +202,22 @@ func originOf(signed []byte) string {
 	}
 	return body.Origin
 }
+
+// OpenCheckpoint verifies a signed checkpoint with v and returns its
+// body; an empty origin accepts any. It is how a client of the log (the
+// remote verifier in api/client, a successor log) opens a checkpoint it
+// was handed.
+func OpenCheckpoint(signed []byte, v note.Verifier, origin string) (log.Checkpoint, error) {
+	var cp log.Checkpoint
+	n, err := note.Open(signed, note.VerifierList(v))
+	if err != nil {
+		return cp, fmt.Errorf("signature: %w", err)
+	}
+	if rest, err := cp.Unmarshal([]byte(n.Text)); err != nil || len(rest) != 0 {
+		return cp, errors.New("the signed text is not a checkpoint")
+	}
+	if origin != "" && cp.Origin != origin {
+		return cp, fmt.Errorf("origin %q, want %q", cp.Origin, origin)
+	}
+	return cp, nil
+}

@@ -41,7 +41,7 @@ func Succeed(ctx context.Context, db *sqlx.DB, checkpoint []byte, verifierKey, n
 	if err != nil {
 		return Predecessor{}, fmt.Errorf("audit: predecessor's verifier key: %w", err)
 	}
-	cp, err := openCheckpoint(checkpoint, v, "")
+	cp, err := OpenCheckpoint(checkpoint, v, "")
 	if err != nil {
 		return Predecessor{}, fmt.Errorf("audit: predecessor's checkpoint: %w", err)
 	}

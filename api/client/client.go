@@ -14,6 +14,13 @@
 // decoded from its application/problem+json body, with the status, the
 // problem type and the field errors.
 //
+// Verifying. An auditor needs no token to hold the log to a checkpoint it
+// saved earlier: VerifyRemote fetches the live checkpoint and a
+// consistency proof through the public routes, as any outsider can, and
+// checks them with audit's checkpoint parser and the Merkle proofs. That
+// is `docket verify --remote`; what it knows of the server is the public
+// API and nothing else.
+//
 // Retries are the caller's. A read may always be retried. A write is safe
 // to retry only with an Idempotency-Key (the IdempotencyKey option): the
 // same key and body within 24 hours returns the first reply again and
@@ -33,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -51,7 +59,7 @@ type (
 	ReversalInput  = appeals.ReversalInput
 	ReversalReport = appeals.ReversalReport
 	AppealsReport  = appeals.AppealsReport
-	FieldError     = appeals.FieldError
+	FieldError     = docket.FieldError
 )
 
 // Page is one page of a list; NextCursor, when set, fetches the next.

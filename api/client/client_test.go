@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/api/client"
 	"github.com/docket-dev/docket/appeals"
@@ -50,9 +51,9 @@ func setup(t *testing.T) *env {
 }
 
 // as is a client acting with a new token of role.
-func (e *env) as(role appeals.Role, name, advertiser string) *client.Client {
+func (e *env) as(role docket.Role, name, advertiser string) *client.Client {
 	e.t.Helper()
-	_, secret, err := e.store.CreateToken(context.Background(), appeals.Actor{Role: appeals.RoleSystem, Name: "test"},
+	_, secret, err := e.store.CreateToken(context.Background(), docket.Actor{Role: docket.RoleSystem, Name: "test"},
 		appeals.TokenInput{Name: name, Role: role, AdvertiserID: advertiser})
 	require.NoError(e.t, err)
 	c, err := client.New(e.url, secret, e.hc)
@@ -77,12 +78,12 @@ func TestClientWorkflow(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
-	admin := e.as(appeals.RoleAdmin, "ada", "")
-	enforcer := e.as(appeals.RoleEnforcer, "pipeline", "")
-	mailer := e.as(appeals.RoleEnforcer, "mailer", "")
-	acme := e.as(appeals.RoleAdvertiser, "acme-owner", "acme")
-	rita := e.as(appeals.RoleReviewer, "rita", "")
-	sam := e.as(appeals.RoleSeniorReviewer, "sam", "")
+	admin := e.as(docket.RoleAdmin, "ada", "")
+	enforcer := e.as(docket.RoleEnforcer, "pipeline", "")
+	mailer := e.as(docket.RoleEnforcer, "mailer", "")
+	acme := e.as(docket.RoleAdvertiser, "acme-owner", "acme")
+	rita := e.as(docket.RoleReviewer, "rita", "")
+	sam := e.as(docket.RoleSeniorReviewer, "sam", "")
 
 	p, created, err := admin.PutPolicy(ctx, "crypto-ads", client.PolicyInput{Title: "No crypto ads", Text: "No ads for tokens."})
 	require.NoError(t, err)
@@ -151,7 +152,7 @@ func TestClientErrors(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
-	enforcer := e.as(appeals.RoleEnforcer, "pipeline", "")
+	enforcer := e.as(docket.RoleEnforcer, "pipeline", "")
 	in := decisionInput("acme", "ad-1")
 	in.PolicyCode, in.Ground = "no such policy!", "whim"
 	_, err := enforcer.CreateDecision(ctx, in)
@@ -182,10 +183,10 @@ func TestClientAudit(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
-	admin := e.as(appeals.RoleAdmin, "ada", "")
+	admin := e.as(docket.RoleAdmin, "ada", "")
 	_, _, err := admin.PutPolicy(ctx, "crypto-ads", client.PolicyInput{Title: "No crypto ads", Text: "No ads for tokens."})
 	require.NoError(t, err)
-	enforcer := e.as(appeals.RoleEnforcer, "pipeline", "")
+	enforcer := e.as(docket.RoleEnforcer, "pipeline", "")
 	for _, adv := range []string{"acme", "globex"} {
 		_, err := enforcer.CreateDecision(ctx, decisionInput(adv, "ad-1"))
 		require.NoError(t, err)
@@ -208,7 +209,7 @@ func TestClientAudit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, latest.Size, cons.To)
 
-	auditor := e.as(appeals.RoleAuditor, "audrey", "")
+	auditor := e.as(docket.RoleAuditor, "audrey", "")
 	rc, err := auditor.ExportAudit(ctx, client.ExportQuery{Types: []string{"decision.recorded"}}, false)
 	require.NoError(t, err)
 	body, err := io.ReadAll(rc)

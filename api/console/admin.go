@@ -6,12 +6,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
 // admins are the policy owners: only they read the admin pages, as only
 // they revise policies and reverse decisions in bulk in the API.
-var admins = []appeals.Role{appeals.RoleAdmin}
+var admins = docket.Admins
 
 type policiesView struct {
 	Items []appeals.Policy
@@ -71,14 +72,14 @@ func (c *Console) putPolicy(w http.ResponseWriter, r *http.Request, s *appeals.S
 		return err
 	} else if !revising {
 		if err == nil {
-			err = &appeals.Error{Code: appeals.Conflict, Message: "the request has invalid fields",
-				Fields: []appeals.FieldError{{Field: "code", Message: "is taken: revise that policy on its page"}}}
+			err = &docket.Error{Code: docket.Conflict, Message: "the request has invalid fields",
+				Fields: []docket.FieldError{{Field: "code", Message: "is taken: revise that policy on its page"}}}
 			form.Errors = fieldErrors(err)
 			return c.renderPolicies(w, r, s, http.StatusConflict, message(err), form)
 		}
 	}
 	rev, err := c.store.PutPolicy(r.Context(), s.Actor, code, in)
-	if appeals.ErrorCode(err) == appeals.Invalid {
+	if docket.ErrorCode(err) == docket.Invalid {
 		form.Errors = fieldErrors(err)
 		if !revising {
 			return c.renderPolicies(w, r, s, statusOf(err), message(err), form)
@@ -146,7 +147,7 @@ func (c *Console) renderPolicy(w http.ResponseWriter, r *http.Request, s *appeal
 		if q := r.URL.Query().Get(name); q != "" && r.Method == http.MethodGet {
 			var err error
 			if n, err = strconv.Atoi(q); err != nil || n < 1 || n > len(vs) {
-				return appeals.Policy{}, appeals.Errorf(appeals.Invalid, "%s must be a version from 1 to %d", name, len(vs))
+				return appeals.Policy{}, docket.Errorf(docket.Invalid, "%s must be a version from 1 to %d", name, len(vs))
 			}
 		}
 		return vs[n-1], nil // versions are numbered from 1 without gaps
@@ -187,7 +188,7 @@ func (c *Console) reversal(w http.ResponseWriter, r *http.Request, s *appeals.Se
 	for _, raw := range r.PostForm["versions"] {
 		n, err := strconv.Atoi(raw)
 		if err != nil {
-			return c.reversalRefused(w, r, s, form, appeals.Errorf(appeals.Invalid, "versions must be whole numbers"))
+			return c.reversalRefused(w, r, s, form, docket.Errorf(docket.Invalid, "versions must be whole numbers"))
 		}
 		versions = append(versions, n)
 		form.Versions[n] = true
@@ -215,14 +216,14 @@ func (c *Console) reversal(w http.ResponseWriter, r *http.Request, s *appeals.Se
 		c.render(w, r, http.StatusOK, "reversal", view{Session: s, Title: "Decisions reversed under " + code,
 			Flash: "The bulk reversal ran: " + strconv.Itoa(rep.Reversed) + " decisions reversed.", Data: v})
 	default:
-		return appeals.Errorf(appeals.Invalid, "the form's step must be preview or run")
+		return docket.Errorf(docket.Invalid, "the form's step must be preview or run")
 	}
 	return nil
 }
 
 // reversalRefused shows invalid input by field on the policy's page.
 func (c *Console) reversalRefused(w http.ResponseWriter, r *http.Request, s *appeals.Session, form reversalForm, err error) error {
-	if appeals.ErrorCode(err) != appeals.Invalid {
+	if docket.ErrorCode(err) != docket.Invalid {
 		return err
 	}
 	form.Errors = fieldErrors(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -100,7 +101,7 @@ func TestAuditorChartsAndExports(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	a := e.fileAppeal("Please look again.")
-	rita := appeals.Actor{Role: appeals.RoleReviewer, Name: "rita"}
+	rita := docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
 	claimed, err := e.store.Claim(ctx, rita)
 	require.NoError(t, err)
 	require.Equal(t, a.ID, claimed.ID)
@@ -229,18 +230,18 @@ func TestPreviewAndSeriesRoles(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
-	auditor := appeals.Actor{Role: appeals.RoleAuditor, Name: "audrey"}
+	auditor := docket.Actor{Role: docket.RoleAuditor, Name: "audrey"}
 	_, err := e.store.CountReversible(ctx, auditor, "crypto", []int{1})
-	require.Equal(t, appeals.Forbidden, appeals.ErrorCode(err))
+	require.Equal(t, docket.Forbidden, docket.ErrorCode(err))
 	_, err = e.store.CountReversible(ctx, admin, "crypto", []int{1, 1})
-	require.Equal(t, appeals.Invalid, appeals.ErrorCode(err), "the reversal's own checks")
+	require.Equal(t, docket.Invalid, docket.ErrorCode(err), "the reversal's own checks")
 	_, err = e.store.CountReversible(ctx, admin, "nope", []int{1})
-	require.Equal(t, appeals.NotFound, appeals.ErrorCode(err))
+	require.Equal(t, docket.NotFound, docket.ErrorCode(err))
 	prev, err := e.store.CountReversible(ctx, admin, "crypto", []int{1, 2})
 	require.NoError(t, err)
 	require.Equal(t, map[int]int64{1: 1, 2: 0}, prev.ByVersion)
 	_, err = e.store.ReportSeries(ctx, acme, appeals.Period{})
-	require.Equal(t, appeals.Forbidden, appeals.ErrorCode(err))
+	require.Equal(t, docket.Forbidden, docket.ErrorCode(err))
 	s, err := e.store.ReportSeries(ctx, auditor, appeals.Period{})
 	require.NoError(t, err)
 	require.Len(t, s.Resolve, 6)
@@ -320,7 +321,7 @@ func TestAdminWritesPolicies(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, adm.post("/ui/policies/nope", url.Values{"title": {"T"}, "text": {"x"}}).Status,
 		"only a policy that exists is revised; a new one is written from the list")
 	_, err = e.store.Policy(ctx, "nope")
-	require.Equal(t, appeals.NotFound, appeals.ErrorCode(err))
+	require.Equal(t, docket.NotFound, docket.ErrorCode(err))
 
 	for _, who := range []string{"auditor", "reviewer", "advertiser", "enforcer"} {
 		b := e.as(who)
@@ -329,7 +330,7 @@ func TestAdminWritesPolicies(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, b.post("/ui/policies/crypto", url.Values{"title": {"A"}, "text": {"x"}}).Status, who)
 	}
 	_, err = e.store.Policy(ctx, "alcohol")
-	require.Equal(t, appeals.NotFound, appeals.ErrorCode(err))
+	require.Equal(t, docket.NotFound, docket.ErrorCode(err))
 	vs, err = e.store.PolicyVersions(ctx, "crypto")
 	require.NoError(t, err)
 	require.Len(t, vs, 3, "the other roles' forms changed nothing")

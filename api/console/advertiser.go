@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -115,7 +116,7 @@ func (c *Console) renderDecision(w http.ResponseWriter, r *http.Request, s *appe
 		form.Evidence = append(form.Evidence, appeals.EvidenceItem{})
 	}
 	v := decisionView{D: d, Policy: p.ViewFor(s.Actor), Form: form,
-		CanAppeal: s.Actor.Role == appeals.RoleAdvertiser && d.Appeal != nil && d.Appeal.Open,
+		CanAppeal: s.Actor.Role == docket.RoleAdvertiser && d.Appeal != nil && d.Appeal.Open,
 		CanNotify: s.Actor.Is(deciders...), Channels: noticeChannels}
 	c.render(w, r, status, "decision", view{Session: s, Title: "Decision " + d.ID, Flash: flashMsg, Error: errMsg, Data: v})
 	return nil
@@ -127,7 +128,7 @@ func (c *Console) fileAppeal(w http.ResponseWriter, r *http.Request, s *appeals.
 	form := appealForm{Statement: r.PostForm.Get("statement")}
 	descs, urls := r.PostForm["evidence_description"], r.PostForm["evidence_url"]
 	if len(descs) != len(urls) || len(descs) > appeals.MaxEvidenceItems {
-		return appeals.Errorf(appeals.Invalid, "the evidence rows are malformed")
+		return docket.Errorf(docket.Invalid, "the evidence rows are malformed")
 	}
 	var in appeals.AppealInput
 	in.Statement = form.Statement
@@ -140,8 +141,8 @@ func (c *Console) fileAppeal(w http.ResponseWriter, r *http.Request, s *appeals.
 	}
 	id := r.PathValue("id")
 	_, err := c.store.FileAppeal(r.Context(), s.Actor, id, in)
-	switch appeals.ErrorCode(err) {
-	case appeals.Invalid, appeals.Conflict:
+	switch docket.ErrorCode(err) {
+	case docket.Invalid, docket.Conflict:
 		form.Errors = fieldErrors(err)
 		return c.renderDecision(w, r, s, statusOf(err), "", message(err), form)
 	}
@@ -166,7 +167,7 @@ func (c *Console) withdraw(w http.ResponseWriter, r *http.Request, s *appeals.Se
 // form's inline errors.
 func fieldErrors(err error) map[string]string {
 	m := map[string]string{}
-	var e *appeals.Error
+	var e *docket.Error
 	if errors.As(err, &e) {
 		for _, f := range e.Fields {
 			m[f.Field] = f.Message

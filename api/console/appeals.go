@@ -1,6 +1,7 @@
 package console
 
 import (
+	"github.com/docket-dev/docket"
 	"net/http"
 	"net/url"
 
@@ -29,14 +30,14 @@ func (c *Console) appealsList(w http.ResponseWriter, r *http.Request, s *appeals
 	case "true":
 		f.Overdue = true
 	default:
-		return appeals.Errorf(appeals.Invalid, "overdue must be true or false")
+		return docket.Errorf(docket.Invalid, "overdue must be true or false")
 	}
 	page, err := c.store.ListAppeals(r.Context(), s.Actor, f)
 	if err != nil {
 		return err
 	}
 	v := appealsView{Items: page.Items, State: f.State, Overdue: f.Overdue, States: appealStates,
-		Staff: s.Actor.Role != appeals.RoleAdvertiser}
+		Staff: s.Actor.Role != docket.RoleAdvertiser}
 	if page.NextCursor != "" {
 		next := url.Values{"cursor": {page.NextCursor}}
 		if f.State != "" {

@@ -13,12 +13,13 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
 
 // auditReaders may read the log's entries, as in the API.
-var auditReaders = []appeals.Role{appeals.RoleAuditor, appeals.RoleAdmin}
+var auditReaders = docket.Auditors
 
 // auditPage is how many entries a page of the log shows.
 const auditPage = 50
@@ -94,7 +95,7 @@ func (c *Console) auditIndex(w http.ResponseWriter, r *http.Request, s *appeals.
 	var start int64
 	if v := r.URL.Query().Get("start"); v != "" {
 		if start, err = strconv.ParseInt(v, 10, 64); err != nil || start < 0 {
-			return appeals.Errorf(appeals.Invalid, "start must be a non-negative whole number")
+			return docket.Errorf(docket.Invalid, "start must be a non-negative whole number")
 		}
 	}
 	v := auditView{Key: l.VerifierKey(), Start: start}
@@ -148,11 +149,11 @@ func (c *Console) auditEntry(w http.ResponseWriter, r *http.Request, s *appeals.
 	}
 	index, err := strconv.ParseUint(r.PathValue("index"), 10, 63)
 	if err != nil {
-		return appeals.Errorf(appeals.NotFound, "there is no entry %q", r.PathValue("index"))
+		return docket.Errorf(docket.NotFound, "there is no entry %q", r.PathValue("index"))
 	}
 	leaf, err := l.Entry(r.Context(), index)
 	if errors.Is(err, audit.ErrNotFound) {
-		return appeals.Errorf(appeals.NotFound, "there is no entry %d", index)
+		return docket.Errorf(docket.NotFound, "there is no entry %d", index)
 	}
 	if err != nil {
 		return err
@@ -196,12 +197,12 @@ func (c *Console) auditConsistency(w http.ResponseWriter, r *http.Request, s *ap
 	var from, to uint64
 	for name, p := range map[string]*uint64{"from": &from, "to": &to} {
 		if *p, err = strconv.ParseUint(r.URL.Query().Get(name), 10, 63); err != nil {
-			return appeals.Errorf(appeals.Invalid, "%s must be a tree size", name)
+			return docket.Errorf(docket.Invalid, "%s must be a tree size", name)
 		}
 	}
 	hashes, err := l.ConsistencyProof(r.Context(), from, to)
 	if errors.Is(err, audit.ErrInvalid) || errors.Is(err, audit.ErrNotFound) {
-		return appeals.Errorf(appeals.Invalid, "there is no consistency proof from size %d to size %d", from, to)
+		return docket.Errorf(docket.Invalid, "there is no consistency proof from size %d to size %d", from, to)
 	}
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/base64"
+	"github.com/docket-dev/docket"
 	"io"
 	"net/http"
 	"regexp"
@@ -156,13 +157,13 @@ func TestAuditorAndAdminInBrowser(t *testing.T) {
 func (e *env) seedFigures() {
 	e.t.Helper()
 	ctx := context.Background()
-	rita := appeals.Actor{Role: appeals.RoleReviewer, Name: "rita"}
-	globex := appeals.Actor{Role: appeals.RoleAdvertiser, Name: "globex-owner", AdvertiserID: "globex"}
+	rita := docket.Actor{Role: docket.RoleReviewer, Name: "rita"}
+	globex := docket.Actor{Role: docket.RoleAdvertiser, Name: "globex-owner", AdvertiserID: "globex"}
 	_, err := e.store.PutPolicy(ctx, admin, "health", appeals.PolicyInput{Title: "Health claims", Text: "Ads may not claim to cure."})
 	require.NoError(e.t, err)
 	no := false
 	for i, c := range []struct {
-		by       appeals.Actor
+		by       docket.Actor
 		outcome  string
 		policy   string
 		appealed bool

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
@@ -116,8 +117,8 @@ func (c *Console) routes() {
 	c.get("/ui/decisions/new", c.page(c.decisionNew, deciders...), nil)
 	c.post("/ui/decisions", c.form(c.recordDecision, deciders...))
 	c.post("/ui/decisions/{id}/notices", c.form(c.recordNotice, deciders...))
-	c.post("/ui/decisions/{id}/appeals", c.form(c.fileAppeal, appeals.RoleAdvertiser))
-	c.post("/ui/appeals/{id}/withdraw", c.form(c.withdraw, appeals.RoleAdvertiser))
+	c.post("/ui/decisions/{id}/appeals", c.form(c.fileAppeal, docket.Appellants...))
+	c.post("/ui/appeals/{id}/withdraw", c.form(c.withdraw, docket.Appellants...))
 
 	c.get("/ui/queue", c.page(c.queue, reviewers...), []string{"done"})
 	c.post("/ui/queue/claim", c.form(c.claim, reviewers...))
@@ -140,8 +141,8 @@ func (c *Console) routes() {
 }
 
 var (
-	readers   = []appeals.Role{appeals.RoleAdmin, appeals.RoleEnforcer, appeals.RoleReviewer, appeals.RoleSeniorReviewer, appeals.RoleAdvertiser, appeals.RoleAuditor}
-	reviewers = []appeals.Role{appeals.RoleReviewer, appeals.RoleSeniorReviewer}
+	readers   = docket.Readers
+	reviewers = docket.Reviewers
 )
 
 // get registers a page whose query may hold only the named parameters.
@@ -152,7 +153,7 @@ func (c *Console) get(pattern string, h http.HandlerFunc, params []string) {
 	}
 	c.mux.HandleFunc("GET "+pattern, func(w http.ResponseWriter, r *http.Request) {
 		if msg := checkQuery(r, allowed); msg != "" {
-			c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "%s", msg))
+			c.fail(w, r, nil, docket.Errorf(docket.Invalid, "%s", msg))
 			return
 		}
 		h(w, r)
@@ -164,18 +165,18 @@ func (c *Console) get(pattern string, h http.HandlerFunc, params []string) {
 func (c *Console) post(pattern string, h http.HandlerFunc) {
 	c.mux.Handle("POST "+pattern, c.origin.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.RawQuery != "" {
-			c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "a form takes no query parameters"))
+			c.fail(w, r, nil, docket.Errorf(docket.Invalid, "a form takes no query parameters"))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err != nil {
-			c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "the form could not be read"))
+			c.fail(w, r, nil, docket.Errorf(docket.Invalid, "the form could not be read"))
 			return
 		}
 		for k, vs := range r.PostForm {
 			for _, v := range append([]string{k}, vs...) {
 				if !appeals.CleanString(v) {
-					c.fail(w, r, nil, appeals.Errorf(appeals.Invalid, "the form holds invalid UTF-8 or NUL bytes"))
+					c.fail(w, r, nil, docket.Errorf(docket.Invalid, "the form holds invalid UTF-8 or NUL bytes"))
 					return
 				}
 			}
@@ -235,7 +236,7 @@ func (c *Console) noRoute(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusMethodNotAllowed, "error", view{Title: "Not allowed", Error: r.Method + " is not allowed here."})
 		return
 	}
-	c.fail(w, r, nil, appeals.Errorf(appeals.NotFound, "there is no such page"))
+	c.fail(w, r, nil, docket.Errorf(docket.NotFound, "there is no such page"))
 }
 
 type headerProbe struct {
@@ -255,16 +256,16 @@ func statusOf(err error) int {
 	if errors.Is(err, errNoAudit) {
 		return http.StatusServiceUnavailable
 	}
-	switch appeals.ErrorCode(err) {
-	case appeals.Invalid:
+	switch docket.ErrorCode(err) {
+	case docket.Invalid:
 		return http.StatusBadRequest
-	case appeals.NotFound:
+	case docket.NotFound:
 		return http.StatusNotFound
-	case appeals.Conflict, appeals.KeyReused:
+	case docket.Conflict, docket.KeyReused:
 		return http.StatusConflict
-	case appeals.Forbidden:
+	case docket.Forbidden:
 		return http.StatusForbidden
-	case appeals.Unauthorized:
+	case docket.Unauthorized:
 		return http.StatusUnauthorized
 	}
 	return http.StatusInternalServerError
@@ -276,8 +277,8 @@ func message(err error) string {
 	if errors.Is(err, errNoAudit) {
 		return "The audit log is not running here."
 	}
-	var e *appeals.Error
-	if errors.As(err, &e) && e.Code != appeals.Internal {
+	var e *docket.Error
+	if errors.As(err, &e) && e.Code != docket.Internal {
 		msg := e.Message
 		for _, f := range e.Fields {
 			msg += "; " + f.Field + " " + f.Message

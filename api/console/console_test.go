@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"github.com/docket-dev/docket"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -148,7 +149,7 @@ func TestCSRFRequiredOnEveryForm(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, pol.Version, "no form changed anything")
 	_, err = e.store.Policy(context.Background(), "gambling")
-	require.Equal(t, appeals.NotFound, appeals.ErrorCode(err), "no form changed anything")
+	require.Equal(t, docket.NotFound, docket.ErrorCode(err), "no form changed anything")
 	require.Equal(t, 200, adv.get("/ui/decisions").Status, "still signed in")
 
 	// The sign-in form needs its nonce too (login CSRF).

@@ -3,6 +3,7 @@ package console
 import (
 	"crypto/sha256"
 	"errors"
+	"github.com/docket-dev/docket"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,7 +14,7 @@ import (
 
 // deciders record decisions and notices, as in the API: enforcers (a
 // pipeline, or staff by hand here) and admins.
-var deciders = []appeals.Role{appeals.RoleEnforcer, appeals.RoleAdmin}
+var deciders = docket.Recorders
 
 // Enumerations the decision form offers, as the API names them.
 var (
@@ -94,10 +95,10 @@ func (c *Console) recordDecision(w http.ResponseWriter, r *http.Request, s *appe
 			in.EndsAt = form.EndsAt
 		}
 	}
-	ctx := r.Context()
+	var opts []appeals.WriteOption
 	if form.Key != "" {
 		if len(form.Key) > 64 {
-			return appeals.Errorf(appeals.Invalid, "the form's key is malformed")
+			return docket.Errorf(docket.Invalid, "the form's key is malformed")
 		}
 		// The same form sent again replays the first reply: the
 		// redirect to the decision it recorded (as an Idempotency-Key
@@ -109,22 +110,22 @@ func (c *Console) recordDecision(w http.ResponseWriter, r *http.Request, s *appe
 			}
 		}
 		h := sha256.Sum256([]byte("POST /ui/decisions\n" + fields.Encode()))
-		ctx = appeals.WithIdempotency(ctx, &appeals.Idempotency{Actor: s.Actor.String(), Tenant: s.Actor.AdvertiserID,
+		opts = append(opts, appeals.Idempotent(&appeals.Idempotency{Actor: s.Actor.String(), Tenant: s.Actor.AdvertiserID,
 			Key: "console-form:" + form.Key, RequestHash: h[:],
 			Reply: func(result any) (int, map[string]string, []byte, error) {
 				return http.StatusSeeOther, map[string]string{"Location": decidedAt(result.(appeals.Decision))}, nil, nil
-			}})
+			}}))
 	}
-	d, err := c.store.RecordDecision(ctx, s.Actor, in)
+	d, err := c.store.RecordDecision(r.Context(), s.Actor, in, opts...)
 	var replay *appeals.Replay
 	if errors.As(err, &replay) && replay.Headers["Location"] != "" {
 		http.Redirect(w, r, replay.Headers["Location"], http.StatusSeeOther)
 		return nil
 	}
-	if appeals.ErrorCode(err) == appeals.KeyReused {
-		return appeals.Errorf(appeals.Conflict, "this form was sent before, with other values, and recorded a decision; open a new form to record another")
+	if docket.ErrorCode(err) == docket.KeyReused {
+		return docket.Errorf(docket.Conflict, "this form was sent before, with other values, and recorded a decision; open a new form to record another")
 	}
-	if appeals.ErrorCode(err) == appeals.Invalid {
+	if docket.ErrorCode(err) == docket.Invalid {
 		form.Errors = fieldErrors(err)
 		return c.renderDecisionNew(w, r, s, statusOf(err), message(err), form)
 	}

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"github.com/docket-dev/docket"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -120,7 +121,7 @@ func TestAppealsList(t *testing.T) {
 		Action: appeals.ActionAdRemoval, PolicyCode: "crypto", Ground: "terms", Explanation: "x", Facts: "y",
 		Source: "voluntary", AutomatedDetection: &no, AutomatedDecision: "none"})
 	require.NoError(t, err)
-	globex := appeals.Actor{Role: appeals.RoleAdvertiser, Name: "globex-owner", AdvertiserID: "globex"}
+	globex := docket.Actor{Role: docket.RoleAdvertiser, Name: "globex-owner", AdvertiserID: "globex"}
 	theirs, err := e.store.FileAppeal(ctx, globex, d.ID, appeals.AppealInput{Statement: "Not ours to see."})
 	require.NoError(t, err)
 	_, err = e.store.Withdraw(ctx, globex, theirs.ID)

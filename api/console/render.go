@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -53,7 +54,7 @@ var funcs = template.FuncMap{
 		return m, nil
 	},
 	"staff": func(s *appeals.Session) bool {
-		return s != nil && s.Actor.Role != appeals.RoleAdvertiser
+		return s != nil && s.Actor.Role != docket.RoleAdvertiser
 	},
 	"isRole": func(s *appeals.Session, roles ...string) bool {
 		if s == nil {

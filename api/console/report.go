@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
@@ -115,7 +116,7 @@ func period(r *http.Request) (appeals.Period, error) {
 		var err error
 		if *t, err = time.Parse("2006-01-02", v); err != nil {
 			if *t, err = time.Parse(time.RFC3339, v); err != nil {
-				return p, appeals.Errorf(appeals.Invalid, "%s must be a date YYYY-MM-DD or an RFC 3339 time", name)
+				return p, docket.Errorf(docket.Invalid, "%s must be a date YYYY-MM-DD or an RFC 3339 time", name)
 			}
 		}
 	}
@@ -262,7 +263,7 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, s *appeals.Sess
 	case "bundle.json":
 		err = c.bundle(r, out, attach)
 	default:
-		return appeals.Errorf(appeals.NotFound, "there is no export %q", file)
+		return docket.Errorf(docket.NotFound, "there is no export %q", file)
 	}
 	if err == nil {
 		err = out.Flush()
@@ -289,7 +290,7 @@ func (c *Console) bundle(r *http.Request, w io.Writer, attach func(string)) erro
 	}
 	cp, err := l.LatestCheckpoint(r.Context())
 	if errors.Is(err, audit.ErrNotFound) {
-		return appeals.Errorf(appeals.NotFound, "no checkpoint has been signed yet")
+		return docket.Errorf(docket.NotFound, "no checkpoint has been signed yet")
 	}
 	if err != nil {
 		return err

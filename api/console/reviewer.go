@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -26,7 +27,7 @@ func (c *Console) queue(w http.ResponseWriter, r *http.Request, s *appeals.Sessi
 		return err
 	}
 	v := queueView{Waiting: depth.Pending, Escalated: depth.Escalated, Overdue: depth.Overdue,
-		Senior: s.Actor.Role == appeals.RoleSeniorReviewer, Now: now}
+		Senior: s.Actor.Role == docket.RoleSeniorReviewer, Now: now}
 	for _, state := range []string{appeals.AppealInReview, appeals.AppealEscalated} {
 		mine, err := c.store.ListAppeals(ctx, s.Actor, appeals.AppealFilter{State: state, AssignedTo: s.Actor.String(),
 			PageRequest: appeals.PageRequest{Limit: appeals.MaxLimit}})
@@ -106,7 +107,7 @@ func (c *Console) renderAppeal(w http.ResponseWriter, r *http.Request, s *appeal
 	if err != nil {
 		return err
 	}
-	if s.Actor.Role == appeals.RoleAdvertiser {
+	if s.Actor.Role == docket.RoleAdvertiser {
 		http.Redirect(w, r, "/ui/decisions/"+a.DecisionID+"#appeal-"+a.ID, http.StatusSeeOther)
 		return nil
 	}
@@ -124,7 +125,7 @@ func (c *Console) renderAppeal(w http.ResponseWriter, r *http.Request, s *appeal
 	}
 	now := c.now()
 	v := appealView{A: a, D: d, AsDecided: asDecided, Current: current, Form: form,
-		Decider: appeals.NameOf(d.DecidedBy) == s.Actor.Name}
+		Decider: docket.NameOf(d.DecidedBy) == s.Actor.Name}
 	if current.Version != asDecided.Version {
 		v.Diff = diffLines(asDecided.Text, current.Text)
 	}
@@ -165,11 +166,11 @@ func (c *Console) escalate(w http.ResponseWriter, r *http.Request, s *appeals.Se
 // refused shows a refused review on the appeal's page: invalid input by
 // field, a conflict, or a separation-of-duties refusal, in the store's words.
 func (c *Console) refused(w http.ResponseWriter, r *http.Request, s *appeals.Session, err error, form reviewForm) error {
-	switch appeals.ErrorCode(err) {
-	case appeals.Invalid, appeals.Conflict, appeals.Forbidden:
+	switch docket.ErrorCode(err) {
+	case docket.Invalid, docket.Conflict, docket.Forbidden:
 		form.Errors = fieldErrors(err)
 		msg := message(err)
-		if appeals.ErrorCode(err) == appeals.Forbidden {
+		if docket.ErrorCode(err) == docket.Forbidden {
 			msg = "Refused (separation of duties): " + msg + "."
 		}
 		if rerr := c.renderAppeal(w, r, s, statusOf(err), "", msg, form); rerr == nil {

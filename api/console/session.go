@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -29,7 +30,7 @@ type handler func(w http.ResponseWriter, r *http.Request, s *appeals.Session) er
 func (c *Console) session(r *http.Request) (*appeals.Session, string, error) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return nil, "", appeals.Errorf(appeals.Unauthorized, "not signed in")
+		return nil, "", docket.Errorf(docket.Unauthorized, "not signed in")
 	}
 	s, err := c.store.LookupSession(r.Context(), ck.Value)
 	if err != nil {
@@ -40,16 +41,16 @@ func (c *Console) session(r *http.Request) (*appeals.Session, string, error) {
 
 // page wraps a GET page: without a live session it sends the browser to
 // sign in (and back here after); a role not admitted is a 403 page.
-func (c *Console) page(h handler, roles ...appeals.Role) http.HandlerFunc {
+func (c *Console) page(h handler, roles ...docket.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s, _, err := c.session(r)
-		if appeals.ErrorCode(err) == appeals.Unauthorized {
+		if docket.ErrorCode(err) == docket.Unauthorized {
 			c.clearCookie(w, r, sessionCookie, "/ui/")
 			http.Redirect(w, r, "/ui/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
 		if err == nil && !s.Actor.Is(roles...) {
-			err = appeals.Errorf(appeals.Forbidden, "the %s role may not open this page", s.Actor.Role)
+			err = docket.Errorf(docket.Forbidden, "the %s role may not open this page", s.Actor.Role)
 		}
 		if err == nil {
 			err = h(w, r, s)
@@ -63,19 +64,19 @@ func (c *Console) page(h handler, roles ...appeals.Role) http.HandlerFunc {
 // form wraps a state-changing form: a live session, its CSRF token in the
 // form (compared in constant time), and an admitted role. The origin check
 // ran before (post).
-func (c *Console) form(h handler, roles ...appeals.Role) http.HandlerFunc {
+func (c *Console) form(h handler, roles ...docket.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s, _, err := c.session(r)
-		if appeals.ErrorCode(err) == appeals.Unauthorized {
+		if docket.ErrorCode(err) == docket.Unauthorized {
 			c.clearCookie(w, r, sessionCookie, "/ui/")
 			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 			return
 		}
 		if err == nil && !validCSRF(r.PostForm.Get("csrf"), s.CSRF) {
-			err = appeals.Errorf(appeals.Forbidden, "the form's security token is missing or stale; reload the page and try again")
+			err = docket.Errorf(docket.Forbidden, "the form's security token is missing or stale; reload the page and try again")
 		}
 		if err == nil && !s.Actor.Is(roles...) {
-			err = appeals.Errorf(appeals.Forbidden, "the %s role may not do this", s.Actor.Role)
+			err = docket.Errorf(docket.Forbidden, "the %s role may not do this", s.Actor.Role)
 		}
 		if err == nil {
 			err = h(w, r, s)
@@ -110,11 +111,11 @@ func (c *Console) clearCookie(w http.ResponseWriter, r *http.Request, name, path
 }
 
 // home is where each role starts.
-func home(a appeals.Actor) string {
+func home(a docket.Actor) string {
 	if a.Is(reviewers...) {
 		return "/ui/queue"
 	}
-	if a.Role == appeals.RoleAuditor {
+	if a.Role == docket.RoleAuditor {
 		return "/ui/audit"
 	}
 	return "/ui/decisions"
@@ -177,7 +178,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	ns, err := c.store.StartSession(r.Context(), token, c.limits)
 	if err != nil {
-		if appeals.ErrorCode(err) == appeals.Unauthorized {
+		if docket.ErrorCode(err) == docket.Unauthorized {
 			c.signInFailed(r)
 			c.renderSignIn(w, r, http.StatusUnauthorized, next, "That token is unknown or revoked.")
 			return
@@ -204,7 +205,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !validCSRF(r.PostForm.Get("csrf"), s.CSRF) {
-		c.fail(w, r, s, appeals.Errorf(appeals.Forbidden, "the form's security token is missing or stale; reload the page and try again"))
+		c.fail(w, r, s, docket.Errorf(docket.Forbidden, "the form's security token is missing or stale; reload the page and try again"))
 		return
 	}
 	if err := c.store.EndSession(r.Context(), id); err != nil {

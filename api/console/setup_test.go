@@ -14,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
@@ -22,10 +23,10 @@ import (
 )
 
 var (
-	system   = appeals.Actor{Role: appeals.RoleSystem, Name: "test"}
-	admin    = appeals.Actor{Role: appeals.RoleAdmin, Name: "ada"}
-	enforcer = appeals.Actor{Role: appeals.RoleEnforcer, Name: "pipeline"}
-	acme     = appeals.Actor{Role: appeals.RoleAdvertiser, Name: "acme-owner", AdvertiserID: "acme"}
+	system   = docket.Actor{Role: docket.RoleSystem, Name: "test"}
+	admin    = docket.Actor{Role: docket.RoleAdmin, Name: "ada"}
+	enforcer = docket.Actor{Role: docket.RoleEnforcer, Name: "pipeline"}
+	acme     = docket.Actor{Role: docket.RoleAdvertiser, Name: "acme-owner", AdvertiserID: "acme"}
 )
 
 // env is one test's real API server (console mounted) on its own
@@ -71,14 +72,14 @@ func setupServer(t *testing.T, opts appeals.Options, cfg api.Config, tlsServer .
 	t.Cleanup(srv.Close)
 	e := &env{t: t, db: db, store: store, log: log, srv: srv, tokens: map[string]string{}}
 	for label, in := range map[string]appeals.TokenInput{
-		"admin":      {Name: "ada", Role: appeals.RoleAdmin},
-		"enforcer":   {Name: "pipeline", Role: appeals.RoleEnforcer},
-		"decider":    {Name: "pipeline", Role: appeals.RoleReviewer}, // the enforcer, also a reviewer
-		"reviewer":   {Name: "rita", Role: appeals.RoleReviewer},
-		"senior":     {Name: "sam", Role: appeals.RoleSeniorReviewer},
-		"advertiser": {Name: "acme-owner", Role: appeals.RoleAdvertiser, AdvertiserID: "acme"},
-		"other":      {Name: "globex-owner", Role: appeals.RoleAdvertiser, AdvertiserID: "globex"},
-		"auditor":    {Name: "audrey", Role: appeals.RoleAuditor},
+		"admin":      {Name: "ada", Role: docket.RoleAdmin},
+		"enforcer":   {Name: "pipeline", Role: docket.RoleEnforcer},
+		"decider":    {Name: "pipeline", Role: docket.RoleReviewer}, // the enforcer, also a reviewer
+		"reviewer":   {Name: "rita", Role: docket.RoleReviewer},
+		"senior":     {Name: "sam", Role: docket.RoleSeniorReviewer},
+		"advertiser": {Name: "acme-owner", Role: docket.RoleAdvertiser, AdvertiserID: "acme"},
+		"other":      {Name: "globex-owner", Role: docket.RoleAdvertiser, AdvertiserID: "globex"},
+		"auditor":    {Name: "audrey", Role: docket.RoleAuditor},
 	} {
 		_, secret, err := store.CreateToken(context.Background(), system, in)
 		require.NoError(t, err)

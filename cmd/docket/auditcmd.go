@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/docket-dev/docket/api"
+	"github.com/docket-dev/docket/api/client"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -285,8 +286,11 @@ func verifyRemote(ctx context.Context, e *env, base, savedFile, key, save string
 	} else {
 		fmt.Fprintln(e.stderr, "no --key: using the server's, which the saved checkpoint's signature must still match")
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	res, err := audit.VerifyRemote(ctx, client, base, key, saved)
+	c, err := client.New(base, "", &http.Client{Timeout: 30 * time.Second})
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	res, err := c.VerifyRemote(ctx, key, saved)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}

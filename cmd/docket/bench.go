@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/loadgen"
 	"github.com/docket-dev/docket/notify"
@@ -154,7 +155,7 @@ func mintBenchTokens(ctx context.Context, e *env, store *appeals.Store, reviewer
 			}
 		}
 	}
-	mint := func(role appeals.Role, name, adv string) (string, error) {
+	mint := func(role docket.Role, name, adv string) (string, error) {
 		_, secret, err := store.CreateToken(ctx, actor, appeals.TokenInput{Name: name, Role: role, AdvertiserID: adv})
 		if err != nil {
 			return "", fmt.Errorf("bench: create %s token: %w", role, err)
@@ -162,14 +163,14 @@ func mintBenchTokens(ctx context.Context, e *env, store *appeals.Store, reviewer
 		names = append(names, name)
 		return secret, nil
 	}
-	if toks.Admin, err = mint(appeals.RoleAdmin, run+"-admin", ""); err != nil {
+	if toks.Admin, err = mint(docket.RoleAdmin, run+"-admin", ""); err != nil {
 		return toks, revoke, err
 	}
-	if toks.Enforcer, err = mint(appeals.RoleEnforcer, run+"-enforcer", ""); err != nil {
+	if toks.Enforcer, err = mint(docket.RoleEnforcer, run+"-enforcer", ""); err != nil {
 		return toks, revoke, err
 	}
 	for i := range reviewers {
-		t, err := mint(appeals.RoleReviewer, run+"-reviewer-"+strconv.Itoa(i), "")
+		t, err := mint(docket.RoleReviewer, run+"-reviewer-"+strconv.Itoa(i), "")
 		if err != nil {
 			return toks, revoke, err
 		}
@@ -177,7 +178,7 @@ func mintBenchTokens(ctx context.Context, e *env, store *appeals.Store, reviewer
 	}
 	for i := range advertisers {
 		id := run + "-adv-" + strconv.Itoa(i)
-		t, err := mint(appeals.RoleAdvertiser, id, id)
+		t, err := mint(docket.RoleAdvertiser, id, id)
 		if err != nil {
 			return toks, revoke, err
 		}

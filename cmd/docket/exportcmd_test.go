@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/logtest"
@@ -42,12 +43,12 @@ func newExportEnv(t *testing.T) *exportEnv {
 	require.NoError(t, audit.WriteKeyFiles(keyFile, skey, vkey))
 
 	store := appeals.NewStore(db, appeals.Options{})
-	admin := appeals.Actor{Role: appeals.RoleAdmin, Name: "ada"}
+	admin := docket.Actor{Role: docket.RoleAdmin, Name: "ada"}
 	_, err = store.PutPolicy(ctx, admin, "crypto", appeals.PolicyInput{Title: "Crypto", Text: "No crypto ads.", Category: "STATEMENT_CATEGORY_SCAMS_AND_FRAUD"})
 	require.NoError(t, err)
 	yes := true
 	for _, adv := range []string{"acme", "globex", "acme"} {
-		_, err := store.RecordDecision(ctx, appeals.Actor{Role: appeals.RoleEnforcer, Name: "pipeline"}, appeals.DecisionInput{
+		_, err := store.RecordDecision(ctx, docket.Actor{Role: docket.RoleEnforcer, Name: "pipeline"}, appeals.DecisionInput{
 			AdvertiserID: adv, AdID: "ad-1", Action: "ad_removal", PolicyCode: "crypto", Ground: "terms",
 			Explanation: "e", Facts: "f", Source: "voluntary", AutomatedDetection: &yes, AutomatedDecision: "full"})
 		require.NoError(t, err)

@@ -8,12 +8,13 @@ import (
 	"os/user"
 	"text/tabwriter"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
 // cliActor is who the log records for operator commands: the OS user, so
 // that a token created from a shell is attributable.
-func cliActor(e *env) appeals.Actor {
+func cliActor(e *env) docket.Actor {
 	name := e.getenv("USER")
 	if u, err := user.Current(); name == "" && err == nil {
 		name = u.Username
@@ -22,7 +23,7 @@ func cliActor(e *env) appeals.Actor {
 		name = "unknown"
 	}
 	host, _ := os.Hostname()
-	return appeals.Actor{Role: appeals.RoleSystem, Name: "cli/" + name + "@" + host}
+	return docket.Actor{Role: docket.RoleSystem, Name: "cli/" + name + "@" + host}
 }
 
 func cmdToken(ctx context.Context, e *env, args []string) error {
@@ -48,7 +49,7 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 	store := appeals.NewStore(db, appeals.Options{})
 	switch sub {
 	case "create":
-		t, secret, err := store.CreateToken(ctx, cliActor(e), appeals.TokenInput{Name: *name, Role: appeals.Role(*role), AdvertiserID: *adv})
+		t, secret, err := store.CreateToken(ctx, cliActor(e), appeals.TokenInput{Name: *name, Role: docket.Role(*role), AdvertiserID: *adv})
 		if err != nil {
 			return fmt.Errorf("token create: %w", err)
 		}
@@ -65,7 +66,7 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 		if target == "" {
 			return errors.New("token revoke: name the token holder")
 		}
-		n, err := store.RevokeTokens(ctx, cliActor(e), target, appeals.Role(*role))
+		n, err := store.RevokeTokens(ctx, cliActor(e), target, docket.Role(*role))
 		if err != nil {
 			return fmt.Errorf("token revoke: %w", err)
 		}

@@ -1,6 +1,4 @@
-package appeals
-
-import "regexp"
+package docket
 
 // Role is what a token may do.
 type Role string
@@ -18,6 +16,30 @@ const (
 
 // Roles lists the roles a token can hold.
 var Roles = []Role{RoleAdmin, RoleEnforcer, RoleReviewer, RoleSeniorReviewer, RoleAdvertiser, RoleAuditor}
+
+// Who may do what: each right is one list, named for what it grants. The
+// API's route table (api/routes.go) admits each route's callers by one of
+// these, the consoles' pages by the same, and the store (appeals) checks
+// the same list before it writes or reads, so a right is written once.
+// RoleSystem (Docket itself, the CLI) is never in a list: a store method
+// that also serves the CLI says so in its own rule.
+var (
+	// Readers read policies, decisions and appeals (an advertiser only its
+	// own, by the store's rule): every role a token can hold.
+	Readers = Roles
+	// Admins revise policies and run bulk reversals.
+	Admins = []Role{RoleAdmin}
+	// Recorders record enforcement decisions and their notices (the
+	// pipelines, and the mailer, run with enforcer tokens).
+	Recorders = []Role{RoleEnforcer, RoleAdmin}
+	// Reviewers claim, escalate and resolve appeals; no other role ever does.
+	Reviewers = []Role{RoleReviewer, RoleSeniorReviewer}
+	// Appellants file and withdraw appeals against decisions about them.
+	Appellants = []Role{RoleAdvertiser}
+	// Auditors read the whole audit log, export it and the DSA
+	// statements, and read the transparency reports.
+	Auditors = []Role{RoleAuditor, RoleAdmin}
+)
 
 // Valid reports whether a token can hold r.
 func (r Role) Valid() bool {
@@ -39,7 +61,7 @@ type Actor struct {
 
 // String is the form recorded in the log: "role:name". It names one actor
 // unambiguously, also for advertisers, because a NAME is bound for good to
-// one advertiser or to staff (see CreateToken); the binding is itself in
+// one advertiser or to staff (see appeals.Store.CreateToken); the binding is in
 // the log, in the NAME's first token.created entry.
 func (a Actor) String() string { return string(a.Role) + ":" + a.Name }
 
@@ -72,22 +94,3 @@ func RoleOf(recorded string) string {
 	}
 	return recorded
 }
-
-// The shapes of identifiers, as patterns /openapi.json repeats (fields
-// name them with a `pattern` tag).
-const (
-	PlatformIDPattern = `^[A-Za-z0-9._:-]{1,128}$`
-	PolicyCodePattern = `^[a-z0-9-]{1,64}$`
-)
-
-var (
-	platformIDRe = regexp.MustCompile(PlatformIDPattern)
-	policyCodeRe = regexp.MustCompile(PolicyCodePattern)
-	tokenNameRe  = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
-)
-
-// ValidPlatformID reports whether s is an advertiser or ad identifier.
-func ValidPlatformID(s string) bool { return platformIDRe.MatchString(s) }
-
-// ValidPolicyCode reports whether s is a policy code.
-func ValidPolicyCode(s string) bool { return policyCodeRe.MatchString(s) }

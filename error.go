@@ -1,4 +1,4 @@
-package appeals
+package docket
 
 import (
 	"errors"
@@ -61,6 +61,10 @@ func ErrorCode(err error) Code {
 	return Internal
 }
 
+// MaxFieldErrors bounds the field errors one answer lists; api adds one
+// entry saying how many more there were.
+const MaxFieldErrors = 100
+
 // Problems collects field errors while validating.
 type Problems []FieldError
 
@@ -69,8 +73,8 @@ func (p *Problems) Add(field, format string, args ...any) {
 	*p = append(*p, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
-// merge adds the fields of another validation's error, if any.
-func (p *Problems) merge(err error) {
+// Merge adds the fields of another validation's error, if any.
+func (p *Problems) Merge(err error) {
 	var e *Error
 	if errors.As(err, &e) {
 		*p = append(*p, e.Fields...)

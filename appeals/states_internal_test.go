@@ -1,0 +1,40 @@
+package appeals
+
+import (
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/internal/pgtest"
+)
+
+// TestStateListsMatchTheIndexes holds the partial indexes the migrations
+// wrote to the state lists the statements splice in (openStates,
+// leasedStates): a statement selecting open appeals must say exactly the
+// index's predicate for the planner to use it, so a state added in Go and
+// not in a migration (or the reverse) fails here.
+func TestStateListsMatchTheIndexes(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	want := map[string][]string{"appeals_one_open": openStates, "appeals_queue": openStates, "appeals_leases": leasedStates}
+	quoted := regexp.MustCompile(`'([a-z_]+)'::text`)
+	for index, states := range want {
+		var def string
+		require.NoError(t, db.Get(&def, `SELECT indexdef FROM pg_indexes WHERE tablename = 'appeals' AND indexname = $1`, index))
+		var got []string
+		for _, m := range quoted.FindAllStringSubmatch(def, -1) {
+			got = append(got, m[1])
+		}
+		require.Equal(t, states, got, "%s: %s", index, def)
+	}
+	// And every state the table admits is an appeal state of the contract.
+	var check string
+	require.NoError(t, db.Get(&check, `SELECT pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conrelid = 'appeals'::regclass AND pg_get_constraintdef(oid) LIKE '%state = ANY%'`))
+	var admitted []string
+	for _, m := range quoted.FindAllStringSubmatch(check, -1) {
+		admitted = append(admitted, m[1])
+	}
+	require.Equal(t, appealStates, admitted, check)
+}
