@@ -38,7 +38,11 @@ func setupLimits(t *testing.T, limits api.Limits, logger *slog.Logger) *limitEnv
 	t.Helper()
 	db := pgtest.New(t)
 	store := appeals.NewStore(db, appeals.Options{})
-	s := api.New(api.Config{Store: store, Logger: logger, Limits: limits})
+	// Hundreds of concurrent requests share the test pool's 24
+	// connections; on a loaded machine some wait past the default
+	// database bound and would answer 503, which is not what these
+	// tests are about (limits and throttling).
+	s := api.New(api.Config{Store: store, Logger: logger, Limits: limits, DBTimeout: time.Minute})
 	ts := httptest.NewUnstartedServer(s)
 	ts.Config = s.HTTPServer()
 	ts.Start()
