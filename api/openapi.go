@@ -183,147 +183,14 @@ func openAPIDocument(ops map[string]op, version string) ([]byte, error) {
 	paths := map[string]map[string]any{}
 	rolesOf := routeRoles()
 	for pattern, o := range ops {
-		roles := rolesOf[pattern] // nil: public
 		method, path, _ := strings.Cut(pattern, " ")
 		if paths[path] == nil {
 			paths[path] = map[string]any{}
 		}
-		write := strings.HasPrefix(path, "/v1/") && (method == "POST" || method == "PUT")
-		checked := path != "/metrics" // routes of checkedMux: path and query vetted
-		operation := map[string]any{"summary": o.Summary, "operationId": operationID(method, path),
-			"tags": []string{tagOf(path)}}
-		params := []any{}
-		for _, seg := range strings.Split(path, "/") {
-			if strings.HasPrefix(seg, "{") {
-				name := strings.Trim(seg, "{}")
-				params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": pathParam(name)})
-			}
-		}
-		for _, q := range o.Query {
-			p := queryParam(pattern, q)
-			p["name"], p["in"] = q, "query"
-			if p["description"] == "" {
-				delete(p, "description")
-			}
-			params = append(params, p)
-		}
-		if write {
-			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header",
-				"description": "the same key and body within 24 h returns the first reply again and changes nothing",
-				"schema":      map[string]any{"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}})
-		}
-		if len(params) > 0 {
-			operation["parameters"] = params
-		}
-		if roles == nil {
-			operation["security"] = []any{}
-		} else {
-			names := make([]string, len(roles))
-			for i, r := range roles {
-				names[i] = string(r)
-			}
-			operation["x-roles"] = names
-			operation["description"] = "Roles: " + strings.Join(names, ", ") + "."
-		}
-		if o.Body != nil {
-			operation["requestBody"] = map[string]any{"required": !o.OptionalBody, "content": map[string]any{
-				"application/json": map[string]any{"schema": g.request(reflect.TypeOf(o.Body))}}}
-		}
-		responses := map[string]any{}
-		content := map[string]any{}
-		types := o.Content
-		if len(types) == 0 && o.Reply != nil {
-			types = []string{"application/json"}
-		}
-		for _, ct := range types {
-			switch ct {
-			case "application/json":
-				content[ct] = map[string]any{"schema": g.schema(reflect.TypeOf(o.Reply))}
-			case "application/x-ndjson":
-				// The schema is one line's (OpenAPI 3.1 has no itemSchema).
-				content[ct] = map[string]any{"schema": g.schema(reflect.TypeOf(o.Line))}
-			default:
-				content[ct] = map[string]any{"schema": map[string]any{"type": "string"}}
-			}
-		}
-		success := func(code int, withContent bool) {
-			resp := map[string]any{"description": http.StatusText(code)}
-			if _, ok := content["application/x-ndjson"]; ok && withContent {
-				resp["description"] = "OK; application/x-ndjson is one JSON object per line, each of the schema given"
-			}
-			if withContent && len(content) > 0 {
-				resp["content"] = content
-			}
-			headers := map[string]any{}
-			if code == http.StatusServiceUnavailable {
-				headers["Retry-After"] = withRequired(replyHeaders["Retry-After"])
-			}
-			if code < 300 {
-				for _, h := range o.Headers {
-					headers[h] = replyHeaders[h]
-				}
-				if write {
-					headers["Idempotent-Replayed"] = replyHeaders["Idempotent-Replayed"]
-				}
-			}
-			if len(headers) > 0 {
-				resp["headers"] = headers
-			}
-			responses[itoa(code)] = resp
-		}
-		success(o.Status, true)
-		for _, code := range o.SameReply {
-			success(code, true)
-		}
-		for _, code := range o.NoContent {
-			success(code, false)
-		}
-		errs := slices.Clone(o.Errors)
-		if checked {
-			errs = append(errs, 400)
-		}
-		if strings.HasPrefix(path, "/v1/") {
-			errs = append(errs, 500, 503) // 503: the database is unavailable
-		}
-		if roles != nil {
-			errs = append(errs, 401, 403, 429)
-		}
-		if o.Body != nil {
-			errs = append(errs, 400, 413, 415)
-		}
-		if write {
-			errs = append(errs, 400, 422)
-		}
-		for _, code := range errs {
-			if _, done := responses[itoa(code)]; done {
-				continue
-			}
-			resp := map[string]any{"description": errorText[code],
-				"content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
-			switch code {
-			case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-				resp["headers"] = map[string]any{"Retry-After": withRequired(replyHeaders["Retry-After"])}
-			case http.StatusUnauthorized:
-				resp["headers"] = map[string]any{"WWW-Authenticate": replyHeaders["WWW-Authenticate"]}
-			}
-			responses[itoa(code)] = resp
-		}
-		// Every reply of ServeHTTP carries its request id.
-		for _, r := range responses {
-			resp := r.(map[string]any)
-			h, _ := resp["headers"].(map[string]any)
-			if h == nil {
-				h = map[string]any{}
-				resp["headers"] = h
-			}
-			h[RequestIDHeader] = replyHeaders[RequestIDHeader]
-		}
-		// net/http answers 431 itself, in text/plain, before any route
-		// runs, when the request line and headers exceed MaxHeaderBytes.
-		responses["431"] = map[string]any{"description": "The request line and headers are larger than the server takes (64 KiB by default)",
-			"content": map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}}
-		operation["responses"] = responses
-		paths[path][strings.ToLower(method)] = operation
+		d := opDoc{g: g, o: o, pattern: pattern, method: method, path: path, roles: rolesOf[pattern],
+			write:   strings.HasPrefix(path, "/v1/") && (method == "POST" || method == "PUT"),
+			checked: path != "/metrics"}
+		paths[path][strings.ToLower(method)] = d.operation()
 	}
 	g.schema(reflect.TypeOf(Problem{}))
 	var tags []any
@@ -345,6 +212,182 @@ func openAPIDocument(ops map[string]op, version string) ([]byte, error) {
 		"security": []any{map[string]any{"bearer": []any{}}},
 	}
 	return json.MarshalIndent(doc, "", "  ")
+}
+
+// opDoc documents one route: its parameters, security, body and every
+// reply it can give.
+type opDoc struct {
+	g            *schemaGen
+	o            op
+	pattern      string
+	method, path string
+	roles        []docket.Role // nil: public
+	write        bool          // a /v1 POST or PUT: takes Idempotency-Key
+	checked      bool          // a route of checkedMux: path and query vetted
+}
+
+func (d opDoc) operation() map[string]any {
+	operation := map[string]any{"summary": d.o.Summary, "operationId": operationID(d.method, d.path),
+		"tags": []string{tagOf(d.path)}}
+	if params := d.parameters(); len(params) > 0 {
+		operation["parameters"] = params
+	}
+	if d.roles == nil {
+		operation["security"] = []any{}
+	} else {
+		names := make([]string, len(d.roles))
+		for i, r := range d.roles {
+			names[i] = string(r)
+		}
+		operation["x-roles"] = names
+		operation["description"] = "Roles: " + strings.Join(names, ", ") + "."
+	}
+	if d.o.Body != nil {
+		operation["requestBody"] = map[string]any{"required": !d.o.OptionalBody, "content": map[string]any{
+			"application/json": map[string]any{"schema": d.g.request(reflect.TypeOf(d.o.Body))}}}
+	}
+	operation["responses"] = d.responses()
+	return operation
+}
+
+// parameters: the path's, the query's, and Idempotency-Key on writes.
+func (d opDoc) parameters() []any {
+	params := []any{}
+	for _, seg := range strings.Split(d.path, "/") {
+		if strings.HasPrefix(seg, "{") {
+			name := strings.Trim(seg, "{}")
+			params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": pathParam(name)})
+		}
+	}
+	for _, q := range d.o.Query {
+		p := queryParam(d.pattern, q)
+		p["name"], p["in"] = q, "query"
+		if p["description"] == "" {
+			delete(p, "description")
+		}
+		params = append(params, p)
+	}
+	if d.write {
+		params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header",
+			"description": "the same key and body within 24 h returns the first reply again and changes nothing",
+			"schema":      map[string]any{"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}})
+	}
+	return params
+}
+
+// responses: the successes, then every error the route can give, each
+// with the request id; and the 431 net/http answers itself.
+func (d opDoc) responses() map[string]any {
+	responses := map[string]any{}
+	content := d.content()
+	success := func(code int, withContent bool) {
+		responses[itoa(code)] = d.success(code, withContent, content)
+	}
+	success(d.o.Status, true)
+	for _, code := range d.o.SameReply {
+		success(code, true)
+	}
+	for _, code := range d.o.NoContent {
+		success(code, false)
+	}
+	for _, code := range d.errors() {
+		if _, done := responses[itoa(code)]; done {
+			continue
+		}
+		resp := map[string]any{"description": errorText[code],
+			"content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
+		switch code {
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			resp["headers"] = map[string]any{"Retry-After": withRequired(replyHeaders["Retry-After"])}
+		case http.StatusUnauthorized:
+			resp["headers"] = map[string]any{"WWW-Authenticate": replyHeaders["WWW-Authenticate"]}
+		}
+		responses[itoa(code)] = resp
+	}
+	// Every reply of ServeHTTP carries its request id.
+	for _, r := range responses {
+		resp := r.(map[string]any)
+		h, _ := resp["headers"].(map[string]any)
+		if h == nil {
+			h = map[string]any{}
+			resp["headers"] = h
+		}
+		h[RequestIDHeader] = replyHeaders[RequestIDHeader]
+	}
+	// net/http answers 431 itself, in text/plain, before any route
+	// runs, when the request line and headers exceed MaxHeaderBytes.
+	responses["431"] = map[string]any{"description": "The request line and headers are larger than the server takes (64 KiB by default)",
+		"content": map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}}
+	return responses
+}
+
+// content is the success replies' media types and schemas.
+func (d opDoc) content() map[string]any {
+	content := map[string]any{}
+	types := d.o.Content
+	if len(types) == 0 && d.o.Reply != nil {
+		types = []string{"application/json"}
+	}
+	for _, ct := range types {
+		switch ct {
+		case "application/json":
+			content[ct] = map[string]any{"schema": d.g.schema(reflect.TypeOf(d.o.Reply))}
+		case "application/x-ndjson":
+			// The schema is one line's (OpenAPI 3.1 has no itemSchema).
+			content[ct] = map[string]any{"schema": d.g.schema(reflect.TypeOf(d.o.Line))}
+		default:
+			content[ct] = map[string]any{"schema": map[string]any{"type": "string"}}
+		}
+	}
+	return content
+}
+
+func (d opDoc) success(code int, withContent bool, content map[string]any) map[string]any {
+	resp := map[string]any{"description": http.StatusText(code)}
+	if _, ok := content["application/x-ndjson"]; ok && withContent {
+		resp["description"] = "OK; application/x-ndjson is one JSON object per line, each of the schema given"
+	}
+	if withContent && len(content) > 0 {
+		resp["content"] = content
+	}
+	headers := map[string]any{}
+	if code == http.StatusServiceUnavailable {
+		headers["Retry-After"] = withRequired(replyHeaders["Retry-After"])
+	}
+	if code < 300 {
+		for _, h := range d.o.Headers {
+			headers[h] = replyHeaders[h]
+		}
+		if d.write {
+			headers["Idempotent-Replayed"] = replyHeaders["Idempotent-Replayed"]
+		}
+	}
+	if len(headers) > 0 {
+		resp["headers"] = headers
+	}
+	return resp
+}
+
+// errors lists the error statuses the route can answer: its own, and
+// those every route of its kind can.
+func (d opDoc) errors() []int {
+	errs := slices.Clone(d.o.Errors)
+	if d.checked {
+		errs = append(errs, 400)
+	}
+	if strings.HasPrefix(d.path, "/v1/") {
+		errs = append(errs, 500, 503) // 503: the database is unavailable
+	}
+	if d.roles != nil {
+		errs = append(errs, 401, 403, 429)
+	}
+	if d.o.Body != nil {
+		errs = append(errs, 400, 413, 415)
+	}
+	if d.write {
+		errs = append(errs, 400, 422)
+	}
+	return errs
 }
 
 var tagText = map[string]string{
