@@ -96,11 +96,33 @@ func (s *Store) AppealsReport(ctx context.Context, by docket.Actor, p Period) (A
 		return AppealsReport{}, docket.Errorf(docket.Forbidden, "only auditors and admins read the transparency figures")
 	}
 	now := s.now()
-	rep := AppealsReport{To: p.To, AsOf: now}
+	rep, from, err := reportPeriod(p, now)
+	if err != nil {
+		return AppealsReport{}, err
+	}
+	sc := newReportScopes(&rep)
+	if err := s.reportDecisions(ctx, sc, from, rep.To); err != nil {
+		return AppealsReport{}, err
+	}
+	if err := s.reportAppeals(ctx, sc, from, rep.To, now); err != nil {
+		return AppealsReport{}, err
+	}
+	rep.Policies = []PolicyFigures{}
+	for code, f := range sc.byPolicy {
+		rep.Policies = append(rep.Policies, PolicyFigures{Policy: code, Figures: *f})
+	}
+	sort.Slice(rep.Policies, func(i, j int) bool { return rep.Policies[i].Policy < rep.Policies[j].Policy })
+	return rep, nil
+}
+
+// reportPeriod is the report's period in UTC: from the beginning when
+// From is zero, to now when To is.
+func reportPeriod(p Period, now time.Time) (rep AppealsReport, from time.Time, err error) {
+	rep = AppealsReport{To: p.To, AsOf: now}
 	if p.To.IsZero() {
 		rep.To = now
 	}
-	from := p.From
+	from = p.From
 	if !from.IsZero() {
 		from = from.UTC()
 		rep.From = &from
@@ -109,25 +131,40 @@ func (s *Store) AppealsReport(ctx context.Context, by docket.Actor, p Period) (A
 	}
 	rep.To = rep.To.UTC()
 	if !rep.To.After(from) {
-		return AppealsReport{}, &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
+		return AppealsReport{}, from, &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
 			Fields: []docket.FieldError{{Field: "to", Message: "must be after from"}}}
 	}
-
-	byPolicy := map[string]*Figures{}
-	scope := func(policy *string) *Figures {
-		if policy == nil {
-			return &rep.Overall
-		}
-		f, ok := byPolicy[*policy]
-		if !ok {
-			nf := newFigures()
-			f = &nf
-			byPolicy[*policy] = f
-		}
-		return f
-	}
 	rep.Overall = newFigures()
+	return rep, from, nil
+}
 
+// reportScopes hands out the figures a row adds to: the overall ones
+// (policy NULL, the grouping set's () row) or a policy's.
+type reportScopes struct {
+	overall  *Figures
+	byPolicy map[string]*Figures
+}
+
+func newReportScopes(rep *AppealsReport) *reportScopes {
+	return &reportScopes{overall: &rep.Overall, byPolicy: map[string]*Figures{}}
+}
+
+func (sc *reportScopes) of(policy *string) *Figures {
+	if policy == nil {
+		return sc.overall
+	}
+	f, ok := sc.byPolicy[*policy]
+	if !ok {
+		nf := newFigures()
+		f = &nf
+		sc.byPolicy[*policy] = f
+	}
+	return f
+}
+
+// reportDecisions adds the period's decisions: by action, automation and
+// notice.
+func (s *Store) reportDecisions(ctx context.Context, sc *reportScopes, from, to time.Time) error {
 	// GROUPING SETS give the overall row (policy NULL) and one per policy
 	// in one pass over the period's decisions.
 	var drows []struct {
@@ -157,17 +194,23 @@ func (s *Store) AppealsReport(ctx context.Context, by docket.Actor, p Period) (A
 			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM notified_at - decided_at)) AS median_notice
 		FROM decisions
 		WHERE decided_at >= $1 AND decided_at < $2
-		GROUP BY GROUPING SETS ((), (policy_code))`, from, rep.To)
+		GROUP BY GROUPING SETS ((), (policy_code))`, from, to)
 	if err != nil {
-		return AppealsReport{}, fmt.Errorf("appeals: report decisions: %w", err)
+		return fmt.Errorf("appeals: report decisions: %w", err)
 	}
 	for _, r := range drows {
-		f := scope(r.Policy)
+		f := sc.of(r.Policy)
 		f.Decisions, f.AutomatedDetection, f.Notified, f.MedianNoticeSeconds = r.N, r.Detected, r.Notified, r.MedianNotice
 		f.ByAction[ActionAdvertiserBan], f.ByAction[ActionAdRemoval], f.ByAction[ActionAdRestriction] = r.Ban, r.Removal, r.Restriction
 		f.ByAutomation["none"], f.ByAutomation["partial"], f.ByAutomation["full"] = r.AutoNone, r.AutoPartial, r.AutoFull
 	}
 
+	return nil
+}
+
+// reportAppeals adds the appeals filed in the period: by state, overdue,
+// late, time to resolve and reversal rate.
+func (s *Store) reportAppeals(ctx context.Context, sc *reportScopes, from, to, now time.Time) error {
 	var arows []struct {
 		Policy        *string  `db:"policy_code"`
 		N             int64    `db:"n"`
@@ -182,7 +225,7 @@ func (s *Store) AppealsReport(ctx context.Context, by docket.Actor, p Period) (A
 		MedianResolve *float64 `db:"median_resolve"`
 		P90Resolve    *float64 `db:"p90_resolve"`
 	}
-	err = s.db.SelectContext(ctx, &arows, `
+	err := s.db.SelectContext(ctx, &arows, `
 		SELECT CASE WHEN grouping(d.policy_code) = 0 THEN d.policy_code END AS policy_code,
 			count(*) AS n,
 			count(*) FILTER (WHERE a.state = `+sqlList(AppealPending)+`) AS pending,
@@ -199,12 +242,12 @@ func (s *Store) AppealsReport(ctx context.Context, by docket.Actor, p Period) (A
 				FILTER (WHERE a.state IN (`+resolvedStatesSQL+`)) AS p90_resolve
 		FROM appeals a JOIN decisions d ON d.id = a.decision_id
 		WHERE a.filed_at >= $1 AND a.filed_at < $2
-		GROUP BY GROUPING SETS ((), (d.policy_code))`, from, rep.To, now)
+		GROUP BY GROUPING SETS ((), (d.policy_code))`, from, to, now)
 	if err != nil {
-		return AppealsReport{}, fmt.Errorf("appeals: report appeals: %w", err)
+		return fmt.Errorf("appeals: report appeals: %w", err)
 	}
 	for _, r := range arows {
-		f := scope(r.Policy)
+		f := sc.of(r.Policy)
 		f.AppealsFiled, f.Overdue, f.ResolvedLate = r.N, r.Overdue, r.Late
 		f.Outcomes["pending"], f.Outcomes["in_review"], f.Outcomes["escalated"] = r.Pending, r.InReview, r.Escalated
 		f.Outcomes["upheld"], f.Outcomes["reversed"], f.Outcomes["withdrawn"] = r.Upheld, r.Reversed, r.Withdrawn
@@ -216,12 +259,7 @@ func (s *Store) AppealsReport(ctx context.Context, by docket.Actor, p Period) (A
 		}
 	}
 
-	rep.Policies = []PolicyFigures{}
-	for code, f := range byPolicy {
-		rep.Policies = append(rep.Policies, PolicyFigures{Policy: code, Figures: *f})
-	}
-	sort.Slice(rep.Policies, func(i, j int) bool { return rep.Policies[i].Policy < rep.Policies[j].Policy })
-	return rep, nil
+	return nil
 }
 
 // reportColumns are the CSV columns and the table's rows, with how to read each.
