@@ -290,6 +290,10 @@ func (vr *verifier) fail(index, end, cp int64, format string, args ...any) {
 	vr.faultEnd = end
 }
 
+// run verifies the log in steps: the leaves in batches (each entry
+// rehashed, the tree rebuilt, every checkpoint met on the way checked, the
+// batch's stored nodes compared), then the end (saved checkpoints, a
+// checkpoint past the last leaf, the node count, the staging table).
 func (vr *verifier) run(ctx context.Context, opts VerifyOptions) (Report, error) {
 	if err := vr.checkpointsAt(ctx); err != nil { // a checkpoint of size 0
 		return vr.rep, err
@@ -310,73 +314,98 @@ func (vr *verifier) run(ctx context.Context, opts VerifyOptions) (Report, error)
 		if len(batch) == 0 {
 			break
 		}
-		begin := vr.rng.End()
-		nodes := make(map[compact.NodeID][]byte, len(batch))
-		visit := func(id compact.NodeID, h []byte) {
-			if id.Level > 0 {
-				nodes[id] = h
-			}
-		}
-		for _, r := range batch {
-			want := int64(vr.rng.End())
-			if r.Idx != want {
-				vr.fail(want, want+1, -1, "leaf missing (the next stored leaf is %d)", r.Idx)
-				break
-			}
-			if r.ID == nil {
-				vr.fail(want, want+1, -1, "its staged entry is gone")
-				break
-			}
-			if *r.XID < vr.prevXID || (*r.XID == vr.prevXID && *r.ID <= vr.prevID) {
-				// Either this leaf moved back or the one before moved forward.
-				vr.fail(want-1, want, -1, "leaves %d and %d are out of staging order (moved or swapped)", want-1, want)
-			}
-			vr.prevXID, vr.prevID = *r.XID, *r.ID
-			h := rfc6962.DefaultHasher.HashLeaf(r.Entry)
-			if !bytes.Equal(h, r.LeafHash) {
-				vr.fail(want, want+1, -1, "the entry's bytes do not match its leaf hash (edited or swapped)")
-			}
-			// The tree is rebuilt from the entries, not the stored hashes.
-			if err := vr.rng.Append(h, visit); err != nil {
-				return vr.rep, fmt.Errorf("audit: verify: %w", err)
-			}
-			vr.rep.Leaves++
-			vr.reachSaved()
-			if err := vr.checkpointsAt(ctx); err != nil {
-				return vr.rep, err
-			}
-		}
-		if err := vr.checkNodes(ctx, begin, vr.rng.End(), nodes); err != nil {
+		if err := vr.batch(ctx, batch); err != nil {
 			return vr.rep, err
-		}
-		if vr.fault != nil {
-			return vr.rep, vr.fault
 		}
 		if opts.Progress != nil {
 			opts.Progress(vr.rep.Leaves)
 		}
 	}
+	return vr.rep, vr.end(ctx)
+}
+
+// batch verifies one batch of leaves, in index order.
+func (vr *verifier) batch(ctx context.Context, batch []leafRow) error {
+	begin := vr.rng.End()
+	nodes := make(map[compact.NodeID][]byte, len(batch))
+	visit := func(id compact.NodeID, h []byte) {
+		if id.Level > 0 {
+			nodes[id] = h
+		}
+	}
+	for _, r := range batch {
+		h, ok := vr.leaf(r)
+		if !ok {
+			break
+		}
+		// The tree is rebuilt from the entries, not the stored hashes.
+		if err := vr.rng.Append(h, visit); err != nil {
+			return fmt.Errorf("audit: verify: %w", err)
+		}
+		vr.rep.Leaves++
+		vr.reachSaved()
+		if err := vr.checkpointsAt(ctx); err != nil {
+			return err
+		}
+	}
+	if err := vr.checkNodes(ctx, begin, vr.rng.End(), nodes); err != nil {
+		return err
+	}
+	if vr.fault != nil {
+		return vr.fault
+	}
+	return nil
+}
+
+// leaf checks one leaf against its place and its entry and returns the
+// hash of the entry's bytes; ok is false when the leaf cannot be placed
+// in the tree at all (missing, or its entry gone).
+func (vr *verifier) leaf(r leafRow) (h []byte, ok bool) {
+	want := int64(vr.rng.End())
+	if r.Idx != want {
+		vr.fail(want, want+1, -1, "leaf missing (the next stored leaf is %d)", r.Idx)
+		return nil, false
+	}
+	if r.ID == nil {
+		vr.fail(want, want+1, -1, "its staged entry is gone")
+		return nil, false
+	}
+	if *r.XID < vr.prevXID || (*r.XID == vr.prevXID && *r.ID <= vr.prevID) {
+		// Either this leaf moved back or the one before moved forward.
+		vr.fail(want-1, want, -1, "leaves %d and %d are out of staging order (moved or swapped)", want-1, want)
+	}
+	vr.prevXID, vr.prevID = *r.XID, *r.ID
+	h = rfc6962.DefaultHasher.HashLeaf(r.Entry)
+	if !bytes.Equal(h, r.LeafHash) {
+		vr.fail(want, want+1, -1, "the entry's bytes do not match its leaf hash (edited or swapped)")
+	}
+	return h, true
+}
+
+// end checks what only the whole log shows: saved checkpoints past it,
+// a stored checkpoint larger than it, the node count and the staging.
+func (vr *verifier) end(ctx context.Context) error {
 	n := int64(vr.rng.End())
 	// Before the log's own bookkeeping: a saved checkpoint names the
 	// truncation or the rewrite plainly, whatever else was removed with it.
 	if err := vr.checkSaved(uint64(n)); err != nil {
-		return vr.rep, err
+		return err
 	}
 	if err := vr.nextCheckpoint(ctx); err != nil {
-		return vr.rep, err
+		return err
 	}
 	if len(vr.cps) > 0 {
-		return vr.rep, &VerifyError{Index: n, Checkpoint: vr.cps[0].Size,
+		return &VerifyError{Index: n, Checkpoint: vr.cps[0].Size,
 			Reason: fmt.Sprintf("the checkpoint covers %d entries but the log has %d leaves", vr.cps[0].Size, n)}
 	}
 	if err := vr.db.GetContext(ctx, &vr.rep.Nodes, `SELECT count(*) FROM audit_nodes`); err != nil {
-		return vr.rep, fmt.Errorf("audit: verify: count nodes: %w", err)
+		return fmt.Errorf("audit: verify: count nodes: %w", err)
 	}
 	if want := n - int64(bits.OnesCount64(uint64(n))); vr.rep.Nodes != want {
-		return vr.rep, &VerifyError{Index: n, Checkpoint: -1,
+		return &VerifyError{Index: n, Checkpoint: -1,
 			Reason: fmt.Sprintf("%d stored nodes where a tree of %d leaves has %d", vr.rep.Nodes, n, want)}
 	}
-	return vr.rep, vr.checkStaging(ctx, n)
+	return vr.checkStaging(ctx, n)
 }
 
 // checkNodes compares the nodes the leaves [begin, end) completed with the
