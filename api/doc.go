@@ -46,7 +46,7 @@
 // The consoles (api/console) are a second reader of the domain beside
 // this package: server-rendered pages under /ui/ that call the same store
 // methods with the same actors. This package mounts them; their code never
-// import it.
+// imports it (only their tests do).
 //
 // # Limits
 //
