@@ -139,28 +139,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !cfg.NoMigrate {
-		created, err := migrations.CreateDatabase(ctx, cfg.DatabaseURL)
-		if err != nil {
-			return fmt.Errorf("serve: %w", err)
-		}
-		if created {
-			logger.Info("created the database", slog.String("database", databaseName(cfg.DatabaseURL)))
-		}
-	}
-	if !cfg.NoMigrate {
-		// On a pool of its own, without the served pool's stall bound: a
-		// migration's statement may rightly take long.
-		mdb, err := openDB(ctx, cfg.DatabaseURL)
-		if err != nil {
-			return fmt.Errorf("serve: %w", err)
-		}
-		n, err := migrations.Apply(ctx, mdb.DB)
-		mdb.Close()
-		if err != nil {
-			return fmt.Errorf("serve: %w", err)
-		}
-		logger.Info("database migrated", slog.String("database", databaseName(cfg.DatabaseURL)), slog.Int("applied", n))
+	if err := prepareDatabase(ctx, cfg, logger); err != nil {
+		return err
 	}
 	db, err := openServeDB(ctx, cfg.DatabaseURL, cfg.DBTimeout, cfg.DBMaxOpen)
 	if err != nil {
@@ -207,6 +187,47 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	hs := srv.HTTPServer()
 	logger.Info("docket serving", slog.String("addr", ln.Addr().String()), slog.String("version", version))
+	if err := serveUntilDone(ctx, hs, ln, cfg.ShutdownTimeout, logger); err != nil {
+		return err
+	}
+	stopBG()
+	stopNotify()
+	<-integrated // the final pass integrates what was accepted during shutdown
+	logger.Info("stopped")
+	return nil
+}
+
+// prepareDatabase creates the database when missing and applies pending
+// migrations, unless told not to (--no-migrate), saying what it did.
+func prepareDatabase(ctx context.Context, cfg config, logger *slog.Logger) error {
+	if cfg.NoMigrate {
+		return nil
+	}
+	created, err := migrations.CreateDatabase(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if created {
+		logger.Info("created the database", slog.String("database", databaseName(cfg.DatabaseURL)))
+	}
+	// On a pool of its own, without the served pool's stall bound: a
+	// migration's statement may rightly take long.
+	mdb, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	n, err := migrations.Apply(ctx, mdb.DB)
+	mdb.Close()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("database migrated", slog.String("database", databaseName(cfg.DatabaseURL)), slog.Int("applied", n))
+	return nil
+}
+
+// serveUntilDone serves HTTP on ln until ctx ends, then lets the requests
+// in flight finish within timeout.
+func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, timeout time.Duration, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -215,15 +236,11 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
-	stopBG()
-	stopNotify()
-	<-integrated // the final pass integrates what was accepted during shutdown
-	logger.Info("stopped")
 	return nil
 }
 
