@@ -247,26 +247,43 @@ func nullable(s string) *string {
 }
 
 // recordQuery inserts a decision under the policy version given as current
-// ($6, $7) and stages its audit entry ($22-$26), in one statement: without
+// (version, sha) and stages its audit entry, in one statement: without
 // an Idempotency-Key that is one round trip in an implicit transaction,
 // where BEGIN, INSERT, INSERT, COMMIT took four. It inserts nothing when
-// $6 is not, or no longer, the policy's current version; the caller then
-// reads the current one and tries again.
+// version is not, or no longer, the policy's current version; the caller
+// then reads the current one and tries again. Its parameters are numbered
+// as they are taken (audit.Params), in the order of recordArgs, and the
+// entry's follow (audit.StageArgs).
 func recordQuery() string {
+	var p audit.Params
+	id, adv, ad, action, code, version, sha := p.Next(), p.Next(), p.Next(), p.Next(), p.Next(), p.Next(), p.Next()
+	ground, legal, explanation, facts, source := p.Next(), p.Next(), p.Next(), p.Next(), p.Next()
+	detection, automated, scope, content := p.Next(), p.Next(), p.Next(), p.Next()
+	ends, status, by, at, deadline := p.Next(), p.Next(), p.Next(), p.Next(), p.Next()
 	return `WITH pinned AS (
 			SELECT code FROM policies
-			WHERE code = $5::text AND version = $6::int
-			  AND version = (SELECT max(version) FROM policies WHERE code = $5::text)),
+			WHERE code = ` + code + `::text AND version = ` + version + `::int
+			  AND version = (SELECT max(version) FROM policies WHERE code = ` + code + `::text)),
 		d AS (
 			INSERT INTO decisions (id, advertiser_id, ad_id, action, policy_code, policy_version,
 				policy_text_sha256, ground, legal_reference, explanation, facts, source, automated_detection,
 				automated_decision, territorial_scope, content_type, ends_at, status, decided_by, decided_at,
 				appeal_deadline)
-			SELECT $1::text, $2::text, $3::text, $4::text, code, $6::int, $7::text, $8::text, $9::text,
-				$10::text, $11::text, $12::text, $13::boolean, $14::text, $15::text[], $16::text[],
-				$17::timestamptz, $18::text, $19::text, $20::timestamptz, $21::timestamptz
+			SELECT ` + id + `::text, ` + adv + `::text, ` + ad + `::text, ` + action + `::text, code, ` + version + `::int, ` + sha + `::text,
+				` + ground + `::text, ` + legal + `::text, ` + explanation + `::text, ` + facts + `::text, ` + source + `::text,
+				` + detection + `::boolean, ` + automated + `::text, ` + scope + `::text[], ` + content + `::text[],
+				` + ends + `::timestamptz, ` + status + `::text, ` + by + `::text, ` + at + `::timestamptz, ` + deadline + `::timestamptz
 			FROM pinned RETURNING id)
-		` + audit.StageAfter("d", 22)
+		` + audit.StageAfter("d", &p)
+}
+
+// recordArgs are recordQuery's own arguments for d, in the order it takes
+// their placeholders.
+func recordArgs(d Decision) []any {
+	return []any{d.ID, d.AdvertiserID, d.AdID, d.Action, d.PolicyCode,
+		d.PolicyVersion, d.PolicyTextSHA256, d.Ground, d.LegalReference, d.Explanation, d.Facts, d.Source,
+		d.AutomatedDetection, d.AutomatedDecision, d.TerritorialScope, d.ContentType, d.EndsAt, d.Status,
+		d.DecidedBy, d.DecidedAt, d.AppealDeadline}
 }
 
 // pins caches each policy's current version for RecordDecision, which
@@ -361,10 +378,7 @@ func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.Quer
 			return Decision{}, err
 		}
 		var staged int64
-		err = stmt.QueryRowxContext(ctx, append([]any{d.ID, d.AdvertiserID, d.AdID, d.Action, d.PolicyCode,
-			d.PolicyVersion, d.PolicyTextSHA256, d.Ground, d.LegalReference, d.Explanation, d.Facts, d.Source,
-			d.AutomatedDetection, d.AutomatedDecision, d.TerritorialScope, d.ContentType, d.EndsAt, d.Status,
-			d.DecidedBy, d.DecidedAt, d.AppealDeadline}, entry...)...).Scan(&staged)
+		err = stmt.QueryRowxContext(ctx, append(recordArgs(d), entry...)...).Scan(&staged)
 		if err == nil {
 			return d, nil
 		}

@@ -94,13 +94,14 @@ func queued(senior bool) string {
 
 // guardedUpdate returns one statement that sets set on the appeals listed
 // by the arrays (columns cols, the first id, the last seen) and stages
-// the entries from $7 on, and that needs no transaction around it. It
+// the entries, whose arrays take the next parameters of p (after the
+// caller's own, audit.StageChanged), and that needs no transaction around it. It
 // changes an appeal only when its row is still the version the checks
 // read (seen) and no one holds it (SKIP LOCKED: a batch must not wait
 // behind one busy appeal, and so never takes one that a parallel claim
 // took); the ids it returns are the appeals changed. Inside a transaction
 // that already locked the appeals, it changes them all.
-func guardedUpdate(arrays, cols, set string) string {
+func guardedUpdate(p *audit.Params, arrays, cols, set string) string {
 	return `WITH r AS (SELECT * FROM unnest(` + arrays + `) AS r(` + cols + `)),
 		l AS (
 			SELECT a.id FROM appeals a JOIN r ON a.id = r.id AND a.xmin = r.seen::xid
@@ -110,13 +111,17 @@ func guardedUpdate(arrays, cols, set string) string {
 			FROM r JOIN l ON l.id = r.id
 			WHERE a.id = r.id
 			RETURNING a.id)
-		` + audit.StageChanged(7, "u")
+		` + audit.StageChanged(p, "u")
 }
 
 // applyClaimsQuery takes the chosen appeals and stages their entries.
+// Its own parameters are, in order: ids, states, assignees, claimed_at,
+// lease_until, seen; the entries' arrays follow.
 func applyClaimsQuery() string {
-	return guardedUpdate(`$1::text[], $2::text[], $3::text[], $6::text[]`, `id, state, who, seen`,
-		`state = r.state, assigned_to = r.who, claimed_at = $4, lease_until = $5`)
+	var p audit.Params
+	ids, states, who, at, lease, seen := p.Next(), p.Next(), p.Next(), p.Next(), p.Next(), p.Next()
+	return guardedUpdate(&p, ids+`::text[], `+states+`::text[], `+who+`::text[], `+seen+`::text[]`, `id, state, who, seen`,
+		`state = r.state, assigned_to = r.who, claimed_at = `+at+`, lease_until = `+lease)
 }
 
 // readAppealsQuery reads the appeals a batch of resolutions names, each
@@ -141,9 +146,14 @@ type appealRow struct {
 var errBusy = fmt.Errorf("appeals: appeal busy: %w", groupcommit.ErrAlone)
 
 // applyResolutionsQuery resolves the checked appeals and stages their entries.
+// Its own parameters are, in order: ids, outcomes, rationales, resolvers,
+// resolved_at, seen; the entries' arrays follow.
 func applyResolutionsQuery() string {
-	return guardedUpdate(`$1::text[], $2::text[], $3::text[], $4::text[], $6::text[]`, `id, outcome, rationale, who, seen`,
-		`state = r.outcome, outcome = r.outcome, rationale = r.rationale, resolved_by = r.who, resolved_at = $5`)
+	var p audit.Params
+	ids, outcomes, rationales, who, at, seen := p.Next(), p.Next(), p.Next(), p.Next(), p.Next(), p.Next()
+	return guardedUpdate(&p, ids+`::text[], `+outcomes+`::text[], `+rationales+`::text[], `+who+`::text[], `+seen+`::text[]`,
+		`id, outcome, rationale, who, seen`,
+		`state = r.outcome, outcome = r.outcome, rationale = r.rationale, resolved_by = r.who, resolved_at = `+at)
 }
 
 // mayReview checks that by may take event (escalate, resolve) on an

@@ -18,6 +18,13 @@
 // the client (api/client, VerifyRemote). The log's tables reject UPDATE,
 // DELETE and TRUNCATE by trigger (migration 00002).
 //
+// Staging in the writer's statement. A hot write may make its change and
+// stage its entry in one statement (StageAfter for one entry, StageChanged
+// for a batch); the writer's part and the log's take their placeholders
+// from one Params, in order, so neither package counts the other's, and
+// the arguments follow in the same order (the writer's, then StageArgs'
+// or StageArrays').
+//
 // One log, one key, no forks. The log's identity, its origin and verifier
 // key, is recorded with the first checkpoint (audit_log_identity, migration
 // 00007, insert-only like the rest) and never changes; Claim refuses a

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -53,31 +54,45 @@ func (e Entry) Validate() error {
 const AppendQuery = `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
 	VALUES ($1, $2, $3, $4, $5) RETURNING id`
 
+// Params numbers the placeholders of one statement in the order its parts
+// take them. A statement that makes a change and stages its entry is built
+// by two packages, the domain's part and the log's (StageAfter,
+// StageChanged); each takes its own placeholders from the same Params, so
+// neither counts the other's, and the arguments follow in the same order:
+// the domain's, then StageArgs' or StageArrays'.
+type Params struct{ n int }
+
+// Next returns the next placeholder, "$n".
+func (p *Params) Next() string {
+	p.n++
+	return "$" + strconv.Itoa(p.n)
+}
+
 // StageAfter returns an INSERT that stages one entry for each row of from
-// (a CTE of the caller's statement), from the parameters $first to
-// $first+4 that StageArgs gives. A change and its entry then take one
-// statement, so that a write needs no explicit transaction and a single
-// round trip: its change CTE produces a row only when it changed
-// something, and the entry is staged only then.
-func StageAfter(from string, first int) string {
-	return fmt.Sprintf(`INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
-	SELECT $%d::text, $%d::text, $%d::text, $%d::text, $%d::bytea FROM %s RETURNING id`,
-		first, first+1, first+2, first+3, first+4, from)
+// (a CTE of the caller's statement), from the next parameters of p, which
+// StageArgs gives. A change and its entry then take one statement, so that
+// a write needs no explicit transaction and a single round trip: its
+// change CTE produces a row only when it changed something, and the entry
+// is staged only then.
+func StageAfter(from string, p *Params) string {
+	return `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
+	SELECT ` + p.Next() + `::text, ` + p.Next() + `::text, ` + p.Next() + `::text, ` + p.Next() + `::text, ` + p.Next() + `::bytea
+	FROM ` + from + ` RETURNING id`
 }
 
 // StageChanged returns an INSERT that stages a list of entries, in order,
-// from the five arrays at $first to $first+4 that StageArrays gives, and
-// that ends a statement whose CTEs make the changes, like StageAfter. The
+// from the next parameters of p, the arrays StageArrays gives, and that
+// ends a statement whose CTEs make the changes, like StageAfter. The
 // change may skip some subjects: only the entries whose subject id is
 // among the ids of changed (one of those CTEs) are staged, so that an
 // entry is never staged without its change. It returns the subject ids
 // of the entries staged.
-func StageChanged(first int, changed string) string {
-	return fmt.Sprintf(`INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
-	SELECT t, a, k, i, e FROM unnest($%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::bytea[])
+func StageChanged(p *Params, changed string) string {
+	return `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
+	SELECT t, a, k, i, e FROM unnest(` + p.Next() + `::text[], ` + p.Next() + `::text[], ` + p.Next() + `::text[], ` + p.Next() + `::text[], ` + p.Next() + `::bytea[])
 		WITH ORDINALITY AS x(t, a, k, i, e, n)
-	WHERE x.i IN (SELECT id FROM %s)
-	ORDER BY n RETURNING subject_id`, first, first+1, first+2, first+3, first+4, changed)
+	WHERE x.i IN (SELECT id FROM ` + changed + `)
+	ORDER BY n RETURNING subject_id`
 }
 
 // StageArrays validates and encodes es for StageChanged.
