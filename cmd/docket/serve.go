@@ -163,6 +163,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// On every way out, serve returns only once the integrator has: a
+	// failed start (a taken NATS port, say) must not leave it running.
+	defer func() { stopBG(); <-integrated }()
 	registerAuditMetrics(reg, auditLog)
 	registerStateMetrics(reg, db, store, logger)
 	checks = append(checks, auditCheck(auditLog))
