@@ -126,9 +126,6 @@ func (s *Server) reversePolicy(w http.ResponseWriter, r *http.Request, a docket.
 	if err != nil {
 		return err
 	}
-	// A bulk reversal may take longer than the write timeout, which is
-	// there for stalled readers; its reply is small, so lift the deadline.
-	unboundWrite(w)
 	rep, err := s.store.ReversePolicyVersions(r.Context(), a, r.PathValue("code"), in, key)
 	if err != nil {
 		return err

@@ -16,9 +16,13 @@ import (
 type route struct {
 	pattern string
 	roles   []Role // who may call it (by token); nil: public, no token read
-	authed  func(*Server, http.ResponseWriter, *http.Request, Actor) error
-	public  func(*Server, http.ResponseWriter, *http.Request) error
-	plain   func(*Server, http.ResponseWriter, *http.Request)
+	// slow routes' work (not their reader) may outlast the server's write
+	// timeout, which is there for stalled readers; their replies are
+	// small, so the deadline is lifted for them.
+	slow   bool
+	authed func(*Server, http.ResponseWriter, *http.Request, Actor) error
+	public func(*Server, http.ResponseWriter, *http.Request) error
+	plain  func(*Server, http.ResponseWriter, *http.Request)
 }
 
 // routeTable is the whole of Docket's own HTTP surface, with the roles each
@@ -50,7 +54,7 @@ func routeTable() []route {
 		{pattern: "POST /v1/appeals/{id}/withdraw", roles: Appellants, authed: (*Server).withdrawAppeal},
 		{pattern: "GET /v1/appeals", roles: Readers, authed: (*Server).listAppeals},
 		{pattern: "GET /v1/appeals/{id}", roles: Readers, authed: (*Server).getAppeal},
-		{pattern: "POST /v1/policies/{code}/reversals", roles: Admins, authed: (*Server).reversePolicy},
+		{pattern: "POST /v1/policies/{code}/reversals", roles: Admins, slow: true, authed: (*Server).reversePolicy},
 
 		// Audit log: checkpoint, key and proofs are public (they reveal only hashes).
 		{pattern: "GET /v1/audit/checkpoint", public: (*Server).getAuditCheckpoint},
@@ -64,7 +68,7 @@ func routeTable() []route {
 		{pattern: "GET /v1/exports/audit", roles: Auditors, authed: (*Server).exportAudit},
 		{pattern: "GET /v1/exports/bundle", roles: Auditors, authed: (*Server).exportBundle},
 		{pattern: "GET /v1/exports/dsa", roles: Auditors, authed: (*Server).exportDSA},
-		{pattern: "GET /v1/reports/appeals", roles: Auditors, authed: (*Server).reportAppeals},
+		{pattern: "GET /v1/reports/appeals", roles: Auditors, slow: true, authed: (*Server).reportAppeals},
 	}
 }
 
@@ -77,8 +81,13 @@ func (s *Server) routes() {
 	for _, rt := range routeTable() {
 		switch {
 		case rt.authed != nil:
-			h := rt.authed
-			m.HandleFunc(rt.pattern, s.authed(func(w http.ResponseWriter, r *http.Request, a Actor) error { return h(s, w, r, a) }, rt.roles...))
+			h, slow := rt.authed, rt.slow
+			m.HandleFunc(rt.pattern, s.authed(func(w http.ResponseWriter, r *http.Request, a Actor) error {
+				if slow {
+					unboundWrite(w)
+				}
+				return h(s, w, r, a)
+			}, rt.roles...))
 		case rt.public != nil:
 			h := rt.public
 			m.HandleFunc(rt.pattern, s.public(func(w http.ResponseWriter, r *http.Request) error { return h(s, w, r) }))
