@@ -202,14 +202,16 @@ func exportQuery(f ExportFilter, size int64, cols Columns) (string, []any) {
 		from = `audit_export_times t JOIN audit_leaves l ON l.idx = t.idx JOIN audit_staging s ON s.id = l.staging_id`
 	}
 	where := []string{key + " >= $1"}
+	// The first key drives the scan; each other one is a primary-key probe
+	// of the row at hand.
 	for i, name := range names {
 		if i == 0 {
 			where = append(where, "k.name = "+arg(name), "k.value = "+arg(f.Keys[name]))
 			continue
 		}
-		where = append(where, "EXISTS (SELECT 1 FROM audit_export_keys k"+strconv.Itoa(i)+
-			" WHERE k"+strconv.Itoa(i)+".name = "+arg(name)+" AND k"+strconv.Itoa(i)+".value = "+arg(f.Keys[name])+
-			" AND k"+strconv.Itoa(i)+".idx = k.idx)")
+		ki := "k" + strconv.Itoa(i)
+		where = append(where, "EXISTS (SELECT 1 FROM audit_export_keys "+ki+" WHERE "+ki+".name = "+arg(name)+
+			" AND "+ki+".value = "+arg(f.Keys[name])+" AND "+ki+".idx = k.idx)")
 	}
 	if f.ToIndex != nil {
 		where = append(where, key+" < "+arg(*f.ToIndex))
