@@ -154,14 +154,16 @@ func auditExportFilter(r *http.Request) (audit.ExportFilter, audit.Format, error
 			f.Types = append(f.Types, one)
 		}
 	}
-	f.Advertiser = q.Get("advertiser_id")
-	if f.Advertiser != "" && !appeals.ValidPlatformID(f.Advertiser) {
+	advertiser := q.Get("advertiser_id")
+	if advertiser != "" && !appeals.ValidPlatformID(advertiser) {
 		p.Add("advertiser_id", "is not a valid advertiser id")
 	}
-	f.Policy = q.Get("policy_code")
-	if f.Policy != "" && !appeals.ValidPolicyCode(f.Policy) {
+	policy := q.Get("policy_code")
+	if policy != "" && !appeals.ValidPolicyCode(policy) {
 		p.Add("policy_code", "is not a valid policy code")
 	}
+	// The log indexes entries by the keys the domain gave them.
+	f.Keys = appeals.AuditKeys(advertiser, policy)
 	format, err := audit.ParseFormat(q.Get("format"))
 	if err != nil {
 		p.Add("format", "must be jsonl or csv")

@@ -159,6 +159,10 @@ type Appeal struct {
 	// DeciderName is the name of who made the decision: the one person who
 	// may never review it. Kept out of replies; the decision says it.
 	DeciderName string `json:"-" db:"decider_name"`
+	// PolicyCode is the decision's policy, copied like DeciderName: the
+	// index key of the appeal's audit entries (AuditKeys). Kept out of
+	// replies and of the entries' records.
+	PolicyCode string `json:"-" db:"policy_code"`
 }
 
 func (a *Appeal) derive(now time.Time) {
@@ -167,7 +171,7 @@ func (a *Appeal) derive(now time.Time) {
 
 const appealColumns = `id, decision_id, advertiser_id, state, statement, evidence, filed_by, filed_at, due_at,
 	assigned_to, claimed_at, lease_until, escalation_reason, escalated_by, escalated_at,
-	outcome, rationale, resolved_by, resolved_at, withdrawn_at, decider_name`
+	outcome, rationale, resolved_by, resolved_at, withdrawn_at, decider_name, policy_code`
 
 // AppealInput is an appeal as the advertiser files it.
 type AppealInput struct {
@@ -329,7 +333,7 @@ func insertAppeal(ctx context.Context, tx *sqlx.Tx, a Appeal) error {
 	_, err := tx.NamedExecContext(ctx, `INSERT INTO appeals (`+appealColumns+`) VALUES (
 		:id, :decision_id, :advertiser_id, :state, :statement, :evidence, :filed_by, :filed_at, :due_at,
 		:assigned_to, :claimed_at, :lease_until, :escalation_reason, :escalated_by, :escalated_at,
-		:outcome, :rationale, :resolved_by, :resolved_at, :withdrawn_at, :decider_name)`, a)
+		:outcome, :rationale, :resolved_by, :resolved_at, :withdrawn_at, :decider_name, :policy_code)`, a)
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "appeals_one_open" {
 		// A concurrent filing won the race the decision's lock did not cover.
@@ -385,7 +389,8 @@ func (s *Store) FileAppeal(ctx context.Context, by docket.Actor, decisionID stri
 		}
 		a := Appeal{ID: uuid.Must(uuid.NewV7()).String(), DecisionID: d.ID, AdvertiserID: d.AdvertiserID,
 			State: AppealPending, Statement: in.Statement, Evidence: Evidence(in.Evidence), FiledBy: by.String(),
-			FiledAt: now, DueAt: now.Add(s.opts.ReviewDue), DeciderName: docket.NameOf(d.DecidedBy)}
+			FiledAt: now, DueAt: now.Add(s.opts.ReviewDue), DeciderName: docket.NameOf(d.DecidedBy),
+			PolicyCode: d.PolicyCode}
 		if a.Evidence == nil {
 			a.Evidence = Evidence{}
 		}
@@ -497,7 +502,8 @@ func (s *Store) reverseDecision(ctx context.Context, tx *sqlx.Tx, d Decision, by
 	}
 	err := s.append(ctx, tx, audit.Entry{Type: EntryDecisionReversed, Time: now, Actor: by.String(),
 		Subject: audit.Subject{Kind: "decision", ID: d.ID}, Refs: refs,
-		Record: reversalRecord{Decision: d, Effect: effectOf(d.Action), Rationale: rationale}})
+		Record: reversalRecord{Decision: d, Effect: effectOf(d.Action), Rationale: rationale},
+		Keys:   AuditKeys(d.AdvertiserID, d.PolicyCode)})
 	return err
 }
 

@@ -238,7 +238,7 @@ func (s *Store) reverseBatch(ctx context.Context, by docket.Actor, id, code stri
 			if err := s.append(ctx, tx, audit.Entry{Type: EntryAppealResolved, Time: now, Actor: who,
 				Subject: audit.Subject{Kind: "appeal", ID: a.ID},
 				Refs:    []audit.Subject{{Kind: "decision", ID: a.DecisionID}, job},
-				Record:  a}); err != nil {
+				Record:  a, Keys: AuditKeys(a.AdvertiserID, a.PolicyCode)}); err != nil {
 				return result{}, err
 			}
 		}

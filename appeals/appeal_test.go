@@ -330,8 +330,8 @@ func TestOneOpenAppealIndex(t *testing.T) {
 	f := newFixture(t)
 	d := f.decision(appeals.ActionAdRemoval)
 	a := f.file(d)
-	_, err := f.db.Exec(`INSERT INTO appeals (id, decision_id, advertiser_id, decider_name, state, statement, filed_by, filed_at, due_at)
-		SELECT 'dup', decision_id, advertiser_id, decider_name, 'pending', 'x', filed_by, filed_at, due_at FROM appeals WHERE id = $1`, a.ID)
+	_, err := f.db.Exec(`INSERT INTO appeals (id, decision_id, advertiser_id, decider_name, policy_code, state, statement, filed_by, filed_at, due_at)
+		SELECT 'dup', decision_id, advertiser_id, decider_name, policy_code, 'pending', 'x', filed_by, filed_at, due_at FROM appeals WHERE id = $1`, a.ID)
 	require.ErrorContains(t, err, "appeals_one_open")
 }
 
@@ -613,8 +613,8 @@ func fillQueue(t testing.TB, f *fixture, d appeals.Decision, n int) {
 			ground, explanation, facts, source, automated_detection, automated_decision, status, decided_by, decided_at, appeal_deadline
 		FROM decisions, generate_series(1, $2) i WHERE id = $1`, d.ID, n)
 	require.NoError(t, err)
-	_, err = f.db.Exec(`INSERT INTO appeals (id, decision_id, advertiser_id, decider_name, state, statement, filed_by, filed_at, due_at)
-		SELECT 'a-' || lpad(i::text, 6, '0'), 'd-' || lpad(i::text, 6, '0'), 'acme', 'pipeline', 'pending', 's',
+	_, err = f.db.Exec(`INSERT INTO appeals (id, decision_id, advertiser_id, decider_name, policy_code, state, statement, filed_by, filed_at, due_at)
+		SELECT 'a-' || lpad(i::text, 6, '0'), 'd-' || lpad(i::text, 6, '0'), 'acme', 'pipeline', 'crypto', 'pending', 's',
 			'advertiser:acme-owner', $1::timestamptz, $1::timestamptz + i * interval '1 second'
 		FROM generate_series(1, $2) i`, f.clk.Now(), n)
 	require.NoError(t, err)

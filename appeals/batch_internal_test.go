@@ -37,8 +37,8 @@ func queueFixture(t *testing.T, n, byFirst int, firstDecider string) (*Store, *s
 	// tests are about the queue, not filing, so they sidestep it.
 	_, err = db.Exec(`ALTER TABLE appeals SET (autovacuum_enabled = false); DROP INDEX appeals_one_open`)
 	require.NoError(t, err)
-	_, err = db.Exec(`INSERT INTO appeals (id, decision_id, advertiser_id, decider_name, state, statement, filed_by, filed_at, due_at)
-		SELECT 'a-' || lpad(i::text, 6, '0'), $1, 'acme', CASE WHEN i <= $4 THEN $5 ELSE 'pipeline' END, 'pending', 's',
+	_, err = db.Exec(`INSERT INTO appeals (id, decision_id, advertiser_id, decider_name, policy_code, state, statement, filed_by, filed_at, due_at)
+		SELECT 'a-' || lpad(i::text, 6, '0'), $1, 'acme', CASE WHEN i <= $4 THEN $5 ELSE 'pipeline' END, 'crypto', 'pending', 's',
 			'advertiser:acme-owner', $2::timestamptz, $2::timestamptz + i * interval '1 second'
 		FROM generate_series(1, $3::int) i`, d.ID, now, n, byFirst, firstDecider)
 	require.NoError(t, err)

@@ -373,7 +373,7 @@ func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.Quer
 		entry, err := audit.StageArgs(audit.Entry{Type: "decision.recorded", Time: now, Actor: by.String(),
 			Subject: audit.Subject{Kind: "decision", ID: d.ID},
 			Refs:    []audit.Subject{{Kind: "policy", ID: fmt.Sprintf("%s@%d", d.PolicyCode, d.PolicyVersion)}},
-			Record:  d})
+			Record:  d, Keys: AuditKeys(d.AdvertiserID, d.PolicyCode)})
 		if err != nil {
 			return Decision{}, err
 		}

@@ -5,7 +5,10 @@
 // (*docket.Error and its codes) are the module's shared vocabulary, in
 // the root package docket; this package returns *docket.Error for every
 // expected failure. Every change of state commits together with its audit
-// entry (audit.Append in the same transaction). It knows nothing of HTTP.
+// entry (audit.Append in the same transaction), and hands the log the
+// entry's index keys (keys.go: the decision's advertiser and policy on
+// everything about a decision or its appeals), since the log reads no
+// field of a record. It knows nothing of HTTP.
 //
 // Actors. A token's NAME is one person or system for good: its first token
 // binds it (table actor_names) to one advertiser, or to staff, and a token

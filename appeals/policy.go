@@ -115,7 +115,7 @@ func (s *Store) PutPolicy(ctx context.Context, by docket.Actor, code string, in 
 			return PolicyRevision{}, fmt.Errorf("appeals: insert policy: %w", err)
 		}
 		if err := s.append(ctx, tx, audit.Entry{Type: "policy.revised", Time: now, Actor: by.String(),
-			Subject: audit.Subject{Kind: "policy", ID: code}, Record: p}); err != nil {
+			Subject: audit.Subject{Kind: "policy", ID: code}, Record: p, Keys: AuditKeys("", code)}); err != nil {
 			return PolicyRevision{}, err
 		}
 		return PolicyRevision{Policy: p, Created: true}, nil

@@ -182,7 +182,8 @@ func appealEntry(typ string, by docket.Actor, now time.Time, a Appeal, record an
 	return audit.Entry{Type: typ, Time: now, Actor: by.String(),
 		Subject: audit.Subject{Kind: "appeal", ID: a.ID},
 		Refs:    []audit.Subject{{Kind: "decision", ID: a.DecisionID}},
-		Record:  record}
+		Record:  record,
+		Keys:    AuditKeys(a.AdvertiserID, a.PolicyCode)}
 }
 
 // Claim hands by the waiting appeal with the earliest due_at, leased

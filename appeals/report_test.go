@@ -62,9 +62,9 @@ func TestAppealsReport(t *testing.T) {
 		case "withdrawn":
 			withdrawnAt = t0.Add(*resolved)
 		}
-		_, err := db.Exec(`INSERT INTO appeals (id, decision_id, advertiser_id, decider_name, state, statement, filed_by,
+		_, err := db.Exec(`INSERT INTO appeals (id, decision_id, advertiser_id, decider_name, policy_code, state, statement, filed_by,
 			filed_at, due_at, outcome, rationale, resolved_by, resolved_at, withdrawn_at)
-			VALUES ($1, $2, 'acme', 'pipeline', $3, 'unfair', 'advertiser:acme-owner', $4, $5, $6, $7, $8, $9, $10)`,
+			VALUES ($1, $2, 'acme', 'pipeline', (SELECT policy_code FROM decisions WHERE id = $2), $3, 'unfair', 'advertiser:acme-owner', $4, $5, $6, $7, $8, $9, $10)`,
 			id, decision, state, t0.Add(filed), t0.Add(due), outcome, rationale, resolvedBy, resolvedAt, withdrawnAt)
 		require.NoError(t, err)
 	}

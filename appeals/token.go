@@ -89,7 +89,7 @@ func (s *Store) CreateToken(ctx context.Context, by docket.Actor, in TokenInput)
 			return Token{}, fmt.Errorf("appeals: insert token: %w", err)
 		}
 		err := s.append(ctx, tx, audit.Entry{Type: "token.created", Time: now, Actor: by.String(),
-			Subject: audit.Subject{Kind: "token", ID: t.ID}, Record: t})
+			Subject: audit.Subject{Kind: "token", ID: t.ID}, Record: t, Keys: AuditKeys(strOrEmpty(t.AdvertiserID), "")})
 		return t, err
 	})
 	return t, secret, err
@@ -142,7 +142,8 @@ func (s *Store) RevokeTokens(ctx context.Context, by docket.Actor, name string, 
 		}
 		for _, t := range revoked {
 			if err := s.append(ctx, tx, audit.Entry{Type: "token.revoked", Time: now, Actor: by.String(),
-				Subject: audit.Subject{Kind: "token", ID: t.ID}, Record: t}); err != nil {
+				Subject: audit.Subject{Kind: "token", ID: t.ID}, Record: t,
+				Keys: AuditKeys(strOrEmpty(t.AdvertiserID), "")}); err != nil {
 				return 0, err
 			}
 		}

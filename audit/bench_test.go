@@ -17,25 +17,28 @@ import (
 )
 
 // stageSeries stages n decision-sized entries (about 600 bytes) in
-// transactions of at most 100,000 rows, the fast way to a large log.
+// transactions of at most 100,000 rows, the fast way to a large log. Each
+// has two index keys, as a writer would give them: tenant (one of 100)
+// and rule (one of 7).
 func stageSeries(tb testing.TB, db *sqlx.DB, n int) {
 	tb.Helper()
 	for done := 0; done < n; {
 		k := min(n-done, 100_000)
 		_, err := db.Exec(`
-			INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
+			INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry, keys)
 			SELECT 'decision.recorded', 'enforcer:bench', 'decision', 'd-' || g,
 				convert_to(json_build_object(
 					'type', 'decision.recorded',
 					'time', to_char(timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
 					'actor', 'enforcer:bench',
 					'subject', json_build_object('kind', 'decision', 'id', 'd-' || g),
-					'record', json_build_object('id', 'd-' || g, 'advertiser_id', 'adv-' || (g % 100), 'ad_id', 'ad-' || g,
-						'action', 'ad_removal', 'policy_code', 'policy-' || (g % 7), 'policy_version', 1,
+					'record', json_build_object('id', 'd-' || g, 'tenant', 'adv-' || (g % 100), 'ad_id', 'ad-' || g,
+						'action', 'ad_removal', 'rule', 'policy-' || (g % 7), 'policy_version', 1,
 						'ground', 'terms', 'explanation', 'The ad promotes a product this policy prohibits in every market.',
 						'facts', 'Ad ' || g || ' showed the product in its image and text on the landing page.',
 						'source', 'voluntary', 'automated_detection', true, 'automated_decision', 'partial',
-						'status', 'in_effect', 'decided_by', 'enforcer:bench'))::text, 'UTF8')
+						'status', 'in_effect', 'decided_by', 'enforcer:bench'))::text, 'UTF8'),
+				jsonb_build_object('tenant', 'adv-' || (g % 100), 'rule', 'policy-' || (g % 7))
 			FROM generate_series($1::bigint, $2::bigint - 1) g`, done, done+k)
 		require.NoError(tb, err)
 		done += k

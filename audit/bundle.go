@@ -270,11 +270,8 @@ func describeFilter(f ExportFilter) string {
 	for _, t := range f.Types {
 		add("type", t)
 	}
-	if f.Advertiser != "" {
-		add("advertiser", f.Advertiser)
-	}
-	if f.Policy != "" {
-		add("policy", f.Policy)
+	for _, k := range f.keyNames() {
+		add(k, f.Keys[k])
 	}
 	return b.String()
 }

@@ -42,7 +42,7 @@ func newMemLogPadded(t testing.TB, n, pad int) *memLog {
 	require.NoError(t, err)
 	m := &memLog{tree: testonly.New(rfc6962.DefaultHasher), signer: signer, vkey: vkey, otherVK: other}
 	for i := 0; i < n; i++ {
-		d := []byte(fmt.Sprintf(`{"type":"decision.recorded","time":"2026-01-01T00:00:%02dZ","actor":"enforcer:pipeline","subject":{"kind":"decision","id":"d-%d"},"record":{"advertiser_id":"acme","n":%d,"facts":"%s"}}`, i%60, i, i, facts))
+		d := []byte(fmt.Sprintf(`{"type":"decision.recorded","time":"2026-01-01T00:00:%02dZ","actor":"enforcer:pipeline","subject":{"kind":"decision","id":"d-%d"},"record":{"tenant":"acme","n":%d,"facts":"%s"}}`, i%60, i, i, facts))
 		m.data = append(m.data, d)
 		m.tree.AppendData(d)
 	}

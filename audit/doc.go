@@ -56,6 +56,22 @@
 // (EntryPredecessor), so that every checkpoint of the new log commits to
 // where the old one ended.
 //
-// The package knows nothing of appeals: an entry is bytes plus a type, an
-// actor and a subject.
+// No hidden knowledge. The package knows nothing of appeals: it stores
+// bytes, a type, an actor, a subject and whatever index keys the domain
+// hands it, and knows no domain field name; the one field of an entry's
+// bytes it reads is its own "time", for exports' time bounds. What an
+// export may select an entry by (for appeals, its advertiser and its
+// policy) the writer says when it stages it, as Entry.Keys, name to
+// value; the names are the writer's (appeals defines them, and api and
+// the CLI map their advertiser and policy filters onto them). Keys travel
+// with the entry through every staging path (Append and AppendQuery,
+// StageArgs into StageAfter, StageArrays into StageChanged), are stored
+// beside its bytes in audit_staging.keys, and are copied lazily into the
+// export index (audit_export_keys, by RefreshExportKeys: one (name, value,
+// idx) row per key of a leaf, whose primary key is the range a filtered
+// export scans in index order). They are not part of the entry's bytes,
+// so not of its leaf hash: they are an index, as trustworthy as the
+// database, which Verify does not check, and they leave every existing
+// leaf and checkpoint as it was (migration 00011 backfilled the keys of
+// the entries staged before them).
 package audit

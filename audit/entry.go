@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -30,6 +31,12 @@ type Entry struct {
 	Refs []Subject `json:"refs,omitempty"`
 	// Record is the full record after the change.
 	Record any `json:"record,omitempty"`
+	// Keys are the index keys the writer gives the entry, name to value,
+	// for exports to select it by (ExportFilter.Keys). They are not part
+	// of the entry's bytes, so not of its leaf hash: the log stores them
+	// beside the entry (audit_staging.keys) as an index, and knows
+	// nothing of what they name.
+	Keys map[string]string `json:"-"`
 }
 
 // Validate reports what is missing from an entry.
@@ -44,15 +51,20 @@ func (e Entry) Validate() error {
 	case e.Time.IsZero():
 		return errors.New("audit: entry time is zero")
 	}
+	for k, v := range e.Keys {
+		if k == "" || v == "" || strings.ContainsRune(k+v, 0) {
+			return fmt.Errorf("audit: entry key %q=%q is empty or holds NUL", k, v)
+		}
+	}
 	return nil
 }
 
-// AppendQuery stages one entry from the five parameters StageArgs gives;
+// AppendQuery stages one entry from the six parameters StageArgs gives;
 // the xid that orders it is the column's default. Writers on a hot path
 // prepare it once (parsing and planning it on every entry cost a busy
 // 2-core machine more than the insert) and run it in their transaction.
-const AppendQuery = `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
-	VALUES ($1, $2, $3, $4, $5) RETURNING id`
+const AppendQuery = `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry, keys)
+	VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`
 
 // Params numbers the placeholders of one statement in the order its parts
 // take them. A statement that makes a change and stages its entry is built
@@ -75,8 +87,8 @@ func (p *Params) Next() string {
 // change CTE produces a row only when it changed something, and the entry
 // is staged only then.
 func StageAfter(from string, p *Params) string {
-	return `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
-	SELECT ` + p.Next() + `::text, ` + p.Next() + `::text, ` + p.Next() + `::text, ` + p.Next() + `::text, ` + p.Next() + `::bytea
+	return `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry, keys)
+	SELECT ` + p.Next() + `::text, ` + p.Next() + `::text, ` + p.Next() + `::text, ` + p.Next() + `::text, ` + p.Next() + `::bytea, ` + p.Next() + `::jsonb
 	FROM ` + from + ` RETURNING id`
 }
 
@@ -88,9 +100,9 @@ func StageAfter(from string, p *Params) string {
 // entry is never staged without its change. It returns the subject ids
 // of the entries staged.
 func StageChanged(p *Params, changed string) string {
-	return `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry)
-	SELECT t, a, k, i, e FROM unnest(` + p.Next() + `::text[], ` + p.Next() + `::text[], ` + p.Next() + `::text[], ` + p.Next() + `::text[], ` + p.Next() + `::bytea[])
-		WITH ORDINALITY AS x(t, a, k, i, e, n)
+	return `INSERT INTO audit_staging (type, actor, subject_kind, subject_id, entry, keys)
+	SELECT t, a, k, i, e, y FROM unnest(` + p.Next() + `::text[], ` + p.Next() + `::text[], ` + p.Next() + `::text[], ` + p.Next() + `::text[], ` + p.Next() + `::bytea[], ` + p.Next() + `::jsonb[])
+		WITH ORDINALITY AS x(t, a, k, i, e, y, n)
 	WHERE x.i IN (SELECT id FROM ` + changed + `)
 	ORDER BY n RETURNING subject_id`
 }
@@ -98,16 +110,19 @@ func StageChanged(p *Params, changed string) string {
 // StageArrays validates and encodes es for StageChanged.
 func StageArrays(es []Entry) ([]any, error) {
 	types, actors, kinds, ids := make([]string, len(es)), make([]string, len(es)), make([]string, len(es)), make([]string, len(es))
-	data := make([][]byte, len(es))
+	data, keys := make([][]byte, len(es)), make([]string, len(es))
 	for i, e := range es {
 		b, err := encode(e)
 		if err != nil {
 			return nil, err
 		}
 		types[i], actors[i], kinds[i], ids[i], data[i] = e.Type, e.Actor, e.Subject.Kind, e.Subject.ID, b
+		if keys[i], err = encodeKeys(e.Keys); err != nil {
+			return nil, err
+		}
 	}
 	return []any{pq.StringArray(types), pq.StringArray(actors), pq.StringArray(kinds), pq.StringArray(ids),
-		pq.ByteaArray(data)}, nil
+		pq.ByteaArray(data), pq.StringArray(keys)}, nil
 }
 
 // Append stages an entry inside the caller's transaction, so that the entry
@@ -127,13 +142,32 @@ func Append(ctx context.Context, tx sqlx.ExtContext, e Entry) (int64, error) {
 }
 
 // StageArgs validates e and encodes it once, as the parameters of a
-// staging insert (AppendQuery, StageAfter).
+// staging insert (AppendQuery, StageAfter): type, actor, subject kind and
+// id, the entry's bytes, and its index keys.
 func StageArgs(e Entry) ([]any, error) {
 	data, err := encode(e)
 	if err != nil {
 		return nil, err
 	}
-	return []any{e.Type, e.Actor, e.Subject.Kind, e.Subject.ID, data}, nil
+	keys, err := encodeKeys(e.Keys)
+	if err != nil {
+		return nil, err
+	}
+	return []any{e.Type, e.Actor, e.Subject.Kind, e.Subject.ID, data, keys}, nil
+}
+
+// encodeKeys encodes an entry's index keys as the JSON object the staging
+// row keeps (an empty one when there are none). They are never part of
+// the entry's bytes.
+func encodeKeys(keys map[string]string) (string, error) {
+	if len(keys) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(keys)
+	if err != nil {
+		return "", fmt.Errorf("audit: encode entry keys: %w", err)
+	}
+	return string(b), nil
 }
 
 // encode validates e and returns its bytes: the leaf data, stored and

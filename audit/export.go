@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,18 +29,27 @@ type ExportFilter struct {
 	From, To time.Time
 	// Types keeps entries of these types only.
 	Types []string
-	// Advertiser keeps entries whose record names this advertiser_id, or
-	// that refer to a decision about it.
-	Advertiser string
-	// Policy keeps entries whose record names this policy_code, policy
-	// revisions of it, and entries that refer to a decision under it.
-	Policy string
+	// Keys keeps entries that have every one of these index keys, name
+	// to value, as their writer gave them (Entry.Keys). What the names
+	// mean is the writer's business.
+	Keys map[string]string
 }
 
 // needsKeys reports whether the filter reads the side index of entry
-// fields (audit_export_keys) rather than the log's own columns.
+// times and keys (audit_export_times, audit_export_keys) rather than the
+// log's own columns.
 func (f ExportFilter) needsKeys() bool {
-	return !f.From.IsZero() || !f.To.IsZero() || f.Advertiser != "" || f.Policy != ""
+	return !f.From.IsZero() || !f.To.IsZero() || len(f.Keys) > 0
+}
+
+// keyNames returns the filter's key names, sorted.
+func (f ExportFilter) keyNames() []string {
+	names := make([]string, 0, len(f.Keys))
+	for k := range f.Keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Indexed reports whether the filter is a plain index range: every entry
@@ -173,15 +183,36 @@ func unquote(b []byte) []byte {
 func exportQuery(f ExportFilter, size int64, cols Columns) (string, []any) {
 	var args []any
 	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)+1) }
-	// Drive the scan from the side index when it narrows by advertiser or
-	// policy, so each batch is one range of a composite index.
+	// Drive the scan from the side index when it narrows by a key or by
+	// time, so each batch is one range of a composite index: the first
+	// key's (name, value, idx), or the times'.
 	key := "l.idx"
 	from := `audit_leaves l JOIN audit_staging s ON s.id = l.staging_id`
-	if f.needsKeys() {
+	names := f.keyNames()
+	timed := !f.From.IsZero() || !f.To.IsZero()
+	switch {
+	case len(names) > 0:
 		key = "k.idx"
 		from = `audit_export_keys k JOIN audit_leaves l ON l.idx = k.idx JOIN audit_staging s ON s.id = l.staging_id`
+		if timed {
+			from += ` JOIN audit_export_times t ON t.idx = k.idx`
+		}
+	case timed:
+		key = "t.idx"
+		from = `audit_export_times t JOIN audit_leaves l ON l.idx = t.idx JOIN audit_staging s ON s.id = l.staging_id`
 	}
 	where := []string{key + " >= $1"}
+	// The first key drives the scan; each other one is a primary-key probe
+	// of the row at hand.
+	for i, name := range names {
+		if i == 0 {
+			where = append(where, "k.name = "+arg(name), "k.value = "+arg(f.Keys[name]))
+			continue
+		}
+		ki := "k" + strconv.Itoa(i)
+		where = append(where, "EXISTS (SELECT 1 FROM audit_export_keys "+ki+" WHERE "+ki+".name = "+arg(name)+
+			" AND "+ki+".value = "+arg(f.Keys[name])+" AND "+ki+".idx = k.idx)")
+	}
 	if f.ToIndex != nil {
 		where = append(where, key+" < "+arg(*f.ToIndex))
 	}
@@ -192,16 +223,10 @@ func exportQuery(f ExportFilter, size int64, cols Columns) (string, []any) {
 		where = append(where, "s.type = ANY("+arg(pq.StringArray(f.Types))+")")
 	}
 	if !f.From.IsZero() {
-		where = append(where, "k.entry_time >= "+arg(f.From))
+		where = append(where, "t.entry_time >= "+arg(f.From))
 	}
 	if !f.To.IsZero() {
-		where = append(where, "k.entry_time < "+arg(f.To))
-	}
-	if f.Advertiser != "" {
-		where = append(where, "k.advertiser_id = "+arg(f.Advertiser))
-	}
-	if f.Policy != "" {
-		where = append(where, "k.policy_code = "+arg(f.Policy))
+		where = append(where, "t.entry_time < "+arg(f.To))
 	}
 	sel := `l.idx, to_json(encode(l.leaf_hash, 'base64')), to_json(s.type), convert_from(s.entry, 'UTF8')::json`
 	if cols == Wide {
@@ -239,10 +264,13 @@ func CountExport(ctx context.Context, db *sqlx.DB, f ExportFilter, size int64) (
 	return n, nil
 }
 
-// RefreshExportKeys brings the side index of entry fields up to the last
-// integrated leaf. It is derived data, filled here rather than by a trigger
-// so that neither writers nor the integrator pay for exports; concurrent
-// callers serialize on an advisory lock and the second finds nothing to do.
+// RefreshExportKeys brings the side index of entry times and keys up to
+// the last integrated leaf. It is derived data, filled here rather than by
+// a trigger so that neither writers nor the integrator pay for exports;
+// concurrent callers serialize on an advisory lock and the second finds
+// nothing to do. The keys are the ones each entry's writer staged it with
+// (audit_staging.keys), copied as they are: the log reads no field of an
+// entry but its own "time".
 func RefreshExportKeys(ctx context.Context, db *sqlx.DB) error {
 	conn, err := db.Connx(ctx)
 	if err != nil {
@@ -255,47 +283,54 @@ func RefreshExportKeys(ctx context.Context, db *sqlx.DB) error {
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended('docket:audit_export_keys', 0))`)
 	const batch = 50000
 	for {
-		var next int64
-		if err := conn.GetContext(ctx, &next, `SELECT coalesce(max(idx) + 1, 0) FROM audit_export_keys`); err != nil {
-			return fmt.Errorf("audit: refresh export keys: %w", err)
-		}
-		res, err := conn.ExecContext(ctx, `
-			INSERT INTO audit_export_keys (idx, entry_time, advertiser_id, policy_code, decision_id)
-			SELECT l.idx,
-				CASE WHEN j->>'time' ~ '^\d{4}-\d\d-\d\dT' THEN (j->>'time')::timestamptz END,
-				j->'record'->>'advertiser_id',
-				coalesce(j->'record'->>'policy_code',
-					CASE WHEN j->'subject'->>'kind' = 'policy' THEN j->'subject'->>'id' END),
-				coalesce(CASE WHEN j->'subject'->>'kind' = 'decision' THEN j->'subject'->>'id' END,
-					j->'record'->>'decision_id',
-					(SELECT r->>'id' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j->'refs') = 'array' THEN j->'refs' ELSE '[]' END) r
-					 WHERE r->>'kind' = 'decision' LIMIT 1))
-			FROM audit_leaves l JOIN audit_staging s ON s.id = l.staging_id,
-				LATERAL (SELECT convert_from(s.entry, 'UTF8')::jsonb AS j) e
-			WHERE l.idx >= $1 AND l.idx < $1 + $2
-			ORDER BY l.idx`, next, batch)
+		n, err := refreshBatch(ctx, conn, batch)
 		if err != nil {
 			return fmt.Errorf("audit: refresh export keys: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		if n > 0 {
-			// Entries about a decision inherit its advertiser and policy, so
-			// that an appeal shows up under the decision's advertiser and policy.
-			if _, err := conn.ExecContext(ctx, `
-				UPDATE audit_export_keys k SET
-					advertiser_id = coalesce(k.advertiser_id, (SELECT d.advertiser_id FROM audit_export_keys d
-						WHERE d.decision_id = k.decision_id AND d.advertiser_id IS NOT NULL ORDER BY d.idx LIMIT 1)),
-					policy_code = coalesce(k.policy_code, (SELECT d.policy_code FROM audit_export_keys d
-						WHERE d.decision_id = k.decision_id AND d.policy_code IS NOT NULL ORDER BY d.idx LIMIT 1))
-				WHERE k.idx >= $1 AND k.decision_id IS NOT NULL
-				  AND (k.advertiser_id IS NULL OR k.policy_code IS NULL)`, next); err != nil {
-				return fmt.Errorf("audit: refresh export keys: inherit: %w", err)
-			}
 		}
 		if n < batch {
 			return nil
 		}
 	}
+}
+
+// refreshBatch indexes the next batch of leaves, their times and their
+// keys in one transaction, so that the times (which say how far the index
+// goes) never get ahead of the keys.
+func refreshBatch(ctx context.Context, conn *sqlx.Conn, batch int64) (int64, error) {
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var next int64
+	if err := tx.GetContext(ctx, &next, `SELECT coalesce(max(idx) + 1, 0) FROM audit_export_times`); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO audit_export_times (idx, entry_time)
+		SELECT l.idx, CASE WHEN t ~ '^\d{4}-\d\d-\d\dT' THEN t::timestamptz END
+		FROM audit_leaves l JOIN audit_staging s ON s.id = l.staging_id,
+			LATERAL (SELECT convert_from(s.entry, 'UTF8')::jsonb->>'time' AS t) e
+		WHERE l.idx >= $1 AND l.idx < $1 + $2
+		ORDER BY l.idx`, next, batch)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	if n == 0 {
+		return 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO audit_export_keys (name, value, idx)
+		SELECT k.key, k.value, l.idx
+		FROM audit_leaves l JOIN audit_staging s ON s.id = l.staging_id, jsonb_each_text(s.keys) k
+		WHERE l.idx >= $1 AND l.idx < $1 + $2 AND s.keys <> '{}'`, next, batch); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // Format is an export's encoding.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -39,8 +40,10 @@ type seededExport struct {
 	t0      time.Time
 }
 
-// seed appends a small history: policies, decisions for two advertisers,
-// an appeal and a reversal that refer to a decision.
+// seed appends a small history: policies, decisions for two tenants, an
+// appeal and a reversal that refer to a decision. The writer keys each
+// entry (tenant, rule) as a domain would; the log reads none of the
+// records' fields.
 func seedExport(t *testing.T) *seededExport {
 	t.Helper()
 	db := pgtest.New(t)
@@ -48,14 +51,19 @@ func seedExport(t *testing.T) *seededExport {
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 	es := []audit.Entry{
-		{Type: "policy.revised", Time: at(0), Actor: "admin:ada", Subject: audit.Subject{Kind: "policy", ID: "crypto"}, Record: map[string]any{"code": "crypto", "version": 1}},
-		{Type: "policy.revised", Time: at(1), Actor: "admin:ada", Subject: audit.Subject{Kind: "policy", ID: "gambling"}, Record: map[string]any{"code": "gambling", "version": 1}},
-		{Type: "decision.recorded", Time: at(2), Actor: "enforcer:pipe", Subject: audit.Subject{Kind: "decision", ID: "d1"}, Record: map[string]any{"id": "d1", "advertiser_id": "acme", "policy_code": "crypto"}},
-		{Type: "decision.recorded", Time: at(3), Actor: "enforcer:pipe", Subject: audit.Subject{Kind: "decision", ID: "d2"}, Record: map[string]any{"id": "d2", "advertiser_id": "globex", "policy_code": "gambling"}},
+		{Type: "policy.revised", Time: at(0), Actor: "admin:ada", Subject: audit.Subject{Kind: "policy", ID: "crypto"}, Record: map[string]any{"code": "crypto", "version": 1},
+			Keys: map[string]string{"rule": "crypto"}},
+		{Type: "policy.revised", Time: at(1), Actor: "admin:ada", Subject: audit.Subject{Kind: "policy", ID: "gambling"}, Record: map[string]any{"code": "gambling", "version": 1},
+			Keys: map[string]string{"rule": "gambling"}},
+		{Type: "decision.recorded", Time: at(2), Actor: "enforcer:pipe", Subject: audit.Subject{Kind: "decision", ID: "d1"}, Record: map[string]any{"id": "d1"},
+			Keys: map[string]string{"tenant": "acme", "rule": "crypto"}},
+		{Type: "decision.recorded", Time: at(3), Actor: "enforcer:pipe", Subject: audit.Subject{Kind: "decision", ID: "d2"}, Record: map[string]any{"id": "d2"},
+			Keys: map[string]string{"tenant": "globex", "rule": "gambling"}},
 		{Type: "appeal.filed", Time: at(4), Actor: "advertiser:acme-owner", Subject: audit.Subject{Kind: "appeal", ID: "a1"},
-			Refs: []audit.Subject{{Kind: "decision", ID: "d1"}}, Record: map[string]any{"id": "a1", "decision_id": "d1", "advertiser_id": "acme"}},
+			Refs: []audit.Subject{{Kind: "decision", ID: "d1"}}, Record: map[string]any{"id": "a1"},
+			Keys: map[string]string{"tenant": "acme", "rule": "crypto"}},
 		{Type: "decision.reversed", Time: at(5), Actor: "reviewer:rita", Subject: audit.Subject{Kind: "decision", ID: "d1"},
-			Refs: []audit.Subject{{Kind: "appeal", ID: "a1"}}},
+			Refs: []audit.Subject{{Kind: "appeal", ID: "a1"}}, Keys: map[string]string{"tenant": "acme", "rule": "crypto"}},
 		{Type: "token.created", Time: at(6), Actor: "system:cli", Subject: audit.Subject{Kind: "token", ID: "t1"}, Record: map[string]any{"name": "x, \"quoted\"\nline"}},
 	}
 	for _, e := range es {
@@ -121,13 +129,17 @@ func TestExportJSONLines(t *testing.T) {
 		f    audit.ExportFilter
 		want []int64
 	}{
-		"index range":        {audit.ExportFilter{FromIndex: 2, ToIndex: &to}, []int64{2, 3, 4}},
-		"type":               {audit.ExportFilter{Types: []string{"decision.recorded", "decision.reversed"}}, []int64{2, 3, 5}},
-		"advertiser":         {audit.ExportFilter{Advertiser: "acme"}, []int64{2, 4, 5}},
-		"policy":             {audit.ExportFilter{Policy: "crypto"}, []int64{0, 2, 4, 5}},
-		"time range":         {audit.ExportFilter{From: at(1), To: at(4)}, []int64{1, 2, 3}},
-		"time and advertser": {audit.ExportFilter{From: at(3), Advertiser: "acme"}, []int64{4, 5}},
-		"nothing":            {audit.ExportFilter{Advertiser: "nobody"}, []int64{}},
+		"index range":      {audit.ExportFilter{FromIndex: 2, ToIndex: &to}, []int64{2, 3, 4}},
+		"type":             {audit.ExportFilter{Types: []string{"decision.recorded", "decision.reversed"}}, []int64{2, 3, 5}},
+		"tenant":           {audit.ExportFilter{Keys: map[string]string{"tenant": "acme"}}, []int64{2, 4, 5}},
+		"rule":             {audit.ExportFilter{Keys: map[string]string{"rule": "crypto"}}, []int64{0, 2, 4, 5}},
+		"tenant and rule":  {audit.ExportFilter{Keys: map[string]string{"tenant": "globex", "rule": "gambling"}}, []int64{3}},
+		"no such pair":     {audit.ExportFilter{Keys: map[string]string{"tenant": "globex", "rule": "crypto"}}, []int64{}},
+		"unknown key name": {audit.ExportFilter{Keys: map[string]string{"colour": "acme"}}, []int64{}},
+		"time range":       {audit.ExportFilter{From: at(1), To: at(4)}, []int64{1, 2, 3}},
+		"time and tenant":  {audit.ExportFilter{From: at(3), Keys: map[string]string{"tenant": "acme"}}, []int64{4, 5}},
+		"rule below index": {audit.ExportFilter{ToIndex: &to, Keys: map[string]string{"rule": "crypto"}}, []int64{0, 2, 4}},
+		"nothing":          {audit.ExportFilter{Keys: map[string]string{"tenant": "nobody"}}, []int64{}},
 	} {
 		require.Equal(t, c.want, lineIndices(exportJSONL(t, s.db, c.f)), name)
 		n, err := audit.CountExport(context.Background(), s.db, c.f, -1)
@@ -156,7 +168,7 @@ func TestExportCSV(t *testing.T) {
 	// An empty export still has its header.
 	buf.Reset()
 	w = audit.NewWriter(&buf, audit.CSV)
-	require.NoError(t, audit.Export(context.Background(), s.db, audit.ExportFilter{Advertiser: "nobody"}, -1, w.Columns(), w.Write))
+	require.NoError(t, audit.Export(context.Background(), s.db, audit.ExportFilter{Keys: map[string]string{"tenant": "nobody"}}, -1, w.Columns(), w.Write))
 	require.NoError(t, w.Flush())
 	require.Equal(t, "index,leaf_hash,type,actor,subject_kind,subject_id,staged_at,entry\n", buf.String())
 }
@@ -178,7 +190,7 @@ func TestExportBatches(t *testing.T) {
 	}))
 	require.EqualValues(t, n, got)
 	got = 0
-	require.NoError(t, audit.Export(context.Background(), db, audit.ExportFilter{Advertiser: "adv-3"}, -1, audit.Narrow, func(r *audit.Row) error {
+	require.NoError(t, audit.Export(context.Background(), db, audit.ExportFilter{Keys: map[string]string{"tenant": "adv-3"}}, -1, audit.Narrow, func(r *audit.Row) error {
 		got++
 		return nil
 	}))
@@ -222,7 +234,7 @@ func TestWriteBundleVerifies(t *testing.T) {
 		entries int64
 	}{
 		"full":       {audit.ExportFilter{}, audit.BundleFull, 7},
-		"advertiser": {audit.ExportFilter{Advertiser: "acme"}, audit.BundleProofs, 3},
+		"tenant":     {audit.ExportFilter{Keys: map[string]string{"tenant": "acme"}}, audit.BundleProofs, 3},
 		"from index": {audit.ExportFilter{FromIndex: 3}, audit.BundleProofs, 4},
 	} {
 		var buf bytes.Buffer
@@ -277,9 +289,9 @@ func TestBundleFromLog(t *testing.T) {
 	src := exportLogSource(t, l)
 	ctx := context.Background()
 	for name, f := range map[string]audit.ExportFilter{
-		"full":       {},
-		"advertiser": {Advertiser: "adv-42"},
-		"policy":     {Policy: "policy-3", FromIndex: 1000},
+		"full":   {},
+		"tenant": {Keys: map[string]string{"tenant": "adv-42"}},
+		"rule":   {Keys: map[string]string{"rule": "policy-3"}, FromIndex: 1000},
 	} {
 		var buf bytes.Buffer
 		stats, err := audit.WriteBundle(ctx, db, &buf, f, f.String(), src, nil)
@@ -289,4 +301,56 @@ func TestBundleFromLog(t *testing.T) {
 		require.Equal(t, stats.Entries, res.Entries, name)
 		require.EqualValues(t, 3000, res.Size, name)
 	}
+}
+
+// TestKeysAreNotLeafBytes: an entry's index keys are stored beside it, never
+// in its bytes, so the bytes and the leaf hash are those of the same entry
+// without keys, and a log staged before keys existed verifies as before.
+func TestKeysAreNotLeafBytes(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	e := audit.Entry{Type: "decision.recorded", Time: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC), Actor: "enforcer:pipe",
+		Subject: audit.Subject{Kind: "decision", ID: "d1"}, Record: map[string]any{"id": "d1"}}
+	plain, err := audit.StageArgs(e)
+	require.NoError(t, err)
+	keyed := e
+	keyed.Keys = map[string]string{"tenant": "acme", "rule": "crypto"}
+	withKeys, err := audit.StageArgs(keyed)
+	require.NoError(t, err)
+	want := `{"type":"decision.recorded","time":"2026-05-01T12:00:00Z","actor":"enforcer:pipe","subject":{"kind":"decision","id":"d1"},"record":{"id":"d1"}}`
+	require.Equal(t, want, string(plain[4].([]byte)))
+	require.Equal(t, want, string(withKeys[4].([]byte)), "keys are not part of the bytes")
+	arrays, err := audit.StageArrays([]audit.Entry{keyed})
+	require.NoError(t, err)
+	require.Equal(t, want, string(arrays[4].(pq.ByteaArray)[0]))
+
+	for _, x := range []audit.Entry{e, keyed} {
+		tx, err := db.BeginTxx(ctx, nil)
+		require.NoError(t, err)
+		_, err = audit.Append(ctx, tx, x)
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit())
+	}
+	integrateForTest(t, db)
+	var rows []struct {
+		Entry    []byte `db:"entry"`
+		LeafHash []byte `db:"leaf_hash"`
+		Keys     string `db:"keys"`
+	}
+	require.NoError(t, db.Select(&rows, `SELECT s.entry, l.leaf_hash, s.keys::text AS keys
+		FROM audit_leaves l JOIN audit_staging s ON s.id = l.staging_id ORDER BY l.idx`))
+	require.Len(t, rows, 2)
+	h := rfc6962.DefaultHasher.HashLeaf([]byte(want))
+	for _, r := range rows {
+		require.Equal(t, want, string(r.Entry))
+		require.Equal(t, h, r.LeafHash)
+	}
+	require.Equal(t, "{}", rows[0].Keys)
+	require.JSONEq(t, `{"tenant":"acme","rule":"crypto"}`, rows[1].Keys)
+
+	// Incomplete keys are refused before anything is staged.
+	keyed.Keys = map[string]string{"tenant": ""}
+	_, err = audit.StageArgs(keyed)
+	require.Error(t, err)
 }

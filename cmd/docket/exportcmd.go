@@ -214,7 +214,9 @@ func exportFilter(from, to string, types []string, advertiser, policy string) (a
 	if fromIdx != nil {
 		f.FromIndex = *fromIdx
 	}
-	f.ToIndex, f.From, f.To, f.Types, f.Advertiser, f.Policy = toIdx, fromAt, toAt, types, advertiser, policy
+	f.ToIndex, f.From, f.To, f.Types = toIdx, fromAt, toAt, types
+	// The log indexes entries by the keys the domain gave them.
+	f.Keys = appeals.AuditKeys(advertiser, policy)
 	return f, nil
 }
 

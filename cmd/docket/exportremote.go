@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/docket-dev/docket/api/client"
+	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -22,7 +23,8 @@ func exportRemote(ctx context.Context, e *env, baseURL, token string, f audit.Ex
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	q := client.ExportQuery{From: f.From, To: f.To, Types: f.Types, AdvertiserID: f.Advertiser, PolicyCode: f.Policy}
+	q := client.ExportQuery{From: f.From, To: f.To, Types: f.Types, AdvertiserID: f.Keys[appeals.KeyAdvertiser],
+		PolicyCode: f.Keys[appeals.KeyPolicy]}
 	if f.FromIndex > 0 {
 		q.FromIndex = &f.FromIndex
 	}
