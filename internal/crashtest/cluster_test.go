@@ -175,13 +175,18 @@ func setUpCluster(t *testing.T) (*crashRun, *natstest.Cluster) {
 			"DOCKET_STREAM_REPLICAS=3",
 			"DOCKET_SIGNER_KEY_FILE=" + r.key,
 			"DOCKET_CHECKPOINT_INTERVAL=50ms",
-			"DOCKET_LOG_LEVEL=info",
+			"DOCKET_LOG_LEVEL=warn",
 			"DOCKET_LOG_FORMAT=text",
 			"DOCKET_SHUTDOWN_TIMEOUT=5s",
 		}
 		p := NewProc(name, bin, addr, filepath.Join(tmp, name+".log"), env)
 		r.procs = append(r.procs, p)
-		t.Cleanup(func() { _ = p.Kill() })
+		t.Cleanup(func() {
+			_ = p.Kill()
+			if t.Failed() {
+				logTail(t, p)
+			}
+		})
 		require.NoError(t, p.Start())
 		r.waitReady(p)
 		if i == 0 {
@@ -200,6 +205,17 @@ func setUpCluster(t *testing.T) (*crashRun, *natstest.Cluster) {
 	return r, cl
 }
 
+// logTail shows the end of a process's log, for a failed run.
+func logTail(t *testing.T, p *Proc) {
+	b, err := os.ReadFile(p.log)
+	if err != nil {
+		t.Logf("log of %s: %v", p.Name, err)
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	t.Logf("the last lines of %s's log:\n%s", p.Name, strings.Join(lines[max(0, len(lines)-60):], "\n"))
+}
+
 // loss is one node's loss and return, for the figures.
 type loss struct {
 	node, role string
@@ -211,7 +227,19 @@ type loss struct {
 }
 
 func runCluster(t *testing.T, cfg clusterConfig) {
+	t0 := time.Now()
+	var s jetstream.Stream
+	phase := func(what string) {
+		var seq uint64
+		if s != nil {
+			if info, err := s.Info(context.Background()); err == nil {
+				seq = info.State.LastSeq
+			}
+		}
+		t.Logf("cluster harness: %s: %s (stream at sequence %d)", time.Since(t0).Round(time.Millisecond), what, seq)
+	}
 	r, cl := setUpCluster(t)
+	phase("set up")
 	ctx := context.Background()
 	status, _ := r.put("/v1/policies/crash", r.tokens.Admin, `{"title": "Crash harness", "text": "Decisions the crash harness records."}`)
 	require.Equal(t, http.StatusCreated, status)
@@ -225,7 +253,7 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { _, err := js.Stream(ctx, "DOCKET"); return err == nil }, 30*time.Second, 20*time.Millisecond,
 		"the relay never created stream DOCKET")
-	s, err := js.Stream(ctx, "DOCKET")
+	s, err = js.Stream(ctx, "DOCKET")
 	require.NoError(t, err)
 	require.Equal(t, 3, s.CachedInfo().Config.Replicas, "DOCKET_STREAM_REPLICAS=3")
 	cl.WaitStreamCurrent(t, js, "DOCKET", 3, 30*time.Second)
@@ -263,17 +291,21 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 		l := loss{node: nd.Name, role: role}
 		t.Logf("cluster harness: shutting down %s, the stream's %s", nd.Name, role)
 		nd.Shutdown()
-		l.newLeader = cl.StreamLeader(t, js, "DOCKET", nd.Name, 30*time.Second)
+		l.newLeader = cl.StreamLeader(t, js, "DOCKET", nd.Name, 150*time.Second)
+		phase("new leader " + l.newLeader)
 		progress("while " + nd.Name + " was down")
 		time.Sleep(cfg.Down) // the node's time out; the load and the checks below go on
 		require.NoError(t, nd.Restart())
-		t0 := time.Now()
+		phase(nd.Name + " restarted")
+		t1 := time.Now()
 		cl.WaitMetaLeader(t, 30*time.Second)
 		cl.WaitStreamCurrent(t, js, "DOCKET", 3, 60*time.Second)
-		l.backIn = time.Since(t0)
+		l.backIn = time.Since(t1)
+		phase(nd.Name + " back")
 		return l
 	}
 
+	phase("load running")
 	start := time.Now()
 	var losses []loss
 	for range cfg.Rounds {
@@ -286,6 +318,7 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 	}
 	progress("after the last loss")
 	end := time.Now()
+	phase("losses done")
 	stopLoad()
 	wg.Wait()
 	ops := ledger.Ops()
@@ -321,6 +354,7 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 		return false
 	}, 60*time.Second, 50*time.Millisecond, "the relay's lag never returned to 0")
 	lagZeroIn := time.Since(end)
+	phase("lag 0")
 	watch.Stop()
 	var errorsTotal float64
 	for _, m := range watch.last {
@@ -341,6 +375,7 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 		problems = append(problems, fmt.Sprintf("nats: stream DOCKET holds %d messages for %d entries", msgs, n))
 	}
 	require.Empty(t, problems)
+	phase("delivery checked")
 
 	for _, p := range r.procs {
 		require.NoError(t, p.Stop(20*time.Second))
@@ -354,6 +389,7 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "docket verify: %s", out)
 	}
+	phase("all checked")
 	acked := 0
 	for _, v := range rep.Acked {
 		acked += v

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -55,6 +57,7 @@ func RunCluster(t testing.TB, n int) *Cluster {
 		routes[i] = &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", routePorts[i])}
 	}
 	c := &Cluster{t: t}
+	logDir := t.TempDir()
 	for i := range n {
 		var others []*url.URL
 		for j, r := range routes {
@@ -73,7 +76,7 @@ func RunCluster(t testing.TB, n int) *Cluster {
 				JetStream:  true,
 				StoreDir:   t.TempDir(),
 				NoSigs:     true,
-				NoLog:      true,
+				LogFile:    filepath.Join(logDir, name+".log"),
 				Cluster: server.ClusterOpts{
 					Name: ClusterName,
 					Host: "127.0.0.1",
@@ -86,7 +89,12 @@ func RunCluster(t testing.TB, n int) *Cluster {
 	}
 	for _, nd := range c.Nodes {
 		require.NoError(t, nd.Start())
-		t.Cleanup(nd.Shutdown)
+		t.Cleanup(func() {
+			nd.Shutdown()
+			if t.Failed() {
+				t.Logf("the last lines of NATS node %s's log:\n%s", nd.Name, nd.LogTail(60))
+			}
+		})
 	}
 	c.WaitMetaLeader(t, 30*time.Second)
 	return c
@@ -169,11 +177,11 @@ func (c *Cluster) StreamLeader(t testing.TB, js jetstream.JetStream, stream, not
 		defer cancel()
 		s, err := js.Stream(ctx, stream)
 		if err != nil {
-			return false, err.Error()
+			return false, err.Error() + "; " + c.Describe(stream)
 		}
 		info := s.CachedInfo()
 		if info.Cluster == nil || info.Cluster.Leader == "" {
-			return false, "stream " + stream + " has no leader"
+			return false, "stream " + stream + " has no leader; " + c.Describe(stream)
 		}
 		leader = info.Cluster.Leader
 		if leader == not || c.Node(leader).Server() == nil {
@@ -185,29 +193,101 @@ func (c *Cluster) StreamLeader(t testing.TB, js jetstream.JetStream, stream, not
 }
 
 // WaitStreamCurrent waits until stream has a leader and replicas-1 other
-// replicas, all current and without lag: every node holds it all again.
+// replicas, all online and current by the leader's account, and until
+// every running node stores, itself, all the leader held when the wait
+// began: every node holds the stream again (under a write load the
+// newest messages may still be in flight).
 func (c *Cluster) WaitStreamCurrent(t testing.TB, js jetstream.JetStream, stream string, replicas int, limit time.Duration) {
 	t.Helper()
+	var target uint64
 	poll(t, limit, 50*time.Millisecond, func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		s, err := js.Stream(ctx, stream)
 		if err != nil {
-			return false, err.Error()
+			return false, err.Error() + "; " + c.Describe(stream)
 		}
-		ci := s.CachedInfo().Cluster
+		info := s.CachedInfo()
+		ci := info.Cluster
 		if ci == nil || ci.Leader == "" {
-			return false, "no leader"
+			return false, "no leader; " + c.Describe(stream)
+		}
+		if target == 0 {
+			target = info.State.LastSeq
 		}
 		current := 0
 		for _, p := range ci.Replicas {
-			if p.Current && !p.Offline && p.Lag == 0 {
+			if p.Current && !p.Offline {
 				current++
 			}
 		}
-		return current == replicas-1 && len(ci.Replicas) == replicas-1,
-			fmt.Sprintf("stream %s: leader %s, %d of %d other replicas current, want %d", stream, ci.Leader, current, len(ci.Replicas), replicas-1)
+		if current != replicas-1 || len(ci.Replicas) != replicas-1 {
+			return false, fmt.Sprintf("leader %s, %d of %d other replicas current, want %d; %s", ci.Leader, current, len(ci.Replicas), replicas-1, c.Describe(stream))
+		}
+		for _, nd := range c.Nodes {
+			if nd.Server() == nil {
+				continue
+			}
+			st, leader, ok := nd.streamView(stream)
+			if !ok || st.LastSeq < target {
+				return false, fmt.Sprintf("%s has not stored up to sequence %d; %s", nd.Name, target, c.Describe(stream))
+			}
+			// A node that does not know the leader yet has not rejoined
+			// the group: losing the leader now would leave it alone.
+			if leader != ci.Leader {
+				return false, fmt.Sprintf("%s does not know leader %s yet; %s", nd.Name, ci.Leader, c.Describe(stream))
+			}
+		}
+		return true, ""
 	})
+}
+
+// StreamState is what the node itself stores of stream (in the global
+// account), false when it is down or holds no replica.
+func (n *Node) StreamState(stream string) (server.StreamState, bool) {
+	st, _, ok := n.streamView(stream)
+	return st, ok
+}
+
+// streamView is the node's own state of stream and the leader it knows of.
+func (n *Node) streamView(stream string) (server.StreamState, string, bool) {
+	s := n.Server()
+	if s == nil {
+		return server.StreamState{}, "", false
+	}
+	acc, err := s.JszAccount(&server.JSzOptions{Account: server.DEFAULT_GLOBAL_ACCOUNT, Streams: true})
+	if err != nil {
+		return server.StreamState{}, "", false
+	}
+	for _, sd := range acc.Streams {
+		if sd.Name == stream {
+			leader := ""
+			if sd.Cluster != nil {
+				leader = sd.Cluster.Leader
+			}
+			return sd.State, leader, true
+		}
+	}
+	return server.StreamState{}, "", false
+}
+
+// Describe is each node's view of stream, for failure messages: down,
+// or its last sequence and the leader it knows of.
+func (c *Cluster) Describe(stream string) string {
+	var parts []string
+	for _, nd := range c.Nodes {
+		if nd.Server() == nil {
+			parts = append(parts, nd.Name+" down")
+			continue
+		}
+		st, leader, ok := nd.streamView(stream)
+		if !ok {
+			parts = append(parts, nd.Name+": no replica")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s: last seq %d, leader %q", nd.Name, st.LastSeq, leader))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // poll calls cond every tick until it holds, and fails the test with its
@@ -250,6 +330,7 @@ func (n *Node) Start() error {
 	if err != nil {
 		return fmt.Errorf("natstest: %s: %w", n.Name, err)
 	}
+	s.ConfigureLogger()
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
@@ -257,6 +338,22 @@ func (n *Node) Start() error {
 	}
 	n.srv = s
 	return nil
+}
+
+// LogTail is the last lines of the node's log (every start appends to
+// it) but for those about route connections, for a failed test.
+func (n *Node) LogTail(lines int) string {
+	b, err := os.ReadFile(n.opts.LogFile)
+	if err != nil {
+		return err.Error()
+	}
+	var ls []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if !strings.Contains(strings.ToLower(l), "route") {
+			ls = append(ls, l)
+		}
+	}
+	return strings.Join(ls[max(0, len(ls)-lines):], "\n")
 }
 
 // Server is the running server, nil while the node is down.
