@@ -503,8 +503,8 @@ func (r *Relay) forgetSalts(next int64) {
 
 // tail is the stream's last message as the relay knows it: its
 // Nats-Msg-Id (empty when unknown) and sequence (0: the stream is empty),
-// and whether the stream is replicated (a cluster), where messages also
-// expect the sequence.
+// and whether the stream is replicated (a cluster), where messages
+// expect the sequence rather than the id.
 type tail struct {
 	id         string
 	seq        uint64
@@ -515,18 +515,19 @@ type tail struct {
 // It returns how many leaves from the start were acknowledged, and the
 // stream sequence of the last of them. Each message expects its
 // predecessor to be the stream's last, so when one is lost the rest of
-// the window fails instead of leaving a gap: by id
-// (Nats-Expected-Last-Msg-Id) and, on a replicated stream, by sequence
-// too (Nats-Expected-Last-Sequence; the window lands in consecutive
-// sequences after prev). The id alone does on one server, but a
-// clustered stream's leader checks only the sequence before it proposes
-// a message, the id when the replicas apply it, and there a mismatch
-// (the rest of a window whose head was lost with the old leader) is a
-// critical write error that leaves the stream without a leader
-// (nats-server 2.15). The sequence alone would let the rest of a window
-// land after a foreign message that took the lost one's sequence, and
-// one server checks it before duplicates, which would hide an impostor
-// from checkDuplicate.
+// the window fails instead of leaving a gap: on one server by id
+// (Nats-Expected-Last-Msg-Id), on a replicated stream by sequence
+// (Nats-Expected-Last-Sequence; the window lands in consecutive
+// sequences after prev). A clustered stream's leader checks the sequence
+// before it proposes a message, but the id only when each replica
+// applies it, and there a mismatch (the rest of a window whose head was
+// lost with the old leader, replayed on the old leader's return) is a
+// critical write error that stops that replica, or the stream
+// (nats-server 2.15). One server checks the sequence before duplicates,
+// which would hide an impostor from checkDuplicate; and the sequence
+// alone lets the rest of a window land after a foreign message that took
+// a lost one's sequence, which only a NATS letting others publish to
+// docket.> allows.
 func (r *Relay) publish(ctx context.Context, leaves []audit.Leaf, prev tail) (int, uint64, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(leaves))
 	var sendErr error
@@ -536,10 +537,10 @@ func (r *Relay) publish(ctx context.Context, leaves []audit.Leaf, prev tail) (in
 			headerMsgID: []string{id},
 			HeaderIndex: []string{strconv.FormatInt(l.Index, 10)},
 		}
-		if prev.replicated {
+		switch {
+		case prev.replicated:
 			h[headerExpectLastSeq] = []string{strconv.FormatUint(prev.seq+uint64(len(futures)), 10)}
-		}
-		if prev.id != "" {
+		case prev.id != "":
 			h[headerExpectLastID] = []string{prev.id}
 		}
 		f, err := r.js.PublishMsgAsync(&nats.Msg{Subject: r.opts.SubjectPrefix + l.Type, Data: l.Data, Header: h})
