@@ -92,6 +92,11 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 				AckPolicy:     jetstream.AckExplicitPolicy,
 				// One at a time keeps delivery in stream order across redeliveries.
 				MaxAckPending: 1,
+				// An entry handed out but never received (its pull
+				// request was lost with the consumer's leader in a
+				// cluster) blocks the consumer until the ack wait ends;
+				// a redelivery of one fn already had is skipped.
+				AckWait: durableAckWait,
 			})
 		}
 	} else {
@@ -104,10 +109,12 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 	if err != nil {
 		return fmt.Errorf("notify: consumer on %s: %w", name, err)
 	}
-	it, err := cons.Messages()
+	it, err := cons.Messages(jetstream.PullExpiry(5 * time.Second))
 	if err != nil {
 		return fmt.Errorf("notify: consume %s: %w", name, err)
 	}
+	// handled is the stream sequence of the last entry fn had.
+	var handled uint64
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
@@ -131,6 +138,13 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 			}
 			continue
 		}
+		if opts.Durable != "" && handled > 0 && ev.StreamSeq != 0 && ev.StreamSeq <= handled {
+			// A redelivery of an entry fn already had: in a cluster the
+			// consumer's new leader may not know of an ack its old one
+			// took. Acknowledge it again rather than hand it over twice.
+			_ = ackHard(ctx, msg)
+			continue
+		}
 		if err := fn(ev); err != nil {
 			if opts.Durable != "" {
 				// Hand it back now rather than after the ack wait, so the
@@ -146,10 +160,46 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 			return err
 		}
 		if opts.Durable != "" {
-			if err := msg.DoubleAck(ctx); err != nil && ctx.Err() == nil {
+			handled = ev.StreamSeq
+			if err := ackHard(ctx, msg); err != nil && ctx.Err() == nil {
 				return fmt.Errorf("notify: ack index %d: %w", ev.Index, err)
 			}
 		}
+	}
+}
+
+// durableAckWait is how long a durable consumer's server waits for an
+// ack before handing the entry out again.
+const durableAckWait = 5 * time.Second
+
+// ackRetryFor bounds how long ackHard tries: longer than a JetStream
+// cluster takes to elect the consumer's new leader after its old one's
+// loss (seconds). Should the server hand the entry out again meanwhile,
+// Consume skips the copy.
+const ackRetryFor = 30 * time.Second
+
+// ackHard acknowledges msg and waits for the server to confirm it,
+// trying again while the consumer has no leader to take it (no
+// responders, or a timeout, during an election in a cluster): an ack the
+// server never took is an entry delivered twice. A second ack of an
+// entry the server did take is harmless.
+func ackHard(ctx context.Context, msg jetstream.Msg) error {
+	deadline := time.Now().Add(ackRetryFor)
+	wait := 50 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := msg.DoubleAck(actx)
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+		wait = min(2*wait, time.Second)
 	}
 }
 

@@ -5,7 +5,9 @@
 // with headers Nats-Msg-Id (<origin>/<index>) and Docket-Index. Its cursor
 // lives in Postgres and moves only past a contiguous prefix that JetStream
 // acknowledged, so a crash or an outage re-sends but never skips. Every
-// message also names its predecessor (Nats-Expected-Last-Msg-Id), so the
+// message also names its predecessor (Nats-Expected-Last-Msg-Id; on a
+// replicated stream Nats-Expected-Last-Sequence instead, which a
+// cluster's leader checks before it replicates the message), so the
 // stream holds a gapless chain that the relay can re-read after an outage
 // of any length; together with JetStream's duplicate window this keeps
 // consumers from seeing an entry twice. The package also starts the

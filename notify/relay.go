@@ -21,8 +21,9 @@ import (
 
 // Header names set on every message.
 const (
-	headerMsgID        = jetstream.MsgIDHeader
-	headerExpectLastID = jetstream.ExpectedLastMsgIDHeader
+	headerMsgID         = jetstream.MsgIDHeader
+	headerExpectLastID  = jetstream.ExpectedLastMsgIDHeader
+	headerExpectLastSeq = jetstream.ExpectedLastSeqHeader
 )
 
 // Options tune a Relay. Only Origin is required.
@@ -321,8 +322,8 @@ type leader struct {
 	next    int64     // the first index JetStream has not acknowledged
 	saved   int64     // the cursor as last saved
 	savedAt time.Time // when it was
-	prevID  string    // the id JetStream holds last, when known
-	synced  bool      // whether prevID and next come from the stream
+	prev    tail      // what the stream holds last
+	synced  bool      // whether prev and next come from the stream
 	ensured bool      // whether the stream has been set up
 	bo      *backoff
 }
@@ -406,7 +407,7 @@ func (r *Relay) resync(ctx context.Context, ld *leader) error {
 		ld.next, ld.saved, ld.savedAt = n, n, time.Now()
 		r.update(func(s *Status) { s.NextIndex = n })
 	}
-	ld.prevID, ld.synced = p, true
+	ld.prev, ld.synced = p, true
 	return nil
 }
 
@@ -429,10 +430,10 @@ func (r *Relay) publishWindow(ctx context.Context, ld *leader, leaves []audit.Le
 	if len(leaves) == 0 {
 		return nil
 	}
-	acked, err := r.publish(ctx, leaves, ld.prevID)
+	acked, lastSeq, err := r.publish(ctx, leaves, ld.prev)
 	if acked > 0 {
 		ld.next += int64(acked)
-		ld.prevID = r.msgID(ld.next - 1)
+		ld.prev = tail{id: r.msgID(ld.next - 1), seq: lastSeq, replicated: ld.prev.replicated}
 		r.forgetSalts(ld.next)
 	}
 	var imp *impostorError
@@ -504,11 +505,34 @@ func (r *Relay) forgetSalts(next int64) {
 	}
 }
 
+// tail is the stream's last message as the relay knows it: its
+// Nats-Msg-Id (empty when unknown) and sequence (0: the stream is empty),
+// and whether the stream is replicated (a cluster), where messages
+// expect the sequence rather than the id.
+type tail struct {
+	id         string
+	seq        uint64
+	replicated bool
+}
+
 // publish sends a window in index order and waits for the acks in order.
-// It returns how many leaves from the start were acknowledged. Each
-// message expects its predecessor to be the stream's last, so when one
-// is lost the rest of the window fails instead of leaving a gap.
-func (r *Relay) publish(ctx context.Context, leaves []audit.Leaf, prevID string) (int, error) {
+// It returns how many leaves from the start were acknowledged, and the
+// stream sequence of the last of them. Each message expects its
+// predecessor to be the stream's last, so when one is lost the rest of
+// the window fails instead of leaving a gap: on one server by id
+// (Nats-Expected-Last-Msg-Id), on a replicated stream by sequence
+// (Nats-Expected-Last-Sequence; the window lands in consecutive
+// sequences after prev). A clustered stream's leader checks the sequence
+// before it proposes a message, but the id only when each replica
+// applies it, and there a mismatch (the rest of a window whose head was
+// lost with the old leader, replayed on the old leader's return) is a
+// critical write error that stops that replica, or the stream
+// (nats-server 2.15). One server checks the sequence before duplicates,
+// which would hide an impostor from checkDuplicate; and the sequence
+// alone lets the rest of a window land after a foreign message that took
+// a lost one's sequence, which only a NATS letting others publish to
+// docket.> allows.
+func (r *Relay) publish(ctx context.Context, leaves []audit.Leaf, prev tail) (int, uint64, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(leaves))
 	var sendErr error
 	for _, l := range leaves {
@@ -517,8 +541,11 @@ func (r *Relay) publish(ctx context.Context, leaves []audit.Leaf, prevID string)
 			headerMsgID: []string{id},
 			HeaderIndex: []string{strconv.FormatInt(l.Index, 10)},
 		}
-		if prevID != "" {
-			h[headerExpectLastID] = []string{prevID}
+		switch {
+		case prev.replicated:
+			h[headerExpectLastSeq] = []string{strconv.FormatUint(prev.seq+uint64(len(futures)), 10)}
+		case prev.id != "":
+			h[headerExpectLastID] = []string{prev.id}
 		}
 		f, err := r.js.PublishMsgAsync(&nats.Msg{Subject: r.opts.SubjectPrefix + l.Type, Data: l.Data, Header: h})
 		if err != nil {
@@ -526,21 +553,23 @@ func (r *Relay) publish(ctx context.Context, leaves []audit.Leaf, prevID string)
 			break
 		}
 		futures = append(futures, f)
-		prevID = id
+		prev.id = id
 	}
 	timer := time.NewTimer(r.opts.AckTimeout)
 	defer timer.Stop()
 	var stream jetstream.Stream // looked up at the first duplicate
+	lastSeq := prev.seq
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
 				// A re-send of ours, or a foreign message that took the id?
 				if err := r.checkDuplicate(ctx, &stream, leaves[i], f.Msg(), ack.Sequence); err != nil {
-					return i, err
+					return i, lastSeq, err
 				}
 				r.m.duplicates.Inc()
 			}
+			lastSeq = ack.Sequence
 			now := time.Now()
 			r.m.published.Inc()
 			r.m.commitToAck.Observe(now.Sub(leaves[i].CreatedAt).Seconds())
@@ -550,14 +579,14 @@ func (r *Relay) publish(ctx context.Context, leaves []audit.Leaf, prevID string)
 				s.NextIndex = leaves[i].Index + 1
 			})
 		case err := <-f.Err():
-			return i, fmt.Errorf("notify: ack for index %d: %w", leaves[i].Index, err)
+			return i, lastSeq, fmt.Errorf("notify: ack for index %d: %w", leaves[i].Index, err)
 		case <-timer.C:
-			return i, fmt.Errorf("notify: no ack for index %d within %s", leaves[i].Index, r.opts.AckTimeout)
+			return i, lastSeq, fmt.Errorf("notify: no ack for index %d within %s", leaves[i].Index, r.opts.AckTimeout)
 		case <-ctx.Done():
-			return i, ctx.Err()
+			return i, lastSeq, ctx.Err()
 		}
 	}
-	return len(futures), sendErr
+	return len(futures), lastSeq, sendErr
 }
 
 // impostorError is a duplicate ack for a message the stream holds with
@@ -621,11 +650,11 @@ var errDatabase = errors.New("notify: database")
 // election. Because every message expected its predecessor, the stream
 // holds a gapless run of indices ending in its last message; that message
 // tells how far the previous attempt got, however long ago it was sent.
-func (r *Relay) reconcile(ctx context.Context, conn *sqlx.Conn, next int64, ensured *bool) (int64, string, error) {
+func (r *Relay) reconcile(ctx context.Context, conn *sqlx.Conn, next int64, ensured *bool) (int64, tail, error) {
 	if !r.js.Conn().IsConnected() {
 		// Requests would wait in the reconnect buffer; fail fast so that
 		// the outage shows in the errors and the backoff applies.
-		return next, "", fmt.Errorf("notify: NATS is %s", r.js.Conn().Status())
+		return next, tail{}, fmt.Errorf("notify: NATS is %s", r.js.Conn().Status())
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.AckTimeout)
 	defer cancel()
@@ -633,7 +662,7 @@ func (r *Relay) reconcile(ctx context.Context, conn *sqlx.Conn, next int64, ensu
 		so := *r.opts.Setup
 		so.Name, so.SubjectPrefix = r.opts.Stream, r.opts.SubjectPrefix
 		if _, err := EnsureStream(ctx, r.js, so); err != nil {
-			return next, "", err
+			return next, tail{}, err
 		}
 		*ensured = true
 	}
@@ -642,41 +671,42 @@ func (r *Relay) reconcile(ctx context.Context, conn *sqlx.Conn, next int64, ensu
 		if errors.Is(err, jetstream.ErrStreamNotFound) && r.opts.Setup != nil {
 			*ensured = false
 		}
-		return next, "", fmt.Errorf("notify: stream %s: %w", r.opts.Stream, err)
+		return next, tail{}, fmt.Errorf("notify: stream %s: %w", r.opts.Stream, err)
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return next, "", fmt.Errorf("notify: stream %s info: %w", r.opts.Stream, err)
+		return next, tail{}, fmt.Errorf("notify: stream %s info: %w", r.opts.Stream, err)
 	}
+	replicated := info.Config.Replicas > 1
 	if info.State.LastSeq == 0 {
 		if next > 0 {
 			// A new stream (recreated, or another NATS): every entry must
 			// still reach it.
 			r.log.Warn("notify: stream is empty, publishing the log from index 0", slog.Int64("cursor", next))
 		}
-		return 0, "", nil
+		return 0, tail{replicated: replicated}, nil
 	}
 	last, err := stream.GetMsg(ctx, info.State.LastSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		// Retention removed it; the cursor is all there is to go on, and
 		// the duplicate window the only guard for the next message.
-		return next, "", nil
+		return next, tail{}, nil
 	}
 	if err != nil {
-		return next, "", fmt.Errorf("notify: read stream's last message: %w", err)
+		return next, tail{}, fmt.Errorf("notify: read stream's last message: %w", err)
 	}
 	lastID := last.Header.Get(headerMsgID)
 	k, why, err := r.genuine(ctx, conn, last)
 	if err != nil {
-		return next, "", err
+		return next, tail{}, err
 	}
 	if why != "" {
 		// The tail is not ours. Go on after the newest genuine entry
-		// behind it, and expect the stream's actual last id, so that
+		// behind it, and expect the stream's actual last message, so that
 		// the chain goes on past the foreign messages.
 		k, err = r.pastForeign(ctx, conn, stream, info.State, last, why, next)
 		if err != nil {
-			return next, "", err
+			return next, tail{}, err
 		}
 	}
 	n := k + 1
@@ -692,7 +722,7 @@ func (r *Relay) reconcile(ctx context.Context, conn *sqlx.Conn, next int64, ensu
 		n = min(n, r.repairFrom)
 		r.repairFrom = -1
 	}
-	return n, lastID, nil
+	return n, tail{id: lastID, seq: info.State.LastSeq, replicated: replicated}, nil
 }
 
 // foreignScan bounds how far reconcile looks behind a foreign tail for
