@@ -228,32 +228,10 @@ func runCrash(t *testing.T, cfg crashConfig, tamper bool) {
 	db, err := sqlx.Open("postgres", r.dbURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	var n int64
-	require.Eventually(t, func() bool {
-		var s struct {
-			Staged int64 `db:"staged"`
-			Leaves int64 `db:"leaves"`
-			Signed int64 `db:"signed"`
-		}
-		err := db.Get(&s, `SELECT (SELECT count(*) FROM audit_staging) AS staged, (SELECT count(*) FROM audit_leaves) AS leaves,
-			(SELECT coalesce(max(size), 0) FROM audit_checkpoints) AS signed`)
-		n = s.Leaves
-		return err == nil && s.Staged == s.Leaves && s.Signed == s.Leaves
-	}, 60*time.Second, 50*time.Millisecond, "the log never caught up")
+	n := awaitLog(t, db)
 
 	// Every entry at the durable consumer, and in the stream, once and in order.
-	require.Eventually(t, func() bool { return int64(len(consumer.Got())) >= n }, 60*time.Second, 50*time.Millisecond,
-		"the durable consumer has %d of %d entries", len(consumer.Got()), n)
-	require.NoError(t, consumer.Stop())
-	problems := CheckDelivery("durable consumer", consumer.Got(), n)
-	streamed, err := ReadStream(ctx, js, n, 30*time.Second)
-	require.NoError(t, err)
-	problems = append(problems, CheckDelivery("stream DOCKET", streamed, n)...)
-	info, err := js.Stream(ctx, "DOCKET")
-	require.NoError(t, err)
-	if msgs := info.CachedInfo().State.Msgs; msgs != uint64(n) {
-		problems = append(problems, fmt.Sprintf("nats: stream DOCKET holds %d messages for %d entries", msgs, n))
-	}
+	problems := deliveryProblems(t, ctx, js, consumer, n, 30*time.Second)
 	require.Empty(t, problems)
 
 	for _, p := range r.procs {

@@ -1,0 +1,57 @@
+package crashtest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+)
+
+// awaitLog waits until the integrator has caught up with a run (every
+// staged entry a leaf, under a checkpoint) and returns the log's size.
+func awaitLog(t *testing.T, db *sqlx.DB) int64 {
+	t.Helper()
+	var n int64
+	require.Eventually(t, func() bool {
+		var s struct {
+			Staged int64 `db:"staged"`
+			Leaves int64 `db:"leaves"`
+			Signed int64 `db:"signed"`
+		}
+		err := db.Get(&s, `SELECT (SELECT count(*) FROM audit_staging) AS staged, (SELECT count(*) FROM audit_leaves) AS leaves,
+			(SELECT coalesce(max(size), 0) FROM audit_checkpoints) AS signed`)
+		n = s.Leaves
+		return err == nil && s.Staged == s.Leaves && s.Signed == s.Leaves
+	}, 60*time.Second, 50*time.Millisecond, "the log never caught up")
+	return n
+}
+
+// deliveryProblems checks that the durable consumer and stream DOCKET
+// each hold the log's n entries once and in order. It waits a bounded
+// time for the consumer, then stops it, so that the problems name what
+// is missing or doubled rather than a timeout.
+func deliveryProblems(t *testing.T, ctx context.Context, js jetstream.JetStream, consumer *Consumer, n int64, streamWait time.Duration) []string {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(60 * time.Second); int64(len(consumer.Got())) < n && time.Now().Before(deadline); {
+		<-tick.C
+	}
+	require.NoError(t, consumer.Stop())
+	problems := CheckDelivery("durable consumer", consumer.Got(), n)
+	streamed, err := ReadStream(ctx, js, n, streamWait)
+	require.NoError(t, err)
+	problems = append(problems, CheckDelivery("stream DOCKET", streamed, n)...)
+	s, err := js.Stream(ctx, "DOCKET")
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	if msgs := info.State.Msgs; msgs != uint64(n) {
+		problems = append(problems, fmt.Sprintf("nats: stream DOCKET holds %d messages for %d entries", msgs, n))
+	}
+	return problems
+}
