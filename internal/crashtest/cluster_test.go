@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -190,16 +189,7 @@ func setUpCluster(t *testing.T) (*crashRun, *natstest.Cluster) {
 		require.NoError(t, p.Start())
 		r.waitReady(p)
 		if i == 0 {
-			r.tokens = Tokens{Admin: r.token("--role", "admin", "--name", "crash-admin"),
-				Enforcer: r.token("--role", "enforcer", "--name", "crash-pipeline")}
-			for a := 0; a < 4; a++ {
-				id := fmt.Sprintf("adv-%d", a)
-				r.tokens.AdvertiserIDs = append(r.tokens.AdvertiserIDs, id)
-				r.tokens.Advertisers = append(r.tokens.Advertisers, r.token("--role", "advertiser", "--name", id+"-owner", "--advertiser", id))
-			}
-			for v := 0; v < 2; v++ {
-				r.tokens.Reviewers = append(r.tokens.Reviewers, r.token("--role", "reviewer", "--name", fmt.Sprintf("reviewer-%d", v)))
-			}
+			r.mintTokens()
 		}
 	}
 	return r, cl
@@ -358,15 +348,7 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 	for _, p := range r.procs {
 		require.NoError(t, p.Stop(20*time.Second))
 	}
-	rep, err := Check(ctx, db, ops)
-	require.NoError(t, err)
-	require.Empty(t, rep.Problems)
-	for _, dir := range r.dirs {
-		cmd := exec.Command(r.bin, "verify", "--key", r.key+".pub", "--max-unsigned-age", "0", "--data-dir", dir, "--quiet")
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + r.dbURL}
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "docket verify: %s", out)
-	}
+	rep := r.checkAll(ctx, db, ops)
 	phase("all checked")
 	acked := 0
 	for _, v := range rep.Acked {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -129,16 +128,7 @@ func setUpReplicas(t *testing.T) (*crashRun, string) {
 		require.NoError(t, p.Start())
 		r.waitReady(p) // the first one creates and migrates the database
 		if i == 0 {
-			r.tokens = Tokens{Admin: r.token("--role", "admin", "--name", "crash-admin"),
-				Enforcer: r.token("--role", "enforcer", "--name", "crash-pipeline")}
-			for a := 0; a < 4; a++ {
-				id := fmt.Sprintf("adv-%d", a)
-				r.tokens.AdvertiserIDs = append(r.tokens.AdvertiserIDs, id)
-				r.tokens.Advertisers = append(r.tokens.Advertisers, r.token("--role", "advertiser", "--name", id+"-owner", "--advertiser", id))
-			}
-			for v := 0; v < 2; v++ {
-				r.tokens.Reviewers = append(r.tokens.Reviewers, r.token("--role", "reviewer", "--name", fmt.Sprintf("reviewer-%d", v)))
-			}
+			r.mintTokens()
 		}
 	}
 	return r, readerPW
@@ -399,15 +389,7 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 		require.NoError(t, p.Stop(20*time.Second))
 		ends[p.Name] = append(ends[p.Name], RunEnd{At: at})
 	}
-	rep, err := Check(ctx, db, ops)
-	require.NoError(t, err)
-	require.Empty(t, rep.Problems)
-	for _, dir := range r.dirs {
-		cmd := exec.Command(r.bin, "verify", "--key", r.key+".pub", "--max-unsigned-age", "0", "--data-dir", dir, "--quiet")
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + r.dbURL}
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "docket verify: %s", out)
-	}
+	rep := r.checkAll(ctx, db, ops)
 
 	// One integrator and one relay at a time: the terms in the logs never
 	// overlap, and no two gauges said 1 in two rounds running.

@@ -3,6 +3,8 @@ package crashtest
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -54,4 +56,36 @@ func deliveryProblems(t *testing.T, ctx context.Context, js jetstream.JetStream,
 		problems = append(problems, fmt.Sprintf("nats: stream DOCKET holds %d messages for %d entries", msgs, n))
 	}
 	return problems
+}
+
+// mintTokens makes the load's tokens (an admin, an enforcer, four
+// advertisers and two reviewers) once the first process is ready.
+func (r *crashRun) mintTokens() {
+	r.tokens = Tokens{Admin: r.token("--role", "admin", "--name", "crash-admin"),
+		Enforcer: r.token("--role", "enforcer", "--name", "crash-pipeline")}
+	for a := 0; a < 4; a++ {
+		id := fmt.Sprintf("adv-%d", a)
+		r.tokens.AdvertiserIDs = append(r.tokens.AdvertiserIDs, id)
+		r.tokens.Advertisers = append(r.tokens.Advertisers, r.token("--role", "advertiser", "--name", id+"-owner", "--advertiser", id))
+	}
+	for v := 0; v < 2; v++ {
+		r.tokens.Reviewers = append(r.tokens.Reviewers, r.token("--role", "reviewer", "--name", fmt.Sprintf("reviewer-%d", v)))
+	}
+}
+
+// checkAll runs Check over the run's ledger and `docket verify` with each
+// process's pin, and returns Check's report.
+func (r *crashRun) checkAll(ctx context.Context, db *sqlx.DB, ops []Op) *Report {
+	t := r.t
+	t.Helper()
+	rep, err := Check(ctx, db, ops)
+	require.NoError(t, err)
+	require.Empty(t, rep.Problems)
+	for _, dir := range r.dirs {
+		cmd := exec.Command(r.bin, "verify", "--key", r.key+".pub", "--max-unsigned-age", "0", "--data-dir", dir, "--quiet")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + r.dbURL}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "docket verify: %s", out)
+	}
+	return rep
 }
