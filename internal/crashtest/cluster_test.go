@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/internal/natstest"
-	"github.com/docket-dev/docket/internal/pgtest"
 )
 
 // clusterConfig sizes a NATS cluster run: Rounds times, a follower of
@@ -157,10 +156,7 @@ func setUpCluster(t *testing.T) (*crashRun, *natstest.Cluster) {
 
 	cl := natstest.RunCluster(t, 3)
 
-	r := &crashRun{t: t, bin: bin, dbURL: pgtest.NewURL(t),
-		hc: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
-	r.key = filepath.Join(tmp, "docket.key")
-	r.cli("keys", "generate", "--name", "docket.local/audit", "--out", r.key)
+	r := newCrashRun(t, bin, tmp, nil)
 	for i, name := range []string{"a", "b"} {
 		dir := t.TempDir()
 		r.dirs = append(r.dirs, dir)

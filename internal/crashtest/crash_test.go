@@ -21,7 +21,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/internal/natstest"
-	"github.com/docket-dev/docket/internal/pgtest"
 )
 
 // crashConfig sizes one run: it lasts at least Duration and until Kills
@@ -121,10 +120,7 @@ func setUp(t *testing.T) *crashRun {
 
 	ns := natstest.Run(t, nil)
 
-	r := &crashRun{t: t, bin: bin, dbURL: pgtest.NewURL(t), nats: ns,
-		hc: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
-	r.key = filepath.Join(tmp, "docket.key")
-	r.cli("keys", "generate", "--name", "docket.local/audit", "--out", r.key)
+	r := newCrashRun(t, bin, tmp, ns)
 	for i, name := range []string{"a", "b"} {
 		dir := t.TempDir()
 		r.dirs = append(r.dirs, dir)

@@ -23,7 +23,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/docket-dev/docket/internal/natstest"
-	"github.com/docket-dev/docket/internal/pgtest"
 )
 
 // The replicas' settings that the checks depend on.
@@ -96,10 +95,7 @@ func setUpReplicas(t *testing.T) (*crashRun, string) {
 	bin, err := Build(ctx, filepath.Join("..", ".."), tmp)
 	require.NoError(t, err)
 	ns, docketPW, readerPW := replicaNATS(t)
-	r := &crashRun{t: t, bin: bin, dbURL: pgtest.NewURL(t), nats: ns,
-		hc: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
-	r.key = filepath.Join(tmp, "docket.key")
-	r.cli("keys", "generate", "--name", "docket.local/audit", "--out", r.key)
+	r := newCrashRun(t, bin, tmp, ns)
 	for i, name := range []string{"a", "b", "c"} {
 		dir := t.TempDir()
 		r.dirs = append(r.dirs, dir)

@@ -3,14 +3,19 @@ package crashtest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/internal/pgtest"
 )
 
 // awaitLog waits until the integrator has caught up with a run (every
@@ -88,4 +93,16 @@ func (r *crashRun) checkAll(ctx context.Context, db *sqlx.DB, ops []Op) *Report 
 		require.NoError(t, err, "docket verify: %s", out)
 	}
 	return rep
+}
+
+// newCrashRun is a run of bin on a new database, with ns as its NATS (nil
+// when the test runs its own cluster) and a new signer key in tmp that
+// every process shares.
+func newCrashRun(t *testing.T, bin, tmp string, ns *natsserver.Server) *crashRun {
+	t.Helper()
+	r := &crashRun{t: t, bin: bin, dbURL: pgtest.NewURL(t), nats: ns,
+		hc: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
+	r.key = filepath.Join(tmp, "docket.key")
+	r.cli("keys", "generate", "--name", "docket.local/audit", "--out", r.key)
+	return r
 }

@@ -173,15 +173,9 @@ func (c *Cluster) StreamLeader(t testing.TB, js jetstream.JetStream, stream, not
 	t.Helper()
 	var leader string
 	poll(t, limit, 20*time.Millisecond, func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		s, err := js.Stream(ctx, stream)
-		if err != nil {
-			return false, err.Error() + "; " + c.Describe(stream)
-		}
-		info := s.CachedInfo()
-		if info.Cluster == nil || info.Cluster.Leader == "" {
-			return false, "stream " + stream + " has no leader; " + c.Describe(stream)
+		info, why := c.ledStream(js, stream)
+		if info == nil {
+			return false, why
 		}
 		leader = info.Cluster.Leader
 		if leader == not || c.Node(leader).Server() == nil {
@@ -190,6 +184,22 @@ func (c *Cluster) StreamLeader(t testing.TB, js jetstream.JetStream, stream, not
 		return true, ""
 	})
 	return leader
+}
+
+// ledStream reads stream's info; it is nil, with the reason, while the
+// stream cannot be read or has no leader.
+func (c *Cluster) ledStream(js jetstream.JetStream, stream string) (*jetstream.StreamInfo, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, err.Error() + "; " + c.Describe(stream)
+	}
+	info := s.CachedInfo()
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		return nil, "stream " + stream + " has no leader; " + c.Describe(stream)
+	}
+	return info, ""
 }
 
 // WaitStreamCurrent waits until stream has a leader and replicas-1 other
@@ -201,17 +211,11 @@ func (c *Cluster) WaitStreamCurrent(t testing.TB, js jetstream.JetStream, stream
 	t.Helper()
 	var target uint64
 	poll(t, limit, 50*time.Millisecond, func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		s, err := js.Stream(ctx, stream)
-		if err != nil {
-			return false, err.Error() + "; " + c.Describe(stream)
+		info, why := c.ledStream(js, stream)
+		if info == nil {
+			return false, why
 		}
-		info := s.CachedInfo()
 		ci := info.Cluster
-		if ci == nil || ci.Leader == "" {
-			return false, "no leader; " + c.Describe(stream)
-		}
 		if target == 0 {
 			target = info.State.LastSeq
 		}
