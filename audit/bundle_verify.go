@@ -172,87 +172,106 @@ func (s *sequencer) fail(index int64, format string, args ...any) error {
 	return &BundleError{Line: s.lineNo, Index: index, Reason: fmt.Sprintf(format, args...)}
 }
 
+// run verifies the bundle in three stages: one goroutine reads lines into
+// batches, workers parse and hash batches in any order (the costly part),
+// and run sequences them in reading order. Batches are recycled through
+// free, which bounds the memory to a few batches however long the bundle.
 func (s *sequencer) run(br *bufio.Reader) (BundleResult, error) {
 	workers := max(1, runtime.GOMAXPROCS(0))
-	const linesPerBatch = 512
-	free := make(chan *vbatch, 2*workers+2)
-	for i := 0; i < cap(free); i++ {
-		free <- &vbatch{done: make(chan struct{}, 1)}
+	p := &pipeline{
+		free:    make(chan *vbatch, 2*workers+2),
+		work:    make(chan *vbatch, 2*workers+2),
+		ordered: make(chan *vbatch, 2*workers+2),
+		quit:    make(chan struct{}),
 	}
-	work := make(chan *vbatch, cap(free))
-	ordered := make(chan *vbatch, cap(free))
-	quit := make(chan struct{})
-	defer close(quit)
-
-	// The reader copies lines into batches; bufio's slices live only
-	// until its next read.
-	go func() {
-		defer close(work)
-		defer close(ordered)
-		var scratch []byte
-		for {
-			var b *vbatch
-			select {
-			case b = <-free:
-			case <-quit:
-				return
-			}
-			b.buf, b.ends, b.readErr = b.buf[:0], b.ends[:0], nil
-			for len(b.ends) < linesPerBatch {
-				line, err := readBundleLine(br, &scratch)
-				if err != nil {
-					b.readErr = err
-					break
-				}
-				b.buf = append(b.buf, line...)
-				b.ends = append(b.ends, len(b.buf))
-			}
-			select {
-			case work <- b:
-			case <-quit:
-				return
-			}
-			select {
-			case ordered <- b:
-			case <-quit:
-				return
-			}
-			if b.readErr != nil {
-				return
-			}
-		}
-	}()
+	for i := 0; i < cap(p.free); i++ {
+		p.free <- &vbatch{done: make(chan struct{}, 1)}
+	}
+	defer close(p.quit)
+	go p.read(br)
 	for i := 0; i < workers; i++ {
 		go func() {
 			var e bundleEntry
-			for b := range work {
+			for b := range p.work {
 				s.check(b, &e)
 				b.done <- struct{}{}
 			}
 		}()
 	}
-
-	for b := range ordered {
+	for b := range p.ordered {
 		<-b.done
 		if err := s.sequence(b); err != nil {
 			return s.res, err
 		}
 		if b.readErr != nil {
-			if b.readErr != io.EOF {
-				return s.res, &BundleError{Line: s.lineNo + 1, Index: -1, Reason: "unreadable: " + b.readErr.Error()}
-			}
-			if s.trailer == nil {
-				return s.res, &BundleError{Line: s.lineNo + 1, Index: -1,
-					Reason: fmt.Sprintf("the bundle ends without its trailer (truncated after entry %d)", s.prev)}
-			}
-			if s.progress != nil {
-				s.progress(s.res.Entries, s.nbytes)
-			}
-			return s.res, nil
+			return s.res, s.atEnd(b.readErr)
 		}
-		free <- b
+		p.free <- b
 	}
 	return s.res, errors.New("audit: verify: reader stopped early")
+}
+
+// atEnd judges the read error that ended the bundle: the end of input is
+// fine once the trailer was seen.
+func (s *sequencer) atEnd(readErr error) error {
+	if readErr != io.EOF {
+		return &BundleError{Line: s.lineNo + 1, Index: -1, Reason: "unreadable: " + readErr.Error()}
+	}
+	if s.trailer == nil {
+		return &BundleError{Line: s.lineNo + 1, Index: -1,
+			Reason: fmt.Sprintf("the bundle ends without its trailer (truncated after entry %d)", s.prev)}
+	}
+	if s.progress != nil {
+		s.progress(s.res.Entries, s.nbytes)
+	}
+	return nil
+}
+
+// pipeline holds run's channels: batches go from free to the reader, then
+// both to a worker (work) and, in reading order, to the sequencer
+// (ordered), which returns them to free.
+type pipeline struct {
+	free, work, ordered chan *vbatch
+	quit                chan struct{}
+}
+
+// linesPerBatch is how many lines a worker parses at a time.
+const linesPerBatch = 512
+
+// read copies lines into batches until the input ends or fails (the last
+// batch carries the error); bufio's slices live only until its next read.
+func (p *pipeline) read(br *bufio.Reader) {
+	defer close(p.work)
+	defer close(p.ordered)
+	var scratch []byte
+	for {
+		var b *vbatch
+		select {
+		case b = <-p.free:
+		case <-p.quit:
+			return
+		}
+		b.buf, b.ends, b.readErr = b.buf[:0], b.ends[:0], nil
+		for len(b.ends) < linesPerBatch {
+			line, err := readBundleLine(br, &scratch)
+			if err != nil {
+				b.readErr = err
+				break
+			}
+			b.buf = append(b.buf, line...)
+			b.ends = append(b.ends, len(b.buf))
+		}
+		for _, ch := range []chan *vbatch{p.work, p.ordered} {
+			select {
+			case ch <- b:
+			case <-p.quit:
+				return
+			}
+		}
+		if b.readErr != nil {
+			return
+		}
+	}
 }
 
 // check parses and hashes a batch's lines: the work that needs no order.
@@ -311,35 +330,12 @@ func (s *sequencer) sequence(b *vbatch) error {
 			}
 			return s.fail(idx, "malformed entry line: %v", r.malformed)
 		}
-		if r.prev != s.prev {
-			if r.prev > s.prev {
-				return s.fail(r.prev, "missing or out of order: the line of entry %d says this entry precedes it, but the line before holds entry %d", r.index, s.prev)
-			}
-			return s.fail(r.index, "out of place: it should follow entry %d, not entry %d (lines reordered or an entry inserted)", r.prev, s.prev)
-		}
-		if r.index <= s.prev {
-			return s.fail(r.index, "index not above the previous entry's %d", s.prev)
-		}
-		if uint64(r.index) >= s.cp.Size {
-			return s.fail(r.index, "index beyond the checkpoint's size %d", s.cp.Size)
-		}
-		if s.full && r.index != s.prev+1 {
-			return s.fail(s.prev+1, "missing: found entry %d where it belongs", r.index)
-		}
-		if r.bad != "" {
-			return s.fail(r.index, "%s", r.bad)
+		if err := s.inOrder(r); err != nil {
+			return err
 		}
 		if s.full {
-			// The range keeps some of the hashes it is given: carve them
-			// from slabs rather than allocating each.
-			if len(s.slab) < sha256.Size {
-				s.slab = make([]byte, 1024*sha256.Size)
-			}
-			kept := s.slab[:sha256.Size:sha256.Size]
-			s.slab = s.slab[sha256.Size:]
-			copy(kept, r.leaf[:])
-			if err := s.rng.Append(kept, nil); err != nil {
-				return s.fail(r.index, "tree: %v", err)
+			if err := s.appendLeaf(r); err != nil {
+				return err
 			}
 		}
 		if s.res.First < 0 {
@@ -351,6 +347,46 @@ func (s *sequencer) sequence(b *vbatch) error {
 		if s.progress != nil && s.res.Entries&0xfff == 0 {
 			s.progress(s.res.Entries, s.nbytes)
 		}
+	}
+	return nil
+}
+
+// inOrder checks a well-formed line against the one before it and the
+// checkpoint: its place in the chain, its index, its hash and proof.
+func (s *sequencer) inOrder(r *lineResult) error {
+	if r.prev != s.prev {
+		if r.prev > s.prev {
+			return s.fail(r.prev, "missing or out of order: the line of entry %d says this entry precedes it, but the line before holds entry %d", r.index, s.prev)
+		}
+		return s.fail(r.index, "out of place: it should follow entry %d, not entry %d (lines reordered or an entry inserted)", r.prev, s.prev)
+	}
+	if r.index <= s.prev {
+		return s.fail(r.index, "index not above the previous entry's %d", s.prev)
+	}
+	if uint64(r.index) >= s.cp.Size {
+		return s.fail(r.index, "index beyond the checkpoint's size %d", s.cp.Size)
+	}
+	if s.full && r.index != s.prev+1 {
+		return s.fail(s.prev+1, "missing: found entry %d where it belongs", r.index)
+	}
+	if r.bad != "" {
+		return s.fail(r.index, "%s", r.bad)
+	}
+	return nil
+}
+
+// appendLeaf adds a full bundle's leaf to the range whose root must be the
+// checkpoint's. The range keeps some of the hashes it is given: carve them
+// from slabs rather than allocating each.
+func (s *sequencer) appendLeaf(r *lineResult) error {
+	if len(s.slab) < sha256.Size {
+		s.slab = make([]byte, 1024*sha256.Size)
+	}
+	kept := s.slab[:sha256.Size:sha256.Size]
+	s.slab = s.slab[sha256.Size:]
+	copy(kept, r.leaf[:])
+	if err := s.rng.Append(kept, nil); err != nil {
+		return s.fail(r.index, "tree: %v", err)
 	}
 	return nil
 }
@@ -501,33 +537,8 @@ func (e *bundleEntry) parse(line []byte, withProof bool) error {
 		if p, err = expect(p, `,"proof":[`); err != nil {
 			return err
 		}
-		// Decode all hashes into one buffer, then slice it: no allocation
-		// per hash once the buffer has grown.
-		e.proofBuf = e.proofBuf[:0]
-		ends := e.ends[:0]
-		for len(p) > 0 && p[0] == '"' {
-			start := len(e.proofBuf)
-			var h []byte
-			if h, p, err = b64(p[1:], e.proofBuf[start:]); err != nil {
-				return fmt.Errorf("proof: %w", err)
-			}
-			if len(h) != sha256.Size {
-				return errors.New("proof: hash not 32 bytes")
-			}
-			e.proofBuf = append(e.proofBuf[:start], h...)
-			ends = append(ends, len(e.proofBuf))
-			if len(p) == 0 || p[0] != ',' {
-				break
-			}
-			if p = p[1:]; len(p) == 0 || p[0] != '"' {
-				return errors.New("proof: want a hash after ','")
-			}
-		}
-		e.ends = ends
-		begin := 0
-		for _, end := range ends {
-			e.proof = append(e.proof, e.proofBuf[begin:end:end])
-			begin = end
+		if p, err = e.parseProof(p); err != nil {
+			return err
 		}
 		if p, err = expect(p, `]`); err != nil {
 			return err
@@ -537,6 +548,40 @@ func (e *bundleEntry) parse(line []byte, withProof bool) error {
 		return errors.New(`want "}" and the end of the line`)
 	}
 	return nil
+}
+
+// parseProof reads the proof's hashes up to its closing bracket. All are
+// decoded into one buffer, then sliced: no allocation per hash once the
+// buffer has grown.
+func (e *bundleEntry) parseProof(p []byte) ([]byte, error) {
+	var err error
+	e.proofBuf = e.proofBuf[:0]
+	ends := e.ends[:0]
+	for len(p) > 0 && p[0] == '"' {
+		start := len(e.proofBuf)
+		var h []byte
+		if h, p, err = b64(p[1:], e.proofBuf[start:]); err != nil {
+			return nil, fmt.Errorf("proof: %w", err)
+		}
+		if len(h) != sha256.Size {
+			return nil, errors.New("proof: hash not 32 bytes")
+		}
+		e.proofBuf = append(e.proofBuf[:start], h...)
+		ends = append(ends, len(e.proofBuf))
+		if len(p) == 0 || p[0] != ',' {
+			break
+		}
+		if p = p[1:]; len(p) == 0 || p[0] != '"' {
+			return nil, errors.New("proof: want a hash after ','")
+		}
+	}
+	e.ends = ends
+	begin := 0
+	for _, end := range ends {
+		e.proof = append(e.proof, e.proofBuf[begin:end:end])
+		begin = end
+	}
+	return p, nil
 }
 
 func expect(p []byte, s string) ([]byte, error) {

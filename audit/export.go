@@ -117,7 +117,13 @@ func Export(ctx context.Context, db *sqlx.DB, f ExportFilter, size int64, cols C
 		return fmt.Errorf("audit: export: %w", err)
 	}
 	defer stmt.Close()
-	next := f.FromIndex
+	return exportBatches(ctx, stmt, f.FromIndex, args, cols, fn)
+}
+
+// exportBatches runs the prepared keyset query from index next on, a
+// batch at a time, handing each row to fn. The row and its byte slices
+// are reused: they are valid only until fn returns.
+func exportBatches(ctx context.Context, stmt *sql.Stmt, next int64, args []any, cols Columns, fn func(*Row) error) error {
 	var (
 		row                     Row
 		hash, typ, data         sql.RawBytes
@@ -127,6 +133,15 @@ func Export(ctx context.Context, db *sqlx.DB, f ExportFilter, size int64, cols C
 	if cols == Wide {
 		dest = append(dest, &actor, &subjKind, &subjID, &row.StagedAt)
 	}
+	scan := func(rows *sql.Rows) error {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("audit: export: scan: %w", err)
+		}
+		// Hash and type arrive as JSON strings (see exportQuery).
+		row.LeafHash, row.Type, row.Data = unquote(hash), unquote(typ), data
+		row.Actor, row.SubjectKind, row.SubjectID = actor, subjKind, subjID
+		return fn(&row)
+	}
 	for {
 		rows, err := stmt.QueryContext(ctx, append([]any{next}, args...)...)
 		if err != nil {
@@ -135,14 +150,7 @@ func Export(ctx context.Context, db *sqlx.DB, f ExportFilter, size int64, cols C
 		n := 0
 		for rows.Next() {
 			n++
-			if err := rows.Scan(dest...); err != nil {
-				rows.Close()
-				return fmt.Errorf("audit: export: scan: %w", err)
-			}
-			// Hash and type arrive as JSON strings (see exportQuery).
-			row.LeafHash, row.Type, row.Data = unquote(hash), unquote(typ), data
-			row.Actor, row.SubjectKind, row.SubjectID = actor, subjKind, subjID
-			if err := fn(&row); err != nil {
+			if err := scan(rows); err != nil {
 				rows.Close()
 				return err
 			}

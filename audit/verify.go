@@ -520,17 +520,7 @@ func (vr *verifier) checkpointsAt(ctx context.Context) error {
 		return nil
 	}
 	if vr.prevSize >= 0 {
-		nodes, err := proof.Consistency(uint64(vr.prevSize), uint64(size))
-		if err == nil {
-			var hashes [][]byte
-			if hashes, err = fetchNodes(ctx, vr.db, nodes.IDs); err == nil {
-				var p [][]byte
-				if p, err = nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren); err == nil {
-					err = proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(vr.prevSize), uint64(size), p, vr.prevRoot, body.Hash)
-				}
-			}
-		}
-		if err != nil {
+		if err := vr.consistentWithPrevious(ctx, size, body.Hash); err != nil {
 			bad("no valid consistency proof from the checkpoint at size %d: %v", vr.prevSize, err)
 			return nil
 		}
@@ -539,6 +529,24 @@ func (vr *verifier) checkpointsAt(ctx context.Context) error {
 	vr.rep.Checkpoints++
 	vr.rep.Size, vr.rep.Root = uint64(size), body.Hash
 	return nil
+}
+
+// consistentWithPrevious proves, from the stored tree nodes, that the tree
+// of size with root extends the last checkpoint verified.
+func (vr *verifier) consistentWithPrevious(ctx context.Context, size int64, root []byte) error {
+	nodes, err := proof.Consistency(uint64(vr.prevSize), uint64(size))
+	if err != nil {
+		return err
+	}
+	hashes, err := fetchNodes(ctx, vr.db, nodes.IDs)
+	if err != nil {
+		return err
+	}
+	p, err := nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
+	if err != nil {
+		return err
+	}
+	return proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(vr.prevSize), uint64(size), p, vr.prevRoot, root)
 }
 
 // checkStaging makes sure no entry the integrator has passed is missing

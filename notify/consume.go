@@ -71,41 +71,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 		return fmt.Errorf("notify: stream %s: %w", name, err)
 	}
 	prefix := prefixOr(opts.SubjectPrefix)
-	subject := normalizeSubject(prefix, opts.Subject)
-	policy, startSeq := jetstream.DeliverNewPolicy, uint64(0)
-	if opts.FromIndex >= 0 {
-		if startSeq, err = StartSequence(ctx, stream, opts.FromIndex); err != nil {
-			return err
-		}
-		policy = jetstream.DeliverByStartSequencePolicy
-	}
-	var cons jetstream.Consumer
-	if opts.Durable != "" {
-		cons, err = stream.Consumer(ctx, opts.Durable)
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			cons, err = stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-				Durable:       opts.Durable,
-				Description:   "docket events",
-				FilterSubject: subject,
-				DeliverPolicy: policy,
-				OptStartSeq:   startSeq,
-				AckPolicy:     jetstream.AckExplicitPolicy,
-				// One at a time keeps delivery in stream order across redeliveries.
-				MaxAckPending: 1,
-				// An entry handed out but never received (its pull
-				// request was lost with the consumer's leader in a
-				// cluster) blocks the consumer until the ack wait ends;
-				// a redelivery of one fn already had is skipped.
-				AckWait: durableAckWait,
-			})
-		}
-	} else {
-		cons, err = stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{subject},
-			DeliverPolicy:  policy,
-			OptStartSeq:    startSeq,
-		})
-	}
+	cons, err := openConsumer(ctx, stream, opts, normalizeSubject(prefix, opts.Subject))
 	if err != nil {
 		return fmt.Errorf("notify: consumer on %s: %w", name, err)
 	}
@@ -113,11 +79,10 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 	if err != nil {
 		return fmt.Errorf("notify: consume %s: %w", name, err)
 	}
-	// handled is the stream sequence of the last entry fn had.
-	var handled uint64
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
+	r := &reader{js: js, it: it, opts: opts, prefix: prefix, fn: fn}
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -126,46 +91,106 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 			}
 			return fmt.Errorf("notify: next message: %w", err)
 		}
-		ev, why := eventOf(msg, prefix)
-		if why != "" && opts.OnSkip != nil {
-			opts.OnSkip(Skipped{StreamSeq: ev.StreamSeq, Subject: ev.Subject, MsgID: ev.MsgID, Reason: why})
-		}
-		if why != "" || (opts.FromIndex >= 0 && ev.Index < opts.FromIndex) {
-			// Not an entry, or before the wanted index: the start
-			// sequence is a lower bound, the header decides.
-			if opts.Durable != "" {
-				_ = msg.Ack()
-			}
-			continue
-		}
-		if opts.Durable != "" && handled > 0 && ev.StreamSeq != 0 && ev.StreamSeq <= handled {
-			// A redelivery of an entry fn already had: in a cluster the
-			// consumer's new leader may not know of an ack its old one
-			// took. Acknowledge it again rather than hand it over twice.
-			_ = ackHard(ctx, msg)
-			continue
-		}
-		if err := fn(ev); err != nil {
-			if opts.Durable != "" {
-				// Hand it back now rather than after the ack wait, so the
-				// next run starts with it at once. Stop pulling first, and
-				// have it redelivered a moment later: else the server may
-				// hand it straight to this run's pull request, which
-				// nobody reads any more, and the next run waits out the
-				// ack wait.
-				it.Stop()
-				_ = msg.NakWithDelay(nakDelay)
-				_ = js.Conn().Flush()
-			}
+		if err := r.take(ctx, msg); err != nil {
 			return err
 		}
-		if opts.Durable != "" {
-			handled = ev.StreamSeq
-			if err := ackHard(ctx, msg); err != nil && ctx.Err() == nil {
-				return fmt.Errorf("notify: ack index %d: %w", ev.Index, err)
-			}
+	}
+}
+
+// openConsumer makes the consumer Consume reads: the durable one of that
+// name (created at the wanted start when it does not exist yet), or an
+// ordered, ephemeral one.
+func openConsumer(ctx context.Context, stream jetstream.Stream, opts ConsumeOptions, subject string) (jetstream.Consumer, error) {
+	policy, startSeq := jetstream.DeliverNewPolicy, uint64(0)
+	if opts.FromIndex >= 0 {
+		var err error
+		if startSeq, err = StartSequence(ctx, stream, opts.FromIndex); err != nil {
+			return nil, err
+		}
+		policy = jetstream.DeliverByStartSequencePolicy
+	}
+	if opts.Durable == "" {
+		return stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{subject},
+			DeliverPolicy:  policy,
+			OptStartSeq:    startSeq,
+		})
+	}
+	cons, err := stream.Consumer(ctx, opts.Durable)
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return cons, err
+	}
+	return stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       opts.Durable,
+		Description:   "docket events",
+		FilterSubject: subject,
+		DeliverPolicy: policy,
+		OptStartSeq:   startSeq,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		// One at a time keeps delivery in stream order across redeliveries.
+		MaxAckPending: 1,
+		// An entry handed out but never received (its pull request was
+		// lost with the consumer's leader in a cluster) blocks the
+		// consumer until the ack wait ends; a redelivery of one fn
+		// already had is skipped.
+		AckWait: durableAckWait,
+	})
+}
+
+// reader hands Consume's messages to fn, one at a time.
+type reader struct {
+	js     jetstream.JetStream
+	it     jetstream.MessagesContext
+	opts   ConsumeOptions
+	prefix string
+	fn     func(Event) error
+	// handled is the stream sequence of the last entry fn had.
+	handled uint64
+}
+
+// take gives msg to fn unless it is to be passed over, and acknowledges
+// it on a durable consumer; its error ends Consume.
+func (r *reader) take(ctx context.Context, msg jetstream.Msg) error {
+	durable := r.opts.Durable != ""
+	ev, why := eventOf(msg, r.prefix)
+	if why != "" && r.opts.OnSkip != nil {
+		r.opts.OnSkip(Skipped{StreamSeq: ev.StreamSeq, Subject: ev.Subject, MsgID: ev.MsgID, Reason: why})
+	}
+	if why != "" || (r.opts.FromIndex >= 0 && ev.Index < r.opts.FromIndex) {
+		// Not an entry, or before the wanted index: the start sequence
+		// is a lower bound, the header decides.
+		if durable {
+			_ = msg.Ack()
+		}
+		return nil
+	}
+	if durable && r.handled > 0 && ev.StreamSeq != 0 && ev.StreamSeq <= r.handled {
+		// A redelivery of an entry fn already had: in a cluster the
+		// consumer's new leader may not know of an ack its old one took.
+		// Acknowledge it again rather than hand it over twice.
+		_ = ackHard(ctx, msg)
+		return nil
+	}
+	if err := r.fn(ev); err != nil {
+		if durable {
+			// Hand it back now rather than after the ack wait, so the
+			// next run starts with it at once. Stop pulling first, and
+			// have it redelivered a moment later: else the server may
+			// hand it straight to this run's pull request, which nobody
+			// reads any more, and the next run waits out the ack wait.
+			r.it.Stop()
+			_ = msg.NakWithDelay(nakDelay)
+			_ = r.js.Conn().Flush()
+		}
+		return err
+	}
+	if durable {
+		r.handled = ev.StreamSeq
+		if err := ackHard(ctx, msg); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("notify: ack index %d: %w", ev.Index, err)
 		}
 	}
+	return nil
 }
 
 // durableAckWait is how long a durable consumer's server waits for an

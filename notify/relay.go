@@ -369,29 +369,35 @@ func (r *Relay) lead(ctx context.Context, conn *sqlx.Conn) error {
 		if err := r.saveCursorIfDue(ctx, ld, perr != nil || len(leaves) == 0); err != nil {
 			return err
 		}
-		switch {
-		case len(leaves) == 0:
-			sleep(ctx, r.opts.PollInterval)
-		case perr != nil:
-			if ctx.Err() != nil {
-				return nil
-			}
-			// Futures of this window may never resolve; drop them so
-			// they do not fill the client's pending limit. Whatever of
-			// the window did reach the stream is found by resync.
-			r.js.CleanupPublisher()
-			r.retry(ctx, ld, perr, "notify: publish failed, restarting from the cursor")
-		default:
-			if ld.bo.reset() {
-				r.update(func(s *Status) { s.LastError = "" })
-				r.log.Info("notify: publishing again", slog.Int64("next_index", ld.next))
-			}
-			if len(leaves) < r.opts.Window {
-				sleep(ctx, r.opts.PollInterval)
-			}
-		}
+		r.pace(ctx, ld, len(leaves), perr)
 	}
 	return nil
+}
+
+// pace ends a turn of lead: wait when the log has no more to publish,
+// back off after a failed window, else go on at once.
+func (r *Relay) pace(ctx context.Context, ld *leader, read int, perr error) {
+	switch {
+	case read == 0:
+		sleep(ctx, r.opts.PollInterval)
+	case perr != nil:
+		if ctx.Err() != nil {
+			return
+		}
+		// Futures of this window may never resolve; drop them so they
+		// do not fill the client's pending limit. Whatever of the window
+		// did reach the stream is found by resync.
+		r.js.CleanupPublisher()
+		r.retry(ctx, ld, perr, "notify: publish failed, restarting from the cursor")
+	default:
+		if ld.bo.reset() {
+			r.update(func(s *Status) { s.LastError = "" })
+			r.log.Info("notify: publishing again", slog.Int64("next_index", ld.next))
+		}
+		if read < r.opts.Window {
+			sleep(ctx, r.opts.PollInterval)
+		}
+	}
 }
 
 // resync learns from the stream where to go on, and saves that cursor.
@@ -658,24 +664,9 @@ func (r *Relay) reconcile(ctx context.Context, conn *sqlx.Conn, next int64, ensu
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.AckTimeout)
 	defer cancel()
-	if !*ensured {
-		so := *r.opts.Setup
-		so.Name, so.SubjectPrefix = r.opts.Stream, r.opts.SubjectPrefix
-		if _, err := EnsureStream(ctx, r.js, so); err != nil {
-			return next, tail{}, err
-		}
-		*ensured = true
-	}
-	stream, err := r.js.Stream(ctx, r.opts.Stream)
+	stream, info, err := r.streamState(ctx, ensured)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) && r.opts.Setup != nil {
-			*ensured = false
-		}
-		return next, tail{}, fmt.Errorf("notify: stream %s: %w", r.opts.Stream, err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return next, tail{}, fmt.Errorf("notify: stream %s info: %w", r.opts.Stream, err)
+		return next, tail{}, err
 	}
 	replicated := info.Config.Replicas > 1
 	if info.State.LastSeq == 0 {
@@ -723,6 +714,31 @@ func (r *Relay) reconcile(ctx context.Context, conn *sqlx.Conn, next int64, ensu
 		r.repairFrom = -1
 	}
 	return n, tail{id: lastID, seq: info.State.LastSeq, replicated: replicated}, nil
+}
+
+// streamState sets the stream up when it has not been yet (or has gone),
+// and reads its state.
+func (r *Relay) streamState(ctx context.Context, ensured *bool) (jetstream.Stream, *jetstream.StreamInfo, error) {
+	if !*ensured {
+		so := *r.opts.Setup
+		so.Name, so.SubjectPrefix = r.opts.Stream, r.opts.SubjectPrefix
+		if _, err := EnsureStream(ctx, r.js, so); err != nil {
+			return nil, nil, err
+		}
+		*ensured = true
+	}
+	stream, err := r.js.Stream(ctx, r.opts.Stream)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) && r.opts.Setup != nil {
+			*ensured = false
+		}
+		return nil, nil, fmt.Errorf("notify: stream %s: %w", r.opts.Stream, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("notify: stream %s info: %w", r.opts.Stream, err)
+	}
+	return stream, info, nil
 }
 
 // foreignScan bounds how far reconcile looks behind a foreign tail for
