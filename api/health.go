@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/docket-dev/docket/api/httpstatus"
 )
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -24,7 +26,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	out := map[string]result{}
 	ready := true
 	if err := s.store.DB().PingContext(ctx); err != nil {
-		reason := UnavailableReason(err)
+		reason := httpstatus.OutageReason(err)
 		if ctx.Err() != nil {
 			reason = "timed out"
 		}
@@ -48,7 +50,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if !ready {
 		status = http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+		w.Header().Set("Retry-After", strconv.Itoa(httpstatus.RetryAfter))
 	}
 	writeJSON(w, status, Readiness{Ready: ready, Checks: out})
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/docket-dev/docket"
+	"github.com/docket-dev/docket/api/httpstatus"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
@@ -163,23 +164,11 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 
 // noRoute answers the mux's own 404 and 405 as problem+json.
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
-	probe := &headerProbe{header: http.Header{}}
-	s.mux.ServeHTTP(probe, r)
-	if probe.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", probe.header.Get("Allow"))
+	if status, allow := httpstatus.RouterAnswer(s.mux, r); status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", allow)
 		s.writeError(w, r, &httpError{status: http.StatusMethodNotAllowed, slug: "method_not_allowed",
-			detail: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + probe.header.Get("Allow")})
+			detail: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + allow})
 		return
 	}
 	s.writeError(w, r, docket.Errorf(docket.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 }
-
-// headerProbe learns what the mux would answer, writing nothing.
-type headerProbe struct {
-	header http.Header
-	status int
-}
-
-func (p *headerProbe) Header() http.Header         { return p.header }
-func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
-func (p *headerProbe) WriteHeader(code int)        { p.status = code }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docket-dev/docket"
+	"github.com/docket-dev/docket/api/httpstatus"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/audit"
 )
@@ -229,46 +230,24 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // noRoute answers the mux's 404 and 405 as pages.
 func (c *Console) noRoute(w http.ResponseWriter, r *http.Request) {
-	probe := &headerProbe{header: http.Header{}}
-	c.mux.ServeHTTP(probe, r)
-	if probe.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", probe.header.Get("Allow"))
+	if status, allow := httpstatus.RouterAnswer(c.mux, r); status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", allow)
 		c.render(w, r, http.StatusMethodNotAllowed, "error", view{Title: "Not allowed", Error: r.Method + " is not allowed here."})
 		return
 	}
 	c.fail(w, r, nil, docket.Errorf(docket.NotFound, "there is no such page"))
 }
 
-type headerProbe struct {
-	header http.Header
-	status int
-}
-
-func (p *headerProbe) Header() http.Header         { return p.header }
-func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
-func (p *headerProbe) WriteHeader(code int)        { p.status = code }
-
 // errNoAudit: the console was built without the audit log.
 var errNoAudit = errors.New("console: the audit log is not running")
 
-// statusOf maps a domain error code to an HTTP status, as the API does.
+// statusOf is the status of a page that failed with err: the API's for
+// the same error (httpstatus), and 503 when the audit log is not running.
 func statusOf(err error) int {
 	if errors.Is(err, errNoAudit) {
 		return http.StatusServiceUnavailable
 	}
-	switch docket.ErrorCode(err) {
-	case docket.Invalid:
-		return http.StatusBadRequest
-	case docket.NotFound:
-		return http.StatusNotFound
-	case docket.Conflict, docket.KeyReused:
-		return http.StatusConflict
-	case docket.Forbidden:
-		return http.StatusForbidden
-	case docket.Unauthorized:
-		return http.StatusUnauthorized
-	}
-	return http.StatusInternalServerError
+	return httpstatus.Of(err)
 }
 
 // message is what a page says of err: the domain's own words for an

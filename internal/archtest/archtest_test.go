@@ -30,9 +30,10 @@ const module = "github.com/docket-dev/docket"
 var layers = map[string][]string{
 	".":                   {},
 	"cmd/docket":          {".", "api", "api/client", "appeals", "audit", "notify", "migrations", "internal/*"},
-	"api":                 {".", "api/console", "appeals", "audit"},
+	"api":                 {".", "api/console", "api/httpstatus", "appeals", "audit"},
 	"api/client":          {".", "appeals", "audit"},
-	"api/console":         {".", "appeals", "audit"},
+	"api/console":         {".", "api/httpstatus", "appeals", "audit"},
+	"api/httpstatus":      {"."},
 	"appeals":             {".", "appeals/groupcommit", "audit"},
 	"appeals/groupcommit": {},
 	"audit":               {},
