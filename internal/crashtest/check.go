@@ -142,10 +142,6 @@ func readState(ctx context.Context, q sqlx.QueryerContext) (*state, error) {
 	return st, nil
 }
 
-// unanswered says whether o got no reply and had no key to retry with:
-// the client cannot know whether it was made.
-func (o Op) unanswered() bool { return !o.Acked() && o.Key == "" && o.Status == 0 }
-
 // tally counts the ledger's writes by how they ended.
 func (r *Report) tally(ops []Op) {
 	for _, o := range ops {
