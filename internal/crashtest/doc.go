@@ -13,5 +13,12 @@
 // The pieces are separate so that the checks can be shown to fail: Check
 // and CheckDelivery take what they compare as arguments, and the tests
 // hand them a tampered database (in a transaction they roll back) or a
-// tampered ledger and require the specific problem.
+// tampered ledger and require the specific problem. Check reads the
+// database once and runs one step per guarantee, each returning its
+// problems: every acknowledged write's change in the database with one
+// entry ("acked:"), every change with its entries and every entry with
+// its change ("entry:"), keyed retries answered alike and one change per
+// logical request ("idempotency:"), and the log's indices dense, every
+// staged entry a leaf ("log:") and every checkpoint's root the tree's
+// ("checkpoint:").
 package crashtest

@@ -64,71 +64,95 @@ func ReadTerms(proc, logFile string, ends []RunEnd) ([]Term, error) {
 		return nil, fmt.Errorf("crashtest: terms: %w", err)
 	}
 	defer f.Close()
-	var terms []Term
-	open := map[string]*Term{}
-	run := 0
-	closeRun := func() error {
-		if run == 0 {
-			return nil
-		}
-		if run > len(ends) {
-			return fmt.Errorf("crashtest: terms: %s run %d has no recorded end", proc, run)
-		}
-		how := "stopped"
-		if ends[run-1].Killed {
-			how = "killed"
-		}
-		for role, t := range open {
-			t.To, t.Ended = ends[run-1].At, how
-			terms = append(terms, *t)
-			delete(open, role)
-		}
-		return nil
-	}
+	tr := &termReader{proc: proc, ends: ends, open: map[string]*Term{}}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	for sc.Scan() {
-		line := sc.Bytes()
-		if bytes.HasPrefix(line, []byte(startMarker)) {
-			if err := closeRun(); err != nil {
-				return nil, err
-			}
-			run++
-			continue
-		}
-		if !bytes.HasPrefix(line, []byte("{")) {
-			continue
-		}
-		var rec struct {
-			Time time.Time `json:"time"`
-			Msg  string    `json:"msg"`
-		}
-		if json.Unmarshal(line, &rec) != nil {
-			continue // cut short by a SIGKILL
-		}
-		for role, l := range roleLines {
-			switch rec.Msg {
-			case l[0]:
-				if t := open[role]; t != nil {
-					return nil, fmt.Errorf("crashtest: terms: %s run %d elected as %s twice without stepping down", proc, run, role)
-				}
-				open[role] = &Term{Role: role, Proc: proc, Run: run, From: rec.Time}
-			case l[1]:
-				if t := open[role]; t != nil {
-					t.To, t.Ended = rec.Time, "stepped down"
-					terms = append(terms, *t)
-					delete(open, role)
-				}
-			}
+		if err := tr.line(sc.Bytes()); err != nil {
+			return nil, err
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("crashtest: terms: %s: %w", logFile, err)
 	}
-	if err := closeRun(); err != nil {
+	if err := tr.endRun(); err != nil {
 		return nil, err
 	}
-	return terms, nil
+	return tr.terms, nil
+}
+
+// termReader follows one process's log, line by line: the runs its
+// start markers begin, and the terms each run opens and closes.
+type termReader struct {
+	proc  string
+	ends  []RunEnd
+	run   int              // the run being read, from 1; 0 before the first marker
+	open  map[string]*Term // by role
+	terms []Term           // closed
+}
+
+// line reads one line of the log: a start marker ends the run before
+// and begins the next, a role's line opens or closes its term, and
+// anything else is passed over.
+func (tr *termReader) line(line []byte) error {
+	if bytes.HasPrefix(line, []byte(startMarker)) {
+		if err := tr.endRun(); err != nil {
+			return err
+		}
+		tr.run++
+		return nil
+	}
+	if !bytes.HasPrefix(line, []byte("{")) {
+		return nil
+	}
+	var rec struct {
+		Time time.Time `json:"time"`
+		Msg  string    `json:"msg"`
+	}
+	if json.Unmarshal(line, &rec) != nil {
+		return nil // cut short by a SIGKILL
+	}
+	for role, l := range roleLines {
+		switch rec.Msg {
+		case l[0]:
+			if tr.open[role] != nil {
+				return fmt.Errorf("crashtest: terms: %s run %d elected as %s twice without stepping down", tr.proc, tr.run, role)
+			}
+			tr.open[role] = &Term{Role: role, Proc: tr.proc, Run: tr.run, From: rec.Time}
+		case l[1]:
+			tr.close(role, rec.Time, "stepped down")
+		}
+	}
+	return nil
+}
+
+// close ends role's open term, if it has one, at at.
+func (tr *termReader) close(role string, at time.Time, how string) {
+	if t := tr.open[role]; t != nil {
+		t.To, t.Ended = at, how
+		tr.terms = append(tr.terms, *t)
+		delete(tr.open, role)
+	}
+}
+
+// endRun closes the terms still open when the run ended, when and as
+// it ended.
+func (tr *termReader) endRun() error {
+	if tr.run == 0 {
+		return nil
+	}
+	if tr.run > len(tr.ends) {
+		return fmt.Errorf("crashtest: terms: %s run %d has no recorded end", tr.proc, tr.run)
+	}
+	end := tr.ends[tr.run-1]
+	how := "stopped"
+	if end.Killed {
+		how = "killed"
+	}
+	for role := range tr.open {
+		tr.close(role, end.At, how)
+	}
+	return nil
 }
 
 // CheckTerms reports every pair of terms of one role that overlap: two
@@ -225,28 +249,19 @@ func (s *Sampler) Run(ctx context.Context) {
 	}
 }
 
+// sample is one process's leader gauges in a round; p is nil for a
+// process that was not running.
+type sample struct {
+	p       *Proc
+	ok      bool
+	leaders map[string]bool
+}
+
+// round scrapes every running process's gauges and one process's
+// checkpoint (each in turn), and records what it saw.
 func (s *Sampler) round(ctx context.Context, i int) {
-	type sample struct {
-		p       *Proc
-		ok      bool
-		leaders map[string]bool
-	}
 	began := time.Now()
-	samples := make([]sample, len(s.Procs))
-	var wg sync.WaitGroup
-	for k, p := range s.Procs {
-		if !p.Running() {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ls, err := s.gauges(ctx, p)
-			samples[k] = sample{p: p, ok: err == nil, leaders: ls}
-		}()
-	}
-	wg.Wait()
-	// One checkpoint a round, from each process in turn.
+	samples := s.scrape(ctx)
 	var note string
 	if p := s.Procs[i%len(s.Procs)]; p.Running() {
 		note, _ = s.get(ctx, p, "/v1/audit/checkpoint")
@@ -264,27 +279,49 @@ func (s *Sampler) round(ctx context.Context, i int) {
 		}
 	}
 	for _, role := range []string{RoleIntegrator, RoleRelay} {
-		var holders []string
-		for _, sm := range samples {
-			if !sm.ok {
-				continue
-			}
-			if sm.leaders[role] {
-				holders = append(holders, sm.p.Name)
-				s.latest[role], s.latestAt[role] = sm.p, began
-			}
-		}
-		s.maxSeen[role] = max(s.maxSeen[role], len(holders))
-		if len(holders) < 2 {
-			s.doubled[role] = 0
+		s.checkHolders(role, began, samples)
+	}
+}
+
+// scrape reads the gauges of every running process at once.
+func (s *Sampler) scrape(ctx context.Context) []sample {
+	samples := make([]sample, len(s.Procs))
+	var wg sync.WaitGroup
+	for k, p := range s.Procs {
+		if !p.Running() {
 			continue
 		}
-		// The scrapes of a round are not one instant: a handover between
-		// two of them shows both holders once. Two rounds running cannot.
-		s.doubled[role]++
-		if s.doubled[role] >= 2 && len(s.problems) < 50 {
-			s.problems = append(s.problems, fmt.Sprintf("leader: %s gauge at 1 on %v in two rounds running (round %d)", role, holders, s.rounds))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ls, err := s.gauges(ctx, p)
+			samples[k] = sample{p: p, ok: err == nil, leaders: ls}
+		}()
+	}
+	wg.Wait()
+	return samples
+}
+
+// checkHolders notes who held role in the round that began at began,
+// and reports two holders in two rounds running. s.mu is held.
+func (s *Sampler) checkHolders(role string, began time.Time, samples []sample) {
+	var holders []string
+	for _, sm := range samples {
+		if sm.ok && sm.leaders[role] {
+			holders = append(holders, sm.p.Name)
+			s.latest[role], s.latestAt[role] = sm.p, began
 		}
+	}
+	s.maxSeen[role] = max(s.maxSeen[role], len(holders))
+	if len(holders) < 2 {
+		s.doubled[role] = 0
+		return
+	}
+	// The scrapes of a round are not one instant: a handover between
+	// two of them shows both holders once. Two rounds running cannot.
+	s.doubled[role]++
+	if s.doubled[role] >= 2 && len(s.problems) < 50 {
+		s.problems = append(s.problems, fmt.Sprintf("leader: %s gauge at 1 on %v in two rounds running (round %d)", role, holders, s.rounds))
 	}
 }
 

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,16 +109,16 @@ func (m Mix) total() int {
 }
 
 func (m Mix) String() string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	return joinSorted(m, ",", func(k string, v int) string { return k + "=" + strconv.Itoa(v) })
+}
+
+// joinSorted joins part(k, m[k]) for every key of m, in key order.
+func joinSorted(m map[string]int, sep string, part func(k string, v int) string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, part(k, m[k]))
 	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + strconv.Itoa(m[k])
-	}
-	return strings.Join(parts, ",")
+	return strings.Join(parts, sep)
 }
 
 // picker draws operations in proportion to their weights.

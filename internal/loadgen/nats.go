@@ -31,14 +31,8 @@ type notification struct {
 }
 
 func newNATSWatcher(servers string, allowRemote bool, auth ...nats.Option) (*natsWatcher, error) {
-	for _, s := range strings.Split(servers, ",") {
-		u, err := url.Parse(strings.TrimSpace(s))
-		if err != nil || u.Hostname() == "" {
-			return nil, fmt.Errorf("nats url %q: not a URL", s)
-		}
-		if !allowRemote && !IsLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("nats url %q: host is not a loopback address", s)
-		}
+	if err := checkNATSURLs(servers, allowRemote); err != nil {
+		return nil, err
 	}
 	// Discovered cluster peers could be other hosts: stay on the URL given.
 	nc, err := nats.Connect(servers, append([]nats.Option{nats.Name("docket-bench"), nats.Timeout(3 * time.Second),
@@ -47,52 +41,77 @@ func newNATSWatcher(servers string, allowRemote bool, auth ...nats.Option) (*nat
 		return nil, fmt.Errorf("nats connect: %w", err)
 	}
 	w := &natsWatcher{nc: nc, seen: map[string]notification{}}
-	// An ordered consumer needs only read-only credentials, and the
-	// server removes it once the bench is gone.
-	js, err := jetstream.New(nc)
-	if err != nil {
+	if w.cctx, err = w.consume(); err != nil {
 		nc.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// checkNATSURLs refuses, unless allowRemote, any server in the
+// comma-separated list that is not on a loopback host.
+func checkNATSURLs(servers string, allowRemote bool) error {
+	for _, s := range strings.Split(servers, ",") {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil || u.Hostname() == "" {
+			return fmt.Errorf("nats url %q: not a URL", s)
+		}
+		if !allowRemote && !IsLoopback(u.Hostname()) {
+			return fmt.Errorf("nats url %q: host is not a loopback address", s)
+		}
+	}
+	return nil
+}
+
+// consume starts an ordered consumer of the new decision.recorded
+// notifications on stream DOCKET. An ordered consumer needs only
+// read-only credentials, and the server removes it once the bench is
+// gone.
+func (w *natsWatcher) consume() (jetstream.ConsumeContext, error) {
+	js, err := jetstream.New(w.nc)
+	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	stream, err := js.Stream(ctx, "DOCKET")
 	if err != nil {
-		nc.Close()
 		return nil, fmt.Errorf("nats stream DOCKET: %w", err)
 	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{"docket.decision.recorded"}, DeliverPolicy: jetstream.DeliverNewPolicy,
 	})
 	if err != nil {
-		nc.Close()
 		return nil, fmt.Errorf("nats consumer: %w", err)
 	}
-	w.cctx, err = cons.Consume(func(m jetstream.Msg) {
-		at := time.Now()
-		var e struct {
-			Subject struct {
-				ID string `json:"id"`
-			} `json:"subject"`
-		}
-		if json.Unmarshal(m.Data(), &e) != nil || e.Subject.ID == "" {
-			return
-		}
-		idx, err := strconv.ParseInt(m.Headers().Get("Docket-Index"), 10, 64)
-		if err != nil {
-			idx = -1
-		}
-		w.mu.Lock()
-		if _, ok := w.seen[e.Subject.ID]; !ok {
-			w.seen[e.Subject.ID] = notification{at: at, index: idx}
-		}
-		w.mu.Unlock()
-	})
+	cctx, err := cons.Consume(w.note)
 	if err != nil {
-		nc.Close()
 		return nil, fmt.Errorf("nats consume: %w", err)
 	}
-	return w, nil
+	return cctx, nil
+}
+
+// note records when the first notification of a decision arrived, and
+// its leaf index.
+func (w *natsWatcher) note(m jetstream.Msg) {
+	at := time.Now()
+	var e struct {
+		Subject struct {
+			ID string `json:"id"`
+		} `json:"subject"`
+	}
+	if json.Unmarshal(m.Data(), &e) != nil || e.Subject.ID == "" {
+		return
+	}
+	idx, err := strconv.ParseInt(m.Headers().Get("Docket-Index"), 10, 64)
+	if err != nil {
+		idx = -1
+	}
+	w.mu.Lock()
+	if _, ok := w.seen[e.Subject.ID]; !ok {
+		w.seen[e.Subject.ID] = notification{at: at, index: idx}
+	}
+	w.mu.Unlock()
 }
 
 func (w *natsWatcher) close() { w.nc.Close() }

@@ -5,9 +5,7 @@ import (
 	"io"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -188,18 +186,10 @@ func (r *Report) WriteText(w io.Writer) error {
 }
 
 func statuses(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		name := k
+	return joinSorted(m, " ", func(k string, v int) string {
 		if k == "0" {
-			name = "transport"
+			k = "transport"
 		}
-		parts[i] = fmt.Sprintf("%s:%d", name, m[k])
-	}
-	return strings.Join(parts, " ")
+		return fmt.Sprintf("%s:%d", k, v)
+	})
 }
