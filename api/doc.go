@@ -27,9 +27,9 @@
 //
 // # Errors
 //
-// The domain returns *docket.Error with a Code; errors.go maps each Code
-// to one HTTP status in one table and writes RFC 9457 problem+json naming
-// the fields (at most docket.MaxFieldErrors, then how many more). A
+// The domain returns *docket.Error with a Code; package httpstatus maps
+// each Code to one HTTP status in one table, for the API and the consoles
+// alike, and errors.go writes RFC 9457 problem+json naming the fields (at most docket.MaxFieldErrors, then how many more). A
 // database that is down or slow is a 503 with Retry-After, never a 500:
 // every /v1 request's database work ends at Config.DBTimeout. Only a 5xx
 // whose client is still there is logged as an error.
