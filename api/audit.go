@@ -74,16 +74,26 @@ func writeText(w http.ResponseWriter, b []byte) {
 
 // getAuditCheckpoint serves the latest signed checkpoint, byte for byte.
 func (s *Server) getAuditCheckpoint(w http.ResponseWriter, r *http.Request) error {
-	l, err := s.auditLog()
+	_, cp, err := s.latestCheckpoint(r)
 	if err != nil {
 		return err
 	}
-	cp, err := l.LatestCheckpoint(r.Context())
-	if err != nil {
-		return auditError(err)
-	}
 	writeText(w, cp.Note)
 	return nil
+}
+
+// latestCheckpoint is the running log and its latest signed checkpoint,
+// or the error to answer when there is none to serve.
+func (s *Server) latestCheckpoint(r *http.Request) (*audit.Log, audit.Checkpoint, error) {
+	l, err := s.auditLog()
+	if err != nil {
+		return nil, audit.Checkpoint{}, err
+	}
+	cp, err := l.LatestCheckpoint(r.Context())
+	if err != nil {
+		return nil, audit.Checkpoint{}, auditError(err)
+	}
+	return l, cp, nil
 }
 
 func (s *Server) getAuditKey(w http.ResponseWriter, r *http.Request) error {

@@ -294,13 +294,9 @@ func (s *Server) exportBundle(w http.ResponseWriter, r *http.Request, _ docket.A
 	if err != nil {
 		return err
 	}
-	l, err := s.auditLog()
+	l, cp, err := s.latestCheckpoint(r)
 	if err != nil {
 		return err
-	}
-	cp, err := l.LatestCheckpoint(r.Context())
-	if err != nil {
-		return auditError(err)
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Content-Disposition", `attachment; filename="docket-bundle.jsonl"`)
