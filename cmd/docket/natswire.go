@@ -202,6 +202,25 @@ func credsFileOption(path string) (nats.Option, error) {
 	return o, nil
 }
 
+// readerAuth is a watcher's credentials: the file named, else with
+// tryDataDir the embedded server's read-only identity in dataDir when
+// there is one, else none.
+func readerAuth(credsFile, dataDir string, tryDataDir bool) ([]nats.Option, error) {
+	if credsFile == "" && tryDataDir {
+		if _, err := os.Stat(notify.ReaderSeedFile(dataDir)); err == nil {
+			credsFile = notify.ReaderSeedFile(dataDir)
+		}
+	}
+	if credsFile == "" {
+		return nil, nil
+	}
+	o, err := credsFileOption(credsFile)
+	if err != nil {
+		return nil, err
+	}
+	return []nats.Option{o}, nil
+}
+
 // redactURL hides the password of nats://user:password@host URLs, for
 // error messages and logs.
 func redactURL(s string) string {
