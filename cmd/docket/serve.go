@@ -141,7 +141,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	// On every way out, serve returns only once the integrator has: a
-	// failed start (a taken NATS port, say) must not leave it running.
+	// failed start (a taken HTTP port, say) must not leave it running.
 	defer bg.stop()
 
 	srv := api.New(api.Config{Store: store, Audit: bg.auditLog, Logger: logger, Checks: bg.checks,
@@ -219,6 +219,7 @@ func startBackground(ctx context.Context, cfg config, db *sqlx.DB, store *appeal
 	registerStateMetrics(reg, db, store, logger)
 	relay, stopNotify, err := startNotify(bg, cfg, db, reg, logger)
 	if err != nil {
+		// A taken NATS port, say: the integrator must not stay running.
 		stopBG()
 		<-integrated
 		return nil, err
