@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -172,8 +173,7 @@ Flags:
 	return nil
 }
 
-func cmdVerify(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("verify", e, `Usage: docket verify [flags]
+const verifyUsage = `Usage: docket verify [flags]
        docket verify --remote URL --checkpoint FILE [--key KEY] [--save FILE]
        docket verify --bundle FILE --key KEY
 
@@ -191,54 +191,67 @@ holds, and otherwise names the first fault (index, sizes, roots).
 public API only: no database access.
 
 Flags:
-`)
-	dsn := databaseFlag(fs, e)
-	key := fs.String("key", "", "the verifier key, or a file holding it (default: derived from DOCKET_SIGNER_KEY_FILE, or the data directory's generated key)")
-	origin := fs.String("origin", e.getenv("DOCKET_LOG_ORIGIN"), "the origin every checkpoint must name (DOCKET_LOG_ORIGIN; empty: the first checkpoint's)")
-	remote := fs.String("remote", "", "base URL of a live Docket to check against --checkpoint")
-	var saved stringList
-	fs.Var(&saved, "checkpoint", "a signed checkpoint saved earlier (repeatable; --remote takes one)")
-	dataDir := fs.String("data-dir", envOr(e.getenv, "DOCKET_DATA_DIR", "./data"), "where serve keeps its generated key and its pin (DOCKET_DATA_DIR)")
-	maxUnsigned := fs.Duration("max-unsigned-age", time.Minute, "fail when an entry has had no checkpoint over it for longer; 0: no limit")
-	save := fs.String("save", "", "with --remote: write the live checkpoint here once it verifies")
-	bundle := fs.String("bundle", "", "verify a bundle file offline (see 'docket export --bundle')")
-	quiet := fs.Bool("quiet", false, "no progress output")
+`
+
+func cmdVerify(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("verify", e, verifyUsage)
+	o := verifyFlags(fs, e)
 	if err := noArgs(fs, "verify", args); err != nil {
 		return err
 	}
 	switch {
-	case *bundle != "":
-		return verifyBundleFile(ctx, e, *bundle, *key, *quiet)
-	case *remote != "":
-		if len(saved) != 1 {
+	case o.bundle != "":
+		return verifyBundleFile(ctx, e, o.bundle, o.key, o.quiet)
+	case o.remote != "":
+		if len(o.saved) != 1 {
 			return errors.New("verify: --remote needs one --checkpoint FILE, a checkpoint saved earlier")
 		}
-		return verifyRemote(ctx, e, *remote, saved[0], *key, *save)
+		return verifyRemote(ctx, e, o.remote, o.saved[0], o.key, o.save)
 	}
+	return verifyDatabase(ctx, e, o)
+}
 
-	vkey, err := verifierKey(e, *key, *dataDir)
+// verifyOptions is the flags of `docket verify`.
+type verifyOptions struct {
+	dsn, key, origin, remote, dataDir, save, bundle string
+	saved                                           stringList
+	maxUnsigned                                     time.Duration
+	quiet                                           bool
+}
+
+func verifyFlags(fs *flag.FlagSet, e *env) *verifyOptions {
+	o := &verifyOptions{}
+	databaseVar(fs, &o.dsn, e)
+	fs.StringVar(&o.key, "key", "", "the verifier key, or a file holding it (default: derived from DOCKET_SIGNER_KEY_FILE, or the data directory's generated key)")
+	fs.StringVar(&o.origin, "origin", e.getenv("DOCKET_LOG_ORIGIN"), "the origin every checkpoint must name (DOCKET_LOG_ORIGIN; empty: the first checkpoint's)")
+	fs.StringVar(&o.remote, "remote", "", "base URL of a live Docket to check against --checkpoint")
+	fs.Var(&o.saved, "checkpoint", "a signed checkpoint saved earlier (repeatable; --remote takes one)")
+	fs.StringVar(&o.dataDir, "data-dir", envOr(e.getenv, "DOCKET_DATA_DIR", "./data"), "where serve keeps its generated key and its pin (DOCKET_DATA_DIR)")
+	fs.DurationVar(&o.maxUnsigned, "max-unsigned-age", time.Minute, "fail when an entry has had no checkpoint over it for longer; 0: no limit")
+	fs.StringVar(&o.save, "save", "", "with --remote: write the live checkpoint here once it verifies")
+	fs.StringVar(&o.bundle, "bundle", "", "verify a bundle file offline (see 'docket export --bundle')")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")
+	return o
+}
+
+// verifyDatabase is the database mode of `docket verify`: the whole log,
+// against the saved checkpoints and the integrator's pin.
+func verifyDatabase(ctx context.Context, e *env, o *verifyOptions) error {
+	vkey, err := verifierKey(e, o.key, o.dataDir)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	db, err := openMigrated(ctx, *dsn)
+	db, err := openMigrated(ctx, o.dsn)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
 	defer db.Close()
 	start := time.Now()
-	opts := audit.VerifyOptions{Origin: *origin, MaxUnsignedAge: *maxUnsigned}
-	pin := filepath.Join(*dataDir, audit.PinFileName)
-	if _, err := os.Stat(pin); err == nil {
-		saved = append(saved, pin)
+	opts := audit.VerifyOptions{Origin: o.origin, MaxUnsignedAge: o.maxUnsigned}
+	if opts.Saved, err = savedCheckpoints(o.saved, o.dataDir); err != nil {
+		return fmt.Errorf("verify: %w", err)
 	}
-	for _, f := range saved {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("verify: %w", err)
-		}
-		opts.Saved = append(opts.Saved, audit.SavedCheckpoint{Name: f, Note: b})
-	}
-	bar := newProgress(e.stderr, !*quiet && isTerminal(e.stderr), "entries", -1)
+	bar := newProgress(e.stderr, !o.quiet && isTerminal(e.stderr), "entries", -1)
 	var verified uint64
 	opts.Progress = func(n uint64) { verified = n; bar.update(int64(n)) }
 	rep, err := audit.Verify(ctx, db, vkey, opts)
@@ -249,6 +262,24 @@ Flags:
 	fmt.Fprintf(e.stdout, "ok: %d entries, %d nodes, %d checkpoints; latest checkpoint size %d root %x; extends %d saved checkpoints (%v)\n",
 		rep.Leaves, rep.Nodes, rep.Checkpoints, rep.Size, rep.Root, rep.Saved, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// savedCheckpoints reads the checkpoints the log must have grown from:
+// the files named, and the integrator's pin in dataDir when there is one.
+func savedCheckpoints(files []string, dataDir string) ([]audit.SavedCheckpoint, error) {
+	pin := filepath.Join(dataDir, audit.PinFileName)
+	if _, err := os.Stat(pin); err == nil {
+		files = append(files, pin)
+	}
+	var saved []audit.SavedCheckpoint
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		saved = append(saved, audit.SavedCheckpoint{Name: f, Note: b})
+	}
+	return saved, nil
 }
 
 // verifierKey finds the key for database verification: --key, else the

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -14,12 +15,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 
 	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/loadgen"
-	"github.com/docket-dev/docket/notify"
 )
 
 const benchUsage = `Usage: docket bench [flags]
@@ -40,82 +41,116 @@ Flags:
 
 func cmdBench(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("bench", e, benchUsage)
-	dsn := databaseFlag(fs, e)
-	target := fs.String("url", "http://127.0.0.1:8080", "the Docket to load")
-	duration := fs.Duration("duration", 30*time.Second, "how long to drive it (and the baseline)")
-	clients := fs.Int("clients", 32, "concurrent closed-loop clients")
-	mixFlag := fs.String("mix", loadgen.StandardMix, "operation weights: decisions, appeals, claims (claim then resolve), reads")
-	baseline := fs.Bool("baseline", false, "also run raw single-row INSERTs against the same Postgres and print the ratio")
-	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
-	out := fs.String("out", "", "also write the JSON report to this file")
-	natsURL := fs.String("nats-url", "", "NATS server the service publishes to, for the notification lag")
-	natsCreds := fs.String("nats-creds", "", "read-only credentials for --nats-url: a .creds or nkey seed file; default: the data directory's nats/reader.nk when present")
-	dataDir := fs.String("data-dir", envOr(e.getenv, "DOCKET_DATA_DIR", "./data"), "the serve data directory, for the embedded server's reader credentials (DOCKET_DATA_DIR)")
-	allowRemote := fs.Bool("allow-remote", false, "permit non-loopback URL, NATS and database hosts")
-	policy := fs.String("policy", "bench-load", "policy code the bench's decisions cite (created if missing)")
-	advertisers := fs.Int("advertisers", 8, "advertisers the decisions are spread over")
-	reviewers := fs.Int("reviewers", 4, "reviewer tokens the clients share")
-	poll := fs.Duration("poll", 25*time.Millisecond, "how often to fetch the public checkpoint")
-	wait := fs.Duration("wait", 0, "wait this long for the server's /readyz before starting")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	o := benchFlags(fs, e)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	mix, err := loadgen.ParseMix(*mixFlag)
+	mix, err := o.check()
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if _, err := loadgen.CheckURL(*target, *allowRemote); err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	if err := checkDatabaseHost(*dsn, *allowRemote); err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	if *advertisers < 1 || *reviewers < 1 || *clients < 1 || *duration <= 0 {
-		return errors.New("bench: --advertisers, --reviewers, --clients and --duration must be positive")
-	}
-	logger, err := newLogger(e.stderr, *logLevel, "json")
+	logger, err := newLogger(e.stderr, o.logLevel, "json")
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if *wait > 0 {
-		if err := loadgen.WaitReady(ctx, *target, *allowRemote, *wait); err != nil {
+	if o.wait > 0 {
+		if err := loadgen.WaitReady(ctx, o.target, o.allowRemote, o.wait); err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
 	}
 
 	// The database must be the server's: the bench neither creates nor migrates it.
-	db, err := openDB(ctx, *dsn)
+	db, err := openDB(ctx, o.dsn)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	defer db.Close()
-	toks, revoke, err := mintBenchTokens(ctx, e, appeals.NewStore(db, appeals.Options{}), *reviewers, *advertisers)
+	toks, revoke, err := mintBenchTokens(ctx, e, appeals.NewStore(db, appeals.Options{}), o.reviewers, o.advertisers)
 	// Revoked even after an interrupted run: the credentials were for it alone.
 	defer revoke(logger)
 	if err != nil {
 		return err
 	}
 
-	rep, err := loadgen.Run(ctx, loadgen.Config{URL: *target, Duration: *duration, Clients: *clients, Mix: mix,
-		Tokens: toks, PolicyCode: *policy, PollInterval: *poll, NATSURL: *natsURL, NATSAuth: benchNATSAuth(*natsCreds, *dataDir), AllowRemote: *allowRemote, Logger: logger})
+	rep, err := loadgen.Run(ctx, loadgen.Config{URL: o.target, Duration: o.duration, Clients: o.clients, Mix: mix,
+		Tokens: toks, PolicyCode: o.policy, PollInterval: o.poll, NATSURL: o.natsURL, NATSAuth: benchNATSAuth(o.natsCreds, o.dataDir), AllowRemote: o.allowRemote, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	switch {
-	case *baseline && ctx.Err() != nil:
-		rep.Notes = append(rep.Notes, "baseline skipped: interrupted")
-	case *baseline:
-		logger.Info("bench baseline: raw inserts", slog.Int("clients", *clients), slog.Duration("duration", *duration))
-		payload := loadgen.DecisionPayload(toks.Advertisers[0].ID, *policy, "ad-0-1", 1)
-		b, err := loadgen.RunBaseline(ctx, db.DB, *clients, *duration, payload)
-		if err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		rep.SetBaseline(b)
+	if err := benchBaseline(ctx, o, db, toks, rep, logger); err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
+	return writeBenchReport(e, rep, o.out, o.asJSON)
+}
 
-	return writeBenchReport(e, rep, *out, *asJSON)
+// benchOptions is the bench's flags.
+type benchOptions struct {
+	dsn, target, mix, out, natsURL, natsCreds, dataDir, policy, logLevel string
+	duration, poll, wait                                                 time.Duration
+	clients, advertisers, reviewers                                      int
+	baseline, asJSON, allowRemote                                        bool
+}
+
+func benchFlags(fs *flag.FlagSet, e *env) *benchOptions {
+	o := &benchOptions{}
+	databaseVar(fs, &o.dsn, e)
+	fs.StringVar(&o.target, "url", "http://127.0.0.1:8080", "the Docket to load")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to drive it (and the baseline)")
+	fs.IntVar(&o.clients, "clients", 32, "concurrent closed-loop clients")
+	fs.StringVar(&o.mix, "mix", loadgen.StandardMix, "operation weights: decisions, appeals, claims (claim then resolve), reads")
+	fs.BoolVar(&o.baseline, "baseline", false, "also run raw single-row INSERTs against the same Postgres and print the ratio")
+	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON instead of a table")
+	fs.StringVar(&o.out, "out", "", "also write the JSON report to this file")
+	fs.StringVar(&o.natsURL, "nats-url", "", "NATS server the service publishes to, for the notification lag")
+	fs.StringVar(&o.natsCreds, "nats-creds", "", "read-only credentials for --nats-url: a .creds or nkey seed file; default: the data directory's nats/reader.nk when present")
+	fs.StringVar(&o.dataDir, "data-dir", envOr(e.getenv, "DOCKET_DATA_DIR", "./data"), "the serve data directory, for the embedded server's reader credentials (DOCKET_DATA_DIR)")
+	fs.BoolVar(&o.allowRemote, "allow-remote", false, "permit non-loopback URL, NATS and database hosts")
+	fs.StringVar(&o.policy, "policy", "bench-load", "policy code the bench's decisions cite (created if missing)")
+	fs.IntVar(&o.advertisers, "advertisers", 8, "advertisers the decisions are spread over")
+	fs.IntVar(&o.reviewers, "reviewers", 4, "reviewer tokens the clients share")
+	fs.DurationVar(&o.poll, "poll", 25*time.Millisecond, "how often to fetch the public checkpoint")
+	fs.DurationVar(&o.wait, "wait", 0, "wait this long for the server's /readyz before starting")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return o
+}
+
+// check refuses options that cannot make a run, and those that would
+// load a host other than this machine's unless --allow-remote.
+func (o *benchOptions) check() (loadgen.Mix, error) {
+	mix, err := loadgen.ParseMix(o.mix)
+	if err != nil {
+		return mix, err
+	}
+	if _, err := loadgen.CheckURL(o.target, o.allowRemote); err != nil {
+		return mix, err
+	}
+	if err := checkDatabaseHost(o.dsn, o.allowRemote); err != nil {
+		return mix, err
+	}
+	if o.advertisers < 1 || o.reviewers < 1 || o.clients < 1 || o.duration <= 0 {
+		return mix, errors.New("--advertisers, --reviewers, --clients and --duration must be positive")
+	}
+	return mix, nil
+}
+
+// benchBaseline runs the raw-insert baseline into rep when --baseline
+// asks for it, unless the run was interrupted.
+func benchBaseline(ctx context.Context, o *benchOptions, db *sqlx.DB, toks loadgen.Tokens, rep *loadgen.Report, logger *slog.Logger) error {
+	switch {
+	case !o.baseline:
+		return nil
+	case ctx.Err() != nil:
+		rep.Notes = append(rep.Notes, "baseline skipped: interrupted")
+		return nil
+	}
+	logger.Info("bench baseline: raw inserts", slog.Int("clients", o.clients), slog.Duration("duration", o.duration))
+	payload := loadgen.DecisionPayload(toks.Advertisers[0].ID, o.policy, "ad-0-1", 1)
+	b, err := loadgen.RunBaseline(ctx, db.DB, o.clients, o.duration, payload)
+	if err != nil {
+		return err
+	}
+	rep.SetBaseline(b)
+	return nil
 }
 
 // benchNATSAuth reads the notification watcher's credentials when the
@@ -123,17 +158,11 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 // credentials in the data directory, else none.
 func benchNATSAuth(credsFile, dataDir string) func() ([]nats.Option, error) {
 	return func() ([]nats.Option, error) {
-		if _, err := os.Stat(notify.ReaderSeedFile(dataDir)); credsFile == "" && err == nil {
-			credsFile = notify.ReaderSeedFile(dataDir)
-		}
-		if credsFile == "" {
-			return nil, nil
-		}
-		o, err := credsFileOption(credsFile)
+		auth, err := readerAuth(credsFile, dataDir, true)
 		if err != nil {
 			return nil, fmt.Errorf("--nats-creds: %w", err)
 		}
-		return []nats.Option{o}, nil
+		return auth, nil
 	}
 }
 

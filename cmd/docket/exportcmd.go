@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -137,59 +138,75 @@ A progress bar is drawn on standard error when it is a terminal.
 Flags:
 `
 
-func cmdExport(ctx context.Context, e *env, args []string) (err error) {
+func cmdExport(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("export", e, exportUsage)
-	dsn := databaseFlag(fs, e)
-	from := fs.String("from", "", "first leaf index, or earliest entry time: a date (2026-01-31) or RFC 3339 (2026-01-31T12:00:00Z)")
-	to := fs.String("to", "", "leaf index to stop before, or entry time to stop before: a date or RFC 3339")
-	var types listFlag
-	fs.Var(&types, "type", "entry type to keep (repeat or comma-separate)")
-	advertiser := fs.String("advertiser", "", "keep entries about this advertiser_id")
-	policy := fs.String("policy", "", "keep entries about this policy code")
-	format := fs.String("format", "jsonl", "jsonl or csv")
-	output := fs.String("output", "", "file to write (default: standard output)")
-	bundle := fs.String("bundle", "", "write a verifiable bundle to this file instead")
-	quiet := fs.Bool("quiet", false, "no progress bar")
-	remote := fs.String("url", "", "a running Docket to export from over its API (no database, no key file)")
-	token := fs.String("token", "", "with --url: an auditor's or admin's token (default: DOCKET_TOKEN)")
+	o := exportFlags(fs, e)
 	if err := noArgs(fs, "export", args); err != nil {
 		return err
 	}
-	f, err := exportFilter(*from, *to, types, *advertiser, *policy)
+	f, err := exportFilter(o.from, o.to, o.types, o.advertiser, o.policy)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	enc, err := audit.ParseFormat(*format)
+	enc, err := audit.ParseFormat(o.format)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-
-	if *remote != "" {
-		tok := *token
+	show := !o.quiet && isTerminal(e.stderr)
+	if o.remote != "" {
+		tok := o.token
 		if tok == "" {
 			tok = e.getenv("DOCKET_TOKEN")
 		}
-		return exportRemote(ctx, e, *remote, tok, f, *format, *output, *bundle, !*quiet && isTerminal(e.stderr))
+		return exportRemote(ctx, e, o.remote, tok, f, o.format, o.output, o.bundle, show)
 	}
+	return exportLocal(ctx, e, o, f, enc, show)
+}
 
-	db, err := openMigrated(ctx, *dsn)
+// exportOptions is the flags of `docket export`.
+type exportOptions struct {
+	dsn, from, to, advertiser, policy, format, output, bundle, remote, token string
+	types                                                                    listFlag
+	quiet                                                                    bool
+}
+
+func exportFlags(fs *flag.FlagSet, e *env) *exportOptions {
+	o := &exportOptions{}
+	databaseVar(fs, &o.dsn, e)
+	fs.StringVar(&o.from, "from", "", "first leaf index, or earliest entry time: a date (2026-01-31) or RFC 3339 (2026-01-31T12:00:00Z)")
+	fs.StringVar(&o.to, "to", "", "leaf index to stop before, or entry time to stop before: a date or RFC 3339")
+	fs.Var(&o.types, "type", "entry type to keep (repeat or comma-separate)")
+	fs.StringVar(&o.advertiser, "advertiser", "", "keep entries about this advertiser_id")
+	fs.StringVar(&o.policy, "policy", "", "keep entries about this policy code")
+	fs.StringVar(&o.format, "format", "jsonl", "jsonl or csv")
+	fs.StringVar(&o.output, "output", "", "file to write (default: standard output)")
+	fs.StringVar(&o.bundle, "bundle", "", "write a verifiable bundle to this file instead")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
+	fs.StringVar(&o.remote, "url", "", "a running Docket to export from over its API (no database, no key file)")
+	fs.StringVar(&o.token, "token", "", "with --url: an auditor's or admin's token (default: DOCKET_TOKEN)")
+	return o
+}
+
+// exportLocal exports from the database to --output, or the bundle to
+// --bundle; a file cut short by a failure is removed.
+func exportLocal(ctx context.Context, e *env, o *exportOptions, f audit.ExportFilter, enc audit.Format, show bool) (err error) {
+	db, err := openMigrated(ctx, o.dsn)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	defer db.Close()
 
-	path := *output
-	if *bundle != "" {
-		path = *bundle
+	path := o.output
+	if o.bundle != "" {
+		path = o.bundle
 	}
 	out, err := createOutput(e.stdout, path)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	defer func() { _ = out.finish(err != nil) }()
-	show := !*quiet && isTerminal(e.stderr)
 
-	if *bundle != "" {
+	if o.bundle != "" {
 		err = exportBundle(ctx, e, db, out, f, show)
 	} else {
 		err = exportEntries(ctx, e, db, out, f, enc, show)

@@ -125,15 +125,7 @@ func TestExportBundleAndVerify(t *testing.T) {
 		require.NoError(t, err)
 
 		// One changed byte in the last entry's data is caught and named.
-		b, err := os.ReadFile(file)
-		require.NoError(t, err)
-		at := bytes.LastIndex(b, []byte(`"data":"`)) + 12
-		if b[at] == 'A' {
-			b[at] = 'B'
-		} else {
-			b[at] = 'A'
-		}
-		require.NoError(t, os.WriteFile(file, b, 0o644))
+		changeLastEntry(t, file)
 		_, err = x.verify(t, "--bundle", file, "--key", x.vkey)
 		require.ErrorContains(t, err, "entry")
 		require.ErrorContains(t, err, "leaf hash")
@@ -160,4 +152,19 @@ func TestReportCommand(t *testing.T) {
 	out, _, err = x.run(t, "report", "--csv", "--from", "2000-01-01")
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(out, "policy_code,decisions,"))
+}
+
+// changeLastEntry changes one byte of the last entry's data in a bundle
+// file, for a verification to catch.
+func changeLastEntry(t *testing.T, file string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	at := bytes.LastIndex(b, []byte(`"data":"`)) + 12
+	if b[at] == 'A' {
+		b[at] = 'B'
+	} else {
+		b[at] = 'A'
+	}
+	require.NoError(t, os.WriteFile(file, b, 0o644))
 }

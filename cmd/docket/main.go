@@ -63,6 +63,21 @@ Commands:
 Run 'docket <command> --help' for a command's flags.
 `
 
+// commands runs each subcommand with the arguments after its name.
+var commands = map[string]func(ctx context.Context, e *env, args []string) error{
+	"serve":     cmdServe,
+	"migrate":   cmdMigrate,
+	"token":     cmdToken,
+	"bench":     cmdBench,
+	"events":    cmdEvents,
+	"nats-user": cmdNATSUser,
+	"export":    cmdExport,
+	"report":    cmdReport,
+	"keys":      cmdKeys,
+	"verify":    cmdVerify,
+	"log":       cmdLog,
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) < 2 {
@@ -70,29 +85,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return errors.New("no command given")
 	}
 	cmd, rest := args[1], args[2:]
+	if c, ok := commands[cmd]; ok {
+		return c(ctx, e, rest)
+	}
 	switch cmd {
-	case "serve":
-		return cmdServe(ctx, e, rest)
-	case "migrate":
-		return cmdMigrate(ctx, e, rest)
-	case "token":
-		return cmdToken(ctx, e, rest)
-	case "bench":
-		return cmdBench(ctx, e, rest)
-	case "events":
-		return cmdEvents(ctx, e, rest)
-	case "nats-user":
-		return cmdNATSUser(ctx, e, rest)
-	case "export":
-		return cmdExport(ctx, e, rest)
-	case "report":
-		return cmdReport(ctx, e, rest)
-	case "keys":
-		return cmdKeys(ctx, e, rest)
-	case "verify":
-		return cmdVerify(ctx, e, rest)
-	case "log":
-		return cmdLog(ctx, e, rest)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "docket", version)
 		return nil

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,52 +33,16 @@ const relayWindow = 1000
 // background. stop waits for the relay, then closes the connection and
 // the embedded server.
 func startNotify(ctx context.Context, cfg config, db *sqlx.DB, reg *prometheus.Registry, logger *slog.Logger) (*notify.Relay, func(), error) {
-	url := cfg.NATSURL
-	auth, err := cfg.natsAuth()
+	url, auth, shutdownEmbedded, err := natsTarget(cfg, logger)
 	if err != nil {
 		return nil, nil, err
-	}
-	var embedded *natsserver.Server
-	if url == "" {
-		embedded, url, err = notify.StartEmbedded(cfg.DataDir, cfg.EmbeddedNATSAddr, logger)
-		if err != nil {
-			return nil, nil, err
-		}
-		// Docket's own identity, generated into the data directory.
-		o, err := nats.NkeyOptionFromSeed(notify.PublisherSeedFile(cfg.DataDir))
-		if err != nil {
-			embedded.Shutdown()
-			return nil, nil, fmt.Errorf("notify: embedded NATS credentials: %w", err)
-		}
-		auth = []nats.Option{o}
-		logger.Info("embedded NATS started", slog.String("url", url),
-			slog.String("reader_credentials", notify.ReaderSeedFile(cfg.DataDir)))
-	}
-	shutdownEmbedded := func() {
-		if embedded != nil {
-			embedded.Shutdown()
-			embedded.WaitForShutdown()
-		}
 	}
 	nc, err := natsConnect(url, "docket serve", logger, auth...)
 	if err != nil {
 		shutdownEmbedded()
 		return nil, nil, err
 	}
-	const ackTimeout = 5 * time.Second
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*relayWindow), jetstream.WithPublishAsyncTimeout(ackTimeout))
-	if err != nil {
-		nc.Close()
-		shutdownEmbedded()
-		return nil, nil, fmt.Errorf("notify: jetstream: %w", err)
-	}
-	relay, err := notify.NewRelay(db, js, notify.Options{
-		Origin: cfg.LogOrigin, Window: relayWindow, AckTimeout: ackTimeout, ElectionInterval: cfg.ElectionInterval,
-		// The elected relay creates or updates the stream, and retries
-		// that like any publish while NATS is unreachable.
-		Setup:    &notify.StreamOptions{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge},
-		Registry: reg, Logger: logger,
-	})
+	relay, err := newRelay(cfg, db, nc, reg, logger)
 	if err != nil {
 		nc.Close()
 		shutdownEmbedded()
@@ -103,6 +66,53 @@ func startNotify(ctx context.Context, cfg config, db *sqlx.DB, reg *prometheus.R
 		})
 	}
 	return relay, stop, nil
+}
+
+// natsTarget is the NATS that serve publishes to and its credentials:
+// cfg.NATSURL with the configured ones, or when that is empty an embedded
+// server started here, with Docket's own identity generated into the data
+// directory. shutdown stops the embedded server (and does nothing for an
+// external one).
+func natsTarget(cfg config, logger *slog.Logger) (url string, auth []nats.Option, shutdown func(), err error) {
+	auth, err = cfg.natsAuth()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if cfg.NATSURL != "" {
+		return cfg.NATSURL, auth, func() {}, nil
+	}
+	embedded, url, err := notify.StartEmbedded(cfg.DataDir, cfg.EmbeddedNATSAddr, logger)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	o, err := nats.NkeyOptionFromSeed(notify.PublisherSeedFile(cfg.DataDir))
+	if err != nil {
+		embedded.Shutdown()
+		return "", nil, nil, fmt.Errorf("notify: embedded NATS credentials: %w", err)
+	}
+	logger.Info("embedded NATS started", slog.String("url", url),
+		slog.String("reader_credentials", notify.ReaderSeedFile(cfg.DataDir)))
+	shutdown = func() {
+		embedded.Shutdown()
+		embedded.WaitForShutdown()
+	}
+	return url, []nats.Option{o}, shutdown, nil
+}
+
+// newRelay makes the relay of entries to stream DOCKET over nc.
+func newRelay(cfg config, db *sqlx.DB, nc *nats.Conn, reg *prometheus.Registry, logger *slog.Logger) (*notify.Relay, error) {
+	const ackTimeout = 5 * time.Second
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*relayWindow), jetstream.WithPublishAsyncTimeout(ackTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("notify: jetstream: %w", err)
+	}
+	return notify.NewRelay(db, js, notify.Options{
+		Origin: cfg.LogOrigin, Window: relayWindow, AckTimeout: ackTimeout, ElectionInterval: cfg.ElectionInterval,
+		// The elected relay creates or updates the stream, and retries
+		// that like any publish while NATS is unreachable.
+		Setup:    &notify.StreamOptions{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge},
+		Registry: reg, Logger: logger,
+	})
 }
 
 // notifyCheck puts the relay's lag into /readyz. It never fails readiness:
@@ -200,6 +210,25 @@ func credsFileOption(path string) (nats.Option, error) {
 		return nil, fmt.Errorf("%s: neither a .creds file nor an nkey seed: %w", path, err)
 	}
 	return o, nil
+}
+
+// readerAuth is a watcher's credentials: the file named, else with
+// tryDataDir the embedded server's read-only identity in dataDir when
+// there is one, else none.
+func readerAuth(credsFile, dataDir string, tryDataDir bool) ([]nats.Option, error) {
+	if credsFile == "" && tryDataDir {
+		if _, err := os.Stat(notify.ReaderSeedFile(dataDir)); err == nil {
+			credsFile = notify.ReaderSeedFile(dataDir)
+		}
+	}
+	if credsFile == "" {
+		return nil, nil
+	}
+	o, err := credsFileOption(credsFile)
+	if err != nil {
+		return nil, err
+	}
+	return []nats.Option{o}, nil
 }
 
 // redactURL hides the password of nats://user:password@host URLs, for

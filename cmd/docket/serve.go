@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/docket-dev/docket/api"
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/audit"
 	"github.com/docket-dev/docket/internal/pgdial"
 	"github.com/docket-dev/docket/migrations"
 )
@@ -116,29 +118,11 @@ func newFlagSet(name string, e *env, usage string) *flag.FlagSet {
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("serve", e, "Usage: docket serve [flags]\n\nRuns the HTTP API, the audit log integrator and the NATS relay.\n\nFlags:\n")
-	var cfg config
-	if err := cfg.bind(fs, e); err != nil {
-		return err
-	}
-	if err := noArgs(fs, "serve", args); err != nil {
-		return err
-	}
-	logger, err := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	limits, err := cfg.limits()
+	o, err := serveFlags(e, args)
 	if err != nil {
 		return err
 	}
-	if err := cfg.checkServe(); err != nil {
-		return err
-	}
-	sessions, err := cfg.sessions()
-	if err != nil {
-		return err
-	}
+	cfg, logger := o.cfg, o.logger
 	if err := prepareDatabase(ctx, cfg, logger); err != nil {
 		return err
 	}
@@ -152,52 +136,107 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	// Background work stops only after the HTTP server has drained, so
-	// that writes accepted during shutdown are still integrated.
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	var checks []api.Check
-
-	auditLog, integrated, err := startAuditLog(bg, cfg, db, logger)
+	bg, err := startBackground(ctx, cfg, db, store, reg, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	// On every way out, serve returns only once the integrator has: a
-	// failed start (a taken NATS port, say) must not leave it running.
-	defer func() { stopBG(); <-integrated }()
-	registerAuditMetrics(reg, auditLog)
-	registerStateMetrics(reg, db, store, logger)
-	checks = append(checks, auditCheck(auditLog))
-	relay, stopNotify, err := startNotify(bg, cfg, db, reg, logger)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	defer stopNotify()
-	checks = append(checks, notifyCheck(relay))
-	go releaseExpiredClaims(bg, store, logger)
+	// failed start (a taken HTTP port, say) must not leave it running.
+	defer bg.stop()
 
-	srv := api.New(api.Config{Store: store, Audit: auditLog, Logger: logger, Checks: checks,
+	srv := api.New(api.Config{Store: store, Audit: bg.auditLog, Logger: logger, Checks: bg.checks,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Registry: reg, Version: version, AuthCacheTTL: cfg.AuthCacheTTL,
-		Limits: limits, DBTimeout: cfg.DBTimeout, Sessions: sessions})
-
-	if cfg.PprofAddr != "" {
-		go servePprof(bg, cfg.PprofAddr, logger)
-	}
+		Limits: o.limits, DBTimeout: cfg.DBTimeout, Sessions: o.sessions})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("serve: listen: %w", err)
 	}
-	hs := srv.HTTPServer()
 	logger.Info("docket serving", slog.String("addr", ln.Addr().String()), slog.String("version", version))
-	if err := serveUntilDone(ctx, hs, ln, cfg.ShutdownTimeout, logger); err != nil {
+	if err := serveUntilDone(ctx, srv.HTTPServer(), ln, cfg.ShutdownTimeout, logger); err != nil {
 		return err
 	}
-	stopBG()
-	stopNotify()
-	<-integrated // the final pass integrates what was accepted during shutdown
+	bg.stop() // the final pass integrates what was accepted during shutdown
 	logger.Info("stopped")
 	return nil
+}
+
+// serveOptions is serve's configuration, checked, with what it derives
+// from it before anything is opened.
+type serveOptions struct {
+	cfg      config
+	logger   *slog.Logger
+	limits   api.Limits
+	sessions appeals.SessionLimits
+}
+
+// serveFlags parses serve's flags and variables and refuses settings that
+// cannot work, so that a mistake fails before the database is touched.
+func serveFlags(e *env, args []string) (*serveOptions, error) {
+	fs := newFlagSet("serve", e, "Usage: docket serve [flags]\n\nRuns the HTTP API, the audit log integrator and the NATS relay.\n\nFlags:\n")
+	o := &serveOptions{}
+	if err := o.cfg.bind(fs, e); err != nil {
+		return nil, err
+	}
+	if err := noArgs(fs, "serve", args); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.logger, err = newLogger(e.stderr, o.cfg.LogLevel, o.cfg.LogFormat); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if o.limits, err = o.cfg.limits(); err != nil {
+		return nil, err
+	}
+	if err := o.cfg.checkServe(); err != nil {
+		return nil, err
+	}
+	if o.sessions, err = o.cfg.sessions(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// background is serve's work beside the HTTP server: the audit log's
+// integrator, the notification relay, the sweep of expired claims and
+// the profiler, on a context of their own.
+type background struct {
+	auditLog *audit.Log
+	checks   []api.Check // for /readyz
+	stop     func()      // stops it all and waits for the integrator's final pass
+}
+
+// startBackground starts serve's background work. Its context is not
+// ctx: the work stops only after the HTTP server has drained, so that
+// writes accepted during shutdown are still integrated.
+func startBackground(ctx context.Context, cfg config, db *sqlx.DB, store *appeals.Store, reg *prometheus.Registry, logger *slog.Logger) (*background, error) {
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	auditLog, integrated, err := startAuditLog(bg, cfg, db, logger)
+	if err != nil {
+		stopBG()
+		return nil, err
+	}
+	registerAuditMetrics(reg, auditLog)
+	registerStateMetrics(reg, db, store, logger)
+	relay, stopNotify, err := startNotify(bg, cfg, db, reg, logger)
+	if err != nil {
+		// A taken NATS port, say: the integrator must not stay running.
+		stopBG()
+		<-integrated
+		return nil, err
+	}
+	go releaseExpiredClaims(bg, store, logger)
+	if cfg.PprofAddr != "" {
+		go servePprof(bg, cfg.PprofAddr, logger)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			stopBG()
+			stopNotify()
+			<-integrated
+		})
+	}
+	return &background{auditLog: auditLog, checks: []api.Check{auditCheck(auditLog), notifyCheck(relay)}, stop: stop}, nil
 }
 
 // prepareDatabase creates the database when missing and applies pending

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/user"
@@ -26,13 +27,11 @@ func cliActor(e *env) docket.Actor {
 	return docket.Actor{Role: docket.RoleSystem, Name: "cli/" + name + "@" + host}
 }
 
+const tokenUsage = "Usage: docket token create|revoke|list\n\n  docket token create --role ROLE --name NAME [--advertiser ID]\n  docket token revoke [--role ROLE] NAME\n  docket token list\n\nFlags:\n"
+
 func cmdToken(ctx context.Context, e *env, args []string) error {
-	const usage = "Usage: docket token create|revoke|list\n\n  docket token create --role ROLE --name NAME [--advertiser ID]\n  docket token revoke [--role ROLE] NAME\n  docket token list\n\nFlags:\n"
-	fs := newFlagSet("token", e, usage)
-	dsn := databaseFlag(fs, e)
-	role := fs.String("role", "", "admin, enforcer, reviewer, senior_reviewer, advertiser or auditor")
-	name := fs.String("name", "", "the person or system the token is for; its first token binds it for good to one advertiser, or to staff")
-	adv := fs.String("advertiser", "", "the advertiser id an advertiser token is bound to")
+	fs := newFlagSet("token", e, tokenUsage)
+	o := tokenFlags(fs, e)
 	sub, rest, err := parseSub(fs, "token", args, "create", "revoke", "list")
 	if err != nil {
 		return err
@@ -41,7 +40,7 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 		fs.Usage()
 		return fmt.Errorf("token %s: unexpected argument %q", sub, rest[max])
 	}
-	db, err := openMigrated(ctx, *dsn)
+	db, err := openMigrated(ctx, o.dsn)
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
@@ -49,46 +48,74 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 	store := appeals.NewStore(db, appeals.Options{})
 	switch sub {
 	case "create":
-		t, secret, err := store.CreateToken(ctx, cliActor(e), appeals.TokenInput{Name: *name, Role: docket.Role(*role), AdvertiserID: *adv})
-		if err != nil {
-			return fmt.Errorf("token create: %w", err)
-		}
-		fmt.Fprintf(e.stderr, "created %s token %s for %q (shown once; store it now)\n", t.Role, t.ID, t.Name)
-		fmt.Fprintln(e.stdout, secret)
+		return tokenCreate(ctx, e, store, o)
 	case "revoke":
-		target := ""
-		if len(rest) > 0 {
-			target = rest[0]
-		}
-		if target == "" {
-			target = *name
-		}
-		if target == "" {
-			return errors.New("token revoke: name the token holder")
-		}
-		n, err := store.RevokeTokens(ctx, cliActor(e), target, docket.Role(*role))
-		if err != nil {
-			return fmt.Errorf("token revoke: %w", err)
-		}
-		fmt.Fprintf(e.stdout, "revoked %d token(s) of %q\n", n, target)
-	case "list":
-		ts, err := store.ListTokens(ctx)
-		if err != nil {
-			return fmt.Errorf("token list: %w", err)
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tROLE\tADVERTISER\tCREATED\tREVOKED")
-		for _, t := range ts {
-			adv, rev := "-", "-"
-			if t.AdvertiserID != nil {
-				adv = *t.AdvertiserID
-			}
-			if t.RevokedAt != nil {
-				rev = t.RevokedAt.Format("2006-01-02T15:04:05Z")
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, adv, t.CreatedAt.Format("2006-01-02T15:04:05Z"), rev)
-		}
-		return tw.Flush()
+		return tokenRevoke(ctx, e, store, o, rest)
 	}
+	return tokenList(ctx, e, store)
+}
+
+// tokenOptions is the flags of `docket token`.
+type tokenOptions struct {
+	dsn, role, name, advertiser string
+}
+
+func tokenFlags(fs *flag.FlagSet, e *env) *tokenOptions {
+	o := &tokenOptions{}
+	databaseVar(fs, &o.dsn, e)
+	fs.StringVar(&o.role, "role", "", "admin, enforcer, reviewer, senior_reviewer, advertiser or auditor")
+	fs.StringVar(&o.name, "name", "", "the person or system the token is for; its first token binds it for good to one advertiser, or to staff")
+	fs.StringVar(&o.advertiser, "advertiser", "", "the advertiser id an advertiser token is bound to")
+	return o
+}
+
+// tokenCreate prints the new token's secret alone on stdout, for a
+// script to capture, and what it is on stderr.
+func tokenCreate(ctx context.Context, e *env, store *appeals.Store, o *tokenOptions) error {
+	t, secret, err := store.CreateToken(ctx, cliActor(e), appeals.TokenInput{Name: o.name, Role: docket.Role(o.role), AdvertiserID: o.advertiser})
+	if err != nil {
+		return fmt.Errorf("token create: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "created %s token %s for %q (shown once; store it now)\n", t.Role, t.ID, t.Name)
+	fmt.Fprintln(e.stdout, secret)
 	return nil
+}
+
+// tokenRevoke revokes the tokens of the holder named by the argument,
+// else by --name; with --role only those of that role.
+func tokenRevoke(ctx context.Context, e *env, store *appeals.Store, o *tokenOptions, args []string) error {
+	target := o.name
+	if len(args) > 0 && args[0] != "" {
+		target = args[0]
+	}
+	if target == "" {
+		return errors.New("token revoke: name the token holder")
+	}
+	n, err := store.RevokeTokens(ctx, cliActor(e), target, docket.Role(o.role))
+	if err != nil {
+		return fmt.Errorf("token revoke: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "revoked %d token(s) of %q\n", n, target)
+	return nil
+}
+
+// tokenList prints every token, revoked ones included, as a table.
+func tokenList(ctx context.Context, e *env, store *appeals.Store) error {
+	ts, err := store.ListTokens(ctx)
+	if err != nil {
+		return fmt.Errorf("token list: %w", err)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tROLE\tADVERTISER\tCREATED\tREVOKED")
+	for _, t := range ts {
+		adv, rev := "-", "-"
+		if t.AdvertiserID != nil {
+			adv = *t.AdvertiserID
+		}
+		if t.RevokedAt != nil {
+			rev = t.RevokedAt.Format("2006-01-02T15:04:05Z")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, adv, t.CreatedAt.Format("2006-01-02T15:04:05Z"), rev)
+	}
+	return tw.Flush()
 }
