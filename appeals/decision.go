@@ -19,62 +19,33 @@ import (
 	"github.com/docket-dev/docket/audit"
 )
 
-// Enumerations of a decision's fields, as the API contract names them.
-const (
-	ActionAdvertiserBan = "advertiser_ban"
-	ActionAdRemoval     = "ad_removal"
-	ActionAdRestriction = "ad_restriction"
-
-	StatusInEffect = "in_effect"
-	StatusReversed = "reversed"
-	StatusExpired  = "expired"
-)
-
-var (
-	actions            = []string{ActionAdvertiserBan, ActionAdRemoval, ActionAdRestriction}
-	grounds            = []string{"terms", "law"}
-	sources            = []string{"voluntary", "notice", "trusted_flagger", "authority"}
-	automatedDecisions = []string{"none", "partial", "full"}
-	contentTypes       = []string{"text", "image", "video", "audio", "app", "product", "synthetic_media", "other"}
-	decisionStatuses   = []string{StatusInEffect, StatusReversed, StatusExpired}
-)
-
-func oneOf(v string, set []string) bool {
-	for _, s := range set {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // Decision is an enforcement decision with its full statement of reasons
 // (DSA Art. 17): the measure, the policy version, facts, ground, automation.
 type Decision struct {
-	ID                 string         `json:"id" db:"id"`
-	AdvertiserID       string         `json:"advertiser_id" db:"advertiser_id"`
-	AdID               *string        `json:"ad_id,omitempty" db:"ad_id"`
-	Action             string         `json:"action" db:"action" enumSet:"action"`
-	PolicyCode         string         `json:"policy_code" db:"policy_code"`
-	PolicyVersion      int            `json:"policy_version" db:"policy_version"`
-	PolicyTextSHA256   string         `json:"policy_text_sha256" db:"policy_text_sha256"`
-	Ground             string         `json:"ground" db:"ground" enumSet:"ground"`
-	LegalReference     *string        `json:"legal_reference,omitempty" db:"legal_reference"`
-	Explanation        string         `json:"explanation" db:"explanation"`
-	Facts              string         `json:"facts" db:"facts"`
-	Source             string         `json:"source" db:"source" enumSet:"source"`
-	AutomatedDetection bool           `json:"automated_detection" db:"automated_detection"`
-	AutomatedDecision  string         `json:"automated_decision" db:"automated_decision" enumSet:"automated_decision"`
-	TerritorialScope   pq.StringArray `json:"territorial_scope" db:"territorial_scope"`
-	ContentType        pq.StringArray `json:"content_type" db:"content_type" enumSet:"content_type"`
-	EndsAt             *time.Time     `json:"ends_at,omitempty" db:"ends_at"`
-	Status             string         `json:"status" db:"status" enumSet:"decision_status"`
-	DecidedBy          string         `json:"decided_by" db:"decided_by" doc:"ROLE:NAME of the enforcer or admin; read with an advertiser's token, the role only (for example enforcer)."`
-	DecidedAt          time.Time      `json:"decided_at" db:"decided_at"`
-	AppealDeadline     time.Time      `json:"appeal_deadline" db:"appeal_deadline"`
-	ReversedAt         *time.Time     `json:"reversed_at" db:"reversed_at"`
-	ReversedByAppeal   *string        `json:"reversed_by_appeal" db:"reversed_by_appeal"`
-	NotifiedAt         *time.Time     `json:"notified_at" db:"notified_at"`
+	ID                 string            `json:"id" db:"id"`
+	AdvertiserID       string            `json:"advertiser_id" db:"advertiser_id"`
+	AdID               *string           `json:"ad_id,omitempty" db:"ad_id"`
+	Action             Action            `json:"action" db:"action" enumSet:"action"`
+	PolicyCode         string            `json:"policy_code" db:"policy_code"`
+	PolicyVersion      int               `json:"policy_version" db:"policy_version"`
+	PolicyTextSHA256   string            `json:"policy_text_sha256" db:"policy_text_sha256"`
+	Ground             Ground            `json:"ground" db:"ground" enumSet:"ground"`
+	LegalReference     *string           `json:"legal_reference,omitempty" db:"legal_reference"`
+	Explanation        string            `json:"explanation" db:"explanation"`
+	Facts              string            `json:"facts" db:"facts"`
+	Source             Source            `json:"source" db:"source" enumSet:"source"`
+	AutomatedDetection bool              `json:"automated_detection" db:"automated_detection"`
+	AutomatedDecision  AutomatedDecision `json:"automated_decision" db:"automated_decision" enumSet:"automated_decision"`
+	TerritorialScope   pq.StringArray    `json:"territorial_scope" db:"territorial_scope"`
+	ContentType        pq.StringArray    `json:"content_type" db:"content_type" enumSet:"content_type"`
+	EndsAt             *time.Time        `json:"ends_at,omitempty" db:"ends_at"`
+	Status             DecisionStatus    `json:"status" db:"status" enumSet:"decision_status"`
+	DecidedBy          string            `json:"decided_by" db:"decided_by" doc:"ROLE:NAME of the enforcer or admin; read with an advertiser's token, the role only (for example enforcer)."`
+	DecidedAt          time.Time         `json:"decided_at" db:"decided_at"`
+	AppealDeadline     time.Time         `json:"appeal_deadline" db:"appeal_deadline"`
+	ReversedAt         *time.Time        `json:"reversed_at" db:"reversed_at"`
+	ReversedByAppeal   *string           `json:"reversed_by_appeal" db:"reversed_by_appeal"`
+	NotifiedAt         *time.Time        `json:"notified_at" db:"notified_at"`
 	// Appeals and Appeal are the advertiser's view, filled on single reads
 	// only (never in lists, never in the log's records): the decision's
 	// appeals, oldest first, and whether and how it can be appealed now.
@@ -93,20 +64,20 @@ func (d *Decision) effective(now time.Time) {
 // DecisionInput is a decision as submitted. Strings left empty count as
 // missing; times are strings so that a malformed one is reported by field.
 type DecisionInput struct {
-	AdvertiserID       string   `json:"advertiser_id" pattern:"platform_id"`
-	AdID               string   `json:"ad_id" pattern:"platform_id" doc:"Required for ad_removal and ad_restriction; absent for advertiser_ban."`
-	Action             string   `json:"action" enumSet:"action"`
-	PolicyCode         string   `json:"policy_code" pattern:"policy_code"`
-	Ground             string   `json:"ground" enumSet:"ground"`
-	LegalReference     string   `json:"legal_reference" maxLength:"500" doc:"Required when ground is law; absent otherwise."`
-	Explanation        string   `json:"explanation" maxLength:"2000"`
-	Facts              string   `json:"facts" maxLength:"5000"`
-	Source             string   `json:"source" enumSet:"source"`
-	AutomatedDetection *bool    `json:"automated_detection"`
-	AutomatedDecision  string   `json:"automated_decision" enumSet:"automated_decision"`
-	TerritorialScope   []string `json:"territorial_scope" maxItems:"250" enumSet:"countries" uniqueItems:"true"`
-	EndsAt             string   `json:"ends_at" format:"date-time" doc:"In the future."`
-	ContentType        []string `json:"content_type" enumSet:"content_type" maxItems:"8" uniqueItems:"true"`
+	AdvertiserID       string            `json:"advertiser_id" pattern:"platform_id"`
+	AdID               string            `json:"ad_id" pattern:"platform_id" doc:"Required for ad_removal and ad_restriction; absent for advertiser_ban."`
+	Action             Action            `json:"action" enumSet:"action"`
+	PolicyCode         string            `json:"policy_code" pattern:"policy_code"`
+	Ground             Ground            `json:"ground" enumSet:"ground"`
+	LegalReference     string            `json:"legal_reference" maxLength:"500" doc:"Required when ground is law; absent otherwise."`
+	Explanation        string            `json:"explanation" maxLength:"2000"`
+	Facts              string            `json:"facts" maxLength:"5000"`
+	Source             Source            `json:"source" enumSet:"source"`
+	AutomatedDetection *bool             `json:"automated_detection"`
+	AutomatedDecision  AutomatedDecision `json:"automated_decision" enumSet:"automated_decision"`
+	TerritorialScope   []string          `json:"territorial_scope" maxItems:"250" enumSet:"countries" uniqueItems:"true"`
+	EndsAt             string            `json:"ends_at" format:"date-time" doc:"In the future."`
+	ContentType        []string          `json:"content_type" enumSet:"content_type" maxItems:"8" uniqueItems:"true"`
 }
 
 // MaxTerritorialScope bounds territorial_scope: ISO 3166-1 has 249 codes,
@@ -125,40 +96,6 @@ func required(p *docket.Problems, field, v string, max int) {
 	}
 }
 
-func enum(p *docket.Problems, field, v string, set []string) {
-	if v == "" {
-		p.Add(field, "is required")
-	} else if !oneOf(v, set) {
-		p.Add(field, "must be one of %s", strings.Join(set, ", "))
-	}
-}
-
-// optionalEnum checks v against set when it is given.
-func optionalEnum(p *docket.Problems, field, v string, set []string) {
-	if v != "" && !oneOf(v, set) {
-		p.Add(field, "must be one of %s", strings.Join(set, ", "))
-	}
-}
-
-// enumList checks that each of vals is in set and none repeats, naming
-// the bad element as field[i].
-func enumList(p *docket.Problems, field string, vals, set []string) {
-	// A list longer than set repeats a value; past that, checking more
-	// items only costs.
-	if len(vals) > len(set) {
-		p.Add(field, "must have at most %d items", len(set))
-		vals = vals[:len(set)+1]
-	}
-	for i, v := range vals {
-		switch {
-		case !oneOf(v, set):
-			p.Add(fmt.Sprintf("%s[%d]", field, i), "must be one of %s", strings.Join(set, ", "))
-		case slices.Index(vals, v) != i:
-			p.Add(fmt.Sprintf("%s[%d]", field, i), "repeats %s", v)
-		}
-	}
-}
-
 // Validate checks every field's shape and names each bad one.
 func (in DecisionInput) Validate() error {
 	var p docket.Problems
@@ -171,7 +108,7 @@ func (in DecisionInput) Validate() error {
 	switch {
 	case in.Action == ActionAdvertiserBan && in.AdID != "":
 		p.Add("ad_id", "must be absent for advertiser_ban")
-	case in.Action != ActionAdvertiserBan && oneOf(in.Action, actions) && in.AdID == "":
+	case in.Action != ActionAdvertiserBan && slices.Contains(actions, in.Action) && in.AdID == "":
 		p.Add("ad_id", "is required for %s", in.Action)
 	case in.AdID != "" && !ValidPlatformID(in.AdID):
 		p.Add("ad_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'")
@@ -183,9 +120,9 @@ func (in DecisionInput) Validate() error {
 	}
 	enum(&p, "ground", in.Ground, grounds)
 	switch {
-	case in.Ground == "law" && strings.TrimSpace(in.LegalReference) == "":
+	case in.Ground == GroundLaw && strings.TrimSpace(in.LegalReference) == "":
 		p.Add("legal_reference", "is required when ground is law")
-	case in.Ground != "law" && in.LegalReference != "":
+	case in.Ground != GroundLaw && in.LegalReference != "":
 		p.Add("legal_reference", "is only allowed when ground is law")
 	case !CleanString(in.LegalReference):
 		p.Add("legal_reference", DirtyMessage)
@@ -445,8 +382,8 @@ func getDecision(ctx context.Context, q sqlx.QueryerContext, id string, forUpdat
 // DecisionFilter narrows a list of decisions; empty fields match all.
 type DecisionFilter struct {
 	AdvertiserID string
-	Action       string
-	Status       string
+	Action       Action
+	Status       DecisionStatus
 	PolicyCode   string
 	PageRequest
 }
@@ -477,7 +414,7 @@ func (s *Store) ListDecisions(ctx context.Context, by docket.Actor, f DecisionFi
 	now := s.now()
 	var q filterSQL
 	q.eq("advertiser_id", f.AdvertiserID)
-	q.eq("action", f.Action)
+	q.eq("action", string(f.Action))
 	q.eq("policy_code", f.PolicyCode)
 	switch f.Status {
 	case StatusReversed:

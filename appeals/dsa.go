@@ -96,13 +96,14 @@ var (
 		"IS", "IT", "LI", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT", "RO", "SE", "SI", "SK"}
 
 	// Docket's enumerations to the database's.
-	dsaSourceOf = map[string]string{"voluntary": "SOURCE_VOLUNTARY", "notice": "SOURCE_ARTICLE_16",
-		"trusted_flagger": "SOURCE_TRUSTED_FLAGGER", "authority": "SOURCE_TYPE_OTHER_NOTIFICATION"}
-	dsaAutomatedOf = map[string]string{"full": "AUTOMATED_DECISION_FULLY", "partial": "AUTOMATED_DECISION_PARTIALLY",
-		"none": "AUTOMATED_DECISION_NOT_AUTOMATED"}
-	dsaContentTypeOf = map[string]string{"text": "CONTENT_TYPE_TEXT", "image": "CONTENT_TYPE_IMAGE", "video": "CONTENT_TYPE_VIDEO",
-		"audio": "CONTENT_TYPE_AUDIO", "app": "CONTENT_TYPE_APP", "product": "CONTENT_TYPE_PRODUCT",
-		"synthetic_media": "CONTENT_TYPE_SYNTHETIC_MEDIA", "other": "CONTENT_TYPE_OTHER"}
+	dsaSourceOf = map[Source]string{SourceVoluntary: "SOURCE_VOLUNTARY", SourceNotice: "SOURCE_ARTICLE_16",
+		SourceTrustedFlagger: "SOURCE_TRUSTED_FLAGGER", SourceAuthority: "SOURCE_TYPE_OTHER_NOTIFICATION"}
+	dsaAutomatedOf = map[AutomatedDecision]string{AutomatedFull: "AUTOMATED_DECISION_FULLY",
+		AutomatedPartial: "AUTOMATED_DECISION_PARTIALLY", AutomatedNone: "AUTOMATED_DECISION_NOT_AUTOMATED"}
+	dsaContentTypeOf = map[ContentType]string{ContentText: "CONTENT_TYPE_TEXT", ContentImage: "CONTENT_TYPE_IMAGE",
+		ContentVideo: "CONTENT_TYPE_VIDEO", ContentAudio: "CONTENT_TYPE_AUDIO", ContentApp: "CONTENT_TYPE_APP",
+		ContentProduct: "CONTENT_TYPE_PRODUCT", ContentSyntheticMedia: "CONTENT_TYPE_SYNTHETIC_MEDIA",
+		ContentOther: "CONTENT_TYPE_OTHER"}
 
 	puidRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,500}$`)
 )
@@ -111,7 +112,7 @@ var (
 func DSACategories() []string { return slices.Clone(dsaCategories) }
 
 // ValidDSACategory reports whether c is a STATEMENT_CATEGORY_* the database accepts.
-func ValidDSACategory(c string) bool { return oneOf(c, dsaCategories) }
+func ValidDSACategory(c string) bool { return slices.Contains(dsaCategories, c) }
 
 // Statement is a statement of reasons as the Transparency Database's API
 // takes it. Optional fields are omitted when empty.
@@ -188,7 +189,7 @@ func StatementOf(d Decision, category string) (Statement, bool) {
 			st.EndDateAccountRestriction = end
 		}
 	}
-	if d.Ground == "law" {
+	if d.Ground == GroundLaw {
 		st.DecisionGround = "DECISION_GROUND_ILLEGAL_CONTENT"
 		if d.LegalReference != nil {
 			st.IllegalContentLegalGround = *d.LegalReference
@@ -202,7 +203,7 @@ func StatementOf(d Decision, category string) (Statement, bool) {
 		st.IncompatibleContentIllegal = "No"
 	}
 	for _, c := range d.ContentType {
-		if t, ok := dsaContentTypeOf[c]; ok && !slices.Contains(st.ContentType, t) {
+		if t, ok := dsaContentTypeOf[ContentType(c)]; ok && !slices.Contains(st.ContentType, t) {
 			st.ContentType = append(st.ContentType, t)
 		}
 	}
@@ -219,7 +220,7 @@ func StatementOf(d Decision, category string) (Statement, bool) {
 		st.TerritorialScope = slices.Clone(eeaCountries)
 	} else {
 		for _, c := range d.TerritorialScope {
-			if oneOf(c, eeaCountries) && !slices.Contains(st.TerritorialScope, c) {
+			if slices.Contains(eeaCountries, c) && !slices.Contains(st.TerritorialScope, c) {
 				st.TerritorialScope = append(st.TerritorialScope, c)
 			}
 		}
@@ -339,7 +340,7 @@ func (s Statement) checkContent(p *docket.Problems) {
 		p.Add("territorial_scope", "is required")
 	}
 	for i, c := range s.TerritorialScope {
-		if !oneOf(c, eeaCountries) {
+		if !slices.Contains(eeaCountries, c) {
 			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "must be an EU/EEA country code")
 		} else if slices.Index(s.TerritorialScope, c) != i {
 			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "repeats %s", c)

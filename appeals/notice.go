@@ -13,14 +13,11 @@ import (
 	"github.com/docket-dev/docket/audit"
 )
 
-// Channels a statement of reasons can reach an advertiser through.
-var noticeChannels = []string{"email", "in_app", "api", "post", "other"}
-
 // NoticeInput reports that the statement of reasons of a decision reached
 // its advertiser (DSA Art. 17(1): it must be provided "at the latest" when
 // the restriction is imposed; this records when it actually was).
 type NoticeInput struct {
-	Channel string `json:"channel" enumSet:"channel"`
+	Channel NoticeChannel `json:"channel" enumSet:"channel"`
 	// DeliveredAt is when the notice was delivered (RFC 3339); empty: now.
 	DeliveredAt string `json:"delivered_at" format:"date-time" doc:"When the notice was delivered; not in the future. Absent: now."`
 	// Reference is the sender's own id of the message, for tracing.
@@ -35,11 +32,11 @@ func (in NoticeInput) Validate() error {
 
 // Notice is the record of one delivery, as logged in notice.delivered.
 type Notice struct {
-	DecisionID   string    `json:"decision_id"`
-	AdvertiserID string    `json:"advertiser_id"`
-	Channel      string    `json:"channel"`
-	DeliveredAt  time.Time `json:"delivered_at"`
-	Reference    string    `json:"reference,omitempty"`
+	DecisionID   string        `json:"decision_id"`
+	AdvertiserID string        `json:"advertiser_id"`
+	Channel      NoticeChannel `json:"channel"`
+	DeliveredAt  time.Time     `json:"delivered_at"`
+	Reference    string        `json:"reference,omitempty"`
 	// NotifiedAt is the decision's notified_at after this delivery.
 	NotifiedAt time.Time `json:"notified_at"`
 	RecordedBy string    `json:"recorded_by"`
