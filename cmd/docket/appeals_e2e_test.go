@@ -28,7 +28,7 @@ func TestAppealPathsOnTheRealProgram(t *testing.T) {
 	ctx := context.Background()
 	api, err := client.New(s.url, enforcer, nil)
 	require.NoError(t, err)
-	decide := func(action, ad string) string {
+	decide := func(action appeals.Action, ad string) string {
 		yes := true
 		d, err := api.CreateDecision(ctx, client.DecisionInput{AdvertiserID: "acme", AdID: ad, Action: action,
 			PolicyCode: "crypto-ads", Ground: "terms", Explanation: "Token sale.", Facts: "Seen on 2026-11-20.",
