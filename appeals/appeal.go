@@ -20,17 +20,6 @@ import (
 	"github.com/docket-dev/docket/audit"
 )
 
-// Audit entry types of the appeal workflow.
-const (
-	EntryAppealFiled      = "appeal.filed"
-	EntryAppealClaimed    = "appeal.claimed"
-	EntryAppealReleased   = "appeal.released"
-	EntryAppealEscalated  = "appeal.escalated"
-	EntryAppealResolved   = "appeal.resolved"
-	EntryAppealWithdrawn  = "appeal.withdrawn"
-	EntryDecisionReversed = "decision.reversed"
-)
-
 // Limits of an appeal's input.
 const (
 	MaxStatement     = 5000

@@ -307,7 +307,7 @@ func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.Quer
 			pin = cur
 		}
 		d.PolicyVersion, d.PolicyTextSHA256 = pin.Version, pin.TextSHA256
-		entry, err := audit.StageArgs(audit.Entry{Type: "decision.recorded", Time: now, Actor: by.String(),
+		entry, err := audit.StageArgs(audit.Entry{Type: EntryDecisionRecorded, Time: now, Actor: by.String(),
 			Subject: audit.Subject{Kind: "decision", ID: d.ID},
 			Refs:    []audit.Subject{{Kind: "policy", ID: fmt.Sprintf("%s@%d", d.PolicyCode, d.PolicyVersion)}},
 			Record:  d, Keys: AuditKeys(d.AdvertiserID, d.PolicyCode)})

@@ -105,7 +105,7 @@ func (s *Store) RecordNotice(ctx context.Context, by docket.Actor, decisionID st
 		}
 		n := Notice{DecisionID: d.ID, AdvertiserID: d.AdvertiserID, Channel: in.Channel, DeliveredAt: at,
 			Reference: in.Reference, NotifiedAt: *d.NotifiedAt, RecordedBy: by.String(), RecordedAt: now}
-		if err := s.append(ctx, tx, audit.Entry{Type: "notice.delivered", Time: now, Actor: by.String(),
+		if err := s.append(ctx, tx, audit.Entry{Type: EntryNoticeDelivered, Time: now, Actor: by.String(),
 			Subject: audit.Subject{Kind: "decision", ID: d.ID}, Record: n,
 			Keys: AuditKeys(d.AdvertiserID, d.PolicyCode)}); err != nil {
 			return Decision{}, err
