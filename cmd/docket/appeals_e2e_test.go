@@ -40,7 +40,7 @@ func TestAppealPathsOnTheRealProgram(t *testing.T) {
 		a, err := api.WithToken(acme).FileAppeal(ctx, decision, client.AppealInput{Statement: "We stopped the token sale.",
 			Evidence: []appeals.EvidenceItem{{Description: "Screenshot", URL: "https://acme.example/proof.png"}}})
 		require.NoError(t, err)
-		require.Equal(t, "pending", a.State)
+		require.Equal(t, appeals.AppealPending, a.State)
 		return a.ID
 	}
 	claim := func(token, want string) {
