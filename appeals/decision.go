@@ -96,7 +96,8 @@ func required(p *docket.Problems, field, v string, max int) {
 	}
 }
 
-// Validate checks every field's shape and names each bad one.
+// Validate checks every field's shape and names each bad one, in the
+// order of the fields.
 func (in DecisionInput) Validate() error {
 	var p docket.Problems
 	if in.AdvertiserID == "" {
@@ -105,6 +106,30 @@ func (in DecisionInput) Validate() error {
 		p.Add("advertiser_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'")
 	}
 	enum(&p, "action", in.Action, actions)
+	in.checkAdID(&p)
+	if in.PolicyCode == "" {
+		p.Add("policy_code", "is required")
+	} else if !ValidPolicyCode(in.PolicyCode) {
+		p.Add("policy_code", "must be 1 to 64 characters of a-z, 0-9 and -")
+	}
+	enum(&p, "ground", in.Ground, grounds)
+	in.checkLegalReference(&p)
+	required(&p, "explanation", in.Explanation, 2000)
+	required(&p, "facts", in.Facts, 5000)
+	enum(&p, "source", in.Source, sources)
+	if in.AutomatedDetection == nil {
+		p.Add("automated_detection", "is required")
+	}
+	enum(&p, "automated_decision", in.AutomatedDecision, automatedDecisions)
+	checkScope(&p, in.TerritorialScope)
+	enumList(&p, "content_type", in.ContentType, contentTypes)
+	checkEndsAt(&p, in.EndsAt)
+	return p.Err()
+}
+
+// checkAdID checks the ad: an advertiser ban has none, the other
+// actions need one.
+func (in DecisionInput) checkAdID(p *docket.Problems) {
 	switch {
 	case in.Action == ActionAdvertiserBan && in.AdID != "":
 		p.Add("ad_id", "must be absent for advertiser_ban")
@@ -113,12 +138,11 @@ func (in DecisionInput) Validate() error {
 	case in.AdID != "" && !ValidPlatformID(in.AdID):
 		p.Add("ad_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'")
 	}
-	if in.PolicyCode == "" {
-		p.Add("policy_code", "is required")
-	} else if !ValidPolicyCode(in.PolicyCode) {
-		p.Add("policy_code", "must be 1 to 64 characters of a-z, 0-9 and -")
-	}
-	enum(&p, "ground", in.Ground, grounds)
+}
+
+// checkLegalReference checks the legal reference: required on the ground
+// of law, refused on any other.
+func (in DecisionInput) checkLegalReference(p *docket.Problems) {
 	switch {
 	case in.Ground == GroundLaw && strings.TrimSpace(in.LegalReference) == "":
 		p.Add("legal_reference", "is required when ground is law")
@@ -129,14 +153,10 @@ func (in DecisionInput) Validate() error {
 	case utf8.RuneCountInString(in.LegalReference) > 500:
 		p.Add("legal_reference", "must be at most 500 characters")
 	}
-	required(&p, "explanation", in.Explanation, 2000)
-	required(&p, "facts", in.Facts, 5000)
-	enum(&p, "source", in.Source, sources)
-	if in.AutomatedDetection == nil {
-		p.Add("automated_detection", "is required")
-	}
-	enum(&p, "automated_decision", in.AutomatedDecision, automatedDecisions)
-	scope := in.TerritorialScope
+}
+
+// checkScope checks a territorial scope: ISO 3166-1 codes, none twice.
+func checkScope(p *docket.Problems, scope []string) {
 	if len(scope) > MaxTerritorialScope {
 		p.Add("territorial_scope", "must have at most %d items", MaxTerritorialScope)
 		scope = scope[:MaxTerritorialScope]
@@ -150,15 +170,17 @@ func (in DecisionInput) Validate() error {
 		}
 		seen[c] = true
 	}
-	enumList(&p, "content_type", in.ContentType, contentTypes)
-	// A time past 9999 in UTC (9999-12-31T23:59:59-01:00) cannot be
-	// encoded in the decision's audit entry.
-	if t, err := time.Parse(time.RFC3339, in.EndsAt); in.EndsAt != "" && (err != nil || !CleanString(in.EndsAt)) {
+}
+
+// checkEndsAt checks the end of a measure, when it has one. A time past
+// 9999 in UTC (9999-12-31T23:59:59-01:00) cannot be encoded in the
+// decision's audit entry.
+func checkEndsAt(p *docket.Problems, endsAt string) {
+	if t, err := time.Parse(time.RFC3339, endsAt); endsAt != "" && (err != nil || !CleanString(endsAt)) {
 		p.Add("ends_at", "must be an RFC 3339 timestamp")
-	} else if in.EndsAt != "" && t.UTC().Year() > 9999 {
+	} else if endsAt != "" && t.UTC().Year() > 9999 {
 		p.Add("ends_at", "must be before the year 10000 in UTC")
 	}
-	return p.Err()
 }
 
 // validateAt is Validate plus the one rule that needs the clock.

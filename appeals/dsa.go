@@ -158,10 +158,6 @@ func StatementOf(d Decision, category string) (Statement, bool) {
 	if category == "" {
 		category = DefaultDSACategory
 	}
-	var end string
-	if d.EndsAt != nil {
-		end = d.EndsAt.UTC().Format(dsaDate)
-	}
 	decided := d.DecidedAt.UTC().Format(dsaDate)
 	st := Statement{
 		AccountType: "ACCOUNT_TYPE_BUSINESS", Category: category,
@@ -172,64 +168,93 @@ func StatementOf(d Decision, category string) (Statement, bool) {
 	if d.AutomatedDetection {
 		st.AutomatedDetection = "Yes"
 	}
-	switch d.Action {
-	case ActionAdRemoval:
-		st.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_REMOVED"}
-		st.EndDateVisibilityRestriction = end
-	case ActionAdRestriction:
-		st.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_DEMOTED"}
-		if len(d.TerritorialScope) > 0 {
-			st.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_DISABLED"}
-		}
-		st.EndDateVisibilityRestriction = end
-	case ActionAdvertiserBan:
-		st.DecisionAccount = "DECISION_ACCOUNT_TERMINATED"
-		if end != "" {
-			st.DecisionAccount = "DECISION_ACCOUNT_SUSPENDED"
-			st.EndDateAccountRestriction = end
-		}
-	}
-	if d.Ground == GroundLaw {
-		st.DecisionGround = "DECISION_GROUND_ILLEGAL_CONTENT"
-		if d.LegalReference != nil {
-			st.IllegalContentLegalGround = *d.LegalReference
-		}
-		st.IllegalContentExplanation = d.Explanation
-	} else {
-		st.DecisionGround = "DECISION_GROUND_INCOMPATIBLE_CONTENT"
-		st.IncompatibleContentGround = fmt.Sprintf("Advertising policy %q, version %d (text SHA-256 %s)",
-			d.PolicyCode, d.PolicyVersion, d.PolicyTextSHA256)
-		st.IncompatibleContentExplanation = d.Explanation
-		st.IncompatibleContentIllegal = "No"
-	}
-	for _, c := range d.ContentType {
-		if t, ok := dsaContentTypeOf[ContentType(c)]; ok && !slices.Contains(st.ContentType, t) {
-			st.ContentType = append(st.ContentType, t)
-		}
-	}
-	if len(st.ContentType) == 0 {
-		st.ContentType = []string{"CONTENT_TYPE_OTHER"}
-	}
-	if slices.Contains(st.ContentType, "CONTENT_TYPE_OTHER") {
-		st.ContentTypeOther = "Advertisement"
-		if d.Action == ActionAdvertiserBan {
-			st.ContentTypeOther = "Advertiser account"
-		}
-	}
-	if len(d.TerritorialScope) == 0 {
-		st.TerritorialScope = slices.Clone(eeaCountries)
-	} else {
-		for _, c := range d.TerritorialScope {
-			if slices.Contains(eeaCountries, c) && !slices.Contains(st.TerritorialScope, c) {
-				st.TerritorialScope = append(st.TerritorialScope, c)
-			}
-		}
-		slices.Sort(st.TerritorialScope)
-		if len(st.TerritorialScope) == 0 {
-			return Statement{}, false
-		}
+	st.measureOf(d)
+	st.groundOf(d)
+	st.contentOf(d)
+	if !st.territoryOf(d) {
+		return Statement{}, false
 	}
 	return st, true
+}
+
+// measureOf states the decision's action: what became of the ad, or of
+// the account, and until when.
+func (s *Statement) measureOf(d Decision) {
+	var end string
+	if d.EndsAt != nil {
+		end = d.EndsAt.UTC().Format(dsaDate)
+	}
+	switch d.Action {
+	case ActionAdRemoval:
+		s.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_REMOVED"}
+		s.EndDateVisibilityRestriction = end
+	case ActionAdRestriction:
+		s.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_DEMOTED"}
+		if len(d.TerritorialScope) > 0 {
+			s.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_DISABLED"}
+		}
+		s.EndDateVisibilityRestriction = end
+	case ActionAdvertiserBan:
+		s.DecisionAccount = "DECISION_ACCOUNT_TERMINATED"
+		if end != "" {
+			s.DecisionAccount = "DECISION_ACCOUNT_SUSPENDED"
+			s.EndDateAccountRestriction = end
+		}
+	}
+}
+
+// groundOf states the decision's ground: the law it applies, or the
+// policy version it enforces.
+func (s *Statement) groundOf(d Decision) {
+	if d.Ground == GroundLaw {
+		s.DecisionGround = groundIllegal
+		if d.LegalReference != nil {
+			s.IllegalContentLegalGround = *d.LegalReference
+		}
+		s.IllegalContentExplanation = d.Explanation
+		return
+	}
+	s.DecisionGround = groundIncompatible
+	s.IncompatibleContentGround = fmt.Sprintf("Advertising policy %q, version %d (text SHA-256 %s)",
+		d.PolicyCode, d.PolicyVersion, d.PolicyTextSHA256)
+	s.IncompatibleContentExplanation = d.Explanation
+	s.IncompatibleContentIllegal = "No"
+}
+
+// contentOf states the decision's content types, each once; none is
+// CONTENT_TYPE_OTHER, which the database wants described.
+func (s *Statement) contentOf(d Decision) {
+	for _, c := range d.ContentType {
+		if t, ok := dsaContentTypeOf[ContentType(c)]; ok && !slices.Contains(s.ContentType, t) {
+			s.ContentType = append(s.ContentType, t)
+		}
+	}
+	if len(s.ContentType) == 0 {
+		s.ContentType = []string{"CONTENT_TYPE_OTHER"}
+	}
+	if slices.Contains(s.ContentType, "CONTENT_TYPE_OTHER") {
+		s.ContentTypeOther = "Advertisement"
+		if d.Action == ActionAdvertiserBan {
+			s.ContentTypeOther = "Advertiser account"
+		}
+	}
+}
+
+// territoryOf states where the decision applies within the EU/EEA: all of
+// it when the decision names no scope. It reports false when the scope
+// lies outside it entirely.
+func (s *Statement) territoryOf(d Decision) bool {
+	if len(d.TerritorialScope) == 0 {
+		s.TerritorialScope = slices.Clone(eeaCountries)
+		return true
+	}
+	for _, c := range d.TerritorialScope {
+		if slices.Contains(eeaCountries, c) && !slices.Contains(s.TerritorialScope, c) {
+			s.TerritorialScope = append(s.TerritorialScope, c)
+		}
+	}
+	slices.Sort(s.TerritorialScope)
+	return len(s.TerritorialScope) > 0
 }
 
 // Validate checks a statement against the Transparency Database's own
