@@ -50,8 +50,7 @@ type decisionsView struct {
 func (c *Console) decisions(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
 	q := r.URL.Query()
 	f := appeals.DecisionFilter{Status: appeals.DecisionStatus(q.Get("status")), Action: appeals.Action(q.Get("action")),
-		PolicyCode:  q.Get("policy"),
-		PageRequest: appeals.PageRequest{Limit: 100, Cursor: q.Get("cursor")}}
+		PolicyCode: q.Get("policy"), PageRequest: appeals.PageRequest{Limit: 100, Cursor: q.Get("cursor")}}
 	page, err := c.store.ListDecisions(r.Context(), s.Actor, f)
 	if err != nil {
 		return err
