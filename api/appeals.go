@@ -104,7 +104,7 @@ func (s *Server) listAppeals(w http.ResponseWriter, r *http.Request, a docket.Ac
 		return err
 	}
 	q := r.URL.Query()
-	f := appeals.AppealFilter{State: q.Get("state"), AdvertiserID: q.Get("advertiser_id"),
+	f := appeals.AppealFilter{State: appeals.AppealState(q.Get("state")), AdvertiserID: q.Get("advertiser_id"),
 		DecisionID: q.Get("decision_id"), PageRequest: pr}
 	switch q.Get("overdue") {
 	case "", "false":

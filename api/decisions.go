@@ -43,7 +43,8 @@ func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request, a docket.
 	}
 	q := r.URL.Query()
 	page, err := s.store.ListDecisions(r.Context(), a, appeals.DecisionFilter{
-		AdvertiserID: q.Get("advertiser_id"), Action: q.Get("action"), Status: q.Get("status"),
+		AdvertiserID: q.Get("advertiser_id"), Action: appeals.Action(q.Get("action")),
+		Status:     appeals.DecisionStatus(q.Get("status")),
 		PolicyCode: q.Get("policy_code"), PageRequest: pr,
 	})
 	if err != nil {

@@ -186,9 +186,9 @@ func FuzzQueryParams(f *testing.F) {
 		pr, err := pageRequest(r)
 		client(err)
 		q := r.URL.Query()
-		client(appeals.DecisionFilter{AdvertiserID: q.Get("advertiser_id"), Action: q.Get("action"), Status: q.Get("status"),
+		client(appeals.DecisionFilter{AdvertiserID: q.Get("advertiser_id"), Action: appeals.Action(q.Get("action")), Status: appeals.DecisionStatus(q.Get("status")),
 			PolicyCode: q.Get("policy_code"), PageRequest: pr}.Validate())
-		client(appeals.AppealFilter{State: q.Get("state"), AdvertiserID: q.Get("advertiser_id"),
+		client(appeals.AppealFilter{State: appeals.AppealState(q.Get("state")), AdvertiserID: q.Get("advertiser_id"),
 			DecisionID: q.Get("decision_id"), PageRequest: pr}.Validate())
 		for _, name := range []string{"start", "limit"} {
 			_, err := queryInt(r, name, 0)

@@ -22,11 +22,9 @@ func unboundWrite(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 }
 
-// entryTypes are the audit entry types an export may select. A new entry
-// type must be added here to be selectable.
-var entryTypes = []string{"policy.revised", "decision.recorded", "decision.reversed", "notice.delivered",
-	"appeal.filed", "appeal.claimed", "appeal.released", "appeal.escalated", "appeal.resolved", "appeal.withdrawn",
-	"token.created", "token.revoked", audit.EntryPredecessor}
+// entryTypes are the audit entry types an export may select: the store's
+// (appeals.EntryTypes) and the log's own.
+var entryTypes = append(appeals.EntryTypes(), audit.EntryPredecessor)
 
 // streamWriter buffers a streamed reply and pushes each full buffer to the
 // client at once, so a long export arrives as it is made rather than at the end.

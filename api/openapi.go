@@ -575,47 +575,53 @@ func (g *schemaGen) fields(t reflect.Type, props map[string]any, req *[]string) 
 		if name == "" {
 			name = f.Name
 		}
-		fs := g.schema(f.Type)
-		// What the value itself must be: the items' for an array.
-		target := fs
-		if ty, _ := fs["type"].([]string); len(ty) > 0 && ty[0] == "array" {
-			target = fs["items"].(map[string]any)
-		}
-		// A field's `enumSet` tag names the set the validator checks it
-		// against, so the document lists the same values.
-		if set := f.Tag.Get("enumSet"); set != "" {
-			target["enum"] = enumSet(set)
-		}
-		if p := f.Tag.Get("pattern"); p != "" {
-			target["pattern"] = namedPatterns[p]
-		}
-		if v := f.Tag.Get("format"); v != "" {
-			target["format"] = v
-		}
-		if n, err := strconv.Atoi(f.Tag.Get("minimum")); err == nil {
-			target["minimum"] = n
-		}
-		// appeals' maxLength test keeps these bounds the validators'.
-		if n, err := strconv.Atoi(f.Tag.Get("maxLength")); err == nil {
-			target["maxLength"] = n
-		}
-		// A `doc` tag says what a field means where the type cannot, such
-		// as how it reads to an advertiser.
-		if doc := f.Tag.Get("doc"); doc != "" {
-			fs["description"] = doc
-		}
-		// The strict body pass (strict.go) enforces the same bound.
-		if n := f.Tag.Get("maxItems"); n != "" {
-			fs["maxItems"], _ = strconv.Atoi(n)
-		}
-		if f.Tag.Get("uniqueItems") == "true" {
-			fs["uniqueItems"] = true
-		}
 		if f.Tag.Get("required") == "true" {
 			*req = append(*req, name)
 		}
-		props[name] = fs
+		props[name] = g.field(f)
 	}
+}
+
+// field is the schema of a struct field: its type's, with what its tags
+// say of its value (the items', for an array) and of the field itself.
+func (g *schemaGen) field(f reflect.StructField) map[string]any {
+	fs := g.schema(f.Type)
+	// What the value itself must be: the items' for an array.
+	target := fs
+	if ty, _ := fs["type"].([]string); len(ty) > 0 && ty[0] == "array" {
+		target = fs["items"].(map[string]any)
+	}
+	// A field's `enumSet` tag names the set the validator checks it
+	// against, so the document lists the same values.
+	if set := f.Tag.Get("enumSet"); set != "" {
+		target["enum"] = enumSet(set)
+	}
+	if p := f.Tag.Get("pattern"); p != "" {
+		target["pattern"] = namedPatterns[p]
+	}
+	if v := f.Tag.Get("format"); v != "" {
+		target["format"] = v
+	}
+	if n, err := strconv.Atoi(f.Tag.Get("minimum")); err == nil {
+		target["minimum"] = n
+	}
+	// appeals' maxLength test keeps these bounds the validators'.
+	if n, err := strconv.Atoi(f.Tag.Get("maxLength")); err == nil {
+		target["maxLength"] = n
+	}
+	// A `doc` tag says what a field means where the type cannot, such
+	// as how it reads to an advertiser.
+	if doc := f.Tag.Get("doc"); doc != "" {
+		fs["description"] = doc
+	}
+	// The strict body pass (strict.go) enforces the same bound.
+	if n := f.Tag.Get("maxItems"); n != "" {
+		fs["maxItems"], _ = strconv.Atoi(n)
+	}
+	if f.Tag.Get("uniqueItems") == "true" {
+		fs["uniqueItems"] = true
+	}
+	return fs
 }
 
 func schemaName(t reflect.Type) string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,27 +18,6 @@ import (
 
 	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/audit"
-)
-
-// Appeal states, as the API contract names them (the open ones: openStates).
-const (
-	AppealPending   = "pending"
-	AppealInReview  = "in_review"
-	AppealEscalated = "escalated"
-	AppealUpheld    = "upheld"
-	AppealReversed  = "reversed"
-	AppealWithdrawn = "withdrawn"
-)
-
-// Audit entry types of the appeal workflow.
-const (
-	EntryAppealFiled      = "appeal.filed"
-	EntryAppealClaimed    = "appeal.claimed"
-	EntryAppealReleased   = "appeal.released"
-	EntryAppealEscalated  = "appeal.escalated"
-	EntryAppealResolved   = "appeal.resolved"
-	EntryAppealWithdrawn  = "appeal.withdrawn"
-	EntryDecisionReversed = "decision.reversed"
 )
 
 // Limits of an appeal's input.
@@ -60,10 +40,10 @@ const (
 var (
 	// openStates are an appeal's states while it awaits its answer: at
 	// most one open appeal per decision.
-	openStates = []string{AppealPending, AppealInReview, AppealEscalated}
+	openStates = []AppealState{AppealPending, AppealInReview, AppealEscalated}
 	// leasedStates are the open states held by a reviewer's claim, whose
 	// lease may lapse.
-	leasedStates = []string{AppealInReview, AppealEscalated}
+	leasedStates = []AppealState{AppealInReview, AppealEscalated}
 	// resolvedStates are the outcomes of a review (see outcomes).
 	resolvedStates = outcomes
 
@@ -72,13 +52,13 @@ var (
 	resolvedStatesSQL = sqlList(resolvedStates...)
 )
 
-func isOpen(state string) bool { return oneOf(state, openStates) }
+func isOpen(state AppealState) bool { return slices.Contains(openStates, state) }
 
 // sqlList writes constant values as the items of an SQL IN list.
-func sqlList(vals ...string) string {
+func sqlList[T ~string](vals ...T) string {
 	quoted := make([]string, len(vals))
 	for i, v := range vals {
-		quoted[i] = pq.QuoteLiteral(v)
+		quoted[i] = pq.QuoteLiteral(string(v))
 	}
 	return strings.Join(quoted, ", ")
 }
@@ -134,28 +114,28 @@ func (e *Evidence) Scan(src any) error {
 // Appeal is an advertiser's complaint against a decision (DSA Art. 20) and
 // its handling: the queue's lease, an escalation, and the reasoned outcome.
 type Appeal struct {
-	ID           string    `json:"id" db:"id"`
-	DecisionID   string    `json:"decision_id" db:"decision_id"`
-	AdvertiserID string    `json:"advertiser_id" db:"advertiser_id"`
-	State        string    `json:"state" db:"state" enumSet:"appeal_state"`
-	Statement    string    `json:"statement" db:"statement"`
-	Evidence     Evidence  `json:"evidence" db:"evidence"`
-	FiledBy      string    `json:"filed_by" db:"filed_by"`
-	FiledAt      time.Time `json:"filed_at" db:"filed_at"`
-	DueAt        time.Time `json:"due_at" db:"due_at"`
+	ID           string      `json:"id" db:"id"`
+	DecisionID   string      `json:"decision_id" db:"decision_id"`
+	AdvertiserID string      `json:"advertiser_id" db:"advertiser_id"`
+	State        AppealState `json:"state" db:"state" enumSet:"appeal_state"`
+	Statement    string      `json:"statement" db:"statement"`
+	Evidence     Evidence    `json:"evidence" db:"evidence"`
+	FiledBy      string      `json:"filed_by" db:"filed_by"`
+	FiledAt      time.Time   `json:"filed_at" db:"filed_at"`
+	DueAt        time.Time   `json:"due_at" db:"due_at"`
 	// Overdue is derived on reads: still open past due_at.
-	Overdue          bool       `json:"overdue" db:"-"`
-	AssignedTo       *string    `json:"assigned_to" db:"assigned_to" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
-	ClaimedAt        *time.Time `json:"claimed_at" db:"claimed_at"`
-	LeaseUntil       *time.Time `json:"lease_until" db:"lease_until"`
-	EscalationReason *string    `json:"escalation_reason" db:"escalation_reason" doc:"An internal note between reviewers: null when read with an advertiser's token."`
-	EscalatedBy      *string    `json:"escalated_by" db:"escalated_by" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
-	EscalatedAt      *time.Time `json:"escalated_at" db:"escalated_at"`
-	Outcome          *string    `json:"outcome" db:"outcome" enumSet:"outcome"`
-	Rationale        *string    `json:"rationale" db:"rationale"`
-	ResolvedBy       *string    `json:"resolved_by" db:"resolved_by" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
-	ResolvedAt       *time.Time `json:"resolved_at" db:"resolved_at"`
-	WithdrawnAt      *time.Time `json:"withdrawn_at" db:"withdrawn_at"`
+	Overdue          bool         `json:"overdue" db:"-"`
+	AssignedTo       *string      `json:"assigned_to" db:"assigned_to" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
+	ClaimedAt        *time.Time   `json:"claimed_at" db:"claimed_at"`
+	LeaseUntil       *time.Time   `json:"lease_until" db:"lease_until"`
+	EscalationReason *string      `json:"escalation_reason" db:"escalation_reason" doc:"An internal note between reviewers: null when read with an advertiser's token."`
+	EscalatedBy      *string      `json:"escalated_by" db:"escalated_by" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
+	EscalatedAt      *time.Time   `json:"escalated_at" db:"escalated_at"`
+	Outcome          *AppealState `json:"outcome" db:"outcome" enumSet:"outcome"`
+	Rationale        *string      `json:"rationale" db:"rationale"`
+	ResolvedBy       *string      `json:"resolved_by" db:"resolved_by" doc:"Read with an advertiser's token: the role only (for example reviewer), never the name."`
+	ResolvedAt       *time.Time   `json:"resolved_at" db:"resolved_at"`
+	WithdrawnAt      *time.Time   `json:"withdrawn_at" db:"withdrawn_at"`
 	// DeciderName is the name of who made the decision: the one person who
 	// may never review it. Kept out of replies; the decision says it.
 	DeciderName string `json:"-" db:"decider_name"`
@@ -218,8 +198,8 @@ func validURL(s string) bool {
 
 // ResolveInput is a reviewer's answer to an appeal.
 type ResolveInput struct {
-	Outcome   string `json:"outcome" enumSet:"outcome"`
-	Rationale string `json:"rationale" maxLength:"5000"`
+	Outcome   AppealState `json:"outcome" enumSet:"outcome"`
+	Rationale string      `json:"rationale" maxLength:"5000"`
 }
 
 // Validate checks the outcome and the rationale.
@@ -252,14 +232,14 @@ const (
 	evRelease  = "released"
 )
 
-var transitions = map[string][]string{
+var transitions = map[AppealState][]string{
 	AppealPending:   {evClaim, evWithdraw},
 	AppealInReview:  {evEscalate, evResolve, evWithdraw, evRelease},
 	AppealEscalated: {evClaim, evResolve, evRelease},
 }
 
 func checkTransition(a Appeal, event string) error {
-	if oneOf(event, transitions[a.State]) {
+	if slices.Contains(transitions[a.State], event) {
 		return nil
 	}
 	return docket.Errorf(docket.Conflict, "appeal %s is %s; it cannot be %s", a.ID, a.State, event)
@@ -484,7 +464,7 @@ type reversalRecord struct {
 	Rationale string `json:"rationale"`
 }
 
-func effectOf(action string) string {
+func effectOf(action Action) string {
 	if action == ActionAdvertiserBan {
 		return "advertiser_reinstated"
 	}
@@ -584,7 +564,7 @@ func (s *Store) Appeal(ctx context.Context, by docket.Actor, id string) (Appeal,
 
 // AppealFilter narrows a list of appeals; empty fields match all.
 type AppealFilter struct {
-	State        string
+	State        AppealState
 	AdvertiserID string
 	DecisionID   string
 	// AssignedTo keeps the appeals claimed by this recorded actor
@@ -595,11 +575,6 @@ type AppealFilter struct {
 	Overdue bool
 	PageRequest
 }
-
-var appealStates = []string{AppealPending, AppealInReview, AppealEscalated, AppealUpheld, AppealReversed, AppealWithdrawn}
-
-// outcomes are how a review ends.
-var outcomes = []string{AppealUpheld, AppealReversed}
 
 // Validate checks the filter's values.
 func (f AppealFilter) Validate() error {
@@ -628,7 +603,7 @@ func (s *Store) ListAppeals(ctx context.Context, by docket.Actor, f AppealFilter
 	}
 	now := s.now()
 	var q filterSQL
-	q.eq("state", f.State)
+	q.eq("state", string(f.State))
 	q.eq("advertiser_id", f.AdvertiserID)
 	q.eq("decision_id", f.DecisionID)
 	if by.Role != docket.RoleAdvertiser {

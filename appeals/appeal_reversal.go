@@ -112,34 +112,58 @@ func (s *Store) reversePolicyVersions(ctx context.Context, by docket.Actor, code
 		}
 	}
 	id := reversalID(code, in.Versions, in.Rationale)
-	rep, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (ReversalReport, error) {
-		if _, err := currentPolicy(ctx, tx, code); err != nil {
-			return ReversalReport{}, err
-		}
-		var known []int
-		if err := tx.SelectContext(ctx, &known, `SELECT version FROM policies WHERE code = $1 AND version = ANY($2)`,
-			code, pq.Array(in.Versions)); err != nil {
-			return ReversalReport{}, fmt.Errorf("appeals: read policy versions: %w", err)
-		}
-		var p docket.Problems
-		for i, v := range in.Versions {
-			if !slices.Contains(known, v) {
-				p.Add(fmt.Sprintf("versions[%d]", i), "policy %s has no version %d", code, v)
-			}
-		}
-		if err := p.Err(); err != nil {
-			return ReversalReport{}, err
+	if err := s.startReversal(ctx, by, id, code, in); err != nil {
+		return ReversalReport{}, err
+	}
+	run, err := s.runReversal(ctx, by, id, code, in, batch, afterBatch)
+	if err != nil {
+		return run, err
+	}
+	return s.finishReversal(ctx, id, run, idem)
+}
+
+// startReversal records the job id, once: the policy must exist with
+// every version asked for.
+func (s *Store) startReversal(ctx context.Context, by docket.Actor, id, code string, in ReversalInput) error {
+	_, err := write(ctx, s, nil, func(tx *sqlx.Tx, now time.Time) (struct{}, error) {
+		if err := checkVersions(ctx, tx, code, in.Versions); err != nil {
+			return struct{}{}, err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO policy_reversals (id, policy_code, versions, rationale, requested_by, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
 			id, code, pq.Array(in.Versions), in.Rationale, by.String(), now); err != nil {
-			return ReversalReport{}, fmt.Errorf("appeals: record reversal job: %w", err)
+			return struct{}{}, fmt.Errorf("appeals: record reversal job: %w", err)
 		}
-		return ReversalReport{}, nil
+		return struct{}{}, nil
 	})
-	if err != nil {
-		return rep, err
+	return err
+}
+
+// checkVersions checks that policy code exists and has each of versions,
+// naming every one it lacks.
+func checkVersions(ctx context.Context, q sqlx.QueryerContext, code string, versions []int) error {
+	if _, err := currentPolicy(ctx, q, code); err != nil {
+		return err
 	}
+	var known []int
+	if err := sqlx.SelectContext(ctx, q, &known, `SELECT version FROM policies WHERE code = $1 AND version = ANY($2)`,
+		code, pq.Array(versions)); err != nil {
+		return fmt.Errorf("appeals: read policy versions: %w", err)
+	}
+	var p docket.Problems
+	for i, v := range versions {
+		if !slices.Contains(known, v) {
+			p.Add(fmt.Sprintf("versions[%d]", i), "policy %s has no version %d", code, v)
+		}
+	}
+	return p.Err()
+}
+
+// runReversal reverses the job's decisions batch by batch, each batch its
+// own transaction, until none is left; it counts what this run did.
+func (s *Store) runReversal(ctx context.Context, by docket.Actor, id, code string, in ReversalInput,
+	batch int, afterBatch func(reversed int) error) (ReversalReport, error) {
+	var rep ReversalReport
 	for {
 		n, closed, err := s.reverseBatch(ctx, by, id, code, in, batch)
 		rep.Reversed += n
@@ -150,7 +174,7 @@ func (s *Store) reversePolicyVersions(ctx context.Context, by docket.Actor, code
 		// Zero, not a short batch, ends the job: a row a concurrent run
 		// reversed drops out of a locked batch and shortens it.
 		if n == 0 {
-			break
+			return rep, nil
 		}
 		if afterBatch != nil {
 			if err := afterBatch(rep.Reversed); err != nil {
@@ -158,7 +182,12 @@ func (s *Store) reversePolicyVersions(ctx context.Context, by docket.Actor, code
 			}
 		}
 	}
-	run := rep
+}
+
+// finishReversal marks the job complete (at its first completion) and
+// reports it: run's counts, and the job as recorded. It is the request's
+// write, so its reply is what the key keeps.
+func (s *Store) finishReversal(ctx context.Context, id string, run ReversalReport, idem *Idempotency) (ReversalReport, error) {
 	return write(ctx, s, idem, func(tx *sqlx.Tx, now time.Time) (ReversalReport, error) {
 		r := run
 		var job struct {

@@ -65,7 +65,7 @@ func newFixture(t *testing.T, opts ...func(*appeals.Options)) *fixture {
 	return f
 }
 
-func decisionInput(action string) appeals.DecisionInput {
+func decisionInput(action appeals.Action) appeals.DecisionInput {
 	in := benchDecision()
 	in.Action = action
 	if action == appeals.ActionAdvertiserBan {
@@ -74,7 +74,7 @@ func decisionInput(action string) appeals.DecisionInput {
 	return in
 }
 
-func (f *fixture) decision(action string) appeals.Decision {
+func (f *fixture) decision(action appeals.Action) appeals.Decision {
 	f.t.Helper()
 	d, err := f.store.RecordDecision(f.ctx, enforcer, decisionInput(action))
 	require.NoError(f.t, err)
@@ -97,7 +97,7 @@ func (f *fixture) claim(by docket.Actor) appeals.Appeal {
 	return *a
 }
 
-func (f *fixture) resolve(by docket.Actor, id, outcome string) appeals.Appeal {
+func (f *fixture) resolve(by docket.Actor, id string, outcome appeals.AppealState) appeals.Appeal {
 	f.t.Helper()
 	a, err := f.store.Resolve(f.ctx, by, id, appeals.ResolveInput{Outcome: outcome, Rationale: "Reviewed the licence."})
 	require.NoError(f.t, err)
@@ -150,7 +150,7 @@ func TestAppealUpheld(t *testing.T) {
 
 	r := f.resolve(rita, a.ID, appeals.AppealUpheld)
 	require.Equal(t, appeals.AppealUpheld, r.State)
-	require.Equal(t, "upheld", *r.Outcome)
+	require.Equal(t, appeals.AppealUpheld, *r.Outcome)
 	require.Equal(t, "reviewer:rita", *r.ResolvedBy)
 	require.NotNil(t, r.ResolvedAt)
 	require.Equal(t, "Reviewed the licence.", *r.Rationale)
@@ -170,7 +170,10 @@ func TestAppealUpheld(t *testing.T) {
 func TestAppealReversedReversesDecision(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	for _, tc := range []struct{ action, effect string }{
+	for _, tc := range []struct {
+		action appeals.Action
+		effect string
+	}{
 		{appeals.ActionAdRemoval, "ad_may_run"},
 		{appeals.ActionAdvertiserBan, "advertiser_reinstated"},
 	} {
@@ -192,7 +195,7 @@ func TestAppealReversedReversesDecision(t *testing.T) {
 		require.Equal(t, []any{map[string]any{"kind": "appeal", "id": a.ID}}, e["refs"])
 		rec := e["record"].(map[string]any)
 		require.Equal(t, "acme", rec["advertiser_id"])
-		require.Equal(t, tc.action, rec["action"])
+		require.Equal(t, string(tc.action), rec["action"])
 		require.Equal(t, tc.effect, rec["effect"])
 		require.Equal(t, "reversed", rec["status"])
 		if tc.action == appeals.ActionAdRemoval {
@@ -699,7 +702,7 @@ func TestDecisionShowsAppeals(t *testing.T) {
 	f.resolve(rita, a.ID, appeals.AppealReversed)
 	got, err = f.store.Decision(f.ctx, acme, d.ID)
 	require.NoError(t, err)
-	require.Equal(t, "reversed", got.Appeals[0].State)
+	require.Equal(t, appeals.AppealReversed, got.Appeals[0].State)
 	require.Equal(t, "Reviewed the licence.", *got.Appeals[0].Rationale)
 	require.Contains(t, got.Appeal.Reason, "is reversed")
 

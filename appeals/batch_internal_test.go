@@ -157,9 +157,9 @@ func TestBatchedResolutionsCheckEachInOrder(t *testing.T) {
 	require.Equal(t, docket.Forbidden, docket.ErrorCode(got[4].Err))
 	require.NoError(t, got[5].Err)
 	require.Equal(t, []string{"a-000002", "a-000003"}, entriesOf(t, db, EntryAppealResolved))
-	var states []string
+	var states []AppealState
 	require.NoError(t, db.Select(&states, `SELECT state FROM appeals ORDER BY id`))
-	require.Equal(t, []string{AppealInReview, AppealUpheld, AppealUpheld, AppealPending}, states)
+	require.Equal(t, []AppealState{AppealInReview, AppealUpheld, AppealUpheld, AppealPending}, states)
 }
 
 // TestEveryCallAboutASkippedAppealIsBusy: when a batch's change skips an
@@ -287,7 +287,7 @@ func TestBatchedClaimPassesAHeldAppeal(t *testing.T) {
 	}
 	require.NoError(t, holder.Rollback())
 	require.Equal(t, []string{"a-000002"}, entriesOf(t, db, EntryAppealClaimed))
-	var state string
+	var state AppealState
 	require.NoError(t, db.Get(&state, `SELECT state FROM appeals WHERE id = 'a-000001'`))
 	require.Equal(t, AppealPending, state)
 }
@@ -319,7 +319,7 @@ func TestBatchChangesOnlyRowsAsRead(t *testing.T) {
 
 	claim := func(seen string) []string {
 		entries := []audit.Entry{appealEntry(EntryAppealClaimed, rita, now, a, nil)}
-		done, err := s.apply(ctx, w, qApplyClaims, entries, pq.StringArray(one), pq.StringArray{AppealInReview},
+		done, err := s.apply(ctx, w, qApplyClaims, entries, pq.StringArray(one), pq.StringArray{string(AppealInReview)},
 			pq.StringArray(who), now, now.Add(time.Hour), pq.StringArray{seen})
 		require.NoError(t, err)
 		return done
@@ -333,7 +333,7 @@ func TestBatchChangesOnlyRowsAsRead(t *testing.T) {
 
 	resolve := func(seen string) []string {
 		entries := []audit.Entry{appealEntry(EntryAppealResolved, rita, now, a, nil)}
-		done, err := s.apply(ctx, w, qApplyResolutions, entries, pq.StringArray(one), pq.StringArray{AppealUpheld},
+		done, err := s.apply(ctx, w, qApplyResolutions, entries, pq.StringArray(one), pq.StringArray{string(AppealUpheld)},
 			pq.StringArray{"Checked."}, pq.StringArray(who), now, pq.StringArray{seen})
 		require.NoError(t, err)
 		return done
@@ -342,7 +342,7 @@ func TestBatchChangesOnlyRowsAsRead(t *testing.T) {
 	touch()
 	require.Empty(t, resolve(stale))
 	require.Empty(t, entriesOf(t, db, EntryAppealResolved))
-	var state string
+	var state AppealState
 	require.NoError(t, db.Get(&state, `SELECT state FROM appeals WHERE id = 'a-000001'`))
 	require.Equal(t, AppealInReview, state)
 	require.Equal(t, one, resolve(version()))

@@ -19,62 +19,33 @@ import (
 	"github.com/docket-dev/docket/audit"
 )
 
-// Enumerations of a decision's fields, as the API contract names them.
-const (
-	ActionAdvertiserBan = "advertiser_ban"
-	ActionAdRemoval     = "ad_removal"
-	ActionAdRestriction = "ad_restriction"
-
-	StatusInEffect = "in_effect"
-	StatusReversed = "reversed"
-	StatusExpired  = "expired"
-)
-
-var (
-	actions            = []string{ActionAdvertiserBan, ActionAdRemoval, ActionAdRestriction}
-	grounds            = []string{"terms", "law"}
-	sources            = []string{"voluntary", "notice", "trusted_flagger", "authority"}
-	automatedDecisions = []string{"none", "partial", "full"}
-	contentTypes       = []string{"text", "image", "video", "audio", "app", "product", "synthetic_media", "other"}
-	decisionStatuses   = []string{StatusInEffect, StatusReversed, StatusExpired}
-)
-
-func oneOf(v string, set []string) bool {
-	for _, s := range set {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // Decision is an enforcement decision with its full statement of reasons
 // (DSA Art. 17): the measure, the policy version, facts, ground, automation.
 type Decision struct {
-	ID                 string         `json:"id" db:"id"`
-	AdvertiserID       string         `json:"advertiser_id" db:"advertiser_id"`
-	AdID               *string        `json:"ad_id,omitempty" db:"ad_id"`
-	Action             string         `json:"action" db:"action" enumSet:"action"`
-	PolicyCode         string         `json:"policy_code" db:"policy_code"`
-	PolicyVersion      int            `json:"policy_version" db:"policy_version"`
-	PolicyTextSHA256   string         `json:"policy_text_sha256" db:"policy_text_sha256"`
-	Ground             string         `json:"ground" db:"ground" enumSet:"ground"`
-	LegalReference     *string        `json:"legal_reference,omitempty" db:"legal_reference"`
-	Explanation        string         `json:"explanation" db:"explanation"`
-	Facts              string         `json:"facts" db:"facts"`
-	Source             string         `json:"source" db:"source" enumSet:"source"`
-	AutomatedDetection bool           `json:"automated_detection" db:"automated_detection"`
-	AutomatedDecision  string         `json:"automated_decision" db:"automated_decision" enumSet:"automated_decision"`
-	TerritorialScope   pq.StringArray `json:"territorial_scope" db:"territorial_scope"`
-	ContentType        pq.StringArray `json:"content_type" db:"content_type" enumSet:"content_type"`
-	EndsAt             *time.Time     `json:"ends_at,omitempty" db:"ends_at"`
-	Status             string         `json:"status" db:"status" enumSet:"decision_status"`
-	DecidedBy          string         `json:"decided_by" db:"decided_by" doc:"ROLE:NAME of the enforcer or admin; read with an advertiser's token, the role only (for example enforcer)."`
-	DecidedAt          time.Time      `json:"decided_at" db:"decided_at"`
-	AppealDeadline     time.Time      `json:"appeal_deadline" db:"appeal_deadline"`
-	ReversedAt         *time.Time     `json:"reversed_at" db:"reversed_at"`
-	ReversedByAppeal   *string        `json:"reversed_by_appeal" db:"reversed_by_appeal"`
-	NotifiedAt         *time.Time     `json:"notified_at" db:"notified_at"`
+	ID                 string            `json:"id" db:"id"`
+	AdvertiserID       string            `json:"advertiser_id" db:"advertiser_id"`
+	AdID               *string           `json:"ad_id,omitempty" db:"ad_id"`
+	Action             Action            `json:"action" db:"action" enumSet:"action"`
+	PolicyCode         string            `json:"policy_code" db:"policy_code"`
+	PolicyVersion      int               `json:"policy_version" db:"policy_version"`
+	PolicyTextSHA256   string            `json:"policy_text_sha256" db:"policy_text_sha256"`
+	Ground             Ground            `json:"ground" db:"ground" enumSet:"ground"`
+	LegalReference     *string           `json:"legal_reference,omitempty" db:"legal_reference"`
+	Explanation        string            `json:"explanation" db:"explanation"`
+	Facts              string            `json:"facts" db:"facts"`
+	Source             Source            `json:"source" db:"source" enumSet:"source"`
+	AutomatedDetection bool              `json:"automated_detection" db:"automated_detection"`
+	AutomatedDecision  AutomatedDecision `json:"automated_decision" db:"automated_decision" enumSet:"automated_decision"`
+	TerritorialScope   pq.StringArray    `json:"territorial_scope" db:"territorial_scope"`
+	ContentType        pq.StringArray    `json:"content_type" db:"content_type" enumSet:"content_type"`
+	EndsAt             *time.Time        `json:"ends_at,omitempty" db:"ends_at"`
+	Status             DecisionStatus    `json:"status" db:"status" enumSet:"decision_status"`
+	DecidedBy          string            `json:"decided_by" db:"decided_by" doc:"ROLE:NAME of the enforcer or admin; read with an advertiser's token, the role only (for example enforcer)."`
+	DecidedAt          time.Time         `json:"decided_at" db:"decided_at"`
+	AppealDeadline     time.Time         `json:"appeal_deadline" db:"appeal_deadline"`
+	ReversedAt         *time.Time        `json:"reversed_at" db:"reversed_at"`
+	ReversedByAppeal   *string           `json:"reversed_by_appeal" db:"reversed_by_appeal"`
+	NotifiedAt         *time.Time        `json:"notified_at" db:"notified_at"`
 	// Appeals and Appeal are the advertiser's view, filled on single reads
 	// only (never in lists, never in the log's records): the decision's
 	// appeals, oldest first, and whether and how it can be appealed now.
@@ -93,20 +64,20 @@ func (d *Decision) effective(now time.Time) {
 // DecisionInput is a decision as submitted. Strings left empty count as
 // missing; times are strings so that a malformed one is reported by field.
 type DecisionInput struct {
-	AdvertiserID       string   `json:"advertiser_id" pattern:"platform_id"`
-	AdID               string   `json:"ad_id" pattern:"platform_id" doc:"Required for ad_removal and ad_restriction; absent for advertiser_ban."`
-	Action             string   `json:"action" enumSet:"action"`
-	PolicyCode         string   `json:"policy_code" pattern:"policy_code"`
-	Ground             string   `json:"ground" enumSet:"ground"`
-	LegalReference     string   `json:"legal_reference" maxLength:"500" doc:"Required when ground is law; absent otherwise."`
-	Explanation        string   `json:"explanation" maxLength:"2000"`
-	Facts              string   `json:"facts" maxLength:"5000"`
-	Source             string   `json:"source" enumSet:"source"`
-	AutomatedDetection *bool    `json:"automated_detection"`
-	AutomatedDecision  string   `json:"automated_decision" enumSet:"automated_decision"`
-	TerritorialScope   []string `json:"territorial_scope" maxItems:"250" enumSet:"countries" uniqueItems:"true"`
-	EndsAt             string   `json:"ends_at" format:"date-time" doc:"In the future."`
-	ContentType        []string `json:"content_type" enumSet:"content_type" maxItems:"8" uniqueItems:"true"`
+	AdvertiserID       string            `json:"advertiser_id" pattern:"platform_id"`
+	AdID               string            `json:"ad_id" pattern:"platform_id" doc:"Required for ad_removal and ad_restriction; absent for advertiser_ban."`
+	Action             Action            `json:"action" enumSet:"action"`
+	PolicyCode         string            `json:"policy_code" pattern:"policy_code"`
+	Ground             Ground            `json:"ground" enumSet:"ground"`
+	LegalReference     string            `json:"legal_reference" maxLength:"500" doc:"Required when ground is law; absent otherwise."`
+	Explanation        string            `json:"explanation" maxLength:"2000"`
+	Facts              string            `json:"facts" maxLength:"5000"`
+	Source             Source            `json:"source" enumSet:"source"`
+	AutomatedDetection *bool             `json:"automated_detection"`
+	AutomatedDecision  AutomatedDecision `json:"automated_decision" enumSet:"automated_decision"`
+	TerritorialScope   []string          `json:"territorial_scope" maxItems:"250" enumSet:"countries" uniqueItems:"true"`
+	EndsAt             string            `json:"ends_at" format:"date-time" doc:"In the future."`
+	ContentType        []string          `json:"content_type" enumSet:"content_type" maxItems:"8" uniqueItems:"true"`
 }
 
 // MaxTerritorialScope bounds territorial_scope: ISO 3166-1 has 249 codes,
@@ -125,41 +96,8 @@ func required(p *docket.Problems, field, v string, max int) {
 	}
 }
 
-func enum(p *docket.Problems, field, v string, set []string) {
-	if v == "" {
-		p.Add(field, "is required")
-	} else if !oneOf(v, set) {
-		p.Add(field, "must be one of %s", strings.Join(set, ", "))
-	}
-}
-
-// optionalEnum checks v against set when it is given.
-func optionalEnum(p *docket.Problems, field, v string, set []string) {
-	if v != "" && !oneOf(v, set) {
-		p.Add(field, "must be one of %s", strings.Join(set, ", "))
-	}
-}
-
-// enumList checks that each of vals is in set and none repeats, naming
-// the bad element as field[i].
-func enumList(p *docket.Problems, field string, vals, set []string) {
-	// A list longer than set repeats a value; past that, checking more
-	// items only costs.
-	if len(vals) > len(set) {
-		p.Add(field, "must have at most %d items", len(set))
-		vals = vals[:len(set)+1]
-	}
-	for i, v := range vals {
-		switch {
-		case !oneOf(v, set):
-			p.Add(fmt.Sprintf("%s[%d]", field, i), "must be one of %s", strings.Join(set, ", "))
-		case slices.Index(vals, v) != i:
-			p.Add(fmt.Sprintf("%s[%d]", field, i), "repeats %s", v)
-		}
-	}
-}
-
-// Validate checks every field's shape and names each bad one.
+// Validate checks every field's shape and names each bad one, in the
+// order of the fields.
 func (in DecisionInput) Validate() error {
 	var p docket.Problems
 	if in.AdvertiserID == "" {
@@ -168,30 +106,14 @@ func (in DecisionInput) Validate() error {
 		p.Add("advertiser_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'")
 	}
 	enum(&p, "action", in.Action, actions)
-	switch {
-	case in.Action == ActionAdvertiserBan && in.AdID != "":
-		p.Add("ad_id", "must be absent for advertiser_ban")
-	case in.Action != ActionAdvertiserBan && oneOf(in.Action, actions) && in.AdID == "":
-		p.Add("ad_id", "is required for %s", in.Action)
-	case in.AdID != "" && !ValidPlatformID(in.AdID):
-		p.Add("ad_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'")
-	}
+	in.checkAdID(&p)
 	if in.PolicyCode == "" {
 		p.Add("policy_code", "is required")
 	} else if !ValidPolicyCode(in.PolicyCode) {
 		p.Add("policy_code", "must be 1 to 64 characters of a-z, 0-9 and -")
 	}
 	enum(&p, "ground", in.Ground, grounds)
-	switch {
-	case in.Ground == "law" && strings.TrimSpace(in.LegalReference) == "":
-		p.Add("legal_reference", "is required when ground is law")
-	case in.Ground != "law" && in.LegalReference != "":
-		p.Add("legal_reference", "is only allowed when ground is law")
-	case !CleanString(in.LegalReference):
-		p.Add("legal_reference", DirtyMessage)
-	case utf8.RuneCountInString(in.LegalReference) > 500:
-		p.Add("legal_reference", "must be at most 500 characters")
-	}
+	in.checkLegalReference(&p)
 	required(&p, "explanation", in.Explanation, 2000)
 	required(&p, "facts", in.Facts, 5000)
 	enum(&p, "source", in.Source, sources)
@@ -199,7 +121,42 @@ func (in DecisionInput) Validate() error {
 		p.Add("automated_detection", "is required")
 	}
 	enum(&p, "automated_decision", in.AutomatedDecision, automatedDecisions)
-	scope := in.TerritorialScope
+	checkScope(&p, in.TerritorialScope)
+	enumList(&p, "content_type", in.ContentType, contentTypes)
+	checkEndsAt(&p, in.EndsAt)
+	return p.Err()
+}
+
+// checkAdID checks the ad: an advertiser ban has none, the other
+// actions need one.
+func (in DecisionInput) checkAdID(p *docket.Problems) {
+	switch {
+	case in.Action == ActionAdvertiserBan && in.AdID != "":
+		p.Add("ad_id", "must be absent for advertiser_ban")
+	case in.Action != ActionAdvertiserBan && slices.Contains(actions, in.Action) && in.AdID == "":
+		p.Add("ad_id", "is required for %s", in.Action)
+	case in.AdID != "" && !ValidPlatformID(in.AdID):
+		p.Add("ad_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'")
+	}
+}
+
+// checkLegalReference checks the legal reference: required on the ground
+// of law, refused on any other.
+func (in DecisionInput) checkLegalReference(p *docket.Problems) {
+	switch {
+	case in.Ground == GroundLaw && strings.TrimSpace(in.LegalReference) == "":
+		p.Add("legal_reference", "is required when ground is law")
+	case in.Ground != GroundLaw && in.LegalReference != "":
+		p.Add("legal_reference", "is only allowed when ground is law")
+	case !CleanString(in.LegalReference):
+		p.Add("legal_reference", DirtyMessage)
+	case utf8.RuneCountInString(in.LegalReference) > 500:
+		p.Add("legal_reference", "must be at most 500 characters")
+	}
+}
+
+// checkScope checks a territorial scope: ISO 3166-1 codes, none twice.
+func checkScope(p *docket.Problems, scope []string) {
 	if len(scope) > MaxTerritorialScope {
 		p.Add("territorial_scope", "must have at most %d items", MaxTerritorialScope)
 		scope = scope[:MaxTerritorialScope]
@@ -213,15 +170,17 @@ func (in DecisionInput) Validate() error {
 		}
 		seen[c] = true
 	}
-	enumList(&p, "content_type", in.ContentType, contentTypes)
-	// A time past 9999 in UTC (9999-12-31T23:59:59-01:00) cannot be
-	// encoded in the decision's audit entry.
-	if t, err := time.Parse(time.RFC3339, in.EndsAt); in.EndsAt != "" && (err != nil || !CleanString(in.EndsAt)) {
+}
+
+// checkEndsAt checks the end of a measure, when it has one. A time past
+// 9999 in UTC (9999-12-31T23:59:59-01:00) cannot be encoded in the
+// decision's audit entry.
+func checkEndsAt(p *docket.Problems, endsAt string) {
+	if t, err := time.Parse(time.RFC3339, endsAt); endsAt != "" && (err != nil || !CleanString(endsAt)) {
 		p.Add("ends_at", "must be an RFC 3339 timestamp")
-	} else if in.EndsAt != "" && t.UTC().Year() > 9999 {
+	} else if endsAt != "" && t.UTC().Year() > 9999 {
 		p.Add("ends_at", "must be before the year 10000 in UTC")
 	}
-	return p.Err()
 }
 
 // validateAt is Validate plus the one rule that needs the clock.
@@ -370,7 +329,7 @@ func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.Quer
 			pin = cur
 		}
 		d.PolicyVersion, d.PolicyTextSHA256 = pin.Version, pin.TextSHA256
-		entry, err := audit.StageArgs(audit.Entry{Type: "decision.recorded", Time: now, Actor: by.String(),
+		entry, err := audit.StageArgs(audit.Entry{Type: EntryDecisionRecorded, Time: now, Actor: by.String(),
 			Subject: audit.Subject{Kind: "decision", ID: d.ID},
 			Refs:    []audit.Subject{{Kind: "policy", ID: fmt.Sprintf("%s@%d", d.PolicyCode, d.PolicyVersion)}},
 			Record:  d, Keys: AuditKeys(d.AdvertiserID, d.PolicyCode)})
@@ -445,8 +404,8 @@ func getDecision(ctx context.Context, q sqlx.QueryerContext, id string, forUpdat
 // DecisionFilter narrows a list of decisions; empty fields match all.
 type DecisionFilter struct {
 	AdvertiserID string
-	Action       string
-	Status       string
+	Action       Action
+	Status       DecisionStatus
 	PolicyCode   string
 	PageRequest
 }
@@ -477,7 +436,7 @@ func (s *Store) ListDecisions(ctx context.Context, by docket.Actor, f DecisionFi
 	now := s.now()
 	var q filterSQL
 	q.eq("advertiser_id", f.AdvertiserID)
-	q.eq("action", f.Action)
+	q.eq("action", string(f.Action))
 	q.eq("policy_code", f.PolicyCode)
 	switch f.Status {
 	case StatusReversed:

@@ -96,13 +96,14 @@ var (
 		"IS", "IT", "LI", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT", "RO", "SE", "SI", "SK"}
 
 	// Docket's enumerations to the database's.
-	dsaSourceOf = map[string]string{"voluntary": "SOURCE_VOLUNTARY", "notice": "SOURCE_ARTICLE_16",
-		"trusted_flagger": "SOURCE_TRUSTED_FLAGGER", "authority": "SOURCE_TYPE_OTHER_NOTIFICATION"}
-	dsaAutomatedOf = map[string]string{"full": "AUTOMATED_DECISION_FULLY", "partial": "AUTOMATED_DECISION_PARTIALLY",
-		"none": "AUTOMATED_DECISION_NOT_AUTOMATED"}
-	dsaContentTypeOf = map[string]string{"text": "CONTENT_TYPE_TEXT", "image": "CONTENT_TYPE_IMAGE", "video": "CONTENT_TYPE_VIDEO",
-		"audio": "CONTENT_TYPE_AUDIO", "app": "CONTENT_TYPE_APP", "product": "CONTENT_TYPE_PRODUCT",
-		"synthetic_media": "CONTENT_TYPE_SYNTHETIC_MEDIA", "other": "CONTENT_TYPE_OTHER"}
+	dsaSourceOf = map[Source]string{SourceVoluntary: "SOURCE_VOLUNTARY", SourceNotice: "SOURCE_ARTICLE_16",
+		SourceTrustedFlagger: "SOURCE_TRUSTED_FLAGGER", SourceAuthority: "SOURCE_TYPE_OTHER_NOTIFICATION"}
+	dsaAutomatedOf = map[AutomatedDecision]string{AutomatedFull: "AUTOMATED_DECISION_FULLY",
+		AutomatedPartial: "AUTOMATED_DECISION_PARTIALLY", AutomatedNone: "AUTOMATED_DECISION_NOT_AUTOMATED"}
+	dsaContentTypeOf = map[ContentType]string{ContentText: "CONTENT_TYPE_TEXT", ContentImage: "CONTENT_TYPE_IMAGE",
+		ContentVideo: "CONTENT_TYPE_VIDEO", ContentAudio: "CONTENT_TYPE_AUDIO", ContentApp: "CONTENT_TYPE_APP",
+		ContentProduct: "CONTENT_TYPE_PRODUCT", ContentSyntheticMedia: "CONTENT_TYPE_SYNTHETIC_MEDIA",
+		ContentOther: "CONTENT_TYPE_OTHER"}
 
 	puidRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,500}$`)
 )
@@ -111,7 +112,7 @@ var (
 func DSACategories() []string { return slices.Clone(dsaCategories) }
 
 // ValidDSACategory reports whether c is a STATEMENT_CATEGORY_* the database accepts.
-func ValidDSACategory(c string) bool { return oneOf(c, dsaCategories) }
+func ValidDSACategory(c string) bool { return slices.Contains(dsaCategories, c) }
 
 // Statement is a statement of reasons as the Transparency Database's API
 // takes it. Optional fields are omitted when empty.
@@ -157,10 +158,6 @@ func StatementOf(d Decision, category string) (Statement, bool) {
 	if category == "" {
 		category = DefaultDSACategory
 	}
-	var end string
-	if d.EndsAt != nil {
-		end = d.EndsAt.UTC().Format(dsaDate)
-	}
 	decided := d.DecidedAt.UTC().Format(dsaDate)
 	st := Statement{
 		AccountType: "ACCOUNT_TYPE_BUSINESS", Category: category,
@@ -171,64 +168,93 @@ func StatementOf(d Decision, category string) (Statement, bool) {
 	if d.AutomatedDetection {
 		st.AutomatedDetection = "Yes"
 	}
-	switch d.Action {
-	case ActionAdRemoval:
-		st.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_REMOVED"}
-		st.EndDateVisibilityRestriction = end
-	case ActionAdRestriction:
-		st.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_DEMOTED"}
-		if len(d.TerritorialScope) > 0 {
-			st.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_DISABLED"}
-		}
-		st.EndDateVisibilityRestriction = end
-	case ActionAdvertiserBan:
-		st.DecisionAccount = "DECISION_ACCOUNT_TERMINATED"
-		if end != "" {
-			st.DecisionAccount = "DECISION_ACCOUNT_SUSPENDED"
-			st.EndDateAccountRestriction = end
-		}
-	}
-	if d.Ground == "law" {
-		st.DecisionGround = "DECISION_GROUND_ILLEGAL_CONTENT"
-		if d.LegalReference != nil {
-			st.IllegalContentLegalGround = *d.LegalReference
-		}
-		st.IllegalContentExplanation = d.Explanation
-	} else {
-		st.DecisionGround = "DECISION_GROUND_INCOMPATIBLE_CONTENT"
-		st.IncompatibleContentGround = fmt.Sprintf("Advertising policy %q, version %d (text SHA-256 %s)",
-			d.PolicyCode, d.PolicyVersion, d.PolicyTextSHA256)
-		st.IncompatibleContentExplanation = d.Explanation
-		st.IncompatibleContentIllegal = "No"
-	}
-	for _, c := range d.ContentType {
-		if t, ok := dsaContentTypeOf[c]; ok && !slices.Contains(st.ContentType, t) {
-			st.ContentType = append(st.ContentType, t)
-		}
-	}
-	if len(st.ContentType) == 0 {
-		st.ContentType = []string{"CONTENT_TYPE_OTHER"}
-	}
-	if slices.Contains(st.ContentType, "CONTENT_TYPE_OTHER") {
-		st.ContentTypeOther = "Advertisement"
-		if d.Action == ActionAdvertiserBan {
-			st.ContentTypeOther = "Advertiser account"
-		}
-	}
-	if len(d.TerritorialScope) == 0 {
-		st.TerritorialScope = slices.Clone(eeaCountries)
-	} else {
-		for _, c := range d.TerritorialScope {
-			if oneOf(c, eeaCountries) && !slices.Contains(st.TerritorialScope, c) {
-				st.TerritorialScope = append(st.TerritorialScope, c)
-			}
-		}
-		slices.Sort(st.TerritorialScope)
-		if len(st.TerritorialScope) == 0 {
-			return Statement{}, false
-		}
+	st.measureOf(d)
+	st.groundOf(d)
+	st.contentOf(d)
+	if !st.territoryOf(d) {
+		return Statement{}, false
 	}
 	return st, true
+}
+
+// measureOf states the decision's action: what became of the ad, or of
+// the account, and until when.
+func (s *Statement) measureOf(d Decision) {
+	var end string
+	if d.EndsAt != nil {
+		end = d.EndsAt.UTC().Format(dsaDate)
+	}
+	switch d.Action {
+	case ActionAdRemoval:
+		s.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_REMOVED"}
+		s.EndDateVisibilityRestriction = end
+	case ActionAdRestriction:
+		s.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_DEMOTED"}
+		if len(d.TerritorialScope) > 0 {
+			s.DecisionVisibility = []string{"DECISION_VISIBILITY_CONTENT_DISABLED"}
+		}
+		s.EndDateVisibilityRestriction = end
+	case ActionAdvertiserBan:
+		s.DecisionAccount = "DECISION_ACCOUNT_TERMINATED"
+		if end != "" {
+			s.DecisionAccount = "DECISION_ACCOUNT_SUSPENDED"
+			s.EndDateAccountRestriction = end
+		}
+	}
+}
+
+// groundOf states the decision's ground: the law it applies, or the
+// policy version it enforces.
+func (s *Statement) groundOf(d Decision) {
+	if d.Ground == GroundLaw {
+		s.DecisionGround = groundIllegal
+		if d.LegalReference != nil {
+			s.IllegalContentLegalGround = *d.LegalReference
+		}
+		s.IllegalContentExplanation = d.Explanation
+		return
+	}
+	s.DecisionGround = groundIncompatible
+	s.IncompatibleContentGround = fmt.Sprintf("Advertising policy %q, version %d (text SHA-256 %s)",
+		d.PolicyCode, d.PolicyVersion, d.PolicyTextSHA256)
+	s.IncompatibleContentExplanation = d.Explanation
+	s.IncompatibleContentIllegal = "No"
+}
+
+// contentOf states the decision's content types, each once; none is
+// CONTENT_TYPE_OTHER, which the database wants described.
+func (s *Statement) contentOf(d Decision) {
+	for _, c := range d.ContentType {
+		if t, ok := dsaContentTypeOf[ContentType(c)]; ok && !slices.Contains(s.ContentType, t) {
+			s.ContentType = append(s.ContentType, t)
+		}
+	}
+	if len(s.ContentType) == 0 {
+		s.ContentType = []string{"CONTENT_TYPE_OTHER"}
+	}
+	if slices.Contains(s.ContentType, "CONTENT_TYPE_OTHER") {
+		s.ContentTypeOther = "Advertisement"
+		if d.Action == ActionAdvertiserBan {
+			s.ContentTypeOther = "Advertiser account"
+		}
+	}
+}
+
+// territoryOf states where the decision applies within the EU/EEA: all of
+// it when the decision names no scope. It reports false when the scope
+// lies outside it entirely.
+func (s *Statement) territoryOf(d Decision) bool {
+	if len(d.TerritorialScope) == 0 {
+		s.TerritorialScope = slices.Clone(eeaCountries)
+		return true
+	}
+	for _, c := range d.TerritorialScope {
+		if slices.Contains(eeaCountries, c) && !slices.Contains(s.TerritorialScope, c) {
+			s.TerritorialScope = append(s.TerritorialScope, c)
+		}
+	}
+	slices.Sort(s.TerritorialScope)
+	return len(s.TerritorialScope) > 0
 }
 
 // Validate checks a statement against the Transparency Database's own
@@ -339,7 +365,7 @@ func (s Statement) checkContent(p *docket.Problems) {
 		p.Add("territorial_scope", "is required")
 	}
 	for i, c := range s.TerritorialScope {
-		if !oneOf(c, eeaCountries) {
+		if !slices.Contains(eeaCountries, c) {
 			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "must be an EU/EEA country code")
 		} else if slices.Index(s.TerritorialScope, c) != i {
 			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "repeats %s", c)

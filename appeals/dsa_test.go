@@ -25,11 +25,11 @@ func TestStatementEveryCombination(t *testing.T) {
 	t.Parallel()
 	decided := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
 	n := 0
-	for _, action := range []string{"advertiser_ban", "ad_removal", "ad_restriction"} {
-		for _, ground := range []string{"terms", "law"} {
-			for _, automated := range []string{"none", "partial", "full"} {
+	for _, action := range []appeals.Action{"advertiser_ban", "ad_removal", "ad_restriction"} {
+		for _, ground := range []appeals.Ground{"terms", "law"} {
+			for _, automated := range []appeals.AutomatedDecision{"none", "partial", "full"} {
 				for _, detected := range []bool{false, true} {
-					for _, source := range []string{"voluntary", "notice", "trusted_flagger", "authority"} {
+					for _, source := range []appeals.Source{"voluntary", "notice", "trusted_flagger", "authority"} {
 						for _, ends := range []*time.Time{nil, dsaPtr(decided.Add(30 * 24 * time.Hour))} {
 							for _, scope := range [][]string{nil, {"DE", "US", "FR"}} {
 								for _, ct := range [][]string{nil, {"image", "text"}, {"other", "video"}} {

@@ -27,7 +27,7 @@ func TestExportKeys(t *testing.T) {
 	_, _, err = f.store.CreateToken(ctx, admin, appeals.TokenInput{Name: "globex-owner", Role: docket.RoleAdvertiser, AdvertiserID: "globex"})
 	require.NoError(t, err)
 
-	record := func(advertiser, policy, action string) appeals.Decision {
+	record := func(advertiser, policy string, action appeals.Action) appeals.Decision {
 		in := decisionInput(action)
 		in.AdvertiserID, in.PolicyCode = advertiser, policy
 		d, err := f.store.RecordDecision(ctx, enforcer, in)

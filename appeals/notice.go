@@ -13,14 +13,11 @@ import (
 	"github.com/docket-dev/docket/audit"
 )
 
-// Channels a statement of reasons can reach an advertiser through.
-var noticeChannels = []string{"email", "in_app", "api", "post", "other"}
-
 // NoticeInput reports that the statement of reasons of a decision reached
 // its advertiser (DSA Art. 17(1): it must be provided "at the latest" when
 // the restriction is imposed; this records when it actually was).
 type NoticeInput struct {
-	Channel string `json:"channel" enumSet:"channel"`
+	Channel NoticeChannel `json:"channel" enumSet:"channel"`
 	// DeliveredAt is when the notice was delivered (RFC 3339); empty: now.
 	DeliveredAt string `json:"delivered_at" format:"date-time" doc:"When the notice was delivered; not in the future. Absent: now."`
 	// Reference is the sender's own id of the message, for tracing.
@@ -35,11 +32,11 @@ func (in NoticeInput) Validate() error {
 
 // Notice is the record of one delivery, as logged in notice.delivered.
 type Notice struct {
-	DecisionID   string    `json:"decision_id"`
-	AdvertiserID string    `json:"advertiser_id"`
-	Channel      string    `json:"channel"`
-	DeliveredAt  time.Time `json:"delivered_at"`
-	Reference    string    `json:"reference,omitempty"`
+	DecisionID   string        `json:"decision_id"`
+	AdvertiserID string        `json:"advertiser_id"`
+	Channel      NoticeChannel `json:"channel"`
+	DeliveredAt  time.Time     `json:"delivered_at"`
+	Reference    string        `json:"reference,omitempty"`
 	// NotifiedAt is the decision's notified_at after this delivery.
 	NotifiedAt time.Time `json:"notified_at"`
 	RecordedBy string    `json:"recorded_by"`
@@ -108,7 +105,7 @@ func (s *Store) RecordNotice(ctx context.Context, by docket.Actor, decisionID st
 		}
 		n := Notice{DecisionID: d.ID, AdvertiserID: d.AdvertiserID, Channel: in.Channel, DeliveredAt: at,
 			Reference: in.Reference, NotifiedAt: *d.NotifiedAt, RecordedBy: by.String(), RecordedAt: now}
-		if err := s.append(ctx, tx, audit.Entry{Type: "notice.delivered", Time: now, Actor: by.String(),
+		if err := s.append(ctx, tx, audit.Entry{Type: EntryNoticeDelivered, Time: now, Actor: by.String(),
 			Subject: audit.Subject{Kind: "decision", ID: d.ID}, Record: n,
 			Keys: AuditKeys(d.AdvertiserID, d.PolicyCode)}); err != nil {
 			return Decision{}, err

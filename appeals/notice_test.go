@@ -80,7 +80,7 @@ func TestRecordNotice(t *testing.T) {
 	require.Equal(t, "enforcer:mailer", e.Actor)
 	require.Equal(t, "decision", e.Subject.Kind)
 	require.Equal(t, d.ID, e.Subject.ID)
-	require.Equal(t, "email", e.Record.Channel)
+	require.Equal(t, appeals.ChannelEmail, e.Record.Channel)
 	require.Equal(t, "msg-1", e.Record.Reference)
 	require.True(t, e.Record.DeliveredAt.Equal(first))
 }

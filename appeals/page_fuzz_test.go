@@ -62,8 +62,8 @@ func FuzzFilters(f *testing.F) {
 	f.Fuzz(func(t *testing.T, adv, action, status, code, state, decision, cursor string, limit int) {
 		pr := PageRequest{Limit: limit, Cursor: cursor}
 		for _, err := range []error{
-			DecisionFilter{AdvertiserID: adv, Action: action, Status: status, PolicyCode: code, PageRequest: pr}.Validate(),
-			AppealFilter{State: state, AdvertiserID: adv, DecisionID: decision, PageRequest: pr}.Validate(),
+			DecisionFilter{AdvertiserID: adv, Action: Action(action), Status: DecisionStatus(status), PolicyCode: code, PageRequest: pr}.Validate(),
+			AppealFilter{State: AppealState(state), AdvertiserID: adv, DecisionID: decision, PageRequest: pr}.Validate(),
 		} {
 			if err != nil {
 				require.Equal(t, docket.Invalid, docket.ErrorCode(err), "%v", err)
@@ -83,7 +83,7 @@ func FuzzNoticeValidate(f *testing.F) {
 	f.Add("api", "0000-01-01T00:00:00-23:59", "x")
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, channel, at, ref string) {
-		got, err := NoticeInput{Channel: channel, DeliveredAt: at, Reference: ref}.validate(now)
+		got, err := NoticeInput{Channel: NoticeChannel(channel), DeliveredAt: at, Reference: ref}.validate(now)
 		if err != nil {
 			require.Equal(t, docket.Invalid, docket.ErrorCode(err))
 			return
@@ -93,6 +93,9 @@ func FuzzNoticeValidate(f *testing.F) {
 		require.Equal(t, got, got.Truncate(time.Microsecond))
 	})
 }
+
+// pick is the value of set at index i, wrapped.
+func pick[T any](set []T, i uint8) T { return set[int(i)%len(set)] }
 
 // FuzzStatementOf checks that every decision a valid input records maps
 // to a statement of reasons the Transparency Database accepts: an export
@@ -108,7 +111,6 @@ func FuzzStatementOf(f *testing.F) {
 	f.Add("a", "b", uint8(2), "p", false, "", " e ", "f\n", uint8(1), true, uint8(2), "US", "synthetic_media", "", "", 1<<30)
 	f.Fuzz(func(t *testing.T, adv, adID string, action uint8, code string, law bool, legalRef, explanation, facts string,
 		source uint8, detection bool, automated uint8, scope, content, endsAt, category string, version int) {
-		pick := func(set []string, i uint8) string { return set[int(i)%len(set)] }
 		split := func(s string) []string {
 			if s == "" {
 				return nil

@@ -114,7 +114,7 @@ func (s *Store) PutPolicy(ctx context.Context, by docket.Actor, code string, in 
 			VALUES (:code, :title, :text, :version, :text_sha256, :created_at, :created_by, :dsa_category)`, p); err != nil {
 			return PolicyRevision{}, fmt.Errorf("appeals: insert policy: %w", err)
 		}
-		if err := s.append(ctx, tx, audit.Entry{Type: "policy.revised", Time: now, Actor: by.String(),
+		if err := s.append(ctx, tx, audit.Entry{Type: EntryPolicyRevised, Time: now, Actor: by.String(),
 			Subject: audit.Subject{Kind: "policy", ID: code}, Record: p, Keys: AuditKeys("", code)}); err != nil {
 			return PolicyRevision{}, err
 		}

@@ -85,7 +85,7 @@ func nextQuery(senior bool) string {
 func queued(senior bool) string {
 	// Pending appeals, and claims whose lease lapsed; escalated ones for
 	// senior reviewers only.
-	states := []string{AppealPending, AppealInReview}
+	states := []AppealState{AppealPending, AppealInReview}
 	if senior {
 		states = append(states, AppealEscalated)
 	}
@@ -387,7 +387,7 @@ func claimChanges(reqs []claimReq, out []*appealRow, now, lease time.Time) (entr
 		who := by.String()
 		a.AssignedTo, a.ClaimedAt, a.LeaseUntil = &who, &now, &lease
 		entries = append(entries, appealEntry(EntryAppealClaimed, by, now, *a, nil))
-		ids, states, whos, seen = append(ids, a.ID), append(states, a.State), append(whos, who), append(seen, row.Seen)
+		ids, states, whos, seen = append(ids, a.ID), append(states, string(a.State)), append(whos, who), append(seen, row.Seen)
 	}
 	return entries, ids, states, whos, seen
 }
@@ -500,7 +500,7 @@ func (s *Store) resolveIn(ctx context.Context, w on, now time.Time, reqs []resol
 		who, result, rationale := r.by.String(), r.in.Outcome, r.in.Rationale
 		a.State, a.Outcome, a.Rationale, a.ResolvedBy, a.ResolvedAt = result, &result, &rationale, &who, &now
 		entries = append(entries, appealEntry(EntryAppealResolved, r.by, now, *a, nil))
-		upd, outcomes = append(upd, a.ID), append(outcomes, result)
+		upd, outcomes = append(upd, a.ID), append(outcomes, string(result))
 		rationales, whos, seen = append(rationales, rationale), append(whos, who), append(seen, row.Seen)
 		out[i].Val = *a
 		out[i].Val.derive(now)

@@ -74,17 +74,15 @@ type AppealsReport struct {
 	Policies []PolicyFigures `json:"policies"`
 }
 
-var reportStates = []string{"pending", "in_review", "escalated", "upheld", "reversed", "withdrawn"}
-
 func newFigures() Figures {
 	f := Figures{ByAction: map[string]int64{}, ByAutomation: map[string]int64{}, Outcomes: map[string]int64{}}
-	for _, a := range actions {
+	for _, a := range wire(actions) {
 		f.ByAction[a] = 0
 	}
-	for _, a := range automatedDecisions {
+	for _, a := range wire(automatedDecisions) {
 		f.ByAutomation[a] = 0
 	}
-	for _, s := range reportStates {
+	for _, s := range wire(appealStates) {
 		f.Outcomes[s] = 0
 	}
 	return f
@@ -201,8 +199,12 @@ func (s *Store) reportDecisions(ctx context.Context, sc *reportScopes, from, to 
 	for _, r := range drows {
 		f := sc.of(r.Policy)
 		f.Decisions, f.AutomatedDetection, f.Notified, f.MedianNoticeSeconds = r.N, r.Detected, r.Notified, r.MedianNotice
-		f.ByAction[ActionAdvertiserBan], f.ByAction[ActionAdRemoval], f.ByAction[ActionAdRestriction] = r.Ban, r.Removal, r.Restriction
-		f.ByAutomation["none"], f.ByAutomation["partial"], f.ByAutomation["full"] = r.AutoNone, r.AutoPartial, r.AutoFull
+		f.ByAction[string(ActionAdvertiserBan)] = r.Ban
+		f.ByAction[string(ActionAdRemoval)] = r.Removal
+		f.ByAction[string(ActionAdRestriction)] = r.Restriction
+		f.ByAutomation[string(AutomatedNone)] = r.AutoNone
+		f.ByAutomation[string(AutomatedPartial)] = r.AutoPartial
+		f.ByAutomation[string(AutomatedFull)] = r.AutoFull
 	}
 
 	return nil
@@ -249,8 +251,12 @@ func (s *Store) reportAppeals(ctx context.Context, sc *reportScopes, from, to, n
 	for _, r := range arows {
 		f := sc.of(r.Policy)
 		f.AppealsFiled, f.Overdue, f.ResolvedLate = r.N, r.Overdue, r.Late
-		f.Outcomes["pending"], f.Outcomes["in_review"], f.Outcomes["escalated"] = r.Pending, r.InReview, r.Escalated
-		f.Outcomes["upheld"], f.Outcomes["reversed"], f.Outcomes["withdrawn"] = r.Upheld, r.Reversed, r.Withdrawn
+		f.Outcomes[string(AppealPending)] = r.Pending
+		f.Outcomes[string(AppealInReview)] = r.InReview
+		f.Outcomes[string(AppealEscalated)] = r.Escalated
+		f.Outcomes[string(AppealUpheld)] = r.Upheld
+		f.Outcomes[string(AppealReversed)] = r.Reversed
+		f.Outcomes[string(AppealWithdrawn)] = r.Withdrawn
 		f.Open = r.Pending + r.InReview + r.Escalated
 		f.MedianResolveSeconds, f.P90ResolveSeconds = r.MedianResolve, r.P90Resolve
 		if decided := r.Upheld + r.Reversed; decided > 0 {
@@ -280,20 +286,20 @@ func reportColumns() []struct {
 		get  func(f *Figures) string
 	}{
 		{"decisions", func(f *Figures) string { return n(f.Decisions) }},
-		{"advertiser_ban", func(f *Figures) string { return n(f.ByAction[ActionAdvertiserBan]) }},
-		{"ad_removal", func(f *Figures) string { return n(f.ByAction[ActionAdRemoval]) }},
-		{"ad_restriction", func(f *Figures) string { return n(f.ByAction[ActionAdRestriction]) }},
-		{"automated_decision_none", func(f *Figures) string { return n(f.ByAutomation["none"]) }},
-		{"automated_decision_partial", func(f *Figures) string { return n(f.ByAutomation["partial"]) }},
-		{"automated_decision_full", func(f *Figures) string { return n(f.ByAutomation["full"]) }},
+		{"advertiser_ban", func(f *Figures) string { return n(f.ByAction[string(ActionAdvertiserBan)]) }},
+		{"ad_removal", func(f *Figures) string { return n(f.ByAction[string(ActionAdRemoval)]) }},
+		{"ad_restriction", func(f *Figures) string { return n(f.ByAction[string(ActionAdRestriction)]) }},
+		{"automated_decision_none", func(f *Figures) string { return n(f.ByAutomation[string(AutomatedNone)]) }},
+		{"automated_decision_partial", func(f *Figures) string { return n(f.ByAutomation[string(AutomatedPartial)]) }},
+		{"automated_decision_full", func(f *Figures) string { return n(f.ByAutomation[string(AutomatedFull)]) }},
 		{"automated_detection", func(f *Figures) string { return n(f.AutomatedDetection) }},
 		{"notified", func(f *Figures) string { return n(f.Notified) }},
 		{"median_time_to_notice_seconds", func(f *Figures) string { return opt(f.MedianNoticeSeconds, num) }},
 		{"appeals_filed", func(f *Figures) string { return n(f.AppealsFiled) }},
 		{"appeals_open", func(f *Figures) string { return n(f.Open) }},
-		{"upheld", func(f *Figures) string { return n(f.Outcomes["upheld"]) }},
-		{"reversed", func(f *Figures) string { return n(f.Outcomes["reversed"]) }},
-		{"withdrawn", func(f *Figures) string { return n(f.Outcomes["withdrawn"]) }},
+		{"upheld", func(f *Figures) string { return n(f.Outcomes[string(AppealUpheld)]) }},
+		{"reversed", func(f *Figures) string { return n(f.Outcomes[string(AppealReversed)]) }},
+		{"withdrawn", func(f *Figures) string { return n(f.Outcomes[string(AppealWithdrawn)]) }},
 		{"reversal_rate", func(f *Figures) string { return opt(f.ReversalRate, num) }},
 		{"median_time_to_resolve_seconds", func(f *Figures) string { return opt(f.MedianResolveSeconds, num) }},
 		{"p90_time_to_resolve_seconds", func(f *Figures) string { return opt(f.P90ResolveSeconds, num) }},

@@ -31,7 +31,7 @@ func TestAppealsReport(t *testing.T) {
 		require.NoError(t, err)
 	}
 	enforcer := docket.Actor{Role: docket.RoleEnforcer, Name: "pipeline"}
-	decide := func(at time.Duration, policy, action, automated string, detected bool) string {
+	decide := func(at time.Duration, policy string, action appeals.Action, automated appeals.AutomatedDecision, detected bool) string {
 		now = t0.Add(at)
 		in := appeals.DecisionInput{AdvertiserID: "acme", Action: action, PolicyCode: policy, Ground: "terms",
 			Explanation: "e", Facts: "f", Source: "voluntary", AutomatedDetection: &detected, AutomatedDecision: automated}

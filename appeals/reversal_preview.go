@@ -3,7 +3,6 @@ package appeals
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/lib/pq"
 
@@ -52,20 +51,7 @@ func (s *Store) CountReversible(ctx context.Context, by docket.Actor, code strin
 	if err := p.Err(); err != nil {
 		return ReversalPreview{}, err
 	}
-	if _, err := currentPolicy(ctx, s.db, code); err != nil {
-		return ReversalPreview{}, err
-	}
-	var known []int
-	if err := s.db.SelectContext(ctx, &known, `SELECT version FROM policies WHERE code = $1 AND version = ANY($2)`,
-		code, pq.Array(versions)); err != nil {
-		return ReversalPreview{}, fmt.Errorf("appeals: read policy versions: %w", err)
-	}
-	for i, v := range versions {
-		if !slices.Contains(known, v) {
-			p.Add(fmt.Sprintf("versions[%d]", i), "policy %s has no version %d", code, v)
-		}
-	}
-	if err := p.Err(); err != nil {
+	if err := checkVersions(ctx, s.db, code, versions); err != nil {
 		return ReversalPreview{}, err
 	}
 	prev := ReversalPreview{PolicyCode: code, ByVersion: map[int]int64{}}

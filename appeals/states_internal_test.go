@@ -17,14 +17,14 @@ import (
 func TestStateListsMatchTheIndexes(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
-	want := map[string][]string{"appeals_one_open": openStates, "appeals_queue": openStates, "appeals_leases": leasedStates}
+	want := map[string][]AppealState{"appeals_one_open": openStates, "appeals_queue": openStates, "appeals_leases": leasedStates}
 	quoted := regexp.MustCompile(`'([a-z_]+)'::text`)
 	for index, states := range want {
 		var def string
 		require.NoError(t, db.Get(&def, `SELECT indexdef FROM pg_indexes WHERE tablename = 'appeals' AND indexname = $1`, index))
-		var got []string
+		var got []AppealState
 		for _, m := range quoted.FindAllStringSubmatch(def, -1) {
-			got = append(got, m[1])
+			got = append(got, AppealState(m[1]))
 		}
 		require.Equal(t, states, got, "%s: %s", index, def)
 	}
@@ -33,11 +33,11 @@ func TestStateListsMatchTheIndexes(t *testing.T) {
 	var checks []string
 	require.NoError(t, db.Select(&checks, `SELECT pg_get_constraintdef(oid) FROM pg_constraint
 		WHERE conrelid = 'appeals'::regclass AND pg_get_constraintdef(oid) LIKE '%state = ANY%' ORDER BY conname`))
-	var lists [][]string
+	var lists [][]AppealState
 	for _, c := range checks {
-		var l []string
+		var l []AppealState
 		for _, m := range quoted.FindAllStringSubmatch(c, -1) {
-			l = append(l, m[1])
+			l = append(l, AppealState(m[1]))
 		}
 		lists = append(lists, l)
 	}

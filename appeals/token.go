@@ -88,7 +88,7 @@ func (s *Store) CreateToken(ctx context.Context, by docket.Actor, in TokenInput)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, t.Name, t.Role, t.AdvertiserID, hashSecret(secret), t.CreatedAt, t.CreatedBy); err != nil {
 			return Token{}, fmt.Errorf("appeals: insert token: %w", err)
 		}
-		err := s.append(ctx, tx, audit.Entry{Type: "token.created", Time: now, Actor: by.String(),
+		err := s.append(ctx, tx, audit.Entry{Type: EntryTokenCreated, Time: now, Actor: by.String(),
 			Subject: audit.Subject{Kind: "token", ID: t.ID}, Record: t, Keys: AuditKeys(strOrEmpty(t.AdvertiserID), "")})
 		return t, err
 	})
@@ -141,7 +141,7 @@ func (s *Store) RevokeTokens(ctx context.Context, by docket.Actor, name string, 
 			return 0, docket.Errorf(docket.NotFound, "no live token named %q", name)
 		}
 		for _, t := range revoked {
-			if err := s.append(ctx, tx, audit.Entry{Type: "token.revoked", Time: now, Actor: by.String(),
+			if err := s.append(ctx, tx, audit.Entry{Type: EntryTokenRevoked, Time: now, Actor: by.String(),
 				Subject: audit.Subject{Kind: "token", ID: t.ID}, Record: t,
 				Keys: AuditKeys(strOrEmpty(t.AdvertiserID), "")}); err != nil {
 				return 0, err

@@ -60,6 +60,15 @@ type (
 	ReversalReport = appeals.ReversalReport
 	AppealsReport  = appeals.AppealsReport
 	FieldError     = docket.FieldError
+
+	Action            = appeals.Action
+	Ground            = appeals.Ground
+	Source            = appeals.Source
+	AutomatedDecision = appeals.AutomatedDecision
+	ContentType       = appeals.ContentType
+	DecisionStatus    = appeals.DecisionStatus
+	AppealState       = appeals.AppealState
+	NoticeChannel     = appeals.NoticeChannel
 )
 
 // Page is one page of a list; NextCursor, when set, fetches the next.
@@ -249,26 +258,26 @@ func encode(body any) ([]byte, error) { return json.Marshal(body) }
 // A conversion between them compiles only while the fields match, so a
 // field added to the API's type breaks the build here until it is added.
 type decisionWire struct {
-	AdvertiserID       string   `json:"advertiser_id,omitempty"`
-	AdID               string   `json:"ad_id,omitempty"`
-	Action             string   `json:"action,omitempty"`
-	PolicyCode         string   `json:"policy_code,omitempty"`
-	Ground             string   `json:"ground,omitempty"`
-	LegalReference     string   `json:"legal_reference,omitempty"`
-	Explanation        string   `json:"explanation,omitempty"`
-	Facts              string   `json:"facts,omitempty"`
-	Source             string   `json:"source,omitempty"`
-	AutomatedDetection *bool    `json:"automated_detection,omitempty"`
-	AutomatedDecision  string   `json:"automated_decision,omitempty"`
-	TerritorialScope   []string `json:"territorial_scope,omitempty"`
-	EndsAt             string   `json:"ends_at,omitempty"`
-	ContentType        []string `json:"content_type,omitempty"`
+	AdvertiserID       string                    `json:"advertiser_id,omitempty"`
+	AdID               string                    `json:"ad_id,omitempty"`
+	Action             appeals.Action            `json:"action,omitempty"`
+	PolicyCode         string                    `json:"policy_code,omitempty"`
+	Ground             appeals.Ground            `json:"ground,omitempty"`
+	LegalReference     string                    `json:"legal_reference,omitempty"`
+	Explanation        string                    `json:"explanation,omitempty"`
+	Facts              string                    `json:"facts,omitempty"`
+	Source             appeals.Source            `json:"source,omitempty"`
+	AutomatedDetection *bool                     `json:"automated_detection,omitempty"`
+	AutomatedDecision  appeals.AutomatedDecision `json:"automated_decision,omitempty"`
+	TerritorialScope   []string                  `json:"territorial_scope,omitempty"`
+	EndsAt             string                    `json:"ends_at,omitempty"`
+	ContentType        []string                  `json:"content_type,omitempty"`
 }
 
 type noticeWire struct {
-	Channel     string `json:"channel,omitempty"`
-	DeliveredAt string `json:"delivered_at,omitempty"`
-	Reference   string `json:"reference,omitempty"`
+	Channel     appeals.NoticeChannel `json:"channel,omitempty"`
+	DeliveredAt string                `json:"delivered_at,omitempty"`
+	Reference   string                `json:"reference,omitempty"`
 }
 
 type appealWire struct {

@@ -31,8 +31,8 @@ func flash(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }
 
 // Enumerations offered by the list's filters, as the API names them.
 var (
-	decisionStatuses = []string{appeals.StatusInEffect, appeals.StatusReversed, appeals.StatusExpired}
-	decisionActions  = []string{appeals.ActionAdvertiserBan, appeals.ActionAdRemoval, appeals.ActionAdRestriction}
+	decisionStatuses = enumValues("decision_status")
+	decisionActions  = enumValues("action")
 )
 
 type decisionsView struct {
@@ -49,8 +49,8 @@ type decisionsView struct {
 // own, by the store's rule), filtered by status, action and policy.
 func (c *Console) decisions(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
 	q := r.URL.Query()
-	f := appeals.DecisionFilter{Status: q.Get("status"), Action: q.Get("action"), PolicyCode: q.Get("policy"),
-		PageRequest: appeals.PageRequest{Limit: 100, Cursor: q.Get("cursor")}}
+	f := appeals.DecisionFilter{Status: appeals.DecisionStatus(q.Get("status")), Action: appeals.Action(q.Get("action")),
+		PolicyCode: q.Get("policy"), PageRequest: appeals.PageRequest{Limit: 100, Cursor: q.Get("cursor")}}
 	page, err := c.store.ListDecisions(r.Context(), s.Actor, f)
 	if err != nil {
 		return err
@@ -59,11 +59,11 @@ func (c *Console) decisions(w http.ResponseWriter, r *http.Request, s *appeals.S
 	if err != nil {
 		return err
 	}
-	v := decisionsView{Items: page.Items, Status: f.Status, Action: f.Action, Policy: f.PolicyCode,
+	v := decisionsView{Items: page.Items, Status: string(f.Status), Action: string(f.Action), Policy: f.PolicyCode,
 		Statuses: decisionStatuses, Actions: decisionActions, Policies: pols.Items}
 	if page.NextCursor != "" {
 		next := url.Values{"cursor": {page.NextCursor}}
-		for k, val := range map[string]string{"status": f.Status, "action": f.Action, "policy": f.PolicyCode} {
+		for k, val := range map[string]string{"status": v.Status, "action": v.Action, "policy": f.PolicyCode} {
 			if val != "" {
 				next.Set(k, val)
 			}

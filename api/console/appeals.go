@@ -9,8 +9,7 @@ import (
 )
 
 // appealStates are the list's state filter's choices, as the API names them.
-var appealStates = []string{appeals.AppealPending, appeals.AppealInReview, appeals.AppealEscalated,
-	appeals.AppealUpheld, appeals.AppealReversed, appeals.AppealWithdrawn}
+var appealStates = enumValues("appeal_state")
 
 type appealsView struct {
 	Items          []appeals.Appeal
@@ -24,7 +23,7 @@ type appealsView struct {
 // advertiser's own, every one for staff; by state, overdue only.
 func (c *Console) appealsList(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
 	q := r.URL.Query()
-	f := appeals.AppealFilter{State: q.Get("state"), PageRequest: appeals.PageRequest{Limit: 100, Cursor: q.Get("cursor")}}
+	f := appeals.AppealFilter{State: appeals.AppealState(q.Get("state")), PageRequest: appeals.PageRequest{Limit: 100, Cursor: q.Get("cursor")}}
 	switch q.Get("overdue") {
 	case "", "false":
 	case "true":
@@ -36,12 +35,12 @@ func (c *Console) appealsList(w http.ResponseWriter, r *http.Request, s *appeals
 	if err != nil {
 		return err
 	}
-	v := appealsView{Items: page.Items, State: f.State, Overdue: f.Overdue, States: appealStates,
+	v := appealsView{Items: page.Items, State: string(f.State), Overdue: f.Overdue, States: appealStates,
 		Staff: s.Actor.Role != docket.RoleAdvertiser}
 	if page.NextCursor != "" {
 		next := url.Values{"cursor": {page.NextCursor}}
 		if f.State != "" {
-			next.Set("state", f.State)
+			next.Set("state", v.State)
 		}
 		if f.Overdue {
 			next.Set("overdue", "true")

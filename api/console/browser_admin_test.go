@@ -164,7 +164,7 @@ func (e *env) seedFigures() {
 	no := false
 	for i, c := range []struct {
 		by       docket.Actor
-		outcome  string
+		outcome  appeals.AppealState
 		policy   string
 		appealed bool
 	}{{acme, "upheld", "health", true}, {globex, "reversed", "crypto", true}, {globex, "", "health", false}} {

@@ -18,10 +18,10 @@ var deciders = docket.Recorders
 
 // Enumerations the decision form offers, as the API names them.
 var (
-	decisionSources      = []string{"voluntary", "notice", "trusted_flagger", "authority"}
-	automatedDecisions   = []string{"none", "partial", "full"}
-	decisionContentTypes = []string{"text", "image", "video", "audio", "app", "product", "synthetic_media", "other"}
-	noticeChannels       = []string{"email", "in_app", "api", "post", "other"}
+	decisionSources      = enumValues("source")
+	automatedDecisions   = enumValues("automated_decision")
+	decisionContentTypes = enumValues("content_type")
+	noticeChannels       = enumValues("channel")
 )
 
 // decisionForm is the decision form as last submitted; the store checks
@@ -45,8 +45,9 @@ type decisionNewView struct {
 
 // decisionNew is the form that records a decision by hand.
 func (c *Console) decisionNew(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
-	return c.renderDecisionNew(w, r, s, http.StatusOK, "", decisionForm{Ground: "terms", Source: "voluntary",
-		AutomatedDetection: "no", AutomatedDecision: "none", Key: nonce()})
+	return c.renderDecisionNew(w, r, s, http.StatusOK, "", decisionForm{Ground: string(appeals.GroundTerms),
+		Source: string(appeals.SourceVoluntary), AutomatedDetection: "no", AutomatedDecision: string(appeals.AutomatedNone),
+		Key: nonce()})
 }
 
 func (c *Console) renderDecisionNew(w http.ResponseWriter, r *http.Request, s *appeals.Session, status int, errMsg string, form decisionForm) error {
@@ -63,60 +64,16 @@ func (c *Console) renderDecisionNew(w http.ResponseWriter, r *http.Request, s *a
 // recordDecision records the decision through the store's RecordDecision,
 // the API's POST /v1/decisions, and shows it.
 func (c *Console) recordDecision(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
-	f := r.PostForm
-	form := decisionForm{AdvertiserID: strings.TrimSpace(f.Get("advertiser_id")), AdID: strings.TrimSpace(f.Get("ad_id")),
-		Action: f.Get("action"), PolicyCode: f.Get("policy_code"), Ground: f.Get("ground"),
-		LegalReference: strings.TrimSpace(f.Get("legal_reference")),
-		Explanation:    strings.ReplaceAll(f.Get("explanation"), "\r\n", "\n"), Facts: strings.ReplaceAll(f.Get("facts"), "\r\n", "\n"),
-		Source: f.Get("source"), AutomatedDetection: f.Get("automated_detection"), AutomatedDecision: f.Get("automated_decision"),
-		TerritorialScope: f.Get("territorial_scope"), EndsAt: strings.TrimSpace(f.Get("ends_at")), ContentType: map[string]bool{},
-		Key: f.Get("form_key")}
-	in := appeals.DecisionInput{AdvertiserID: form.AdvertiserID, AdID: form.AdID, Action: form.Action, PolicyCode: form.PolicyCode,
-		Ground: form.Ground, LegalReference: form.LegalReference, Explanation: form.Explanation, Facts: form.Facts,
-		Source: form.Source, AutomatedDecision: form.AutomatedDecision}
-	switch form.AutomatedDetection {
-	case "yes", "no":
-		yes := form.AutomatedDetection == "yes"
-		in.AutomatedDetection = &yes
-	}
-	for _, c := range strings.FieldsFunc(form.TerritorialScope, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-		in.TerritorialScope = append(in.TerritorialScope, strings.ToUpper(c))
-	}
-	for _, ct := range f["content_type"] {
-		form.ContentType[ct] = true
-		in.ContentType = append(in.ContentType, ct)
-	}
-	if form.EndsAt != "" {
-		// A datetime-local field says 2026-12-31T23:59, read as UTC; an
-		// RFC 3339 time passes as typed.
-		if t, err := time.Parse("2006-01-02T15:04", form.EndsAt); err == nil {
-			in.EndsAt = t.UTC().Format(time.RFC3339)
-		} else {
-			in.EndsAt = form.EndsAt
-		}
-	}
+	form := decisionFormOf(r.PostForm)
 	var opts []appeals.WriteOption
 	if form.Key != "" {
-		if len(form.Key) > 64 {
-			return docket.Errorf(docket.Invalid, "the form's key is malformed")
+		opt, err := formOnce(s, r.PostForm, form.Key)
+		if err != nil {
+			return err
 		}
-		// The same form sent again replays the first reply: the
-		// redirect to the decision it recorded (as an Idempotency-Key
-		// does in the API, and in the same table).
-		fields := url.Values{}
-		for k, v := range f {
-			if k != "csrf" && k != "form_key" {
-				fields[k] = v
-			}
-		}
-		h := sha256.Sum256([]byte("POST /ui/decisions\n" + fields.Encode()))
-		opts = append(opts, appeals.Idempotent(&appeals.Idempotency{Actor: s.Actor.String(), Tenant: s.Actor.AdvertiserID,
-			Key: "console-form:" + form.Key, RequestHash: h[:],
-			Reply: func(result any) (int, map[string]string, []byte, error) {
-				return http.StatusSeeOther, map[string]string{"Location": decidedAt(result.(appeals.Decision))}, nil, nil
-			}}))
+		opts = append(opts, opt)
 	}
-	d, err := c.store.RecordDecision(r.Context(), s.Actor, in, opts...)
+	d, err := c.store.RecordDecision(r.Context(), s.Actor, form.input(r.PostForm["content_type"]), opts...)
 	var replay *appeals.Replay
 	if errors.As(err, &replay) && replay.Headers["Location"] != "" {
 		http.Redirect(w, r, replay.Headers["Location"], http.StatusSeeOther)
@@ -136,6 +93,71 @@ func (c *Console) recordDecision(w http.ResponseWriter, r *http.Request, s *appe
 	return nil
 }
 
+// decisionFormOf reads the decision form as submitted, to show again on a
+// refusal.
+func decisionFormOf(f url.Values) decisionForm {
+	form := decisionForm{AdvertiserID: strings.TrimSpace(f.Get("advertiser_id")), AdID: strings.TrimSpace(f.Get("ad_id")),
+		Action: f.Get("action"), PolicyCode: f.Get("policy_code"), Ground: f.Get("ground"),
+		LegalReference: strings.TrimSpace(f.Get("legal_reference")),
+		Explanation:    strings.ReplaceAll(f.Get("explanation"), "\r\n", "\n"), Facts: strings.ReplaceAll(f.Get("facts"), "\r\n", "\n"),
+		Source: f.Get("source"), AutomatedDetection: f.Get("automated_detection"), AutomatedDecision: f.Get("automated_decision"),
+		TerritorialScope: f.Get("territorial_scope"), EndsAt: strings.TrimSpace(f.Get("ends_at")), ContentType: map[string]bool{},
+		Key: f.Get("form_key")}
+	for _, ct := range f["content_type"] {
+		form.ContentType[ct] = true
+	}
+	return form
+}
+
+// input is the form as the store takes it, with contentTypes as checked
+// (in the order sent, which the form's set does not keep). A value the
+// contract does not know passes through, for the store to name.
+func (form decisionForm) input(contentTypes []string) appeals.DecisionInput {
+	in := appeals.DecisionInput{AdvertiserID: form.AdvertiserID, AdID: form.AdID, Action: appeals.Action(form.Action),
+		PolicyCode: form.PolicyCode, Ground: appeals.Ground(form.Ground), LegalReference: form.LegalReference,
+		Explanation: form.Explanation, Facts: form.Facts, Source: appeals.Source(form.Source),
+		AutomatedDecision: appeals.AutomatedDecision(form.AutomatedDecision), ContentType: contentTypes}
+	switch form.AutomatedDetection {
+	case "yes", "no":
+		yes := form.AutomatedDetection == "yes"
+		in.AutomatedDetection = &yes
+	}
+	for _, c := range strings.FieldsFunc(form.TerritorialScope, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		in.TerritorialScope = append(in.TerritorialScope, strings.ToUpper(c))
+	}
+	if form.EndsAt != "" {
+		// A datetime-local field says 2026-12-31T23:59, read as UTC; an
+		// RFC 3339 time passes as typed.
+		if t, err := time.Parse("2006-01-02T15:04", form.EndsAt); err == nil {
+			in.EndsAt = t.UTC().Format(time.RFC3339)
+		} else {
+			in.EndsAt = form.EndsAt
+		}
+	}
+	return in
+}
+
+// formOnce makes the form's sending once under its key: the same form
+// sent again replays the first reply, the redirect to the decision it
+// recorded (as an Idempotency-Key does in the API, and in the same table).
+func formOnce(s *appeals.Session, f url.Values, key string) (appeals.WriteOption, error) {
+	if len(key) > 64 {
+		return nil, docket.Errorf(docket.Invalid, "the form's key is malformed")
+	}
+	fields := url.Values{}
+	for k, v := range f {
+		if k != "csrf" && k != "form_key" {
+			fields[k] = v
+		}
+	}
+	h := sha256.Sum256([]byte("POST /ui/decisions\n" + fields.Encode()))
+	return appeals.Idempotent(&appeals.Idempotency{Actor: s.Actor.String(), Tenant: s.Actor.AdvertiserID,
+		Key: "console-form:" + key, RequestHash: h[:],
+		Reply: func(result any) (int, map[string]string, []byte, error) {
+			return http.StatusSeeOther, map[string]string{"Location": decidedAt(result.(appeals.Decision))}, nil, nil
+		}}), nil
+}
+
 // decidedAt is where the decision form sends the browser once recorded.
 func decidedAt(d appeals.Decision) string {
 	return "/ui/decisions/" + url.PathEscape(d.ID) + "?done=decided"
@@ -146,7 +168,7 @@ func decidedAt(d appeals.Decision) string {
 // delivered now.
 func (c *Console) recordNotice(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
 	id := r.PathValue("id")
-	_, err := c.store.RecordNotice(r.Context(), s.Actor, id, appeals.NoticeInput{Channel: r.PostForm.Get("channel"),
+	_, err := c.store.RecordNotice(r.Context(), s.Actor, id, appeals.NoticeInput{Channel: appeals.NoticeChannel(r.PostForm.Get("channel")),
 		Reference: strings.TrimSpace(r.PostForm.Get("reference"))})
 	if err != nil {
 		return err

@@ -45,7 +45,7 @@ func TestEnforcerRecordsDecisionsAndNotices(t *testing.T) {
 	d, err := e.store.Decision(ctx, admin, m[1])
 	require.NoError(t, err)
 	require.Equal(t, "acme", d.AdvertiserID)
-	require.Equal(t, "ad_restriction", d.Action)
+	require.Equal(t, appeals.ActionAdRestriction, d.Action)
 	require.Equal(t, 2, d.PolicyVersion, "the policy's current version")
 	require.Equal(t, "The ad promises returns.\nThe policy forbids it.", d.Explanation)
 	require.Equal(t, []string{"DE", "FR"}, []string(d.TerritorialScope))

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -20,6 +21,16 @@ type view struct {
 	// Flash says what the last action did; Error what went wrong.
 	Flash, Error string
 	Data         any
+}
+
+// enumValues is the contract's set name (appeals.EnumSet), the choices a
+// form or a filter offers.
+func enumValues(name string) []string {
+	vals, ok := appeals.EnumSet(name)
+	if !ok {
+		panic("console: no enumeration " + name)
+	}
+	return vals
 }
 
 // pageNames are the templates under templates/, each rendered inside
@@ -96,8 +107,14 @@ func iso(v any) string {
 }
 
 // label turns an enumeration value into words: ad_removal -> "Ad removal".
-func label(s string) string {
-	s = strings.ReplaceAll(s, "_", " ")
+// It takes any of appeals' enumeration types, or a pointer to one (an
+// appeal's outcome; nil is ""), as templates pass fields as they are.
+func label(v any) string {
+	rv := reflect.Indirect(reflect.ValueOf(v))
+	if rv.Kind() != reflect.String {
+		return ""
+	}
+	s := strings.ReplaceAll(rv.String(), "_", " ")
 	if s == "" {
 		return s
 	}

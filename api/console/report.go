@@ -230,6 +230,17 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, s *appeals.Sess
 		h.Del("Content-Disposition")
 		return err
 	}
+	err = c.writeExport(r, s, file, p, out, attach)
+	if err == nil {
+		err = out.Flush()
+	}
+	return fail(err)
+}
+
+// writeExport writes the export file for the period to out, calling
+// attach with its content type before its first byte.
+func (c *Console) writeExport(r *http.Request, s *appeals.Session, file string, p appeals.Period, out io.Writer,
+	attach func(ctype string)) error {
 	switch file {
 	case "audit.jsonl", "audit.csv":
 		format := audit.JSONL
@@ -240,35 +251,30 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, s *appeals.Sess
 		f := audit.ExportFilter{From: p.From, To: p.To}
 		attach(ctype)
 		enc := audit.NewWriter(out, format)
-		err = audit.Export(r.Context(), c.store.DB(), f, -1, enc.Columns(), enc.Write)
-		if err == nil {
-			err = enc.Flush()
+		if err := audit.Export(r.Context(), c.store.DB(), f, -1, enc.Columns(), enc.Write); err != nil {
+			return err
 		}
+		return enc.Flush()
 	case "dsa.jsonl":
 		attach("application/x-ndjson")
 		enc := json.NewEncoder(out)
-		_, err = c.store.ExportDSA(r.Context(), s.Actor, p.From, p.To, func(st *appeals.Statement) error { return enc.Encode(st) })
+		_, err := c.store.ExportDSA(r.Context(), s.Actor, p.From, p.To, func(st *appeals.Statement) error { return enc.Encode(st) })
+		return err
 	case "report.json", "report.csv":
-		rep, rerr := c.store.AppealsReport(r.Context(), s.Actor, p)
-		if rerr != nil {
-			return rerr
+		rep, err := c.store.AppealsReport(r.Context(), s.Actor, p)
+		if err != nil {
+			return err
 		}
 		if file == "report.csv" {
 			attach("text/csv; charset=utf-8")
-			err = rep.WriteCSV(out)
-		} else {
-			attach("application/json")
-			err = json.NewEncoder(out).Encode(rep)
+			return rep.WriteCSV(out)
 		}
+		attach("application/json")
+		return json.NewEncoder(out).Encode(rep)
 	case "bundle.json":
-		err = c.bundle(r, out, attach)
-	default:
-		return docket.Errorf(docket.NotFound, "there is no export %q", file)
+		return c.bundle(r, out, attach)
 	}
-	if err == nil {
-		err = out.Flush()
-	}
-	return fail(err)
+	return docket.Errorf(docket.NotFound, "there is no export %q", file)
 }
 
 // bundleEntry is one leaf of the bundle.

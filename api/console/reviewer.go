@@ -28,7 +28,7 @@ func (c *Console) queue(w http.ResponseWriter, r *http.Request, s *appeals.Sessi
 	}
 	v := queueView{Waiting: depth.Pending, Escalated: depth.Escalated, Overdue: depth.Overdue,
 		Senior: s.Actor.Role == docket.RoleSeniorReviewer, Now: now}
-	for _, state := range []string{appeals.AppealInReview, appeals.AppealEscalated} {
+	for _, state := range []appeals.AppealState{appeals.AppealInReview, appeals.AppealEscalated} {
 		mine, err := c.store.ListAppeals(ctx, s.Actor, appeals.AppealFilter{State: state, AssignedTo: s.Actor.String(),
 			PageRequest: appeals.PageRequest{Limit: appeals.MaxLimit}})
 		if err != nil {
@@ -37,7 +37,7 @@ func (c *Console) queue(w http.ResponseWriter, r *http.Request, s *appeals.Sessi
 		v.MineItems = append(v.MineItems, mine.Items...)
 	}
 	v.Mine = int64(len(v.MineItems))
-	states := []string{appeals.AppealPending}
+	states := []appeals.AppealState{appeals.AppealPending}
 	if v.Senior {
 		states = append(states, appeals.AppealEscalated)
 	}
@@ -144,11 +144,11 @@ func (c *Console) renderAppeal(w http.ResponseWriter, r *http.Request, s *appeal
 func (c *Console) resolve(w http.ResponseWriter, r *http.Request, s *appeals.Session) error {
 	form := reviewForm{Outcome: r.PostForm.Get("outcome"), Rationale: r.PostForm.Get("rationale")}
 	a, err := c.store.Resolve(r.Context(), s.Actor, r.PathValue("id"),
-		appeals.ResolveInput{Outcome: form.Outcome, Rationale: form.Rationale})
+		appeals.ResolveInput{Outcome: appeals.AppealState(form.Outcome), Rationale: form.Rationale})
 	if err != nil {
 		return c.refused(w, r, s, err, form)
 	}
-	http.Redirect(w, r, "/ui/appeals/"+a.ID+"?done="+*a.Outcome, http.StatusSeeOther)
+	http.Redirect(w, r, "/ui/appeals/"+a.ID+"?done="+string(*a.Outcome), http.StatusSeeOther)
 	return nil
 }
 

@@ -28,7 +28,7 @@ func TestAppealPathsOnTheRealProgram(t *testing.T) {
 	ctx := context.Background()
 	api, err := client.New(s.url, enforcer, nil)
 	require.NoError(t, err)
-	decide := func(action, ad string) string {
+	decide := func(action appeals.Action, ad string) string {
 		yes := true
 		d, err := api.CreateDecision(ctx, client.DecisionInput{AdvertiserID: "acme", AdID: ad, Action: action,
 			PolicyCode: "crypto-ads", Ground: "terms", Explanation: "Token sale.", Facts: "Seen on 2026-11-20.",
@@ -40,7 +40,7 @@ func TestAppealPathsOnTheRealProgram(t *testing.T) {
 		a, err := api.WithToken(acme).FileAppeal(ctx, decision, client.AppealInput{Statement: "We stopped the token sale.",
 			Evidence: []appeals.EvidenceItem{{Description: "Screenshot", URL: "https://acme.example/proof.png"}}})
 		require.NoError(t, err)
-		require.Equal(t, "pending", a.State)
+		require.Equal(t, appeals.AppealPending, a.State)
 		return a.ID
 	}
 	claim := func(token, want string) {

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/api/client"
+	"github.com/docket-dev/docket/appeals"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -187,7 +188,7 @@ func TestWalkThrough(t *testing.T) {
 
 	got, err := ads.WithToken(advertiser).GetDecision(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, "advertiser_ban", got.Action)
+	require.Equal(t, appeals.ActionAdvertiserBan, got.Action)
 	require.Equal(t, 1, got.PolicyVersion)
 
 	other := s.token("--role", "advertiser", "--name", "globex-owner", "--advertiser", "globex")

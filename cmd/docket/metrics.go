@@ -77,9 +77,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		failed = 1
 		c.logger.Warn("metrics: queue depth", slog.Any("err", err))
 	} else {
-		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(q.Pending), appeals.AppealPending)
-		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(q.InReview), appeals.AppealInReview)
-		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(q.Escalated), appeals.AppealEscalated)
+		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(q.Pending), string(appeals.AppealPending))
+		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(q.InReview), string(appeals.AppealInReview))
+		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(q.Escalated), string(appeals.AppealEscalated))
 		ch <- prometheus.MustNewConstMetric(descOverdue, prometheus.GaugeValue, float64(q.Overdue))
 	}
 	ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.GaugeValue, failed)

@@ -537,9 +537,9 @@ func (r *runner) claim(ctx context.Context, st *clientStats, rng *rand.Rand, rev
 	if got.ID == "" || !r.available[rowResolve] {
 		return
 	}
-	outcome, entries := "upheld", entriesResolve
+	outcome, entries := appeals.AppealUpheld, entriesResolve
 	if rng.Float64() < reverseShare {
-		outcome, entries = "reversed", entriesResolveReverse
+		outcome, entries = appeals.AppealReversed, entriesResolveReverse
 	}
 	t0 = time.Now()
 	_, err = reviewer.ResolveAppeal(ctx, got.ID, client.ResolveInput{Outcome: outcome,
@@ -566,9 +566,9 @@ func (r *runner) read(ctx context.Context, st *clientStats, dr decisionRef, list
 
 // decisionInput is a bench decision; DecisionPayload is the same as JSON.
 func decisionInput(advertiserID, policyCode, adID string, seq int) client.DecisionInput {
-	action := "ad_removal"
+	action := appeals.ActionAdRemoval
 	if seq%10 == 0 {
-		action = "ad_restriction"
+		action = appeals.ActionAdRestriction
 	}
 	yes := true
 	return client.DecisionInput{
