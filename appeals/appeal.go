@@ -262,18 +262,7 @@ func holds(a Appeal, by docket.Actor, now time.Time) error {
 }
 
 func getAppeal(ctx context.Context, q sqlx.QueryerContext, id string, forUpdate bool) (Appeal, error) {
-	if err := checkID("appeal", "id", id); err != nil {
-		return Appeal{}, err
-	}
-	query := `SELECT ` + appealColumns + ` FROM appeals WHERE id = $1`
-	if forUpdate {
-		query += ` FOR UPDATE`
-	}
-	var a Appeal
-	if err := sqlx.GetContext(ctx, q, &a, query, id); err != nil {
-		return Appeal{}, notFound(err, "appeal", id)
-	}
-	return a, nil
+	return getRow[Appeal](ctx, q, "appeal", `SELECT `+appealColumns+` FROM appeals`, id, forUpdate)
 }
 
 // appealsOf returns a decision's appeals, oldest first.
@@ -595,11 +584,8 @@ func (f AppealFilter) Validate() error {
 
 // ListAppeals lists appeals newest first; an advertiser sees only its own.
 func (s *Store) ListAppeals(ctx context.Context, by docket.Actor, f AppealFilter) (Page[Appeal], error) {
-	if err := f.Validate(); err != nil {
-		return Page[Appeal]{}, err
-	}
-	if !scopeToAdvertiser(by, &f.AdvertiserID) {
-		return Page[Appeal]{Items: []Appeal{}}, nil
+	if ok, err := listScope(by, f, &f.AdvertiserID); !ok {
+		return Page[Appeal]{Items: []Appeal{}}, err
 	}
 	now := s.now()
 	var q filterSQL

@@ -349,6 +349,16 @@ func (s *Store) recordDecision(ctx context.Context, stmt *sqlx.Stmt, q sqlx.Quer
 	return Decision{}, docket.Errorf(docket.Conflict, "policy %s was revised while the decision was recorded; try again", in.PolicyCode)
 }
 
+// listScope is how a list starts: it checks the filter f, then narrows
+// its advertiser filter to by's own (scopeToAdvertiser). It is false when
+// the list is empty for by (the error, if any, says why).
+func listScope(by docket.Actor, f interface{ Validate() error }, advertiserID *string) (bool, error) {
+	if err := f.Validate(); err != nil {
+		return false, err
+	}
+	return scopeToAdvertiser(by, advertiserID), nil
+}
+
 // scopeToAdvertiser narrows a list's advertiser filter to an advertiser
 // caller's own id; false means the caller asked for another advertiser's
 // records, and the list is empty.
@@ -387,18 +397,26 @@ func (s *Store) Decision(ctx context.Context, by docket.Actor, id string) (Decis
 }
 
 func getDecision(ctx context.Context, q sqlx.QueryerContext, id string, forUpdate bool) (Decision, error) {
-	if err := checkID("decision", "id", id); err != nil {
-		return Decision{}, err
+	return getRow[Decision](ctx, q, "decision", `SELECT `+decisionColumns+` FROM decisions`, id, forUpdate)
+}
+
+// getRow reads the record of a kind by its id (locked for the rest of
+// the transaction when forUpdate), as selected by from; a malformed id is
+// invalid and a missing one not found.
+func getRow[T any](ctx context.Context, q sqlx.QueryerContext, kind, from, id string, forUpdate bool) (T, error) {
+	var row T
+	if err := checkID(kind, "id", id); err != nil {
+		return row, err
 	}
-	query := `SELECT ` + decisionColumns + ` FROM decisions WHERE id = $1`
+	query := from + ` WHERE id = $1`
 	if forUpdate {
 		query += ` FOR UPDATE`
 	}
-	var d Decision
-	if err := sqlx.GetContext(ctx, q, &d, query, id); err != nil {
-		return Decision{}, notFound(err, "decision", id)
+	if err := sqlx.GetContext(ctx, q, &row, query, id); err != nil {
+		var zero T
+		return zero, notFound(err, kind, id)
 	}
-	return d, nil
+	return row, nil
 }
 
 // DecisionFilter narrows a list of decisions; empty fields match all.
@@ -427,11 +445,8 @@ func (f DecisionFilter) Validate() error {
 
 // ListDecisions lists decisions newest first; an advertiser sees only its own.
 func (s *Store) ListDecisions(ctx context.Context, by docket.Actor, f DecisionFilter) (Page[Decision], error) {
-	if err := f.Validate(); err != nil {
-		return Page[Decision]{}, err
-	}
-	if !scopeToAdvertiser(by, &f.AdvertiserID) {
-		return Page[Decision]{Items: []Decision{}}, nil
+	if ok, err := listScope(by, f, &f.AdvertiserID); !ok {
+		return Page[Decision]{Items: []Decision{}}, err
 	}
 	now := s.now()
 	var q filterSQL
