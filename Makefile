@@ -116,7 +116,7 @@ docker-test:
 ## goroutines make coverage vary from run to run).
 FUZZTIME         ?= 30s
 FUZZMINIMIZETIME ?= 2s
-FUZZ_PKGS        ?= ./api ./appeals ./audit
+FUZZ_PKGS        ?= ./api ./appeals ./appeals/dsa ./audit
 
 fuzz: services
 	@summary=$$(mktemp); out=$$(mktemp); trap 'rm -f $$summary $$out' EXIT; \

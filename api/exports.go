@@ -13,6 +13,7 @@ import (
 
 	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/appeals/dsa"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -230,7 +231,7 @@ func (s *Server) exportDSA(w http.ResponseWriter, r *http.Request, a docket.Acto
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	sw := newStreamWriter(w, s.limits.WriteTimeout)
 	enc := json.NewEncoder(sw)
-	stats, err := s.store.ExportDSA(r.Context(), a, from, to, func(st *appeals.Statement) error { return enc.Encode(st) })
+	stats, err := s.store.ExportDSA(r.Context(), a, from, to, func(st *dsa.Statement) error { return enc.Encode(st) })
 	if err == nil {
 		err = sw.end()
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/appeals/dsa"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -95,7 +95,7 @@ func TestExportDSAHTTP(t *testing.T) {
 	require.Equal(t, id, ls[0]["puid"])
 	require.Equal(t, []any{"DECISION_VISIBILITY_CONTENT_REMOVED"}, ls[0]["decision_visibility"])
 	require.Equal(t, "AUTOMATED_DECISION_PARTIALLY", ls[0]["automated_decision"])
-	require.Equal(t, appeals.DefaultDSACategory, ls[0]["category"])
+	require.Equal(t, dsa.DefaultCategory, ls[0]["category"])
 
 	r = e.do("GET", "/v1/exports/dsa?from=2030-01-01&to=2029-01-01", "auditor", nil)
 	require.Equal(t, 400, r.Status)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/appeals/dsa"
 )
 
 // ops documents every route of routes.go for /openapi.json.
@@ -40,7 +41,7 @@ func ops() map[string]op {
 			Status: 200, Content: []string{"application/x-ndjson"}, Line: BundleLine{},
 			Headers: []string{"Content-Disposition"}, Query: []string{"from", "to", "type", "advertiser_id", "policy_code"}, Errors: []int{404, 503}},
 		"GET /v1/exports/dsa": {Summary: "Stream one DSA Transparency Database statement of reasons per decision taken in [from, to), as JSON lines",
-			Status: 200, Content: []string{"application/x-ndjson"}, Line: appeals.Statement{}, Query: []string{"from", "to"}},
+			Status: 200, Content: []string{"application/x-ndjson"}, Line: dsa.Statement{}, Query: []string{"from", "to"}},
 		"GET /v1/reports/appeals": {Summary: "Transparency figures for [from, to): decisions, appeals, outcomes, reversal rate, times to resolve, overall and per policy (format=csv for CSV)",
 			Reply: appeals.AppealsReport{}, Content: []string{"application/json", "text/csv"},
 			Status: 200, Query: []string{"from", "to", "format"}},

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
 )
 
@@ -84,8 +85,8 @@ func checkInput(r *http.Request, pattern string, allowed map[string]bool) error 
 	for _, seg := range strings.Split(pattern, "/") {
 		if name, ok := strings.CutPrefix(seg, "{"); ok {
 			name = strings.TrimSuffix(strings.TrimSuffix(name, "}"), "...")
-			if !appeals.CleanString(r.PathValue(name)) {
-				errs.add(name, appeals.DirtyMessage)
+			if !docket.CleanString(r.PathValue(name)) {
+				errs.add(name, docket.DirtyMessage)
 			}
 		}
 	}
@@ -104,7 +105,7 @@ func checkInput(r *http.Request, pattern string, allowed map[string]bool) error 
 			field = rawKey
 		}
 		switch {
-		case kerr != nil || !appeals.CleanString(key):
+		case kerr != nil || !docket.CleanString(key):
 			errs.add("query", "has a parameter name that is not percent-encoded UTF-8 without NUL bytes")
 		case !allowed[key]:
 			errs.add(field, "is not a known parameter")
@@ -112,8 +113,8 @@ func checkInput(r *http.Request, pattern string, allowed map[string]bool) error 
 			errs.add(field, "holds ';', which this server does not read as a separator; percent-encode it as %3B")
 		case verr != nil:
 			errs.add(field, "is not percent-encoded correctly")
-		case !appeals.CleanString(val):
-			errs.add(field, appeals.DirtyMessage)
+		case !docket.CleanString(val):
+			errs.add(field, docket.DirtyMessage)
 		case seen[key] && !repeatable[key]:
 			errs.add(field, "is given more than once")
 		}

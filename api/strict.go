@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/docket-dev/docket"
-	"github.com/docket-dev/docket/appeals"
 )
 
 // A strict pre-pass over a body's JSON tokens, before encoding/json sees
@@ -260,7 +259,7 @@ func (s *strictScan) value(t reflect.Type, limit int, path, top string, depth in
 		return s.array(t, limit, path, top, depth+1)
 	case string:
 		if t != nil && (!valid || strings.IndexByte(v, 0) >= 0) {
-			s.fail(top, path, appeals.DirtyMessage)
+			s.fail(top, path, docket.DirtyMessage)
 		}
 	}
 	return nil

@@ -162,7 +162,7 @@ type AppealInput struct {
 // Validate checks the statement and each evidence item.
 func (in AppealInput) Validate() error {
 	var p docket.Problems
-	required(&p, "statement", in.Statement, MaxStatement)
+	docket.Required(&p, "statement", in.Statement, MaxStatement)
 	items := in.Evidence
 	if len(items) > MaxEvidenceItems {
 		// Only the items that could be kept are checked: a body of
@@ -172,7 +172,7 @@ func (in AppealInput) Validate() error {
 	}
 	for i, e := range items {
 		field := fmt.Sprintf("evidence[%d]", i)
-		if !clean(&p, field+".description", e.Description) || !clean(&p, field+".url", e.URL) {
+		if !docket.Clean(&p, field+".description", e.Description) || !docket.Clean(&p, field+".url", e.URL) {
 			continue
 		}
 		if strings.TrimSpace(e.Description) == "" && e.URL == "" {
@@ -205,8 +205,8 @@ type ResolveInput struct {
 // Validate checks the outcome and the rationale.
 func (in ResolveInput) Validate() error {
 	var p docket.Problems
-	enum(&p, "outcome", in.Outcome, outcomes)
-	required(&p, "rationale", in.Rationale, MaxRationale)
+	docket.OneOf(&p, "outcome", in.Outcome, outcomes)
+	docket.Required(&p, "rationale", in.Rationale, MaxRationale)
 	return p.Err()
 }
 
@@ -218,7 +218,7 @@ type EscalateInput struct {
 // Validate checks the reason.
 func (in EscalateInput) Validate() error {
 	var p docket.Problems
-	required(&p, "reason", in.Reason, MaxReason)
+	docket.Required(&p, "reason", in.Reason, MaxReason)
 	return p.Err()
 }
 
@@ -568,14 +568,14 @@ type AppealFilter struct {
 // Validate checks the filter's values.
 func (f AppealFilter) Validate() error {
 	var p docket.Problems
-	optionalEnum(&p, "state", f.State, appealStates)
+	docket.OptionalOneOf(&p, "state", f.State, appealStates)
 	if f.AdvertiserID != "" && !ValidPlatformID(f.AdvertiserID) {
 		p.Add("advertiser_id", "is not a valid advertiser id")
 	}
-	if f.DecisionID != "" && clean(&p, "decision_id", f.DecisionID) && !ValidPlatformID(f.DecisionID) {
+	if f.DecisionID != "" && docket.Clean(&p, "decision_id", f.DecisionID) && !ValidPlatformID(f.DecisionID) {
 		p.Add("decision_id", "is not a decision id")
 	}
-	if f.AssignedTo != "" && (len(f.AssignedTo) > 200 || !CleanString(f.AssignedTo)) {
+	if f.AssignedTo != "" && (len(f.AssignedTo) > 200 || !docket.CleanString(f.AssignedTo)) {
 		p.Add("assigned_to", "is not an actor")
 	}
 	p.Merge(f.PageRequest.Validate())

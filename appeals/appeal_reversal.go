@@ -45,7 +45,7 @@ func (in ReversalInput) Validate() error {
 		}
 		seen[v] = true
 	}
-	required(&p, "rationale", in.Rationale, MaxRationale)
+	docket.Required(&p, "rationale", in.Rationale, MaxRationale)
 	return p.Err()
 }
 

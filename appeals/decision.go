@@ -84,18 +84,6 @@ type DecisionInput struct {
 // so a longer list repeats one.
 const MaxTerritorialScope = 250
 
-func required(p *docket.Problems, field, v string, max int) {
-	if !clean(p, field, v) {
-		return
-	}
-	switch n := utf8.RuneCountInString(v); {
-	case strings.TrimSpace(v) == "":
-		p.Add(field, "is required")
-	case n > max:
-		p.Add(field, "must be at most %d characters", max)
-	}
-}
-
 // Validate checks every field's shape and names each bad one, in the
 // order of the fields.
 func (in DecisionInput) Validate() error {
@@ -105,24 +93,24 @@ func (in DecisionInput) Validate() error {
 	} else if !ValidPlatformID(in.AdvertiserID) {
 		p.Add("advertiser_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'")
 	}
-	enum(&p, "action", in.Action, actions)
+	docket.OneOf(&p, "action", in.Action, actions)
 	in.checkAdID(&p)
 	if in.PolicyCode == "" {
 		p.Add("policy_code", "is required")
 	} else if !ValidPolicyCode(in.PolicyCode) {
 		p.Add("policy_code", "must be 1 to 64 characters of a-z, 0-9 and -")
 	}
-	enum(&p, "ground", in.Ground, grounds)
+	docket.OneOf(&p, "ground", in.Ground, grounds)
 	in.checkLegalReference(&p)
-	required(&p, "explanation", in.Explanation, 2000)
-	required(&p, "facts", in.Facts, 5000)
-	enum(&p, "source", in.Source, sources)
+	docket.Required(&p, "explanation", in.Explanation, 2000)
+	docket.Required(&p, "facts", in.Facts, 5000)
+	docket.OneOf(&p, "source", in.Source, sources)
 	if in.AutomatedDetection == nil {
 		p.Add("automated_detection", "is required")
 	}
-	enum(&p, "automated_decision", in.AutomatedDecision, automatedDecisions)
+	docket.OneOf(&p, "automated_decision", in.AutomatedDecision, automatedDecisions)
 	checkScope(&p, in.TerritorialScope)
-	enumList(&p, "content_type", in.ContentType, contentTypes)
+	docket.EachOneOf(&p, "content_type", in.ContentType, contentTypes)
 	checkEndsAt(&p, in.EndsAt)
 	return p.Err()
 }
@@ -148,8 +136,8 @@ func (in DecisionInput) checkLegalReference(p *docket.Problems) {
 		p.Add("legal_reference", "is required when ground is law")
 	case in.Ground != GroundLaw && in.LegalReference != "":
 		p.Add("legal_reference", "is only allowed when ground is law")
-	case !CleanString(in.LegalReference):
-		p.Add("legal_reference", DirtyMessage)
+	case !docket.CleanString(in.LegalReference):
+		p.Add("legal_reference", docket.DirtyMessage)
 	case utf8.RuneCountInString(in.LegalReference) > 500:
 		p.Add("legal_reference", "must be at most 500 characters")
 	}
@@ -176,7 +164,7 @@ func checkScope(p *docket.Problems, scope []string) {
 // 9999 in UTC (9999-12-31T23:59:59-01:00) cannot be encoded in the
 // decision's audit entry.
 func checkEndsAt(p *docket.Problems, endsAt string) {
-	if t, err := time.Parse(time.RFC3339, endsAt); endsAt != "" && (err != nil || !CleanString(endsAt)) {
+	if t, err := time.Parse(time.RFC3339, endsAt); endsAt != "" && (err != nil || !docket.CleanString(endsAt)) {
 		p.Add("ends_at", "must be an RFC 3339 timestamp")
 	} else if endsAt != "" && t.UTC().Year() > 9999 {
 		p.Add("ends_at", "must be before the year 10000 in UTC")
@@ -431,8 +419,8 @@ type DecisionFilter struct {
 // Validate checks the filter's enumerations.
 func (f DecisionFilter) Validate() error {
 	var p docket.Problems
-	optionalEnum(&p, "action", f.Action, actions)
-	optionalEnum(&p, "status", f.Status, decisionStatuses)
+	docket.OptionalOneOf(&p, "action", f.Action, actions)
+	docket.OptionalOneOf(&p, "status", f.Status, decisionStatuses)
 	if f.AdvertiserID != "" && !ValidPlatformID(f.AdvertiserID) {
 		p.Add("advertiser_id", "is not a valid advertiser id")
 	}

@@ -36,6 +36,14 @@
 // in a batch fails the batch as a whole (inLane), and groupcommit then
 // answers every call of it alone, so one bad call never fails another.
 //
+// Statements of reasons. The EU DSA Transparency Database's statement
+// format, its closed sets of values and its rules are package
+// appeals/dsa, which knows nothing of decisions; dsa.go here maps a
+// decision onto a statement (StatementOf) and exports one per decision
+// (ExportDSA), each checked against the database's rules first. The
+// transparency figures of Art. 15 and 24 (complaints, handling times,
+// reversals) are report.go's, read from the same tables.
+//
 // Group commit. The reviewers' queue (queue.go) answers concurrent claims
 // and resolutions in batches, through appeals/groupcommit: one Batcher for
 // claims and one for resolutions, each with its Lane (a connection whose

@@ -13,6 +13,7 @@ import (
 
 	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/appeals/dsa"
 	"github.com/docket-dev/docket/internal/pgtest"
 )
 
@@ -99,7 +100,7 @@ func TestStatementFields(t *testing.T) {
 // TestStatementRules shows Validate refusing what the database refuses.
 func TestStatementRules(t *testing.T) {
 	t.Parallel()
-	good := appeals.Statement{
+	good := dsa.Statement{
 		DecisionVisibility: []string{"DECISION_VISIBILITY_CONTENT_REMOVED"}, DecisionGround: "DECISION_GROUND_INCOMPATIBLE_CONTENT",
 		IncompatibleContentGround: "g", IncompatibleContentExplanation: "e", ContentType: []string{"CONTENT_TYPE_TEXT"},
 		Category: "STATEMENT_CATEGORY_SCAMS_AND_FRAUD", TerritorialScope: []string{"DE"}, ContentDate: "2026-01-01",
@@ -107,7 +108,7 @@ func TestStatementRules(t *testing.T) {
 		AutomatedDecision: "AUTOMATED_DECISION_NOT_AUTOMATED", PUID: "abc-1",
 	}
 	require.NoError(t, good.Validate())
-	fields := func(s appeals.Statement) []string {
+	fields := func(s dsa.Statement) []string {
 		err := s.Validate()
 		require.Error(t, err)
 		var fs []string
@@ -117,26 +118,26 @@ func TestStatementRules(t *testing.T) {
 		return fs
 	}
 	cases := map[string]struct {
-		edit func(*appeals.Statement)
+		edit func(*dsa.Statement)
 		want []string
 	}{
-		"no measure":       {func(s *appeals.Statement) { s.DecisionVisibility = nil }, []string{"decision_visibility"}},
-		"bad visibility":   {func(s *appeals.Statement) { s.DecisionVisibility = []string{"REMOVED"} }, []string{"decision_visibility[0]"}},
-		"other needs text": {func(s *appeals.Statement) { s.DecisionVisibility = []string{"DECISION_VISIBILITY_OTHER"} }, []string{"decision_visibility_other"}},
-		"illegal needs its fields": {func(s *appeals.Statement) { s.DecisionGround = "DECISION_GROUND_ILLEGAL_CONTENT" },
+		"no measure":       {func(s *dsa.Statement) { s.DecisionVisibility = nil }, []string{"decision_visibility"}},
+		"bad visibility":   {func(s *dsa.Statement) { s.DecisionVisibility = []string{"REMOVED"} }, []string{"decision_visibility[0]"}},
+		"other needs text": {func(s *dsa.Statement) { s.DecisionVisibility = []string{"DECISION_VISIBILITY_OTHER"} }, []string{"decision_visibility_other"}},
+		"illegal needs its fields": {func(s *dsa.Statement) { s.DecisionGround = "DECISION_GROUND_ILLEGAL_CONTENT" },
 			[]string{"illegal_content_explanation", "illegal_content_legal_ground", "incompatible_content_explanation", "incompatible_content_ground"}},
-		"ground length":      {func(s *appeals.Statement) { s.IncompatibleContentGround = strings.Repeat("x", 501) }, []string{"incompatible_content_ground"}},
-		"explanation length": {func(s *appeals.Statement) { s.IncompatibleContentExplanation = strings.Repeat("x", 2001) }, []string{"incompatible_content_explanation"}},
-		"facts length":       {func(s *appeals.Statement) { s.DecisionFacts = strings.Repeat("x", 5001) }, []string{"decision_facts"}},
-		"illegal yes/no":     {func(s *appeals.Statement) { s.IncompatibleContentIllegal = "maybe" }, []string{"incompatible_content_illegal"}},
-		"content type other": {func(s *appeals.Statement) { s.ContentType = []string{"CONTENT_TYPE_OTHER"} }, []string{"content_type_other"}},
-		"category":           {func(s *appeals.Statement) { s.Category = "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE" }, []string{"category"}},
-		"scope":              {func(s *appeals.Statement) { s.TerritorialScope = []string{"US"} }, []string{"territorial_scope[0]"}},
-		"dates":              {func(s *appeals.Statement) { s.ApplicationDate = "2026-1-2"; s.ContentDate = "1999-12-31" }, []string{"application_date", "content_date"}},
-		"end before start":   {func(s *appeals.Statement) { s.EndDateVisibilityRestriction = "2026-01-01" }, []string{"end_date_visibility_restriction"}},
-		"automation":         {func(s *appeals.Statement) { s.AutomatedDecision = "Yes"; s.AutomatedDetection = "yes" }, []string{"automated_decision", "automated_detection"}},
-		"source":             {func(s *appeals.Statement) { s.SourceType = "SOURCE_OTHER" }, []string{"source_type"}},
-		"puid":               {func(s *appeals.Statement) { s.PUID = "a b" }, []string{"puid"}},
+		"ground length":      {func(s *dsa.Statement) { s.IncompatibleContentGround = strings.Repeat("x", 501) }, []string{"incompatible_content_ground"}},
+		"explanation length": {func(s *dsa.Statement) { s.IncompatibleContentExplanation = strings.Repeat("x", 2001) }, []string{"incompatible_content_explanation"}},
+		"facts length":       {func(s *dsa.Statement) { s.DecisionFacts = strings.Repeat("x", 5001) }, []string{"decision_facts"}},
+		"illegal yes/no":     {func(s *dsa.Statement) { s.IncompatibleContentIllegal = "maybe" }, []string{"incompatible_content_illegal"}},
+		"content type other": {func(s *dsa.Statement) { s.ContentType = []string{"CONTENT_TYPE_OTHER"} }, []string{"content_type_other"}},
+		"category":           {func(s *dsa.Statement) { s.Category = "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE" }, []string{"category"}},
+		"scope":              {func(s *dsa.Statement) { s.TerritorialScope = []string{"US"} }, []string{"territorial_scope[0]"}},
+		"dates":              {func(s *dsa.Statement) { s.ApplicationDate = "2026-1-2"; s.ContentDate = "1999-12-31" }, []string{"application_date", "content_date"}},
+		"end before start":   {func(s *dsa.Statement) { s.EndDateVisibilityRestriction = "2026-01-01" }, []string{"end_date_visibility_restriction"}},
+		"automation":         {func(s *dsa.Statement) { s.AutomatedDecision = "Yes"; s.AutomatedDetection = "yes" }, []string{"automated_decision", "automated_detection"}},
+		"source":             {func(s *dsa.Statement) { s.SourceType = "SOURCE_OTHER" }, []string{"source_type"}},
+		"puid":               {func(s *dsa.Statement) { s.PUID = "a b" }, []string{"puid"}},
 	}
 	for name, c := range cases {
 		s := good
@@ -174,8 +175,8 @@ func TestExportDSA(t *testing.T) {
 		ids = append(ids, d.ID)
 	}
 
-	var got []appeals.Statement
-	stats, err := store.ExportDSA(ctx, docket.Actor{Role: docket.RoleAuditor, Name: "audrey"}, time.Time{}, time.Time{}, func(s *appeals.Statement) error {
+	var got []dsa.Statement
+	stats, err := store.ExportDSA(ctx, docket.Actor{Role: docket.RoleAuditor, Name: "audrey"}, time.Time{}, time.Time{}, func(s *dsa.Statement) error {
 		got = append(got, *s)
 		return nil
 	})
@@ -184,11 +185,11 @@ func TestExportDSA(t *testing.T) {
 	require.Equal(t, ids[0], got[0].PUID)
 	require.Equal(t, "STATEMENT_CATEGORY_SCAMS_AND_FRAUD", got[0].Category)
 	require.Equal(t, ids[1], got[1].PUID)
-	require.Equal(t, appeals.DefaultDSACategory, got[1].Category)
+	require.Equal(t, dsa.DefaultCategory, got[1].Category)
 
 	// A period selects by decision time.
 	got = nil
-	_, err = store.ExportDSA(ctx, admin, time.Date(2026, 2, 1, 10, 30, 0, 0, time.UTC), time.Date(2026, 2, 1, 13, 0, 0, 0, time.UTC), func(s *appeals.Statement) error {
+	_, err = store.ExportDSA(ctx, admin, time.Date(2026, 2, 1, 10, 30, 0, 0, time.UTC), time.Date(2026, 2, 1, 13, 0, 0, 0, time.UTC), func(s *dsa.Statement) error {
 		got = append(got, *s)
 		return nil
 	})
@@ -196,6 +197,6 @@ func TestExportDSA(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Equal(t, ids[1], got[0].PUID)
 
-	_, err = store.ExportDSA(ctx, enforcer, time.Time{}, time.Time{}, func(*appeals.Statement) error { return nil })
+	_, err = store.ExportDSA(ctx, enforcer, time.Time{}, time.Time{}, func(*dsa.Statement) error { return nil })
 	require.Equal(t, docket.Forbidden, docket.ErrorCode(err))
 }

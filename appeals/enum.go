@@ -1,20 +1,18 @@
 package appeals
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 
-	"github.com/docket-dev/docket"
+	"github.com/docket-dev/docket/appeals/dsa"
 )
 
 // The contract's closed sets of values. Each is declared once, here, as a
 // type, its constants and the list of them: fields hold the type, so Go
 // code compares and switches on the constants, never on a literal; the
-// validators check input against the list (enum, optionalEnum, enumList);
-// a field's `enumSet:"NAME"` tag names the list for /openapi.json, and the
-// query parameters of the same name take it too (EnumSet); the tests range
-// over it. No value is written out again in a tag or in the API.
+// validators check input against the list (docket.OneOf, OptionalOneOf,
+// EachOneOf); a field's `enumSet:"NAME"` tag names the list for
+// /openapi.json, and the query parameters of the same name take it too
+// (EnumSet); the tests range over it. No value is written out again in a tag or in the API.
 
 // Action is the measure a decision takes.
 type Action string
@@ -144,7 +142,7 @@ var enumSets = map[string]func() []string{
 	"outcome":            values(outcomes),
 	"channel":            values(noticeChannels),
 	"countries":          Countries,
-	"dsa_categories":     DSACategories,
+	"dsa_categories":     dsa.Categories,
 }
 
 // values reads a typed list as the strings of the wire, for enumSets.
@@ -170,41 +168,3 @@ func EnumSet(name string) ([]string, bool) {
 	}
 	return slices.Clone(f()), true
 }
-
-// enum checks that v, required, is one of set.
-func enum[T ~string](p *docket.Problems, field string, v T, set []T) {
-	if v == "" {
-		p.Add(field, "is required")
-	} else if !slices.Contains(set, v) {
-		p.Add(field, "must be one of %s", join(set))
-	}
-}
-
-// optionalEnum checks v against set when it is given.
-func optionalEnum[T ~string](p *docket.Problems, field string, v T, set []T) {
-	if v != "" && !slices.Contains(set, v) {
-		p.Add(field, "must be one of %s", join(set))
-	}
-}
-
-// enumList checks that each of vals is in set and none repeats, naming
-// the bad element as field[i]. vals are strings: see ContentType.
-func enumList[T ~string](p *docket.Problems, field string, vals []string, set []T) {
-	// A list longer than set repeats a value; past that, checking more
-	// items only costs.
-	if len(vals) > len(set) {
-		p.Add(field, "must have at most %d items", len(set))
-		vals = vals[:len(set)+1]
-	}
-	for i, v := range vals {
-		switch {
-		case !slices.Contains(set, T(v)):
-			p.Add(fmt.Sprintf("%s[%d]", field, i), "must be one of %s", join(set))
-		case slices.Index(vals, v) != i:
-			p.Add(fmt.Sprintf("%s[%d]", field, i), "repeats %s", v)
-		}
-	}
-}
-
-// join writes a set as a problem's message lists it.
-func join[T ~string](set []T) string { return strings.Join(wire(set), ", ") }

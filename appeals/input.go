@@ -2,35 +2,13 @@ package appeals
 
 import (
 	"regexp"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/docket-dev/docket"
 )
 
 // Hostile input: every string that reaches Postgres is checked here or in
-// api first. Postgres refuses NUL in text and any invalid UTF-8 with an
-// error, which would otherwise surface as a 500, and in a batch (see
-// batcher) as the error of every call in it.
-
-// CleanString reports whether s is valid UTF-8 without NUL bytes: text
-// Postgres stores as given.
-func CleanString(s string) bool {
-	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
-}
-
-// DirtyMessage is what a field that fails CleanString is told.
-const DirtyMessage = "must be valid UTF-8 without NUL bytes"
-
-// clean adds a problem for field when v fails CleanString; it reports
-// whether v was clean, so the field's other checks can be skipped.
-func clean(p *docket.Problems, field, v string) bool {
-	if CleanString(v) {
-		return true
-	}
-	p.Add(field, DirtyMessage)
-	return false
-}
+// api first (docket.CleanString), and in a batch (see batcher) a bad one
+// would otherwise be the error of every call in it.
 
 // checkID vets a record id (a decision's, an appeal's) before any SQL
 // sees it. Docket's ids are UUIDs, and every id ever stored has the shape
@@ -38,9 +16,9 @@ func clean(p *docket.Problems, field, v string) bool {
 // the caller's error (Invalid, naming field), any other shape is NotFound
 // without echoing the id, whose length the caller chose.
 func checkID(what, field, id string) error {
-	if !CleanString(id) {
+	if !docket.CleanString(id) {
 		return &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
-			Fields: []docket.FieldError{{Field: field, Message: DirtyMessage}}}
+			Fields: []docket.FieldError{{Field: field, Message: docket.DirtyMessage}}}
 	}
 	if !ValidPlatformID(id) {
 		return docket.Errorf(docket.NotFound, "%s not found", what)
@@ -50,9 +28,9 @@ func checkID(what, field, id string) error {
 
 // checkCode vets a policy code from a path as checkID vets an id.
 func checkCode(code string) error {
-	if !CleanString(code) {
+	if !docket.CleanString(code) {
 		return &docket.Error{Code: docket.Invalid, Message: "the request has invalid fields",
-			Fields: []docket.FieldError{{Field: "code", Message: DirtyMessage}}}
+			Fields: []docket.FieldError{{Field: "code", Message: docket.DirtyMessage}}}
 	}
 	if !ValidPolicyCode(code) {
 		return docket.Errorf(docket.NotFound, "policy not found")

@@ -49,7 +49,7 @@ const noticeSkew = 5 * time.Minute
 
 func (in NoticeInput) validate(now time.Time) (time.Time, error) {
 	var p docket.Problems
-	enum(&p, "channel", in.Channel, noticeChannels)
+	docket.OneOf(&p, "channel", in.Channel, noticeChannels)
 	at := now
 	if in.DeliveredAt != "" {
 		t, err := time.Parse(time.RFC3339, in.DeliveredAt)

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/docket-dev/docket"
+	"github.com/docket-dev/docket/appeals/dsa"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -49,22 +50,22 @@ func codeProblems(code string) docket.Problems {
 func (in PolicyInput) Validate() error {
 	var p docket.Problems
 	switch n := utf8.RuneCountInString(in.Title); {
-	case !CleanString(in.Title):
-		p.Add("title", DirtyMessage)
+	case !docket.CleanString(in.Title):
+		p.Add("title", docket.DirtyMessage)
 	case n == 0:
 		p.Add("title", "is required")
 	case n > 200:
 		p.Add("title", "must be at most 200 characters")
 	}
 	switch n := utf8.RuneCountInString(in.Text); {
-	case !CleanString(in.Text):
-		p.Add("text", DirtyMessage)
+	case !docket.CleanString(in.Text):
+		p.Add("text", docket.DirtyMessage)
 	case n == 0:
 		p.Add("text", "is required")
 	case n > 100000:
 		p.Add("text", "must be at most 100000 characters")
 	}
-	if in.Category != "" && !ValidDSACategory(in.Category) {
+	if in.Category != "" && !dsa.ValidCategory(in.Category) {
 		p.Add("category", "must be a STATEMENT_CATEGORY_* of the DSA Transparency Database")
 	}
 	return p.Err()

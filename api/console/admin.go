@@ -8,6 +8,7 @@ import (
 
 	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/appeals/dsa"
 )
 
 // admins are the policy owners: only they read the admin pages, as only
@@ -44,7 +45,7 @@ func (c *Console) renderPolicies(w http.ResponseWriter, r *http.Request, s *appe
 	if err != nil {
 		return err
 	}
-	v := policiesView{Items: page.Items, New: form, Categories: appeals.DSACategories()}
+	v := policiesView{Items: page.Items, New: form, Categories: dsa.Categories()}
 	if page.NextCursor != "" {
 		v.Next = "/ui/policies?cursor=" + url.QueryEscape(page.NextCursor)
 	}
@@ -135,7 +136,7 @@ func (c *Console) renderPolicy(w http.ResponseWriter, r *http.Request, s *appeal
 	if err != nil {
 		return err
 	}
-	v := policyView{Versions: vs, Current: vs[len(vs)-1], Form: form, Categories: appeals.DSACategories()}
+	v := policyView{Versions: vs, Current: vs[len(vs)-1], Form: form, Categories: dsa.Categories()}
 	if revise != nil {
 		v.Revise = *revise
 	} else {

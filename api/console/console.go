@@ -176,7 +176,7 @@ func (c *Console) post(pattern string, h http.HandlerFunc) {
 		}
 		for k, vs := range r.PostForm {
 			for _, v := range append([]string{k}, vs...) {
-				if !appeals.CleanString(v) {
+				if !docket.CleanString(v) {
 					c.fail(w, r, nil, docket.Errorf(docket.Invalid, "the form holds invalid UTF-8 or NUL bytes"))
 					return
 				}

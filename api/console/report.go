@@ -13,6 +13,7 @@ import (
 
 	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
+	"github.com/docket-dev/docket/appeals/dsa"
 	"github.com/docket-dev/docket/audit"
 )
 
@@ -258,7 +259,7 @@ func (c *Console) writeExport(r *http.Request, s *appeals.Session, file string, 
 	case "dsa.jsonl":
 		attach("application/x-ndjson")
 		enc := json.NewEncoder(out)
-		_, err := c.store.ExportDSA(r.Context(), s.Actor, p.From, p.To, func(st *appeals.Statement) error { return enc.Encode(st) })
+		_, err := c.store.ExportDSA(r.Context(), s.Actor, p.From, p.To, func(st *dsa.Statement) error { return enc.Encode(st) })
 		return err
 	case "report.json", "report.csv":
 		rep, err := c.store.AppealsReport(r.Context(), s.Actor, p)

@@ -30,11 +30,12 @@ const module = "github.com/docket-dev/docket"
 var layers = map[string][]string{
 	".":                   {},
 	"cmd/docket":          {".", "api", "api/client", "appeals", "audit", "notify", "migrations", "internal/*"},
-	"api":                 {".", "api/console", "api/httpstatus", "appeals", "audit"},
+	"api":                 {".", "api/console", "api/httpstatus", "appeals", "appeals/dsa", "audit"},
 	"api/client":          {".", "appeals", "audit"},
-	"api/console":         {".", "api/httpstatus", "appeals", "audit"},
+	"api/console":         {".", "api/httpstatus", "appeals", "appeals/dsa", "audit"},
 	"api/httpstatus":      {"."},
-	"appeals":             {".", "appeals/groupcommit", "audit"},
+	"appeals":             {".", "appeals/dsa", "appeals/groupcommit", "audit"},
+	"appeals/dsa":         {"."},
 	"appeals/groupcommit": {},
 	"audit":               {},
 	"notify":              {"audit"},
@@ -63,7 +64,7 @@ var testLayers = map[string][]string{
 
 // domain packages never import net/http (nor any net/http/...): HTTP is
 // the api's.
-var domain = []string{"appeals", "appeals/groupcommit", "audit", "notify"}
+var domain = []string{"appeals", "appeals/dsa", "appeals/groupcommit", "audit", "notify"}
 
 // httpExceptions are the files of a domain package that still import
 // net/http, each a known debt. There are none: the remote verifier, a
