@@ -27,8 +27,9 @@ import (
 
 const natsConfFile = "testdata/nats-server.conf"
 
-// externalNATS runs nats-server from the configuration file the README
-// shows, with the two passwords defined, on a free loopback port.
+// externalNATS runs nats-server from the configuration file that
+// docs/operations.md shows, with the two passwords defined, on a free
+// loopback port.
 func externalNATS(t *testing.T) (url, docketPW, readerPW string) {
 	t.Helper()
 	raw, err := os.ReadFile(natsConfFile)
@@ -43,15 +44,15 @@ func externalNATS(t *testing.T) (url, docketPW, readerPW string) {
 	return s.ClientURL(), docketPW, readerPW
 }
 
-// The README's configuration is the tested one, and its permissions are
-// the embedded server's.
+// The configuration docs/operations.md shows ("External NATS") is the
+// tested one, and its permissions are the embedded server's.
 func TestNATSConfigIsDocumentedAndMatchesEmbedded(t *testing.T) {
 	t.Parallel()
 	raw, err := os.ReadFile(natsConfFile)
 	require.NoError(t, err)
-	readme, err := os.ReadFile("../../README.md")
+	page, err := os.ReadFile("../../docs/operations.md")
 	require.NoError(t, err)
-	require.True(t, strings.Contains(string(readme), string(raw)), "README must show %s verbatim", natsConfFile)
+	require.True(t, strings.Contains(string(page), string(raw)), "docs/operations.md must show %s verbatim", natsConfFile)
 
 	conf := filepath.Join(t.TempDir(), "nats.conf")
 	require.NoError(t, os.WriteFile(conf, append([]byte("DOCKET_NATS_PASSWORD: a\nDOCKET_READER_PASSWORD: b\n"), raw...), 0o600))

@@ -211,3 +211,25 @@ func TestDomainPackagesDoNotSpeakHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeMapsEveryPackage fails when the README's package map ("How it
+// is built") does not link a package of the map above to its directory
+// (the root package to its doc.go), where the package's doc.go tells its
+// design: the README's map and this one list the same packages.
+func TestReadmeMapsEveryPackage(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	_, section, found := strings.Cut(string(raw), "\n## How it is built\n")
+	require.True(t, found, "README has a section \"How it is built\"")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for from := range layers {
+		link := "](" + from + "/)"
+		if from == "." {
+			link = "](doc.go)"
+		}
+		if !strings.Contains(section, link) {
+			t.Errorf("README \"How it is built\" does not link %s (want %q)", from, link)
+		}
+	}
+}

@@ -148,7 +148,7 @@ func setUp(t *testing.T) *crashRun {
 	return r
 }
 
-// figures are what a run measured, for the README.
+// figures are what a run measured, for docs/reliability.md.
 type figures struct {
 	kills, consumerRestarts    int
 	longestRestart, longestGap time.Duration

@@ -35,10 +35,10 @@ const (
 )
 
 // handoverBound is what the test holds a handover to: the stated bound
-// (README, "Replicas": one election interval after Postgres ends the dead
-// holder's session, which a SIGKILL does at once, plus one attempt) with
-// room for a loaded 2-core machine under the race detector: twice the
-// interval and five seconds more. Measured handovers are far below.
+// (docs/operations.md, "Replicas": one election interval after Postgres
+// ends the dead holder's session, which a SIGKILL does at once, plus one
+// attempt) with room for a loaded 2-core machine under the race
+// detector: twice the interval and five seconds more. Measured handovers are far below.
 func handoverBound() time.Duration { return 2*replicaElection + 5*time.Second }
 
 // TestReplicasUnderKills is the short replica run `make test` runs: three
@@ -61,7 +61,7 @@ func TestSoakReplicas(t *testing.T) {
 	runReplicas(t, fromEnv(t, crashConfig{Kills: 300, Duration: 10 * time.Minute}))
 }
 
-// replicaNATS runs the external NATS the README documents
+// replicaNATS runs the external NATS docs/operations.md documents
 // (cmd/docket/testdata/nats-server.conf): account DOCKET, users docket
 // (the serves) and reader (the test's consumers).
 func replicaNATS(t *testing.T) (s *natsserver.Server, docketPW, readerPW string) {
