@@ -24,7 +24,7 @@
 // (AddConsumerUser) with ReaderPermissions, which allow looking up stream
 // DOCKET, reading a message by sequence, creating and looking up
 // consumers, fetching and acknowledging, and nothing else. It listens on
-// loopback unless told otherwise. For an external NATS the README gives
+// loopback unless told otherwise. For an external NATS docs/operations.md gives
 // the account configuration with the same permissions, and a test runs
 // it. Stream DOCKET itself denies message deletes and purges
 // (EnsureStream), and Docket's identity may not delete the stream.
