@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/docket-dev/docket/internal/natstest"
+	"github.com/docket-dev/docket/internal/pgproxy"
 )
 
 // crashConfig sizes one run: it lasts at least Duration and until Kills
@@ -75,6 +76,9 @@ type crashRun struct {
 	nats   *natsserver.Server
 	hc     *http.Client
 	tokens Tokens
+	// proxies[i] is procs[i]'s way to Postgres, when set up through
+	// proxies (setUpReplicas, throughProxies).
+	proxies []*pgproxy.Proxy
 }
 
 func (r *crashRun) cli(args ...string) string {

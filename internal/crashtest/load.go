@@ -51,9 +51,11 @@ type Op struct {
 // Acked says whether the client got a 2xx.
 func (o Op) Acked() bool { return o.Status >= 200 && o.Status < 300 }
 
-// unanswered says whether o got no reply and had no key to retry with:
-// the client cannot know whether it was made.
-func (o Op) unanswered() bool { return !o.Acked() && o.Key == "" && o.Status == 0 }
+// unanswered says whether o got no definite reply (none, or a 5xx: a
+// write already in the database when its network went silent answers
+// 503 whether or not its commit happened, docs/api.md) and had no key to
+// retry with: the client cannot know whether it was made.
+func (o Op) unanswered() bool { return !o.Acked() && o.Key == "" && (o.Status == 0 || o.Status >= 500) }
 
 // Ledger records every Op; safe for concurrent use.
 type Ledger struct {

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/docket-dev/docket/internal/natstest"
+	"github.com/docket-dev/docket/internal/pgproxy"
 )
 
 // The replicas' settings that the checks depend on.
@@ -88,8 +89,33 @@ func withAppName(t *testing.T, dsn, name string) string {
 	return u.String()
 }
 
-func setUpReplicas(t *testing.T) (*crashRun, string) {
+// replicaSetup is how setUpReplicas runs the replicas; the zero value is
+// as TestReplicasUnderKills runs them.
+type replicaSetup struct {
+	// proxied puts each replica's DATABASE_URL through its own pgproxy
+	// (crashRun.proxies), so that a test can cut one replica off.
+	proxied bool
+	// env is more settings for every replica.
+	env []string
+}
+
+// replicaOption changes a replicaSetup.
+type replicaOption func(*replicaSetup)
+
+// throughProxies gives each replica its own proxy to Postgres.
+func throughProxies() replicaOption { return func(s *replicaSetup) { s.proxied = true } }
+
+// withEnv adds settings to every replica's environment.
+func withEnv(kv ...string) replicaOption {
+	return func(s *replicaSetup) { s.env = append(s.env, kv...) }
+}
+
+func setUpReplicas(t *testing.T, opts ...replicaOption) (*crashRun, string) {
 	t.Helper()
+	var set replicaSetup
+	for _, o := range opts {
+		o(&set)
+	}
 	ctx := context.Background()
 	tmp := t.TempDir()
 	bin, err := Build(ctx, filepath.Join("..", ".."), tmp)
@@ -100,9 +126,18 @@ func setUpReplicas(t *testing.T) (*crashRun, string) {
 		dir := t.TempDir()
 		r.dirs = append(r.dirs, dir)
 		addr := freeAddr(t)
+		dsn := r.dbURL
+		if set.proxied {
+			u, err := url.Parse(dsn)
+			require.NoError(t, err)
+			px := pgproxy.New(t, u.Host)
+			r.proxies = append(r.proxies, px)
+			u.Host = px.Addr()
+			dsn = u.String()
+		}
 		env := []string{
 			"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-			"DATABASE_URL=" + withAppName(t, r.dbURL, "docket-"+name),
+			"DATABASE_URL=" + withAppName(t, dsn, "docket-"+name),
 			"DOCKET_ADDR=" + addr,
 			"DOCKET_DATA_DIR=" + dir,
 			"DOCKET_NATS_URL=" + ns.ClientURL(),
@@ -118,6 +153,7 @@ func setUpReplicas(t *testing.T) (*crashRun, string) {
 			"DOCKET_LOG_FORMAT=json",
 			"DOCKET_SHUTDOWN_TIMEOUT=5s",
 		}
+		env = append(env, set.env...)
 		p := NewProc(name, bin, addr, filepath.Join(tmp, name+".log"), env)
 		r.procs = append(r.procs, p)
 		t.Cleanup(func() { _ = p.Kill() })
@@ -257,8 +293,33 @@ func (f handoverFigures) String() string {
 	return fmt.Sprintf("%d, mean %s, longest %s", f.n, f.mean.Round(time.Millisecond), f.max.Round(time.Millisecond))
 }
 
-func runReplicas(t *testing.T, cfg crashConfig) {
-	r, readerPW := setUpReplicas(t)
+// replicaLoad is what runs against the replicas while a test kills or
+// cuts them: the write load, the test's NATS reader and durable
+// consumer, the gauge sampler, and the watchers of the log's size and of
+// each replica's connections.
+type replicaLoad struct {
+	js       jetstream.JetStream
+	consumer *Consumer
+	db       *sqlx.DB
+	ledger   *Ledger
+	load     *Load
+	sampler  *Sampler
+
+	peaks   map[string]int
+	peaksMu sync.Mutex
+	sizes   []sizeAt
+	sizesMu sync.Mutex
+	// natsErrs are the reader's asynchronous NATS errors.
+	natsErrs   []string
+	natsErrsMu sync.Mutex
+
+	stop func() // ends the load and the watchers, and waits for them
+}
+
+// startReplicaLoad creates the load's policy, waits for stream DOCKET and
+// starts everything a replicaLoad runs.
+func startReplicaLoad(t *testing.T, r *crashRun, readerPW string) *replicaLoad {
+	t.Helper()
 	ctx := context.Background()
 	status, _ := r.put("/v1/policies/crash", r.tokens.Admin, `{"title": "Crash harness", "text": "Decisions the crash harness records."}`)
 	require.Equal(t, http.StatusCreated, status)
@@ -266,46 +327,94 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 	// The test reads NATS as the documented read-only user, which may not
 	// delete the ordered consumers it reads the stream with (the server
 	// drops them once idle); any other asynchronous error fails the run.
-	var natsErrs []string
-	var natsErrsMu sync.Mutex
+	rl := &replicaLoad{peaks: map[string]int{}}
 	nc, err := nats.Connect(r.nats.ClientURL(), nats.UserInfo("reader", readerPW),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if strings.Contains(err.Error(), "Permissions Violation") && strings.Contains(err.Error(), "$JS.API.CONSUMER.DELETE.DOCKET.") {
 				return
 			}
-			natsErrsMu.Lock()
-			natsErrs = append(natsErrs, err.Error())
-			natsErrsMu.Unlock()
+			rl.natsErrsMu.Lock()
+			rl.natsErrs = append(rl.natsErrs, err.Error())
+			rl.natsErrsMu.Unlock()
 		}))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	rl.js, err = jetstream.New(nc)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { _, err := js.Stream(ctx, "DOCKET"); return err == nil }, 30*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { _, err := rl.js.Stream(ctx, "DOCKET"); return err == nil }, 30*time.Second, 20*time.Millisecond,
 		"the relay never created stream DOCKET")
-	consumer := NewConsumer(js, "replica-consumer")
-	consumer.Start()
-	t.Cleanup(func() { _ = consumer.Stop() })
+	rl.consumer = NewConsumer(rl.js, "replica-consumer")
+	rl.consumer.Start()
+	t.Cleanup(func() { _ = rl.consumer.Stop() })
 
-	db, err := sqlx.Open("postgres", r.dbURL)
+	rl.db, err = sqlx.Open("postgres", r.dbURL)
 	require.NoError(t, err)
-	db.SetMaxOpenConns(6)
-	t.Cleanup(func() { db.Close() })
+	rl.db.SetMaxOpenConns(6)
+	t.Cleanup(func() { rl.db.Close() })
 
-	ledger := &Ledger{}
-	load := &Load{Procs: r.procs, Tokens: r.tokens, Ledger: ledger, Policy: "crash", KeyedShare: 0.5, LoseShare: 0.05, RetryFor: time.Minute, HC: r.hc}
-	sampler := &Sampler{Procs: r.procs, HC: &http.Client{Timeout: 5 * time.Second}, Interval: 100 * time.Millisecond}
-	peaks, peaksMu := map[string]int{}, &sync.Mutex{}
-	var sizes []sizeAt
-	var sizesMu sync.Mutex
+	rl.ledger = &Ledger{}
+	rl.load = &Load{Procs: r.procs, Tokens: r.tokens, Ledger: rl.ledger, Policy: "crash", KeyedShare: 0.5, LoseShare: 0.05, RetryFor: time.Minute, HC: r.hc}
+	rl.sampler = &Sampler{Procs: r.procs, HC: &http.Client{Timeout: 5 * time.Second}, Interval: 100 * time.Millisecond}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(4)
-	go func() { defer wg.Done(); watchLog(loadCtx, db, &sizes, &sizesMu) }()
-	go func() { defer wg.Done(); load.Run(loadCtx) }()
-	go func() { defer wg.Done(); sampler.Run(loadCtx) }()
-	go func() { defer wg.Done(); poolPeaks(loadCtx, db, 200*time.Millisecond, peaks, peaksMu) }()
-	t.Cleanup(func() { stopLoad(); wg.Wait() })
+	go func() { defer wg.Done(); watchLog(loadCtx, rl.db, &rl.sizes, &rl.sizesMu) }()
+	go func() { defer wg.Done(); rl.load.Run(loadCtx) }()
+	go func() { defer wg.Done(); rl.sampler.Run(loadCtx) }()
+	go func() { defer wg.Done(); poolPeaks(loadCtx, rl.db, 200*time.Millisecond, rl.peaks, &rl.peaksMu) }()
+	rl.stop = func() { stopLoad(); wg.Wait() }
+	t.Cleanup(rl.stop)
+	return rl
+}
+
+// delivered waits, once the load has stopped, until the integrator has
+// caught up and every entry reached the durable consumer and the stream
+// once and in order, with no NATS error; it returns the log's size.
+func (rl *replicaLoad) delivered(t *testing.T) int64 {
+	t.Helper()
+	n := awaitLog(t, rl.db)
+	problems := deliveryProblems(t, context.Background(), rl.js, rl.consumer, n, 30*time.Second)
+	rl.natsErrsMu.Lock()
+	problems = append(problems, rl.natsErrs...)
+	rl.natsErrsMu.Unlock()
+	require.Empty(t, problems)
+	return n
+}
+
+// allTerms reads every replica's terms; ends are how each one's runs ended.
+func allTerms(t *testing.T, procs []*Proc, ends map[string][]RunEnd) []Term {
+	t.Helper()
+	var terms []Term
+	for _, p := range procs {
+		ts, err := ReadTerms(p.Name, p.log, ends[p.Name])
+		require.NoError(t, err)
+		terms = append(terms, ts...)
+	}
+	return terms
+}
+
+// checkSigned checks that every stored checkpoint, and every one of
+// served, is signed by the run's one key.
+func checkSigned(t *testing.T, r *crashRun, db *sqlx.DB, served []string) {
+	t.Helper()
+	pub, err := os.ReadFile(r.key + ".pub")
+	require.NoError(t, err)
+	v, err := note.NewVerifier(strings.TrimSpace(string(pub)))
+	require.NoError(t, err)
+	var notes []string
+	require.NoError(t, db.Select(&notes, `SELECT note FROM audit_checkpoints ORDER BY size`))
+	for _, n := range append(notes, served...) {
+		_, err := note.Open([]byte(n), note.VerifierList(v))
+		require.NoError(t, err, "a checkpoint not signed by the shared key:\n%s", n)
+	}
+	require.NotEmpty(t, served, "no replica served a checkpoint")
+}
+
+func runReplicas(t *testing.T, cfg crashConfig) {
+	r, readerPW := setUpReplicas(t)
+	rl := startReplicaLoad(t, r, readerPW)
+	js, consumer, db, ledger, sampler := rl.js, rl.consumer, rl.db, rl.ledger, rl.sampler
+	ctx := context.Background()
 
 	// The killer: one replica at a time, in turn the integrator, the relay
 	// (as the gauges last said) and any; start it again on the same data
@@ -362,20 +471,13 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 			db.Get(&last, `SELECT coalesce(max(integrated_at), 'epoch') FROM audit_leaves`) == nil && last.After(held)
 	}, 30*time.Second, 20*time.Millisecond, "the log or the stream did not move after the last kill")
 	end := time.Now()
-	stopLoad()
-	wg.Wait()
+	rl.stop()
 	ops := ledger.Ops()
 	longestGap := LongestGap(ops, start, end)
 
-	// Let the integrator catch up: every staged entry a leaf, under a checkpoint.
-	n := awaitLog(t, db)
-
-	// Every entry at the durable consumer, and in the stream, once and in order.
-	problems := deliveryProblems(t, ctx, js, consumer, n, 30*time.Second)
-	natsErrsMu.Lock()
-	problems = append(problems, natsErrs...)
-	natsErrsMu.Unlock()
-	require.Empty(t, problems)
+	// The integrator caught up, and every entry at the durable consumer,
+	// and in the stream, once and in order.
+	n := rl.delivered(t)
 	published, err := streamTimes(ctx, js, n)
 	require.NoError(t, err)
 
@@ -389,12 +491,7 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 
 	// One integrator and one relay at a time: the terms in the logs never
 	// overlap, and no two gauges said 1 in two rounds running.
-	var terms []Term
-	for _, p := range r.procs {
-		ts, err := ReadTerms(p.Name, p.log, ends[p.Name])
-		require.NoError(t, err)
-		terms = append(terms, ts...)
-	}
+	terms := allTerms(t, r.procs, ends)
 	require.Empty(t, CheckTerms(terms))
 	vacant := Vacancies(terms, stopping)
 	for _, role := range []string{RoleIntegrator, RoleRelay} {
@@ -418,7 +515,7 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 		require.NotEmpty(t, h.Next.Proc, "no %s after %s was killed", h.Role, h.Killed)
 		require.LessOrEqual(t, h.Elected, handoverBound(), "%s handover after %s to %s", h.Role, h.Killed, h.Next)
 		elected[h.Role] = append(elected[h.Role], h.Elected)
-		next := grewAfter(sizes, h.Next.From)
+		next := grewAfter(rl.sizes, h.Next.From)
 		if h.Role == RoleRelay {
 			next = firstAfter(published, h.Next.From)
 		}
@@ -432,25 +529,14 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 
 	// Signed with the one key: every checkpoint stored, and every one a
 	// replica served while the run went on.
-	pub, err := os.ReadFile(r.key + ".pub")
-	require.NoError(t, err)
-	v, err := note.NewVerifier(strings.TrimSpace(string(pub)))
-	require.NoError(t, err)
-	var notes []string
-	require.NoError(t, db.Select(&notes, `SELECT note FROM audit_checkpoints ORDER BY size`))
-	notes = append(notes, srep.Checkpoints...)
-	for _, n := range notes {
-		_, err := note.Open([]byte(n), note.VerifierList(v))
-		require.NoError(t, err, "a checkpoint not signed by the shared key:\n%s", n)
-	}
-	require.NotEmpty(t, srep.Checkpoints, "no replica served a checkpoint")
+	checkSigned(t, r, db, srep.Checkpoints)
 
 	// Each replica within its pool.
-	peaksMu.Lock()
-	for app, peak := range peaks {
+	rl.peaksMu.Lock()
+	for app, peak := range rl.peaks {
 		require.LessOrEqual(t, peak, replicaMaxOpen, "%s held more connections than DOCKET_DB_MAX_OPEN", app)
 	}
-	peaksMu.Unlock()
+	rl.peaksMu.Unlock()
 
 	// For the record: how often checkpoints came, and what the replicas
 	// warned about.
@@ -480,7 +566,7 @@ func runReplicas(t *testing.T, cfg crashConfig) {
 		countRole(terms, RoleIntegrator), len(holders[RoleIntegrator]), countRole(terms, RoleRelay), len(holders[RoleRelay]),
 		srep.Rounds, srep.ScrapeErrors, srep.MaxHolders[RoleIntegrator], srep.MaxHolders[RoleRelay], vacant[RoleIntegrator].Round(time.Millisecond), vacant[RoleRelay].Round(time.Millisecond),
 		figuresOf(elected[RoleIntegrator]), figuresOf(resumed[RoleIntegrator]),
-		figuresOf(elected[RoleRelay]), figuresOf(resumed[RoleRelay]), handoverBound(), peaks, replicaMaxOpen)
+		figuresOf(elected[RoleRelay]), figuresOf(resumed[RoleRelay]), handoverBound(), rl.peaks, replicaMaxOpen)
 	require.Positive(t, rep.Acked[KindBulk], "no bulk reversal was acknowledged")
 	require.Positive(t, rep.Acked[KindResolve], "no resolution was acknowledged")
 }

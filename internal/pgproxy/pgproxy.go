@@ -1,12 +1,14 @@
 // Package pgproxy is a TCP proxy for tests that cut the database off: it
 // forwards 127.0.0.1:0 to a Postgres address and can refuse (a dead
-// server), black-hole (a hung server or dropped packets) and heal.
+// server), black-hole (a hung server or dropped packets), cut a client
+// off as a network partition does (Vanish) and heal.
 package pgproxy
 
 import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Mode is what the proxy does with connections.
@@ -41,6 +43,11 @@ type Proxy struct {
 type link struct {
 	client, server net.Conn
 	hung           bool // dropped bytes: never forwards again
+	// cut: partitioned (Vanish), so that neither side's close reaches
+	// the other; each side ends on its own.
+	cut bool
+	// standIn: accepted while hanging, the link never reached the server.
+	standIn bool
 }
 
 // New starts a proxy to upstream until the test ends.
@@ -97,6 +104,48 @@ func (p *Proxy) Set(m Mode) error {
 	return nil
 }
 
+// Vanish cuts the client off from the server as a network partition or a
+// host that vanished does: from now no byte of an open connection passes
+// either way, and neither side's close reaches the other (the client's
+// FIN or RST is lost as well). After keepalive, which stands for Postgres's
+// TCP keepalive (tcp_keepalives_*) giving up on the silent peer, the
+// server side of each of those connections is closed: Postgres ends its
+// session, rolling back its transaction and freeing any advisory lock on
+// it, while the client side stays open and silent, for the client's host
+// learns nothing. keepalive <= 0: never (a server with no keepalive), until
+// Close or Refuse. New connections hang as in Hang, and Set(Forward) heals
+// for new ones only, as after Hang.
+func (p *Proxy) Vanish(keepalive time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	if p.mode == Refuse && p.ln == nil {
+		if ln, err := net.Listen("tcp", p.addr); err == nil {
+			p.ln = ln
+			p.wg.Add(1)
+			go p.accept(ln)
+		}
+	}
+	p.mode = Hang
+	var cut []*link
+	for l := range p.links {
+		l.hung = true
+		if !l.standIn {
+			l.cut = true
+			cut = append(cut, l)
+		}
+	}
+	if keepalive > 0 && len(cut) > 0 {
+		time.AfterFunc(keepalive, func() {
+			for _, l := range cut {
+				_ = l.server.Close()
+			}
+		})
+	}
+}
+
 // Close stops the proxy and closes every connection.
 func (p *Proxy) Close() {
 	p.mu.Lock()
@@ -141,7 +190,7 @@ func (p *Proxy) accept(ln net.Listener) {
 
 func (p *Proxy) serve(c net.Conn, mode Mode) {
 	defer p.wg.Done()
-	l := &link{client: c, hung: mode == Hang}
+	l := &link{client: c, hung: mode == Hang, standIn: mode != Forward}
 	var s net.Conn
 	if mode == Forward {
 		var err error
@@ -176,7 +225,13 @@ func (p *Proxy) serve(c net.Conn, mode Mode) {
 	done := make(chan struct{}, 2)
 	go func() { p.pipe(l, s, c); done <- struct{}{} }()
 	go func() { p.pipe(l, c, s); done <- struct{}{} }()
-	<-done // one side closed: close both
+	<-done // one side closed: close both, unless partitioned
+	p.mu.Lock()
+	cut := l.cut
+	p.mu.Unlock()
+	if cut {
+		<-done // the other side ends on its own
+	}
 }
 
 // pipe copies src to dst while the link is not hung; a hung link reads
