@@ -209,6 +209,7 @@ func runCutOff(t *testing.T, keepalive time.Duration, cuts int) {
 		}
 		probeCtx, stopProbe := context.WithCancel(ctx)
 		var probing sync.WaitGroup
+		t.Cleanup(func() { stopProbe(); probing.Wait() })
 		var probesMu sync.Mutex
 		for range probers {
 			probing.Add(1)
