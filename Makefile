@@ -82,15 +82,18 @@ bench-load: services
 CRASH_KILLS    ?= 300
 CRASH_DURATION ?= 10m
 CLUSTER_ROUNDS ?= 10
+CUT_ROUNDS     ?= 20
 
 ## soak: long-running tests kept out of `make test`, among them the crash
 ## harness's long forms (TestSoakCrash, two serves, and TestSoakReplicas,
 ## three: at least CRASH_KILLS SIGKILLs over at least CRASH_DURATION each;
 ## `make test` runs the short forms, 20 and 9 kills) and the NATS cluster
 ## test's (TestSoakNATSCluster: CLUSTER_ROUNDS rounds of a follower's and
-## then the stream leader's loss; `make test`: one round).
+## then the stream leader's loss; `make test`: one round) and the cut-off
+## test's (TestSoakReplicaCutOff: CUT_ROUNDS cuts of the integrator's and
+## the relay's holder from Postgres in turn; `make test`: two).
 soak: services
-	DOCKET_SOAK=1 CRASH_KILLS=$(CRASH_KILLS) CRASH_DURATION=$(CRASH_DURATION) CLUSTER_ROUNDS=$(CLUSTER_ROUNDS) \
+	DOCKET_SOAK=1 CRASH_KILLS=$(CRASH_KILLS) CRASH_DURATION=$(CRASH_DURATION) CLUSTER_ROUNDS=$(CLUSTER_ROUNDS) CUT_ROUNDS=$(CUT_ROUNDS) \
 	  $(GO) test -race -count=1 -timeout 60m -run Soak ./...
 
 ## docker-test: build the image and start the compose stack where a Docker

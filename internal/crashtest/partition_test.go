@@ -97,8 +97,10 @@ type cutRound struct {
 	victim *Proc
 	at     time.Time // the cut: from then on none of its bytes reach Postgres
 	healed time.Time
-	roles  []string // the roles it held at the cut
-	probes []probe
+	// healedLate: healed only once it had stepped down, cut off.
+	healedLate bool
+	roles      []string // the roles it held at the cut
+	probes     []probe
 	// readyAgain and wroteAgain are from the heal to its first /readyz
 	// 200 and its first acknowledged write.
 	readyAgain, wroteAgain time.Duration
@@ -187,80 +189,10 @@ func runCutOff(t *testing.T, keepalive time.Duration, cuts int) {
 	var rounds []*cutRound
 	since := start
 	for i := range cuts {
-		role := []string{RoleIntegrator, RoleRelay}[i%2]
-		// Cut the role's holder as the logs say now, under load.
-		time.Sleep(time.Second)
-		require.Eventually(t, func() bool { return rl.sampler.HeldSince(since) }, 30*time.Second, 20*time.Millisecond, "no integrator or no relay after the heal")
-		var victim *Proc
-		now := time.Now()
-		terms := termsSoFar(t, r.procs)
-		for _, p := range r.procs {
-			if _, ok := termAt(terms, role, p.Name, now); ok {
-				victim = p
-			}
-		}
-		require.NotNil(t, victim, "nobody holds the %s", role)
-		cr := &cutRound{victim: victim, at: time.Now()}
-		r.proxies[indexOf(r.procs, victim)].Vanish(keepalive)
-		for _, rr := range []string{RoleIntegrator, RoleRelay} {
-			if _, ok := termAt(terms, rr, victim.Name, now); ok {
-				cr.roles = append(cr.roles, rr)
-			}
-		}
-		probeCtx, stopProbe := context.WithCancel(ctx)
-		var probing sync.WaitGroup
-		t.Cleanup(func() { stopProbe(); probing.Wait() })
-		var probesMu sync.Mutex
-		for range probers {
-			probing.Add(1)
-			go func() {
-				defer probing.Done()
-				ps := probeCut(probeCtx, victim, r.tokens.Enforcer)
-				probesMu.Lock()
-				cr.probes = append(cr.probes, ps...)
-				probesMu.Unlock()
-			}()
-		}
-
-		// A successor for every role the victim held, and the log and the
-		// stream moving again after it.
-		require.Eventually(t, func() bool {
-			terms := termsSoFar(t, r.procs)
-			for _, rr := range cr.roles {
-				if _, ok := successor(terms, rr, victim.Name, cr.at); !ok {
-					return false
-				}
-			}
-			return true
-		}, cutHandoverBound(keepalive)+10*time.Second, 50*time.Millisecond,
-			"no successor took %v from %s, cut off at %s, within %s and 10 s more (keepalive %s)", cr.roles, victim.Name, cr.at.Format("15:04:05.000"), cutHandoverBound(keepalive), keepalive)
-		terms = termsSoFar(t, r.procs)
-		for _, rr := range cr.roles {
-			next, _ := successor(terms, rr, victim.Name, cr.at)
-			waitMoved(t, rl, rr, next.From)
-		}
-		require.False(t, victim.Ready(ctx, r.hc), "the cut replica %s is still ready", victim.Name)
-		// Heal once the cut replica has been probed for long enough to
-		// meet a request's whole bound; it recovers by itself.
-		time.Sleep(max(0, cut503Bound+time.Second-time.Since(cr.at)))
-		stopProbe()
-		probing.Wait()
-		cr.healed = time.Now()
-		require.NoError(t, r.proxies[indexOf(r.procs, victim)].Set(pgproxy.Forward))
-		r.waitReady(victim)
-		cr.readyAgain = time.Since(cr.healed)
-		cr.wroteAgain = writeAt(t, rl, victim)
-		// A standby again: every term it held at the cut ended, by itself.
-		require.Eventually(t, func() bool {
-			terms := termsSoFar(t, r.procs)
-			for _, rr := range cr.roles {
-				if tm, _ := termAt(terms, rr, victim.Name, cr.at); tm.Ended != "stepped down" {
-					return false
-				}
-			}
-			return true
-		}, cutBeliefBound+10*time.Second, 50*time.Millisecond, "%s never stepped down from %v after it was cut off", victim.Name, cr.roles)
-		rounds = append(rounds, cr)
+		// In turn: the integrator's holder healed while it still
+		// believes it leads, then the relay's healed after it stepped
+		// down, cut off.
+		rounds = append(rounds, cutOnce(t, r, rl, []string{RoleIntegrator, RoleRelay}[i%2], since, keepalive, i%2 == 1))
 		since = time.Now()
 	}
 	time.Sleep(time.Second)
@@ -301,6 +233,94 @@ func runCutOff(t *testing.T, keepalive time.Duration, cuts int) {
 		warn := warnings(t, p.log)
 		t.Logf("replica %s: %d warnings and errors %q", p.Name, len(warn), warn[:min(len(warn), 3)])
 	}
+}
+
+// cutOnce cuts role's holder off under load, as the logs say it is after
+// since, probes it, waits for its successors and the work to move on,
+// heals it (once it stepped down when healLate) and waits until it is
+// ready, takes a write and is a standby again.
+func cutOnce(t *testing.T, r *crashRun, rl *replicaLoad, role string, since time.Time, keepalive time.Duration, healLate bool) *cutRound {
+	t.Helper()
+	ctx := context.Background()
+	time.Sleep(time.Second)
+	require.Eventually(t, func() bool { return rl.sampler.HeldSince(since) }, 30*time.Second, 20*time.Millisecond, "no integrator or no relay after the heal")
+	var victim *Proc
+	now := time.Now()
+	terms := termsSoFar(t, r.procs)
+	for _, p := range r.procs {
+		if _, ok := termAt(terms, role, p.Name, now); ok {
+			victim = p
+		}
+	}
+	require.NotNil(t, victim, "nobody holds the %s", role)
+	cr := &cutRound{victim: victim, at: time.Now(), healedLate: healLate}
+	proxy := r.proxies[indexOf(r.procs, victim)]
+	proxy.Vanish(keepalive)
+	for _, rr := range []string{RoleIntegrator, RoleRelay} {
+		if _, ok := termAt(terms, rr, victim.Name, now); ok {
+			cr.roles = append(cr.roles, rr)
+		}
+	}
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	var probing sync.WaitGroup
+	t.Cleanup(func() { stopProbe(); probing.Wait() })
+	var probesMu sync.Mutex
+	for range probers {
+		probing.Add(1)
+		go func() {
+			defer probing.Done()
+			ps := probeCut(probeCtx, victim, r.tokens.Enforcer)
+			probesMu.Lock()
+			cr.probes = append(cr.probes, ps...)
+			probesMu.Unlock()
+		}()
+	}
+
+	// A successor for every role the victim held, and the log and the
+	// stream moving again after it.
+	require.Eventually(t, func() bool {
+		terms := termsSoFar(t, r.procs)
+		for _, rr := range cr.roles {
+			if _, ok := successor(terms, rr, victim.Name, cr.at); !ok {
+				return false
+			}
+		}
+		return true
+	}, cutHandoverBound(keepalive)+10*time.Second, 50*time.Millisecond,
+		"no successor took %v from %s, cut off at %s, within %s and 10 s more (keepalive %s)", cr.roles, victim.Name, cr.at.Format("15:04:05.000"), cutHandoverBound(keepalive), keepalive)
+	terms = termsSoFar(t, r.procs)
+	for _, rr := range cr.roles {
+		next, _ := successor(terms, rr, victim.Name, cr.at)
+		waitMoved(t, rl, rr, next.From)
+	}
+	require.False(t, victim.Ready(ctx, r.hc), "the cut replica %s is still ready", victim.Name)
+	// A standby again: every term it held at the cut ended, by itself.
+	steppedDown := func() {
+		require.Eventually(t, func() bool {
+			terms := termsSoFar(t, r.procs)
+			for _, rr := range cr.roles {
+				if tm, _ := termAt(terms, rr, victim.Name, cr.at); tm.Ended != "stepped down" {
+					return false
+				}
+			}
+			return true
+		}, cutBeliefBound+10*time.Second, 50*time.Millisecond, "%s never stepped down from %v after it was cut off", victim.Name, cr.roles)
+	}
+	if healLate {
+		steppedDown()
+	}
+	// Heal once the cut replica has been probed for long enough to meet
+	// a request's whole bound; it recovers by itself.
+	time.Sleep(max(0, cut503Bound+time.Second-time.Since(cr.at)))
+	stopProbe()
+	probing.Wait()
+	cr.healed = time.Now()
+	require.NoError(t, proxy.Set(pgproxy.Forward))
+	r.waitReady(victim)
+	cr.readyAgain = time.Since(cr.healed)
+	cr.wroteAgain = writeAt(t, rl, victim)
+	steppedDown()
+	return cr
 }
 
 // waitMoved waits until the role's work shows after from: a leaf and a
@@ -350,9 +370,13 @@ func checkCutRounds(t *testing.T, rl *replicaLoad, rounds []*cutRound, terms []T
 			n503++
 		}
 		require.Positive(t, n503, "no request reached the cut replica %s", cr.victim.Name)
-		line := fmt.Sprintf("%s cut off at %s holding %v: %d requests at it answered 503 with Retry-After, the longest in %s (bound %s); healed after %s, ready again %s later, a write acknowledged %s after that;",
+		when := "while it still believed it led"
+		if cr.healedLate {
+			when = "once it had stepped down"
+		}
+		line := fmt.Sprintf("%s cut off at %s holding %v: %d requests at it answered 503 with Retry-After, the longest in %s (bound %s); healed after %s (%s), ready again %s later, a write acknowledged %s after that;",
 			cr.victim.Name, cr.at.Format("15:04:05.000"), cr.roles, n503, longest.Round(time.Millisecond), cut503Bound,
-			cr.healed.Sub(cr.at).Round(time.Millisecond), cr.readyAgain.Round(time.Millisecond), cr.wroteAgain.Round(time.Millisecond))
+			cr.healed.Sub(cr.at).Round(time.Millisecond), when, cr.readyAgain.Round(time.Millisecond), cr.wroteAgain.Round(time.Millisecond))
 		for _, role := range cr.roles {
 			old, ok := termAt(terms, role, cr.victim.Name, cr.at)
 			require.True(t, ok)
