@@ -16,6 +16,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
+
+	"github.com/docket-dev/docket/internal/childproc"
 )
 
 // RunProcCluster starts n JetStream servers as nats-server child
@@ -90,32 +92,18 @@ type proc struct {
 	// monitor is the base URL of the server's monitoring port.
 	monitor string
 	hc      *http.Client
-
-	cmd    *exec.Cmd
-	exited chan struct{}
+	run     *childproc.Process
 }
 
 // start runs the server, its output appended to its log file (beside the
 // server's own lines: a panic or a configuration error shows there), and
 // waits until its monitoring port reports it up with JetStream enabled.
 func (p *proc) start() error {
-	f, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	run, err := childproc.Start(exec.Command(p.bin, "-c", p.conf), p.logFile, "")
 	if err != nil {
-		return fmt.Errorf("log file: %w", err)
+		return err
 	}
-	cmd := exec.Command(p.bin, "-c", p.conf)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return fmt.Errorf("start nats-server: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		f.Close()
-		close(exited)
-	}()
-	p.cmd, p.exited = cmd, exited
+	p.run = run
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
@@ -123,9 +111,9 @@ func (p *proc) start() error {
 			return nil
 		}
 		select {
-		case <-exited:
-			p.cmd = nil
-			return fmt.Errorf("nats-server exited at start: %s", cmd.ProcessState)
+		case <-run.Exited():
+			p.run = nil
+			return fmt.Errorf("nats-server exited at start: %s", run.State())
 		case <-tick.C:
 		}
 	}
@@ -147,26 +135,15 @@ func (p *proc) healthy() bool {
 // stop sends SIGKILL, or SIGTERM and SIGKILL after stopGrace, and waits
 // for the process to be gone.
 func (p *proc) stop(kill bool) error {
-	cmd, exited := p.cmd, p.exited
-	p.cmd = nil
-	if cmd == nil {
+	run := p.run
+	p.run = nil
+	if run == nil {
 		return nil
 	}
-	sig := syscall.SIGTERM
 	if kill {
-		sig = syscall.SIGKILL
+		return run.Signal(syscall.SIGKILL, 0)
 	}
-	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("signal nats-server: %w", err)
-	}
-	select {
-	case <-exited:
-		return nil
-	case <-time.After(stopGrace):
-		_ = cmd.Process.Kill()
-		<-exited
-		return fmt.Errorf("nats-server did not stop within %s of SIGTERM; killed", stopGrace)
-	}
+	return run.Signal(syscall.SIGTERM, stopGrace)
 }
 
 // jsz reads the server's /jsz for the global account's streams.
