@@ -65,9 +65,11 @@ type runner interface {
 type nodeSpec struct {
 	name                  string
 	clientPort, routePort int
-	httpPort              int
-	routes                []*url.URL
-	storeDir, logFile     string
+	// httpPort is the monitoring port, which only a process node opens:
+	// in this process the server's report is a call.
+	httpPort          int
+	routes            []*url.URL
+	storeDir, logFile string
 }
 
 // layout names n nodes n1..nn and gives each its ports, routes, store
