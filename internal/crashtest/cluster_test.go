@@ -239,6 +239,10 @@ func logTail(t *testing.T, p *Proc) {
 // loss is one node's loss and return, for the figures.
 type loss struct {
 	node, role string
+	// consumerLeader led the durable consumer when the node was lost
+	// ("" unknown): when it is the node, the consumer's acks met an
+	// election too.
+	consumerLeader string
 	// newLeader is the stream's leader once the node was down, found
 	// electedIn after the loss (a follower's loss keeps the leader).
 	newLeader string
@@ -306,11 +310,22 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 			return err == nil && info.State.LastSeq >= from+200
 		}, 60*time.Second, 20*time.Millisecond, "the relay published nothing %s", why)
 	}
+	// consumerLeader is the node leading the durable consumer, "" when
+	// that cannot be read.
+	consumerLeader := func() string {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		c, err := s.Consumer(cctx, "cluster-consumer")
+		if err != nil || c.CachedInfo().Cluster == nil {
+			return ""
+		}
+		return c.CachedInfo().Cluster.Leader
+	}
 	// down takes the node out for cfg.Down while the load goes on, then
 	// starts it again and waits until the stream is whole on it.
 	down := func(nd *natstest.Node, role string) loss {
 		t.Helper()
-		l := loss{node: nd.Name, role: role}
+		l := loss{node: nd.Name, role: role, consumerLeader: consumerLeader()}
 		t.Logf("cluster harness: %s of %s, the stream's %s", cfg.Loss, nd.Name, role)
 		t1 := time.Now()
 		if cfg.Loss == killLoss {
@@ -339,7 +354,14 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 	for range cfg.Rounds {
 		progress("before a follower's loss")
 		leader := cl.StreamLeader(t, js, "DOCKET", "", 10*time.Second)
-		losses = append(losses, down(cl.Others(leader)[0], "follower"))
+		// The follower lost is the durable consumer's leader when that
+		// is not the stream's: each round then takes the consumer's
+		// leader too, and its acks meet an election.
+		follower := cl.Others(leader)[0]
+		if cn := cl.Node(consumerLeader()); cn.Running() && cn.Name != leader {
+			follower = cn
+		}
+		losses = append(losses, down(follower, "follower"))
 		progress("before the leader's loss")
 		leader = cl.StreamLeader(t, js, "DOCKET", "", 10*time.Second)
 		losses = append(losses, down(cl.Node(leader), "leader"))
@@ -394,8 +416,8 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 	}
 	var ls []string
 	for _, l := range losses {
-		ls = append(ls, fmt.Sprintf("%s %s (then led by %s, known %s after the loss; current again %s after restart)", l.role, l.node, l.newLeader,
-			l.electedIn.Round(time.Millisecond), l.backIn.Round(time.Millisecond)))
+		ls = append(ls, fmt.Sprintf("%s %s (the durable consumer's leader %s; then led by %s, known %s after the loss; current again %s after restart)",
+			l.role, l.node, l.consumerLeader, l.newLeader, l.electedIn.Round(time.Millisecond), l.backIn.Round(time.Millisecond)))
 	}
 	t.Logf("cluster harness: %d node losses (%s) in %s: %s; %d writes acknowledged and found (%v), %d unanswered without a key, %d keyed writes retried; "+
 		"%d entries delivered once in order to the durable consumer and in the stream (%d messages, 3 replicas); relay: %.0f published by the last leader, %.0f publish errors, max lag %.0f entries, lag 0 %s after the load stopped; longest time without an acknowledged write %s",
