@@ -239,9 +239,8 @@ func logTail(t *testing.T, p *Proc) {
 // loss is one node's loss and return, for the figures.
 type loss struct {
 	node, role string
-	// consumerLeader led the durable consumer when the node was lost
-	// ("" unknown): when it is the node, the consumer's acks met an
-	// election too.
+	// consumerLeader led the durable consumer when the node was lost:
+	// when it is the node, the consumer's acks met an election too.
 	consumerLeader string
 	// newLeader is the stream's leader once the node was down, found
 	// electedIn after the loss (a follower's loss keeps the leader).
@@ -310,14 +309,15 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 			return err == nil && info.State.LastSeq >= from+200
 		}, 60*time.Second, 20*time.Millisecond, "the relay published nothing %s", why)
 	}
-	// consumerLeader is the node leading the durable consumer, "" when
-	// that cannot be read.
+	// consumerLeader is the node leading the durable consumer, "none"
+	// while it has none (after its leader's loss, until an election) or
+	// cannot be read.
 	consumerLeader := func() string {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		c, err := s.Consumer(cctx, "cluster-consumer")
-		if err != nil || c.CachedInfo().Cluster == nil {
-			return ""
+		if err != nil || c.CachedInfo().Cluster == nil || c.CachedInfo().Cluster.Leader == "" {
+			return "none"
 		}
 		return c.CachedInfo().Cluster.Leader
 	}
