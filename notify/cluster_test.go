@@ -27,14 +27,9 @@ func TestRelayRidesOutClusterLeaderLoss(t *testing.T) {
 	const n = 3000
 	db := pgtest.New(t)
 	cl := natstest.RunCluster(t, 3)
-	js := connect(t, cl.URLs())
+	js, _ := replicatedStream(t, cl)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ectx, ecancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err := notify.EnsureStream(ectx, js, notify.StreamOptions{Replicas: 3})
-	ecancel()
-	require.NoError(t, err)
-	cl.WaitStreamCurrent(t, js, notify.DefaultStream, 3, 30*time.Second)
 
 	waitInt := integrate(ctx, t, db)
 	relay := newRelay(t, db, js, "", "", func(o *notify.Options) { o.Window = 256 })
@@ -98,14 +93,9 @@ func TestRelayRidesOutClusterLeaderLoss(t *testing.T) {
 func TestDurableConsumerRidesOutItsLeaderKilled(t *testing.T) {
 	t.Parallel()
 	cl := natstest.RunProcCluster(t, 3)
-	js := connect(t, cl.URLs())
+	js, s := replicatedStream(t, cl)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ectx, ecancel := context.WithTimeout(ctx, 30*time.Second)
-	s, err := notify.EnsureStream(ectx, js, notify.StreamOptions{Replicas: 3})
-	ecancel()
-	require.NoError(t, err)
-	cl.WaitStreamCurrent(t, js, notify.DefaultStream, 3, 30*time.Second)
 
 	var mu sync.Mutex
 	var got []int64
@@ -179,4 +169,17 @@ func TestDurableConsumerRidesOutItsLeaderKilled(t *testing.T) {
 		require.Equal(t, int64(i), idx, "delivery %d", i)
 	}
 	require.Len(t, got, sent)
+}
+
+// replicatedStream connects to every node of cl and sets up stream
+// DOCKET with three replicas, current on all of them.
+func replicatedStream(t *testing.T, cl *natstest.Cluster) (jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	js := connect(t, cl.URLs())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := notify.EnsureStream(ctx, js, notify.StreamOptions{Replicas: 3})
+	require.NoError(t, err)
+	cl.WaitStreamCurrent(t, js, notify.DefaultStream, 3, 30*time.Second)
+	return js, s
 }
