@@ -88,7 +88,8 @@ CLUSTER_ROUNDS ?= 10
 ## three: at least CRASH_KILLS SIGKILLs over at least CRASH_DURATION each;
 ## `make test` runs the short forms, 20 and 9 kills) and the NATS cluster
 ## test's (TestSoakNATSCluster: CLUSTER_ROUNDS rounds of a follower's and
-## then the stream leader's loss; `make test`: one round).
+## then the stream leader's loss with the nodes SIGKILLed, then as many shut
+## down in-process; `make test`: one round, SIGKILLed).
 soak: services
 	DOCKET_SOAK=1 CRASH_KILLS=$(CRASH_KILLS) CRASH_DURATION=$(CRASH_DURATION) CLUSTER_ROUNDS=$(CLUSTER_ROUNDS) \
 	  $(GO) test -race -count=1 -timeout 60m -run Soak ./...

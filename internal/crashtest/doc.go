@@ -8,7 +8,9 @@
 // each process's log, when it held the integrator's and the relay's
 // election (ReadTerms), and requires that no two terms overlap
 // (CheckTerms) and that a killed holder's successor came within the
-// stated bound (Handovers).
+// stated bound (Handovers). Against a three-node JetStream cluster
+// (natstest) it loses NATS nodes instead, SIGKILLed nats-server
+// processes or in-process nodes shut down, and checks the same.
 //
 // The pieces are separate so that the checks can be shown to fail: Check
 // and CheckDelivery take what they compare as arguments, and the tests
