@@ -89,7 +89,8 @@ CUT_ROUNDS     ?= 20
 ## three: at least CRASH_KILLS SIGKILLs over at least CRASH_DURATION each;
 ## `make test` runs the short forms, 20 and 9 kills) and the NATS cluster
 ## test's (TestSoakNATSCluster: CLUSTER_ROUNDS rounds of a follower's and
-## then the stream leader's loss; `make test`: one round) and the cut-off
+## then the stream leader's loss with the nodes SIGKILLed, then as many shut
+## down in-process; `make test`: one round, SIGKILLed) and the cut-off
 ## test's (TestSoakReplicaCutOff: CUT_ROUNDS cuts of the integrator's and
 ## the relay's holder from Postgres in turn; `make test`: two).
 soak: services

@@ -89,6 +89,13 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return nil
 			}
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				// The pull request was lost with the server holding it:
+				// in a cluster, the consumer's leader killed or cut off,
+				// which sends no word of stepping down. The iterator
+				// pulls again, from the new leader, at the next call.
+				continue
+			}
 			return fmt.Errorf("notify: next message: %w", err)
 		}
 		if err := r.take(ctx, msg); err != nil {

@@ -94,7 +94,10 @@ func TestMetricsAnOperatorAlertsOn(t *testing.T) {
 	var fams map[string]*dto.MetricFamily
 	require.Eventually(t, func() bool {
 		fams = scrape(t, s.url)
-		return sample(fams, "docket_audit_log_size") >= 6 && sample(fams, "docket_audit_staged_entries") == 0
+		// The integrator counts a batch once it has committed it, so the
+		// log may show the entries a moment before the counter does.
+		return sample(fams, "docket_audit_log_size") >= 6 && sample(fams, "docket_audit_staged_entries") == 0 &&
+			sample(fams, "docket_audit_integrated_entries_total") >= 6
 	}, 30*time.Second, 20*time.Millisecond, "the checkpoint never covered the tokens, policy, decision and appeal")
 	require.Equal(t, 1.0, sample(fams, "docket_http_requests_total", "route", "GET /v1/policies/{code}", "method", "GET", "status", "200"))
 	require.Equal(t, 1.0, sample(fams, "docket_http_requests_total", "route", "PUT /v1/policies/{code}", "status", "201"))
@@ -109,7 +112,6 @@ func TestMetricsAnOperatorAlertsOn(t *testing.T) {
 	require.GreaterOrEqual(t, sample(fams, "go_sql_open_connections", "db_name", "docket"), 1.0)
 	require.Equal(t, 0.0, sample(fams, "docket_audit_fork_detected"))
 	require.Equal(t, 1.0, sample(fams, "docket_audit_integrator_leader"), "the one serve leads")
-	require.GreaterOrEqual(t, sample(fams, "docket_audit_integrated_entries_total"), 6.0)
 	require.GreaterOrEqual(t, sample(fams, "docket_audit_checkpoints_signed_total"), 1.0)
 	require.Equal(t, 0.0, sample(fams, "docket_audit_signing_failures_total"))
 	require.GreaterOrEqual(t, sample(fams, "docket_audit_integration_failures_total"), 0.0)

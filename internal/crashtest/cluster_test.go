@@ -23,37 +23,65 @@ import (
 )
 
 // clusterConfig sizes a NATS cluster run: Rounds times, a follower of
-// stream DOCKET is shut down and restarted, then its leader; each node
-// stays down for Down.
+// stream DOCKET is lost and restarted, then its leader; each node stays
+// down for Down. Loss is how a node is lost.
 type clusterConfig struct {
 	Rounds int
 	Down   time.Duration
+	Loss   nodeLoss
+}
+
+// nodeLoss is how the harness takes a NATS node out.
+type nodeLoss int
+
+const (
+	// shutdownLoss is Server.Shutdown of an in-process node
+	// (natstest.RunCluster): it hands over what it leads and flushes
+	// first.
+	shutdownLoss nodeLoss = iota
+	// killLoss is SIGKILL of a nats-server process
+	// (natstest.RunProcCluster): no handover, no flush; its peers learn
+	// of it from the closed routes and their election timeouts.
+	killLoss
+)
+
+func (l nodeLoss) String() string {
+	if l == killLoss {
+		return "SIGKILL"
+	}
+	return "shutdown"
 }
 
 // TestNATSClusterUnderLoad is the short form `make test` runs: the write
-// load at two serve processes on a three-node JetStream cluster, stream
-// DOCKET with three replicas; one follower lost and restarted, then the
-// stream's leader.
+// load at two serve processes on a three-node JetStream cluster of
+// nats-server processes, stream DOCKET with three replicas; one follower
+// SIGKILLed and restarted, then the stream's leader. The graceful loss
+// is the soak's other half (and natstest's and notify's cluster tests').
 func TestNATSClusterUnderLoad(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("the cluster harness runs the real binary against three NATS servers")
 	}
-	runCluster(t, clusterConfig{Rounds: 1, Down: 2 * time.Second})
+	runCluster(t, clusterConfig{Rounds: 1, Down: 2 * time.Second, Loss: killLoss})
 }
 
 // TestSoakNATSCluster is the long form, for `make soak` (DOCKET_SOAK=1):
-// CLUSTER_ROUNDS rounds (default 10) of a follower's and the leader's loss.
+// CLUSTER_ROUNDS rounds (default 10) of a follower's and the leader's
+// loss, once with the nodes SIGKILLed and once shut down in-process.
 func TestSoakNATSCluster(t *testing.T) {
 	if os.Getenv("DOCKET_SOAK") == "" {
 		t.Skip("set DOCKET_SOAK=1 (make soak)")
 	}
-	cfg := clusterConfig{Rounds: 10, Down: 3 * time.Second}
+	rounds := 10
 	if v := os.Getenv("CLUSTER_ROUNDS"); v != "" {
-		_, err := fmt.Sscan(v, &cfg.Rounds)
+		_, err := fmt.Sscan(v, &rounds)
 		require.NoError(t, err, "CLUSTER_ROUNDS")
 	}
-	runCluster(t, cfg)
+	for _, loss := range []nodeLoss{killLoss, shutdownLoss} {
+		t.Run(loss.String(), func(t *testing.T) {
+			runCluster(t, clusterConfig{Rounds: rounds, Down: 3 * time.Second, Loss: loss})
+		})
+	}
 }
 
 // relayMetrics are the relay's figures of one process at one scrape.
@@ -146,15 +174,21 @@ func (w *lagWatch) Stop() { w.once.Do(func() { close(w.stop) }); <-w.done }
 
 func (w *lagWatch) MaxLag() float64 { w.mu.Lock(); defer w.mu.Unlock(); return w.maxLag }
 
-// setUpCluster is setUp with a three-node JetStream cluster for NATS.
-func setUpCluster(t *testing.T) (*crashRun, *natstest.Cluster) {
+// setUpCluster is setUp with a three-node JetStream cluster for NATS, of
+// processes when its nodes are to be killed.
+func setUpCluster(t *testing.T, loss nodeLoss) (*crashRun, *natstest.Cluster) {
 	t.Helper()
 	ctx := context.Background()
 	tmp := t.TempDir()
 	bin, err := Build(ctx, filepath.Join("..", ".."), tmp)
 	require.NoError(t, err)
 
-	cl := natstest.RunCluster(t, 3)
+	var cl *natstest.Cluster
+	if loss == killLoss {
+		cl = natstest.RunProcCluster(t, 3)
+	} else {
+		cl = natstest.RunCluster(t, 3)
+	}
 
 	r := newCrashRun(t, bin, tmp, nil)
 	for i, name := range []string{"a", "b"} {
@@ -205,8 +239,13 @@ func logTail(t *testing.T, p *Proc) {
 // loss is one node's loss and return, for the figures.
 type loss struct {
 	node, role string
-	// newLeader is the stream's leader once the node was down.
+	// consumerLeader led the durable consumer when the node was lost:
+	// when it is the node, the consumer's acks met an election too.
+	consumerLeader string
+	// newLeader is the stream's leader once the node was down, found
+	// electedIn after the loss (a follower's loss keeps the leader).
 	newLeader string
+	electedIn time.Duration
 	// backIn is from the node's restart until the stream was current
 	// on all three replicas again.
 	backIn time.Duration
@@ -224,7 +263,7 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 		}
 		t.Logf("cluster harness: %s: %s (stream at sequence %d)", time.Since(t0).Round(time.Millisecond), what, seq)
 	}
-	r, cl := setUpCluster(t)
+	r, cl := setUpCluster(t, cfg.Loss)
 	phase("set up")
 	ctx := context.Background()
 	status, _ := r.put("/v1/policies/crash", r.tokens.Admin, `{"title": "Crash harness", "text": "Decisions the crash harness records."}`)
@@ -270,20 +309,38 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 			return err == nil && info.State.LastSeq >= from+200
 		}, 60*time.Second, 20*time.Millisecond, "the relay published nothing %s", why)
 	}
+	// consumerLeader is the node leading the durable consumer, "none"
+	// while it has none (after its leader's loss, until an election) or
+	// cannot be read.
+	consumerLeader := func() string {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		c, err := s.Consumer(cctx, "cluster-consumer")
+		if err != nil || c.CachedInfo().Cluster == nil || c.CachedInfo().Cluster.Leader == "" {
+			return "none"
+		}
+		return c.CachedInfo().Cluster.Leader
+	}
 	// down takes the node out for cfg.Down while the load goes on, then
 	// starts it again and waits until the stream is whole on it.
 	down := func(nd *natstest.Node, role string) loss {
 		t.Helper()
-		l := loss{node: nd.Name, role: role}
-		t.Logf("cluster harness: shutting down %s, the stream's %s", nd.Name, role)
-		nd.Shutdown()
+		l := loss{node: nd.Name, role: role, consumerLeader: consumerLeader()}
+		t.Logf("cluster harness: %s of %s, the stream's %s", cfg.Loss, nd.Name, role)
+		t1 := time.Now()
+		if cfg.Loss == killLoss {
+			require.NoError(t, nd.Kill())
+		} else {
+			nd.Shutdown()
+		}
 		l.newLeader = cl.StreamLeader(t, js, "DOCKET", nd.Name, 150*time.Second)
+		l.electedIn = time.Since(t1)
 		phase("new leader " + l.newLeader)
 		progress("while " + nd.Name + " was down")
 		time.Sleep(cfg.Down) // the node's time out; the load and the checks below go on
 		require.NoError(t, nd.Restart())
 		phase(nd.Name + " restarted")
-		t1 := time.Now()
+		t1 = time.Now()
 		cl.WaitMetaLeader(t, 30*time.Second)
 		cl.WaitStreamCurrent(t, js, "DOCKET", 3, 60*time.Second)
 		l.backIn = time.Since(t1)
@@ -297,7 +354,14 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 	for range cfg.Rounds {
 		progress("before a follower's loss")
 		leader := cl.StreamLeader(t, js, "DOCKET", "", 10*time.Second)
-		losses = append(losses, down(cl.Others(leader)[0], "follower"))
+		// The follower lost is the durable consumer's leader when that
+		// is not the stream's: each round then takes the consumer's
+		// leader too, and its acks meet an election.
+		follower := cl.Others(leader)[0]
+		if cn := cl.Node(consumerLeader()); cn.Running() && cn.Name != leader {
+			follower = cn
+		}
+		losses = append(losses, down(follower, "follower"))
 		progress("before the leader's loss")
 		leader = cl.StreamLeader(t, js, "DOCKET", "", 10*time.Second)
 		losses = append(losses, down(cl.Node(leader), "leader"))
@@ -352,10 +416,11 @@ func runCluster(t *testing.T, cfg clusterConfig) {
 	}
 	var ls []string
 	for _, l := range losses {
-		ls = append(ls, fmt.Sprintf("%s %s (then led by %s; current again %s after restart)", l.role, l.node, l.newLeader, l.backIn.Round(time.Millisecond)))
+		ls = append(ls, fmt.Sprintf("%s %s (the durable consumer's leader %s; then led by %s, known %s after the loss; current again %s after restart)",
+			l.role, l.node, l.consumerLeader, l.newLeader, l.electedIn.Round(time.Millisecond), l.backIn.Round(time.Millisecond)))
 	}
-	t.Logf("cluster harness: %d node losses in %s: %s; %d writes acknowledged and found (%v), %d unanswered without a key, %d keyed writes retried; "+
+	t.Logf("cluster harness: %d node losses (%s) in %s: %s; %d writes acknowledged and found (%v), %d unanswered without a key, %d keyed writes retried; "+
 		"%d entries delivered once in order to the durable consumer and in the stream (%d messages, 3 replicas); relay: %.0f published by the last leader, %.0f publish errors, max lag %.0f entries, lag 0 %s after the load stopped; longest time without an acknowledged write %s",
-		len(losses), end.Sub(start).Round(time.Second), strings.Join(ls, ", "), acked, rep.Acked, rep.Unknown, rep.Retried,
+		len(losses), cfg.Loss, end.Sub(start).Round(time.Second), strings.Join(ls, ", "), acked, rep.Acked, rep.Unknown, rep.Retried,
 		n, n, relayed.published, errorsTotal, watch.MaxLag(), lagZeroIn.Round(time.Millisecond), longestGap.Round(time.Millisecond))
 }

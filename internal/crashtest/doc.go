@@ -8,13 +8,15 @@
 // each process's log, when it held the integrator's and the relay's
 // election (ReadTerms), and requires that no two terms overlap
 // (CheckTerms) and that a killed holder's successor came within the
-// stated bound (Handovers). TestReplicaCutOff puts each replica's
-// database through its own internal/pgproxy and cuts the holder off as a
-// partition does (pgproxy.Vanish), its process alive: the successor comes
-// once the emulated keepalive ends the cut session, the cut replica
-// answers 503 and recovers by itself when healed, and its belief in its
-// lost term may outlast the lock, but nothing it does after the cut
-// commits.
+// stated bound (Handovers). Against a three-node JetStream cluster
+// (natstest) it loses NATS nodes instead, SIGKILLed nats-server
+// processes or in-process nodes shut down, and checks the same.
+// TestReplicaCutOff puts each replica's database through its own
+// internal/pgproxy and cuts the holder off as a partition does
+// (pgproxy.Vanish), its process alive: the successor comes once the
+// emulated keepalive ends the cut session, the cut replica answers 503
+// and recovers by itself when healed, and its belief in its lost term may
+// outlast the lock, but nothing it does after the cut commits.
 //
 // The pieces are separate so that the checks can be shown to fail: Check
 // and CheckDelivery take what they compare as arguments, and the tests

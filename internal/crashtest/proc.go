@@ -2,14 +2,14 @@ package crashtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/docket-dev/docket/internal/childproc"
 )
 
 // Build compiles cmd/docket into dir and returns the binary's path. module
@@ -34,8 +34,7 @@ type Proc struct {
 	log  string
 
 	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
+	run    *childproc.Process
 	starts int
 }
 
@@ -49,29 +48,17 @@ func NewProc(name, bin, addr, logFile string, env []string) *Proc {
 func (p *Proc) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil {
+	if p.run != nil {
 		return fmt.Errorf("crashtest: %s already running", p.Name)
 	}
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("crashtest: log file: %w", err)
-	}
 	p.starts++
-	fmt.Fprintf(f, "=== crashtest: start %d of %s\n", p.starts, p.Name)
 	cmd := exec.Command(p.bin, "serve")
 	cmd.Env = p.env
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return fmt.Errorf("crashtest: start %s: %w", p.Name, err)
+	run, err := childproc.Start(cmd, p.log, fmt.Sprintf("=== crashtest: start %d of %s", p.starts, p.Name))
+	if err != nil {
+		return fmt.Errorf("crashtest: %s: %w", p.Name, err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		f.Close()
-		close(exited)
-	}()
-	p.cmd, p.exited = cmd, exited
+	p.run = run
 	return nil
 }
 
@@ -79,7 +66,7 @@ func (p *Proc) Start() error {
 func (p *Proc) Running() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.cmd != nil
+	return p.run != nil
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.
@@ -90,27 +77,16 @@ func (p *Proc) Stop(grace time.Duration) error { return p.signal(syscall.SIGTERM
 
 func (p *Proc) signal(sig syscall.Signal, grace time.Duration) error {
 	p.mu.Lock()
-	cmd, exited := p.cmd, p.exited
-	p.cmd = nil
+	run := p.run
+	p.run = nil
 	p.mu.Unlock()
-	if cmd == nil {
+	if run == nil {
 		return nil
 	}
-	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("crashtest: signal %s: %w", p.Name, err)
+	if err := run.Signal(sig, grace); err != nil {
+		return fmt.Errorf("crashtest: %s: %w", p.Name, err)
 	}
-	if sig == syscall.SIGKILL {
-		<-exited
-		return nil
-	}
-	select {
-	case <-exited:
-		return nil
-	case <-time.After(grace):
-		_ = cmd.Process.Kill()
-		<-exited
-		return fmt.Errorf("crashtest: %s did not stop within %s of %s", p.Name, grace, sig)
-	}
+	return nil
 }
 
 // Ready says whether /readyz answers 200.

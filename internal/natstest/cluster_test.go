@@ -14,11 +14,24 @@ import (
 )
 
 // TestClusterNodeLoss: a three-replica stream keeps taking messages while
-// a follower and then its leader are shut down, a new leader is elected,
-// and each node comes back as itself with what it stored and catches up.
+// a follower and then its leader are lost, a new leader is elected, and
+// each node comes back as itself with what it stored and catches up;
+// the nodes shut down in this process, or killed as processes.
 func TestClusterNodeLoss(t *testing.T) {
 	t.Parallel()
-	c := natstest.RunCluster(t, 3)
+	t.Run("shutdown", func(t *testing.T) {
+		t.Parallel()
+		c := natstest.RunCluster(t, 3)
+		clusterNodeLoss(t, c, func(nd *natstest.Node) { nd.Shutdown() })
+	})
+	t.Run("kill", func(t *testing.T) {
+		t.Parallel()
+		c := natstest.RunProcCluster(t, 3)
+		clusterNodeLoss(t, c, func(nd *natstest.Node) { require.NoError(t, nd.Kill()) })
+	})
+}
+
+func clusterNodeLoss(t *testing.T, c *natstest.Cluster, lose func(*natstest.Node)) {
 	ctx := context.Background()
 	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	require.NoError(t, err)
@@ -49,14 +62,14 @@ func TestClusterNodeLoss(t *testing.T) {
 
 	leader := c.StreamLeader(t, js, "T", "", 10*time.Second)
 	follower := c.Others(leader)[0]
-	follower.Shutdown()
-	require.Nil(t, follower.Server())
+	lose(follower)
+	require.False(t, follower.Running())
 	publish(10)
 	require.NoError(t, follower.Restart())
 	c.WaitStreamCurrent(t, js, "T", 3, 30*time.Second)
 
 	old := c.Node(leader)
-	old.Shutdown()
+	lose(old)
 	require.NotEqual(t, leader, c.StreamLeader(t, js, "T", leader, 30*time.Second))
 	publish(10)
 	require.NoError(t, old.Restart())

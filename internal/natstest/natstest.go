@@ -1,6 +1,15 @@
 // Package natstest starts in-process NATS servers for tests and connects
 // to them as a given user, collecting the server's asynchronous errors:
 // a permission violation is reported that way, not as a call's error.
+//
+// It also starts three-node (or larger) JetStream clusters whose nodes
+// can be lost and restarted as themselves: in this process (RunCluster),
+// where a node can only be shut down gracefully, handing over what it
+// leads, or as nats-server child processes built from the version go.mod
+// pins (RunProcCluster), which can also be SIGKILLed: no handover, no
+// flush. Both kinds are watched alike, through each node's own JetStream
+// report (Jsz in this process, /jsz of a process's monitoring port) and
+// the JetStream API.
 package natstest
 
 import (
