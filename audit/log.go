@@ -399,6 +399,8 @@ func (l *Log) integrateTx(ctx context.Context, b txBeginner, now time.Time, forc
 	n, newSize := len(bt.idxs), int64(bt.rng.End())
 	due := l.checkpointDue(st, newSize, now) || (forceCP && newSize > st.cpSize)
 	if n == 0 && !due {
+		// Keep what was read: a state reloaded here is the database's.
+		l.st = st
 		return l.pending(st, now), nil
 	}
 	if err := storeHashes(ctx, tx, bt, now); err != nil {
@@ -447,16 +449,24 @@ func lockWatermark(ctx context.Context, tx *sqlx.Tx) (watermark, error) {
 }
 
 // tree returns the tree the log has now: the one in memory when the
-// database's size agrees, else the stored one, proven to extend what we
-// trust (a start, a takeover, or a tree grown by another integrator).
+// database agrees on both its size and its latest checkpoint, else the
+// stored one, proven to extend what we trust (a start, a takeover, or a
+// tree grown or signed by another integrator). The size alone is not
+// enough: another integrator may have signed the very size this one
+// left unsigned, and signing it again would collide with that checkpoint.
 func (l *Log) tree(ctx context.Context, tx *sqlx.Tx) (*treeState, error) {
-	var size int64
-	if err := tx.GetContext(ctx, &size, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err != nil {
+	var cur struct {
+		Size int64 `db:"size"`
+		CP   int64 `db:"cp"`
+	}
+	if err := tx.GetContext(ctx, &cur, `SELECT (SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves) AS size,
+		(SELECT coalesce(max(size), -1) FROM audit_checkpoints) AS cp`); err != nil {
 		return nil, fmt.Errorf("audit: integrate: size: %w", err)
 	}
-	if st := l.st; st != nil && int64(st.rng.End()) == size {
+	if st := l.st; st != nil && int64(st.rng.End()) == cur.Size && st.cpSize == cur.CP {
 		return st, nil
 	}
+	size := cur.Size
 	st, err := l.loadState(ctx, tx, size)
 	if err != nil {
 		return nil, err
