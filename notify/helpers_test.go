@@ -44,9 +44,7 @@ func runNATS(t testing.TB, port int, dir string) *server.Server {
 func connect(t testing.TB, url string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
-	if err != nil {
-		t.Fatalf("connect %s: %v", url, err)
-	}
+	require.NoError(t, err, "connect %s", url)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(5*time.Second))
 	require.NoError(t, err)

@@ -97,7 +97,7 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 			return mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}
-	t.Fatalf("metric %s not registered", name)
+	require.Failf(t, "metric not registered", "metric %s", name)
 	return 0
 }
 
@@ -144,7 +144,7 @@ func TestRelayKilledAndCompeting(t *testing.T) {
 				WHERE locktype = 'advisory' AND granted AND objsubid = 1
 				AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 				AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('docket.notify/DOCKET', 0)`); err != nil || n != 1 {
-				t.Fatalf("terminate the relay's session: %d, %v", n, err)
+				require.Failf(t, "terminate the relay's session", "%d sessions, %v", n, err)
 			}
 		case a.Status().Leader:
 			stopA()
@@ -235,9 +235,7 @@ func TestRelaySurvivesNATSRestart(t *testing.T) {
 	srv.WaitForShutdown()
 
 	// Writes succeed with NATS down.
-	if err := writeEntries(ctx, db, n/3, 2, 25); err != nil {
-		t.Fatalf("writes while NATS is down: %v", err)
-	}
+	require.NoError(t, writeEntries(ctx, db, n/3, 2, 25), "writes while NATS is down")
 	eventually(t, "integrated while NATS is down", hangGuard, func() bool { return leafCount(t, db) == 2*n/3 })
 	eventually(t, "relay reports the outage", hangGuard, func() bool {
 		s := relay.Status()
@@ -314,9 +312,8 @@ func TestEmbeddedServer(t *testing.T) {
 		t.Errorf("stream config: %+v", cfg)
 	}
 	ack, err := js.Publish(ctx, notify.Subject("decision.recorded"), []byte(`{}`))
-	if err != nil || ack.Stream != notify.DefaultStream {
-		t.Fatalf("publish: %v %+v", err, ack)
-	}
+	require.NoError(t, err, "publish")
+	require.Equal(t, notify.DefaultStream, ack.Stream)
 }
 
 // With Setup, the elected relay creates the stream, and when the stream
@@ -391,18 +388,12 @@ func TestConsumeDurableResumes(t *testing.T) {
 				got = append(got, ev.Index)
 				return nil
 			})
-		if !errors.Is(err, errStop) {
-			t.Fatalf("consume: %v", err)
-		}
+		require.ErrorIs(t, err, errStop, "consume")
 		return got
 	}
 	// writeEntries with one writer rotates the types: every 4th is decision.recorded.
 	first := read(10, 3)
-	if len(first) != 3 || first[0] != 12 || first[1] != 16 || first[2] != 20 {
-		t.Fatalf("first run read %v, want [12 16 20]", first)
-	}
+	require.Equal(t, []int64{12, 16, 20}, first, "first run")
 	second := read(0, 2) // the durable keeps its place; from-index no longer applies
-	if len(second) != 2 || second[0] != 24 || second[1] != 28 {
-		t.Fatalf("second run read %v, want [24 28]", second)
-	}
+	require.Equal(t, []int64{24, 28}, second, "second run")
 }
