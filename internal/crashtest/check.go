@@ -14,7 +14,7 @@ import (
 // Report is what Check found.
 type Report struct {
 	// Problems, each starting with the guarantee it breaks:
-	// "acked:", "entry:", "idempotency:", "log:" or "checkpoint:".
+	// "acked:", "entry:", "idempotency:", "http:", "log:" or "checkpoint:".
 	Problems []string
 	Acked    map[string]int // acknowledged writes by kind
 	Unknown  int            // writes without a definite reply (no key)
@@ -99,6 +99,7 @@ func Check(ctx context.Context, q sqlx.QueryerContext, ops []Op) (*Report, error
 	r.addAll(st.changesHaveEntries())
 	r.addAll(st.entriesHaveChanges())
 	r.addAll(st.oneChangePerRequest(ops))
+	r.addAll(noFaults(ops))
 	if err := checkLog(ctx, q, r); err != nil {
 		return nil, err
 	}
@@ -158,6 +159,18 @@ func (r *Report) tally(ops []Op) {
 			r.Acked[o.Kind]++
 		}
 	}
+}
+
+// noFaults checks that no reply was a 5xx but 503: a kill, an outage or
+// a lost leader is a 503 to retry or no reply at all, never a 500.
+func noFaults(ops []Op) []string {
+	var ps problems
+	for _, o := range ops {
+		for _, s := range o.Faults {
+			ps.add("http: a %s write (key %q, id %q) answered %d", o.Kind, o.Key, o.ID, s)
+		}
+	}
+	return ps
 }
 
 // integrated checks that every staged entry became a leaf.

@@ -46,6 +46,9 @@ type Op struct {
 	// Load.LoseShare): the retry must name the same.
 	LostID     string
 	LostStatus int
+	// Faults are the replies of any attempt that were a 5xx other than
+	// 503: the service's own failures, never an outage's (Check).
+	Faults []int
 }
 
 // Acked says whether the client got a 2xx.
@@ -187,6 +190,9 @@ func (l *Load) do(ctx context.Context, rng *mrand.Rand, op *Op, method, path, to
 		op.Attempts++
 		r := l.send(ctx, rng, method, path, token, op.Key, body)
 		op.Status = r.status
+		if r.status >= 500 && r.status != http.StatusServiceUnavailable {
+			op.Faults = append(op.Faults, r.status)
+		}
 		if r.status != 0 {
 			op.Ack = time.Now()
 		}

@@ -49,6 +49,12 @@ func checkerCatches(t *testing.T, db *sqlx.DB, ops []Op, n int64, delivered []in
 				return append(o, Op{Kind: KindClaim, Key: "k-lost", Status: 200, Attempts: 2, ID: acked.ID, LostStatus: 200, LostID: "other"})
 			},
 			want: `idempotency: claim with key k-lost answered 200 "` + acked.ID + `" after a dropped 200 "other"`},
+		{name: "a server error on some attempt",
+			ops: func() []Op {
+				o := append([]Op(nil), ops...)
+				return append(o, Op{Kind: KindResolve, Key: "k-500", Status: 200, Attempts: 2, ID: acked.ID, Faults: []int{500}})
+			},
+			want: `http: a resolve write (key "k-500", id "` + acked.ID + `") answered 500`},
 		{name: "a change without its entry",
 			tamper: `CREATE TEMP TABLE d ON COMMIT DROP AS SELECT * FROM decisions WHERE id = '` + acked.ID + `';
 				UPDATE d SET id = 'copied', ad_id = 'copied-ad'; INSERT INTO decisions SELECT * FROM d`,
