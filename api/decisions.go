@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals"
@@ -32,8 +34,19 @@ func (s *Server) getDecision(w http.ResponseWriter, r *http.Request, a docket.Ac
 	if err != nil {
 		return err
 	}
+	if d.Appeal != nil && d.Appeal.Open {
+		d.Appeal.How = howToAppeal(d)
+	}
 	writeJSON(w, http.StatusOK, d)
 	return nil
+}
+
+// howToAppeal names the call that files an appeal against d, for a
+// reader who may file one now (the domain says whether; the route is
+// the API's).
+func howToAppeal(d appeals.Decision) string {
+	return fmt.Sprintf(`POST /v1/decisions/%s/appeals with {"statement": "...", "evidence": [{"description": "...", "url": "https://..."}]}, before %s`,
+		d.ID, d.AppealDeadline.Format(time.RFC3339))
 }
 
 func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request, a docket.Actor) error {

@@ -607,7 +607,8 @@ type AppealInfo struct {
 	// Open is true while a new appeal may be filed.
 	Open     bool      `json:"open"`
 	Deadline time.Time `json:"deadline"`
-	// How names the call that files an appeal, while Open.
+	// How names the call that files an appeal, while Open. The domain
+	// leaves it empty: the API, which owns the routes, renders it.
 	How string `json:"how,omitempty"`
 	// Reason says why no appeal may be filed now, when not Open.
 	Reason string `json:"reason,omitempty"`
@@ -636,8 +637,6 @@ func (s *Store) withAppeals(ctx context.Context, d *Decision, now time.Time) err
 		info.Reason = e.Message
 	} else {
 		info.Open = true
-		info.How = fmt.Sprintf(`POST /v1/decisions/%s/appeals with {"statement": "...", "evidence": [{"description": "...", "url": "https://..."}]}, before %s`,
-			d.ID, d.AppealDeadline.Format(time.RFC3339))
 	}
 	d.Appeal = info
 	return nil
