@@ -249,7 +249,8 @@ func CountExport(ctx context.Context, db *sqlx.DB, f ExportFilter, size int64) (
 	if f.Indexed() {
 		hi := size
 		if hi < 0 {
-			if err := db.GetContext(ctx, &hi, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err != nil {
+			var err error
+			if hi, err = LeafCount(ctx, db); err != nil {
 				return 0, fmt.Errorf("audit: count export: %w", err)
 			}
 		}

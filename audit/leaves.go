@@ -31,3 +31,14 @@ func Leaves(ctx context.Context, q sqlx.QueryerContext, start int64, limit int) 
 	}
 	return ls, nil
 }
+
+// LeafCount is the number of integrated leaves, signed or not yet, read
+// over q: a reader's own connection or transaction (the relay reads it on
+// its leader's session).
+func LeafCount(ctx context.Context, q sqlx.QueryerContext) (int64, error) {
+	var n int64
+	if err := sqlx.GetContext(ctx, q, &n, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err != nil {
+		return 0, fmt.Errorf("audit: size: %w", err)
+	}
+	return n, nil
+}

@@ -43,11 +43,8 @@ func (l *Log) LatestCheckpoint(ctx context.Context) (Checkpoint, error) {
 
 // Size is the number of integrated leaves, signed or not yet.
 func (l *Log) Size(ctx context.Context) (uint64, error) {
-	var n int64
-	if err := l.db.GetContext(ctx, &n, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err != nil {
-		return 0, fmt.Errorf("audit: size: %w", err)
-	}
-	return uint64(n), nil
+	n, err := LeafCount(ctx, l.db)
+	return uint64(n), err
 }
 
 // Entry returns the integrated entry at index, or ErrNotFound.

@@ -297,8 +297,8 @@ func (r *Relay) observe(ctx context.Context, q sqlx.QueryerContext) {
 // refresh reads how far the log is ahead of next, for Status, when the
 // relay cannot learn it from its own reads (a standby, or NATS down).
 func (r *Relay) refresh(ctx context.Context, q sqlx.QueryerContext, next int64) {
-	var head int64
-	if err := sqlx.GetContext(ctx, q, &head, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err != nil {
+	head, err := audit.LeafCount(ctx, q)
+	if err != nil {
 		return
 	}
 	var since time.Time
@@ -477,8 +477,7 @@ func (r *Relay) saveCursorIfDue(ctx context.Context, ld *leader, now bool) error
 func (r *Relay) noteRead(ctx context.Context, q sqlx.QueryerContext, next int64, leaves []audit.Leaf) {
 	head := next + int64(len(leaves))
 	if len(leaves) == r.opts.Window {
-		var h int64
-		if err := sqlx.GetContext(ctx, q, &h, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`); err == nil {
+		if h, err := audit.LeafCount(ctx, q); err == nil {
 			head = h
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,6 +210,31 @@ func TestDomainPackagesDoNotSpeakHTTP(t *testing.T) {
 	for name := range httpExceptions {
 		if !used[name] {
 			t.Errorf("%s no longer imports net/http: drop its exception", name)
+		}
+	}
+}
+
+// auditTables matches a name of the log's tables in SQL.
+var auditTables = regexp.MustCompile(`\baudit_(staging|leaves|nodes|checkpoints|integrator|log_identity|export_\w+)\b`)
+
+// TestOnlyAuditReadsItsTables: the log's tables are audit's; every other
+// package of the service reads the log through audit's API (Leaves,
+// LeafCount, Export, Log), so that the log's layout can change in one
+// place. Tests and internal/* (fixtures, the crash harness's checks, an
+// attacker's tools) may read them; migrations create them.
+func TestOnlyAuditReadsItsTables(t *testing.T) {
+	t.Parallel()
+	for _, p := range packages(t) {
+		from, _ := rel(p.ImportPath)
+		if from == "audit" || from == "migrations" || strings.HasPrefix(from, "internal/") {
+			continue
+		}
+		for _, f := range p.GoFiles {
+			raw, err := os.ReadFile(filepath.Join(p.Dir, f))
+			require.NoError(t, err)
+			for _, m := range auditTables.FindAllString(string(raw), -1) {
+				t.Errorf("%s/%s names the log's table %s: read the log through package audit", from, f, m)
+			}
 		}
 	}
 }
