@@ -466,8 +466,7 @@ func (l *Log) tree(ctx context.Context, tx *sqlx.Tx) (*treeState, error) {
 	if st := l.st; st != nil && int64(st.rng.End()) == cur.Size && st.cpSize == cur.CP {
 		return st, nil
 	}
-	size := cur.Size
-	st, err := l.loadState(ctx, tx, size)
+	st, err := l.loadState(ctx, tx, cur.Size)
 	if err != nil {
 		return nil, err
 	}

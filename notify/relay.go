@@ -716,7 +716,7 @@ func (r *Relay) reconcile(ctx context.Context, conn *sqlx.Conn, next int64, ensu
 }
 
 // streamState sets the stream up when it has not been yet (or has gone),
-// and reads its state.
+// and reads its state, in one request once it is set up.
 func (r *Relay) streamState(ctx context.Context, ensured *bool) (jetstream.Stream, *jetstream.StreamInfo, error) {
 	if !*ensured {
 		so := *r.opts.Setup
@@ -733,11 +733,8 @@ func (r *Relay) streamState(ctx context.Context, ensured *bool) (jetstream.Strea
 		}
 		return nil, nil, fmt.Errorf("notify: stream %s: %w", r.opts.Stream, err)
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("notify: stream %s info: %w", r.opts.Stream, err)
-	}
-	return stream, info, nil
+	// Looking the stream up read its state already: no second request.
+	return stream, stream.CachedInfo(), nil
 }
 
 // foreignScan bounds how far reconcile looks behind a foreign tail for
