@@ -108,6 +108,14 @@ func Consume(ctx context.Context, js jetstream.JetStream, opts ConsumeOptions, f
 // name (created at the wanted start when it does not exist yet), or an
 // ordered, ephemeral one.
 func openConsumer(ctx context.Context, stream jetstream.Stream, opts ConsumeOptions, subject string) (jetstream.Consumer, error) {
+	if opts.Durable != "" {
+		// A durable consumer that exists keeps its own position: no
+		// search for the start it would ignore.
+		cons, err := stream.Consumer(ctx, opts.Durable)
+		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return cons, err
+		}
+	}
 	policy, startSeq := jetstream.DeliverNewPolicy, uint64(0)
 	if opts.FromIndex >= 0 {
 		var err error
@@ -122,10 +130,6 @@ func openConsumer(ctx context.Context, stream jetstream.Stream, opts ConsumeOpti
 			DeliverPolicy:  policy,
 			OptStartSeq:    startSeq,
 		})
-	}
-	cons, err := stream.Consumer(ctx, opts.Durable)
-	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return cons, err
 	}
 	return stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       opts.Durable,
