@@ -178,10 +178,11 @@ func (s *sequencer) fail(index int64, format string, args ...any) error {
 // free, which bounds the memory to a few batches however long the bundle.
 func (s *sequencer) run(br *bufio.Reader) (BundleResult, error) {
 	workers := max(1, runtime.GOMAXPROCS(0))
+	depth := 2*workers + 2 // batches in flight: enough to keep every worker fed while the sequencer waits on the oldest
 	p := &pipeline{
-		free:    make(chan *vbatch, 2*workers+2),
-		work:    make(chan *vbatch, 2*workers+2),
-		ordered: make(chan *vbatch, 2*workers+2),
+		free:    make(chan *vbatch, depth),
+		work:    make(chan *vbatch, depth),
+		ordered: make(chan *vbatch, depth),
 		quit:    make(chan struct{}),
 	}
 	for i := 0; i < cap(p.free); i++ {
@@ -235,6 +236,16 @@ type pipeline struct {
 	quit                chan struct{}
 }
 
+// send hands b on through ch; false when the verification ended first.
+func (p *pipeline) send(ch chan<- *vbatch, b *vbatch) bool {
+	select {
+	case ch <- b:
+		return true
+	case <-p.quit:
+		return false
+	}
+}
+
 // linesPerBatch is how many lines a worker parses at a time.
 const linesPerBatch = 512
 
@@ -261,12 +272,8 @@ func (p *pipeline) read(br *bufio.Reader) {
 			b.buf = append(b.buf, line...)
 			b.ends = append(b.ends, len(b.buf))
 		}
-		for _, ch := range []chan *vbatch{p.work, p.ordered} {
-			select {
-			case ch <- b:
-			case <-p.quit:
-				return
-			}
+		if !p.send(p.work, b) || !p.send(p.ordered, b) {
+			return
 		}
 		if b.readErr != nil {
 			return
