@@ -171,6 +171,35 @@ func TestTakenEmbeddedNATSPortFailsAtOnce(t *testing.T) {
 	require.NotContains(t, errb.String(), "Server is ready")
 }
 
+// TestTakenHTTPPortStopsTheBackground: when serve fails after its
+// background work started (the HTTP address is taken), it returns only
+// once that work stopped as on a normal shutdown: the embedded NATS
+// server is gone, its port free again, and nothing logs any more.
+func TestTakenHTTPPortStopsTheBackground(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	natsAddr := freeAddr(t)
+	vars := map[string]string{"DATABASE_URL": pgtest.NewURL(t), "DOCKET_DATA_DIR": t.TempDir(),
+		"DOCKET_ADDR": ln.Addr().String(), "DOCKET_EMBEDDED_NATS_ADDR": natsAddr, "DOCKET_CHECKPOINT_INTERVAL": "10ms"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errb syncBuffer
+	err = run(ctx, []string{"docket", "serve"}, func(k string) string { return vars[k] }, strings.NewReader(""), io.Discard, &errb)
+	require.Equal(t, 1, exitCode(err))
+	require.ErrorContains(t, err, "serve: listen")
+	logged := errb.String()
+	require.Contains(t, logged, "embedded NATS started", "the background had started")
+	require.NotContains(t, logged, "docket serving")
+
+	nl, err := net.Listen("tcp", natsAddr)
+	require.NoError(t, err, "the embedded NATS server still holds its port")
+	require.NoError(t, nl.Close())
+	time.Sleep(200 * time.Millisecond)
+	require.Equal(t, logged, errb.String(), "background work logged after serve returned")
+}
+
 // TestLogFormatSetting: text or JSON logs by setting; a bad level or
 // format is refused, naming the setting.
 func TestLogFormatSetting(t *testing.T) {

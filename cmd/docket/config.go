@@ -76,7 +76,12 @@ func databaseFlag(fs *flag.FlagSet, e *env) *string {
 
 // databaseVar is databaseFlag into p, for a command's options struct.
 func databaseVar(fs *flag.FlagSet, p *string, e *env) {
-	fs.StringVar(p, "database-url", envOr(e.getenv, "DATABASE_URL", defaultDatabaseURL), "Postgres connection string (DATABASE_URL)")
+	_ = databaseSetting(p)(fs, e.getenv) // a string setting never fails
+}
+
+// databaseSetting is --database-url, serve's and every other command's.
+func databaseSetting(p *string) setting {
+	return stringSetting(p, "database-url", "DATABASE_URL", defaultDatabaseURL, "Postgres connection string")
 }
 
 // bind registers the serve flags with environment defaults (the table in
@@ -101,7 +106,7 @@ func (c *config) bind(fs *flag.FlagSet, e *env) error {
 // to the help.
 func (c *config) settings() []setting {
 	return []setting{
-		stringSetting(&c.DatabaseURL, "database-url", "DATABASE_URL", defaultDatabaseURL, "Postgres connection string"),
+		databaseSetting(&c.DatabaseURL),
 		stringSetting(&c.Addr, "addr", "DOCKET_ADDR", ":8080", "HTTP listen address"),
 		stringSetting(&c.DataDir, "data-dir", "DOCKET_DATA_DIR", "./data", "embedded NATS storage, generated signing key and the checkpoint pin"),
 		stringSetting(&c.SignerKeyFile, "signer-key-file", "DOCKET_SIGNER_KEY_FILE", "", "note signer key file (PRIVATE+KEY+...), the same for every replica; empty: the data directory's, generated there only for a log with no checkpoint yet"),

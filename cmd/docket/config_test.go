@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"testing"
@@ -127,4 +128,37 @@ func TestSessionSettings(t *testing.T) {
 	require.ErrorContains(t, err, "DOCKET_SESSION_MAX must be positive")
 	_, err = read(map[string]string{"DOCKET_SESSION_MAX": "forever"})
 	require.ErrorContains(t, err, "DOCKET_SESSION_MAX")
+}
+
+// TestServeSettingsTable: every kind of setting takes its variable, a
+// flag overrides it, a secret's default stays out of the usage, and of
+// several variables that do not parse the error names the first in the
+// table's order.
+func TestServeSettingsTable(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DOCKET_ADDR": ":9", "DOCKET_STREAM_REPLICAS": "3", "DOCKET_TOKEN_RATE": "2.5",
+		"DOCKET_CLAIM_LEASE": "1m", "DOCKET_NATS_PASSWORD": "sekrit", "DATABASE_URL": "postgres://db/x"}
+	var usage bytes.Buffer
+	e := &env{getenv: func(k string) string { return vars[k] }, stderr: &usage}
+	fs := newFlagSet("serve", e, "")
+	var c config
+	require.NoError(t, c.bind(fs, e))
+	require.NoError(t, fs.Parse([]string{"--stream-replicas", "5"}))
+	require.Equal(t, ":9", c.Addr)
+	require.Equal(t, 5, c.StreamReplicas, "a flag overrides the variable")
+	require.Equal(t, 2.5, c.TokenRate)
+	require.Equal(t, time.Minute, c.ClaimLease)
+	require.Equal(t, "sekrit", c.NATSPassword)
+	require.Equal(t, "postgres://db/x", c.DatabaseURL)
+	fs.Usage()
+	require.Contains(t, usage.String(), "(DOCKET_NATS_PASSWORD)")
+	require.NotContains(t, usage.String(), "sekrit")
+
+	vars = map[string]string{"DOCKET_SESSION_MAX": "never", "DOCKET_STREAM_REPLICAS": "three", "DOCKET_TOKEN_RATE": "fast"}
+	fs = newFlagSet("serve", e, "")
+	err := (&config{}).bind(fs, e)
+	require.ErrorContains(t, err, "config: DOCKET_STREAM_REPLICAS")
+	require.NotContains(t, err.Error(), "DOCKET_TOKEN_RATE")
+	require.NotNil(t, fs.Lookup("no-migrate"), "every flag is registered despite the error")
+	require.NotNil(t, fs.Lookup("session-max"))
 }

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -127,4 +129,37 @@ func TestServeEmbeddedNATSAndEvents(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	require.True(t, strings.HasPrefix(out.String(), "0 docket.") || strings.Contains(out.String(), " docket.decision.recorded {"), out.String())
+}
+
+// TestReaderAuth: the watchers' (events, bench) credentials are the file
+// named, else the data directory's reader identity when asked to look
+// there and it exists, else none.
+func TestReaderAuth(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	auth, err := readerAuth("", dataDir, true)
+	require.NoError(t, err)
+	require.Empty(t, auth, "no reader identity in the data directory: no credentials")
+
+	user, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	seed, err := user.Seed()
+	require.NoError(t, err)
+	reader := notify.ReaderSeedFile(dataDir)
+	require.NoError(t, os.MkdirAll(filepath.Dir(reader), 0o700))
+	require.NoError(t, os.WriteFile(reader, seed, 0o600))
+	auth, err = readerAuth("", dataDir, true)
+	require.NoError(t, err)
+	require.Len(t, auth, 1, "the data directory's reader identity")
+	auth, err = readerAuth("", dataDir, false)
+	require.NoError(t, err)
+	require.Empty(t, auth, "not looked for unless asked")
+
+	bad := filepath.Join(t.TempDir(), "bad.creds")
+	require.NoError(t, os.WriteFile(bad, []byte("not a seed"), 0o600))
+	_, err = readerAuth(bad, dataDir, true)
+	require.ErrorContains(t, err, bad, "the file named wins over the data directory's")
+	require.NoError(t, os.WriteFile(reader, []byte("not a seed"), 0o600))
+	_, err = readerAuth("", dataDir, true)
+	require.ErrorContains(t, err, reader)
 }

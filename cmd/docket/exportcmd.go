@@ -158,7 +158,7 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 		if tok == "" {
 			tok = e.getenv("DOCKET_TOKEN")
 		}
-		return exportRemote(ctx, e, o.remote, tok, f, o.format, o.output, o.bundle, show)
+		return exportRemote(ctx, e, o.remote, tok, f, enc, o.output, o.bundle, show)
 	}
 	return exportLocal(ctx, e, o, f, enc, show)
 }

@@ -15,7 +15,7 @@ import (
 // exportRemote is `docket export --url`: the export or the bundle comes
 // from a running Docket's API, as an auditor would fetch it. The token is
 // sent, never printed.
-func exportRemote(ctx context.Context, e *env, baseURL, token string, f audit.ExportFilter, format, output, bundle string, show bool) (err error) {
+func exportRemote(ctx context.Context, e *env, baseURL, token string, f audit.ExportFilter, enc audit.Format, output, bundle string, show bool) (err error) {
 	if token == "" {
 		return errors.New("export: --url needs an auditor's or admin's token: --token or DOCKET_TOKEN")
 	}
@@ -35,10 +35,6 @@ func exportRemote(ctx context.Context, e *env, baseURL, token string, f audit.Ex
 		path = bundle
 		body, err = c.ExportBundle(ctx, q)
 	} else {
-		enc, perr := audit.ParseFormat(format)
-		if perr != nil {
-			return fmt.Errorf("export: %w", perr)
-		}
 		body, err = c.ExportAudit(ctx, q, enc == audit.CSV)
 	}
 	if err != nil {

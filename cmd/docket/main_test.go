@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net"
 	"net/http"
@@ -228,6 +229,32 @@ func TestCommandsHaveHelp(t *testing.T) {
 	require.Contains(t, out.String(), "docket ")
 	err := run(context.Background(), []string{"docket", "frobnicate"}, func(string) string { return "" }, nil, io.Discard, io.Discard)
 	require.ErrorContains(t, err, "unknown command")
+}
+
+// TestCommandsTableIsTheUsage: the commands run checks are the ones the
+// usage lists (with version, which run answers itself), each with its
+// own --help.
+func TestCommandsTableIsTheUsage(t *testing.T) {
+	t.Parallel()
+	listed := map[string]bool{}
+	_, section, ok := strings.Cut(usage, "Commands:\n")
+	require.True(t, ok)
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "  ") {
+			break
+		}
+		listed[strings.Fields(line)[0]] = true
+	}
+	require.True(t, listed["version"])
+	delete(listed, "version")
+	for name := range commands {
+		require.True(t, listed[name], "%s runs but the usage does not list it", name)
+		var errb bytes.Buffer
+		err := run(context.Background(), []string{"docket", name, "--help"}, func(string) string { return "" }, nil, io.Discard, &errb)
+		require.ErrorIs(t, err, flag.ErrHelp, name)
+		require.Contains(t, errb.String(), "Usage: docket "+name+" ", name)
+	}
+	require.Len(t, commands, len(listed), "the usage lists a command that run does not know")
 }
 
 // TestShutdownFinishesRequestsInFlight sends the shutdown signal while a

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -228,13 +227,13 @@ func startBackground(ctx context.Context, cfg config, db *sqlx.DB, store *appeal
 	if cfg.PprofAddr != "" {
 		go servePprof(bg, cfg.PprofAddr, logger)
 	}
-	var once sync.Once
+	// Every step may be taken again (stopNotify is idempotent and
+	// integrated is closed), so stop may run twice: after the drain and
+	// deferred.
 	stop := func() {
-		once.Do(func() {
-			stopBG()
-			stopNotify()
-			<-integrated
-		})
+		stopBG()
+		stopNotify()
+		<-integrated
 	}
 	return &background{auditLog: auditLog, checks: []api.Check{auditCheck(auditLog), notifyCheck(relay)}, stop: stop}, nil
 }

@@ -65,3 +65,29 @@ func TestTokenCreateRefusesANameBoundElsewhere(t *testing.T) {
 	require.NoError(t, db.Get(&tokens, `SELECT count(*) FROM tokens`))
 	require.Equal(t, 3, tokens, "acme, pipeline and one globex")
 }
+
+// `docket token revoke` revokes the holder named by its argument, else by
+// --name, and with --role only that role's tokens; with neither name it
+// refuses.
+func TestTokenRevokeNamesTheHolder(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATABASE_URL": pgtest.NewURL(t)}
+	_, _, err := runCLI(vars, "migrate", "up")
+	require.NoError(t, err)
+	for _, args := range [][]string{{"--role", "reviewer", "--name", "ann"}, {"--role", "auditor", "--name", "ann"}, {"--role", "reviewer", "--name", "bob"}} {
+		_, _, err := runCLI(vars, append([]string{"token", "create"}, args...)...)
+		require.NoError(t, err)
+	}
+
+	_, _, err = runCLI(vars, "token", "revoke")
+	require.EqualError(t, err, "token revoke: name the token holder")
+	out, _, err := runCLI(vars, "token", "revoke", "--role", "auditor", "ann")
+	require.NoError(t, err)
+	require.Equal(t, "revoked 1 token(s) of \"ann\"\n", out, "only the auditor token")
+	out, _, err = runCLI(vars, "token", "revoke", "--name", "ann")
+	require.NoError(t, err)
+	require.Equal(t, "revoked 1 token(s) of \"ann\"\n", out, "--name when no argument")
+	out, _, err = runCLI(vars, "token", "revoke", "--name", "ann", "bob")
+	require.NoError(t, err)
+	require.Equal(t, "revoked 1 token(s) of \"bob\"\n", out, "the argument wins over --name")
+}
