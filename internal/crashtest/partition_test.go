@@ -255,7 +255,7 @@ func cutOnce(t *testing.T, r *crashRun, rl *replicaLoad, role string, since time
 	require.NotNil(t, victim, "nobody holds the %s", role)
 	cr := &cutRound{victim: victim, at: time.Now(), healedLate: healLate}
 	proxy := r.proxies[indexOf(r.procs, victim)]
-	proxy.Vanish(keepalive)
+	require.NoError(t, proxy.Vanish(keepalive))
 	for _, rr := range []string{RoleIntegrator, RoleRelay} {
 		if _, ok := termAt(terms, rr, victim.Name, now); ok {
 			cr.roles = append(cr.roles, rr)

@@ -52,7 +52,9 @@ func TestVanish(t *testing.T) {
 
 	const keepalive = 300 * time.Millisecond
 	cut := time.Now()
-	p.Vanish(keepalive)
+	if err := p.Vanish(keepalive); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := quiet.Write([]byte("b")); err != nil {
 		t.Fatal(err)
 	}
