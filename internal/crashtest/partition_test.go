@@ -180,7 +180,7 @@ func successor(terms []Term, role, proc string, at time.Time) (Term, bool) {
 const probers = 4
 
 func runCutOff(t *testing.T, keepalive time.Duration, cuts int) {
-	r, readerPW := setUpReplicas(t, throughProxies(), withEnv("DOCKET_DB_TIMEOUT="+cutDBTimeout.String()))
+	r, readerPW := setUpReplicas(t, replicaSetup{proxied: true, env: []string{"DOCKET_DB_TIMEOUT=" + cutDBTimeout.String()}})
 	rl := startReplicaLoad(t, r, readerPW)
 	ctx := context.Background()
 	start := time.Now()
