@@ -214,8 +214,30 @@ func TestDomainPackagesDoNotSpeakHTTP(t *testing.T) {
 	}
 }
 
-// auditTables matches a name of the log's tables in SQL.
-var auditTables = regexp.MustCompile(`\baudit_(staging|leaves|nodes|checkpoints|integrator|log_identity|export_\w+)\b`)
+// createAuditTable finds the tables of the log that a migration creates.
+var createAuditTable = regexp.MustCompile(`(?i)\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(audit_\w+)`)
+
+// auditTables matches a name of the log's tables: those the migrations
+// create, so that a table added later is covered without being listed.
+func auditTables(t *testing.T) *regexp.Regexp {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "migrations", "*.sql"))
+	require.NoError(t, err)
+	var names []string
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, m := range createAuditTable.FindAllStringSubmatch(string(raw), -1) {
+			names = append(names, m[1])
+		}
+	}
+	// The tables known when this test was written; more may come.
+	for _, want := range []string{"audit_staging", "audit_leaves", "audit_nodes", "audit_checkpoints", "audit_integrator", "audit_log_identity"} {
+		require.Contains(t, names, want, "the migrations create the log's tables")
+	}
+	slices.Sort(names)
+	return regexp.MustCompile(`\b(` + strings.Join(slices.Compact(names), "|") + `)\b`)
+}
 
 // TestOnlyAuditReadsItsTables: the log's tables are audit's; every other
 // package of the service reads the log through audit's API (Leaves,
@@ -224,6 +246,7 @@ var auditTables = regexp.MustCompile(`\baudit_(staging|leaves|nodes|checkpoints|
 // attacker's tools) may read them; migrations create them.
 func TestOnlyAuditReadsItsTables(t *testing.T) {
 	t.Parallel()
+	tables := auditTables(t)
 	for _, p := range packages(t) {
 		from, _ := rel(p.ImportPath)
 		if from == "audit" || from == "migrations" || strings.HasPrefix(from, "internal/") {
@@ -232,7 +255,7 @@ func TestOnlyAuditReadsItsTables(t *testing.T) {
 		for _, f := range p.GoFiles {
 			raw, err := os.ReadFile(filepath.Join(p.Dir, f))
 			require.NoError(t, err)
-			for _, m := range auditTables.FindAllString(string(raw), -1) {
+			for _, m := range tables.FindAllString(string(raw), -1) {
 				t.Errorf("%s/%s names the log's table %s: read the log through package audit", from, f, m)
 			}
 		}

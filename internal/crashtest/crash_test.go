@@ -77,7 +77,7 @@ type crashRun struct {
 	hc     *http.Client
 	tokens Tokens
 	// proxies[i] is procs[i]'s way to Postgres, when set up through
-	// proxies (setUpReplicas, throughProxies).
+	// proxies (setUpReplicas, replicaSetup.proxied).
 	proxies []*pgproxy.Proxy
 }
 

@@ -180,7 +180,7 @@ func successor(terms []Term, role, proc string, at time.Time) (Term, bool) {
 const probers = 4
 
 func runCutOff(t *testing.T, keepalive time.Duration, cuts int) {
-	r, readerPW := setUpReplicas(t, throughProxies(), withEnv("DOCKET_DB_TIMEOUT="+cutDBTimeout.String()))
+	r, readerPW := setUpReplicas(t, replicaSetup{proxied: true, env: []string{"DOCKET_DB_TIMEOUT=" + cutDBTimeout.String()}})
 	rl := startReplicaLoad(t, r, readerPW)
 	ctx := context.Background()
 	start := time.Now()
@@ -255,7 +255,7 @@ func cutOnce(t *testing.T, r *crashRun, rl *replicaLoad, role string, since time
 	require.NotNil(t, victim, "nobody holds the %s", role)
 	cr := &cutRound{victim: victim, at: time.Now(), healedLate: healLate}
 	proxy := r.proxies[indexOf(r.procs, victim)]
-	proxy.Vanish(keepalive)
+	require.NoError(t, proxy.Vanish(keepalive))
 	for _, rr := range []string{RoleIntegrator, RoleRelay} {
 		if _, ok := termAt(terms, rr, victim.Name, now); ok {
 			cr.roles = append(cr.roles, rr)

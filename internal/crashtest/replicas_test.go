@@ -99,23 +99,8 @@ type replicaSetup struct {
 	env []string
 }
 
-// replicaOption changes a replicaSetup.
-type replicaOption func(*replicaSetup)
-
-// throughProxies gives each replica its own proxy to Postgres.
-func throughProxies() replicaOption { return func(s *replicaSetup) { s.proxied = true } }
-
-// withEnv adds settings to every replica's environment.
-func withEnv(kv ...string) replicaOption {
-	return func(s *replicaSetup) { s.env = append(s.env, kv...) }
-}
-
-func setUpReplicas(t *testing.T, opts ...replicaOption) (*crashRun, string) {
+func setUpReplicas(t *testing.T, set replicaSetup) (*crashRun, string) {
 	t.Helper()
-	var set replicaSetup
-	for _, o := range opts {
-		o(&set)
-	}
 	ctx := context.Background()
 	tmp := t.TempDir()
 	bin, err := Build(ctx, filepath.Join("..", ".."), tmp)
@@ -411,7 +396,7 @@ func checkSigned(t *testing.T, r *crashRun, db *sqlx.DB, served []string) {
 }
 
 func runReplicas(t *testing.T, cfg crashConfig) {
-	r, readerPW := setUpReplicas(t)
+	r, readerPW := setUpReplicas(t, replicaSetup{})
 	rl := startReplicaLoad(t, r, readerPW)
 	js, consumer, db, ledger, sampler := rl.js, rl.consumer, rl.db, rl.ledger, rl.sampler
 	ctx := context.Background()

@@ -464,7 +464,7 @@ func (n *Node) Shutdown() {
 // cannot be killed: that is an error, and the node stays up.
 func (n *Node) Kill() error { return n.stop(true) }
 
-// stop takes the server down unless it is; after any error but errNoKill
+// stop takes the server down unless it is down already; after any error but errNoKill
 // it is down nonetheless (a process that outlived its grace is killed).
 func (n *Node) stop(kill bool) error {
 	n.mu.Lock()

@@ -22,6 +22,10 @@ func TestClusterNodeLoss(t *testing.T) {
 	t.Run("shutdown", func(t *testing.T) {
 		t.Parallel()
 		c := natstest.RunCluster(t, 3)
+		// An in-process server cannot be lost abruptly: Kill says so
+		// and leaves the node up.
+		require.Error(t, c.Nodes[0].Kill())
+		require.True(t, c.Nodes[0].Running())
 		clusterNodeLoss(t, c, func(nd *natstest.Node) { nd.Shutdown() })
 	})
 	t.Run("kill", func(t *testing.T) {

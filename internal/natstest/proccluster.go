@@ -1,7 +1,6 @@
 package natstest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,7 +33,7 @@ import (
 // test's is its package's directory).
 func RunProcCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	bin, err := BuildServer(context.Background(), t.TempDir())
+	bin, err := buildServer(t.TempDir())
 	require.NoError(t, err)
 	specs := layout(t, n)
 	confDir := t.TempDir()
@@ -48,11 +47,11 @@ func RunProcCluster(t testing.TB, n int) *Cluster {
 	return startCluster(t, nodes, true)
 }
 
-// BuildServer compiles the nats-server of the module graph into dir and
+// buildServer compiles the nats-server of the module graph into dir and
 // returns the binary's path.
-func BuildServer(ctx context.Context, dir string) (string, error) {
+func buildServer(dir string) (string, error) {
 	bin := filepath.Join(dir, "nats-server")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("natstest: go build nats-server: %w: %s", err, out)
 	}

@@ -78,6 +78,11 @@ func (p *Proxy) Set(m Mode) error {
 	if p.closed {
 		return nil
 	}
+	return p.set(m)
+}
+
+// set is Set with p.mu held and p open.
+func (p *Proxy) set(m Mode) error {
 	p.mode = m
 	switch {
 	case m == Refuse && p.ln != nil:
@@ -114,24 +119,19 @@ func (p *Proxy) Set(m Mode) error {
 // it, while the client side stays open and silent, for the client's host
 // learns nothing. keepalive <= 0: never (a server with no keepalive), until
 // Close or Refuse. New connections hang as in Hang, and Set(Forward) heals
-// for new ones only, as after Hang.
-func (p *Proxy) Vanish(keepalive time.Duration) {
+// for new ones only, as after Hang. Leaving Refuse listens again, as Set
+// does; it returns that error, if any.
+func (p *Proxy) Vanish(keepalive time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return
+		return nil
 	}
-	if p.mode == Refuse && p.ln == nil {
-		if ln, err := net.Listen("tcp", p.addr); err == nil {
-			p.ln = ln
-			p.wg.Add(1)
-			go p.accept(ln)
-		}
+	if err := p.set(Hang); err != nil { // every link hung
+		return err
 	}
-	p.mode = Hang
 	var cut []*link
 	for l := range p.links {
-		l.hung = true
 		if !l.standIn {
 			l.cut = true
 			cut = append(cut, l)
@@ -144,6 +144,7 @@ func (p *Proxy) Vanish(keepalive time.Duration) {
 			}
 		})
 	}
+	return nil
 }
 
 // Close stops the proxy and closes every connection.

@@ -52,7 +52,9 @@ func TestVanish(t *testing.T) {
 
 	const keepalive = 300 * time.Millisecond
 	cut := time.Now()
-	p.Vanish(keepalive)
+	if err := p.Vanish(keepalive); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := quiet.Write([]byte("b")); err != nil {
 		t.Fatal(err)
 	}
@@ -100,5 +102,43 @@ func TestVanish(t *testing.T) {
 	}
 	if err := readWithin(healed, time.Second); err != nil {
 		t.Fatalf("after the heal: %v", err)
+	}
+}
+
+// TestVanishWithoutKeepalive: with no keepalive the server side of a cut
+// connection stays open; Vanish after Refuse listens again, and new
+// connections hang rather than being refused.
+func TestVanishWithoutKeepalive(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	p := New(t, up.Addr().String())
+	client, server := pair(t, p, up)
+	if err := p.Vanish(0); err != nil {
+		t.Fatal(err)
+	}
+	client.Close()
+	if err := readWithin(server, 500*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("server side with no keepalive: %v, want it open and silent", err)
+	}
+
+	if err := p.Set(Refuse); err != nil {
+		t.Fatal(err)
+	}
+	if err := readWithin(server, time.Second); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("server side after Refuse: %v, want it closed", err)
+	}
+	if err := p.Vanish(0); err != nil {
+		t.Fatal(err)
+	}
+	hung, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatalf("Vanish after Refuse does not listen: %v", err)
+	}
+	defer hung.Close()
+	if err := readWithin(hung, 200*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("new connection after Refuse then Vanish: %v, want it to hang", err)
 	}
 }
