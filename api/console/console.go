@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/api/httpstatus"
@@ -200,7 +199,7 @@ func checkQuery(r *http.Request, allowed map[string]bool) string {
 			return "this page takes no parameter " + strings.ToValidUTF8(k, "?")
 		case len(vs) > 1:
 			return "the parameter " + k + " is given more than once"
-		case !utf8.ValidString(vs[0]) || strings.ContainsRune(vs[0], 0) || len(vs[0]) > 256:
+		case !docket.CleanString(vs[0]) || len(vs[0]) > 256:
 			return "the parameter " + k + " is not valid"
 		}
 	}
