@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -271,6 +272,10 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *appeals.Sessio
 	status := statusOf(err)
 	if status >= http.StatusInternalServerError {
 		c.logger.ErrorContext(r.Context(), "console", slog.String("path", r.URL.Path), slog.Any("error", err))
+	}
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		// As the API's 503 says: retry, and about when.
+		w.Header().Set("Retry-After", strconv.Itoa(httpstatus.RetryAfter))
 	}
 	title := http.StatusText(status)
 	if status == http.StatusNotFound {
