@@ -224,7 +224,7 @@ func (s Statement) checkContent(p *docket.Problems) {
 		p.Add("territorial_scope", "is required")
 	}
 	for i, c := range s.TerritorialScope {
-		if !slices.Contains(eeaCountries, c) {
+		if !InEEA(c) {
 			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "must be an EU/EEA country code")
 		} else if slices.Index(s.TerritorialScope, c) != i {
 			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "repeats %s", c)
