@@ -90,10 +90,14 @@ func EachOneOf[T ~string](p *Problems, field string, vals []string, set []T) {
 }
 
 // joinSet writes a set as a problem's message lists it.
-func joinSet[T ~string](set []T) string {
+func joinSet[T ~string](set []T) string { return strings.Join(Strings(set), ", ") }
+
+// Strings converts a list of string-typed values (an enumeration's) to
+// the plain strings of the wire.
+func Strings[T ~string](set []T) []string {
 	out := make([]string, len(set))
 	for i, v := range set {
 		out[i] = string(v)
 	}
-	return strings.Join(out, ", ")
+	return out
 }

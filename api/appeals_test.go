@@ -131,6 +131,9 @@ func TestAppealPathsOverHTTP(t *testing.T) {
 	require.Equal(t, true, info["open"])
 	require.Equal(t, view["appeal_deadline"], info["deadline"])
 	require.Contains(t, info["how"], "POST /v1/decisions/"+ban+"/appeals")
+	deadline, err := time.Parse(time.RFC3339Nano, info["deadline"].(string))
+	require.NoError(t, err)
+	require.Contains(t, info["how"], "before "+deadline.Format(time.RFC3339), "the call is named with its deadline")
 
 	r := e.do("POST", "/v1/decisions/"+ban+"/appeals", "advertiser", map[string]any{"statement": "We are licensed.",
 		"evidence": []map[string]string{{"description": "Licence", "url": "https://example.com/l.pdf"}}})
@@ -175,6 +178,7 @@ func TestAppealPathsOverHTTP(t *testing.T) {
 	require.Equal(t, id, d["reversed_by_appeal"])
 	require.NotNil(t, d["reversed_at"])
 	require.Equal(t, false, d["appeal"].(map[string]any)["open"])
+	require.NotContains(t, d["appeal"], "how", "no call is named when no appeal may be filed")
 
 	// An appeal withdrawn.
 	id = e.appeal(e.decision(validDecision("crypto")))

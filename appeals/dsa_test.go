@@ -132,12 +132,15 @@ func TestStatementRules(t *testing.T) {
 		"illegal yes/no":     {func(s *dsa.Statement) { s.IncompatibleContentIllegal = "maybe" }, []string{"incompatible_content_illegal"}},
 		"content type other": {func(s *dsa.Statement) { s.ContentType = []string{"CONTENT_TYPE_OTHER"} }, []string{"content_type_other"}},
 		"category":           {func(s *dsa.Statement) { s.Category = "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE" }, []string{"category"}},
-		"scope":              {func(s *dsa.Statement) { s.TerritorialScope = []string{"US"} }, []string{"territorial_scope[0]"}},
-		"dates":              {func(s *dsa.Statement) { s.ApplicationDate = "2026-1-2"; s.ContentDate = "1999-12-31" }, []string{"application_date", "content_date"}},
-		"end before start":   {func(s *dsa.Statement) { s.EndDateVisibilityRestriction = "2026-01-01" }, []string{"end_date_visibility_restriction"}},
-		"automation":         {func(s *dsa.Statement) { s.AutomatedDecision = "Yes"; s.AutomatedDetection = "yes" }, []string{"automated_decision", "automated_detection"}},
-		"source":             {func(s *dsa.Statement) { s.SourceType = "SOURCE_OTHER" }, []string{"source_type"}},
-		"puid":               {func(s *dsa.Statement) { s.PUID = "a b" }, []string{"puid"}},
+		"no category":        {func(s *dsa.Statement) { s.Category = "" }, []string{"category"}},
+		"bad ground": {func(s *dsa.Statement) { s.DecisionGround = "ILLEGAL" },
+			[]string{"decision_ground", "incompatible_content_explanation", "incompatible_content_ground"}},
+		"scope":            {func(s *dsa.Statement) { s.TerritorialScope = []string{"US"} }, []string{"territorial_scope[0]"}},
+		"dates":            {func(s *dsa.Statement) { s.ApplicationDate = "2026-1-2"; s.ContentDate = "1999-12-31" }, []string{"application_date", "content_date"}},
+		"end before start": {func(s *dsa.Statement) { s.EndDateVisibilityRestriction = "2026-01-01" }, []string{"end_date_visibility_restriction"}},
+		"automation":       {func(s *dsa.Statement) { s.AutomatedDecision = "Yes"; s.AutomatedDetection = "yes" }, []string{"automated_decision", "automated_detection"}},
+		"source":           {func(s *dsa.Statement) { s.SourceType = "SOURCE_OTHER" }, []string{"source_type"}},
+		"puid":             {func(s *dsa.Statement) { s.PUID = "a b" }, []string{"puid"}},
 	}
 	for name, c := range cases {
 		s := good
@@ -145,6 +148,12 @@ func TestStatementRules(t *testing.T) {
 		c.edit(&s)
 		require.Equal(t, c.want, fields(s), name)
 	}
+	// The messages are the shared validators' (docket.OneOf).
+	s := good
+	s.DecisionGround, s.Category = "ILLEGAL", ""
+	require.ErrorContains(t, s.Validate(),
+		"decision_ground: must be one of DECISION_GROUND_ILLEGAL_CONTENT, DECISION_GROUND_INCOMPATIBLE_CONTENT")
+	require.ErrorContains(t, s.Validate(), "category: is required")
 }
 
 func TestExportDSA(t *testing.T) {

@@ -3,6 +3,7 @@ package appeals
 import (
 	"slices"
 
+	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/appeals/dsa"
 )
 
@@ -147,16 +148,7 @@ var enumSets = map[string]func() []string{
 
 // values reads a typed list as the strings of the wire, for enumSets.
 func values[T ~string](set []T) func() []string {
-	return func() []string { return wire(set) }
-}
-
-// wire converts a typed list to its strings.
-func wire[T ~string](set []T) []string {
-	out := make([]string, len(set))
-	for i, v := range set {
-		out[i] = string(v)
-	}
-	return out
+	return func() []string { return docket.Strings(set) }
 }
 
 // EnumSet returns a copy of the values of the set name (as a field's

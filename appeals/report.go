@@ -76,13 +76,13 @@ type AppealsReport struct {
 
 func newFigures() Figures {
 	f := Figures{ByAction: map[string]int64{}, ByAutomation: map[string]int64{}, Outcomes: map[string]int64{}}
-	for _, a := range wire(actions) {
+	for _, a := range docket.Strings(actions) {
 		f.ByAction[a] = 0
 	}
-	for _, a := range wire(automatedDecisions) {
+	for _, a := range docket.Strings(automatedDecisions) {
 		f.ByAutomation[a] = 0
 	}
-	for _, s := range wire(appealStates) {
+	for _, s := range docket.Strings(appealStates) {
 		f.Outcomes[s] = 0
 	}
 	return f

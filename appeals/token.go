@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,7 +42,7 @@ func (in TokenInput) Validate() error {
 		p.Add("name", "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '@' and '-'")
 	}
 	if !in.Role.Valid() {
-		p.Add("role", "must be one of admin, enforcer, reviewer, senior_reviewer, advertiser, auditor")
+		p.Add("role", "must be one of %s", strings.Join(docket.Strings(docket.Roles), ", "))
 	}
 	switch {
 	case in.Role == docket.RoleAdvertiser && !ValidPlatformID(in.AdvertiserID):

@@ -152,3 +152,13 @@ func TestIdempotencyKeyScopedByTenant(t *testing.T) {
 	require.ErrorAs(t, err, &replay, "tenant A's own retry replays")
 	require.Contains(t, string(replay.Body), a.ID)
 }
+
+// TestTokenRoleRefusalListsTheRoles: a bad role is told the roles a token
+// may hold, as docket.Roles lists them.
+func TestTokenRoleRefusalListsTheRoles(t *testing.T) {
+	t.Parallel()
+	err := appeals.TokenInput{Name: "x", Role: "root"}.Validate()
+	require.Equal(t, docket.Invalid, docket.ErrorCode(err))
+	require.ErrorContains(t, err, "role: must be one of admin, enforcer, reviewer, senior_reviewer, advertiser, auditor")
+	require.NoError(t, appeals.TokenInput{Name: "x", Role: docket.RoleAuditor}.Validate())
+}

@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/docket-dev/docket"
 	"github.com/docket-dev/docket/api/httpstatus"
@@ -200,7 +200,7 @@ func checkQuery(r *http.Request, allowed map[string]bool) string {
 			return "this page takes no parameter " + strings.ToValidUTF8(k, "?")
 		case len(vs) > 1:
 			return "the parameter " + k + " is given more than once"
-		case !utf8.ValidString(vs[0]) || strings.ContainsRune(vs[0], 0) || len(vs[0]) > 256:
+		case !docket.CleanString(vs[0]) || len(vs[0]) > 256:
 			return "the parameter " + k + " is not valid"
 		}
 	}
@@ -272,6 +272,10 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *appeals.Sessio
 	status := statusOf(err)
 	if status >= http.StatusInternalServerError {
 		c.logger.ErrorContext(r.Context(), "console", slog.String("path", r.URL.Path), slog.Any("error", err))
+	}
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		// As the API's 503 says: retry, and about when.
+		w.Header().Set("Retry-After", strconv.Itoa(httpstatus.RetryAfter))
 	}
 	title := http.StatusText(status)
 	if status == http.StatusNotFound {

@@ -42,4 +42,6 @@ func TestPagesAndAPIAgreeOnAnOutage(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "the API")
 	require.Equal(t, http.StatusServiceUnavailable, page.Status, "the sign-in page: %s", page.Body)
 	require.NotContains(t, page.Body, "connection refused", "a page never shows an internal error")
+	require.Equal(t, resp.Header.Get("Retry-After"), page.Header.Get("Retry-After"), "both say when to retry")
+	require.NotEmpty(t, page.Header.Get("Retry-After"))
 }

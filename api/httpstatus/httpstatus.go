@@ -45,7 +45,7 @@ func OfCode(c docket.Code) int {
 }
 
 // Of is the status of err: its domain code's, 503 for a database outage
-// (see Outage), 500 for anything else.
+// (see IsOutage), 500 for anything else.
 func Of(err error) int {
 	if IsOutage(err) {
 		return http.StatusServiceUnavailable
@@ -84,30 +84,12 @@ func unavailable(err error) bool {
 	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "bad connection")
 }
 
-// Outage marks err as a database outage when it is one and the domain
-// gave it no code of its own (a domain's answer, a 404 say, stays what it
-// is even when a later read failed).
-func Outage(err error) error {
-	if _, ok := errors.AsType[*outageError](err); ok {
-		return err
-	}
-	if unavailable(err) && docket.ErrorCode(err) == docket.Internal {
-		return &outageError{err: err}
-	}
-	return err
-}
-
-// IsOutage reports whether err is, or Outage would make it, a database
-// outage.
+// IsOutage reports whether err is a database outage the domain gave no
+// code of its own (a domain's answer, a 404 say, stays what it is even
+// when a later read failed).
 func IsOutage(err error) bool {
-	_, ok := errors.AsType[*outageError](Outage(err))
-	return ok
+	return unavailable(err) && docket.ErrorCode(err) == docket.Internal
 }
-
-type outageError struct{ err error }
-
-func (e *outageError) Error() string { return "database unavailable: " + e.err.Error() }
-func (e *outageError) Unwrap() error { return e.err }
 
 // OutageReason says in a few words why err means unavailable, for
 // /readyz: "connection refused", "timed out", "connection lost".

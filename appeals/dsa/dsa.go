@@ -206,14 +206,9 @@ func (s Statement) checkMeasures(p *docket.Problems) {
 // checkGround: the ground is required and one of the two; what it
 // requires in turn is in statementDependents.
 func (s Statement) checkGround(p *docket.Problems) {
-	switch s.DecisionGround {
-	case "":
-		p.Add("decision_ground", "is required")
-	case GroundIllegal:
-	case GroundIncompatible:
+	docket.OneOf(p, "decision_ground", s.DecisionGround, dsaGrounds)
+	if s.DecisionGround == GroundIncompatible {
 		docket.OptionalOneOf(p, "incompatible_content_illegal", s.IncompatibleContentIllegal, dsaYesNo)
-	default:
-		p.Add("decision_ground", "must be one of %s", strings.Join(dsaGrounds, ", "))
 	}
 	docket.MaxLen(p, "decision_ground_reference_url", s.DecisionGroundReferenceURL, 500)
 }
@@ -224,16 +219,12 @@ func (s Statement) checkContent(p *docket.Problems) {
 		p.Add("content_type", "is required")
 	}
 	docket.EachOneOf(p, "content_type", s.ContentType, dsaContentTypes)
-	if s.Category == "" {
-		p.Add("category", "is required")
-	} else if !ValidCategory(s.Category) {
-		p.Add("category", "must be one of %s", strings.Join(dsaCategories, ", "))
-	}
+	docket.OneOf(p, "category", s.Category, dsaCategories)
 	if len(s.TerritorialScope) == 0 {
 		p.Add("territorial_scope", "is required")
 	}
 	for i, c := range s.TerritorialScope {
-		if !slices.Contains(eeaCountries, c) {
+		if !InEEA(c) {
 			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "must be an EU/EEA country code")
 		} else if slices.Index(s.TerritorialScope, c) != i {
 			p.Add(fmt.Sprintf("territorial_scope[%d]", i), "repeats %s", c)
