@@ -214,6 +214,9 @@ func (p *Proxy) serve(c net.Conn, mode Mode) {
 		_ = s.Close()
 		return
 	}
+	// The mode may have changed while the server was dialed: a link that
+	// Set(Hang) or Vanish did not see must not forward either.
+	l.hung = l.hung || p.mode == Hang
 	p.links[l] = struct{}{}
 	p.mu.Unlock()
 	defer func() {

@@ -20,6 +20,14 @@ func pair(t *testing.T, p *Proxy, up net.Listener) (client, server net.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { server.Close() })
+	// A byte through: the proxy registers a link only after dialing the
+	// server, so the accept alone does not say a mode change will reach it.
+	if _, err := client.Write([]byte("p")); err != nil {
+		t.Fatal(err)
+	}
+	if err := readWithin(server, 5*time.Second); err != nil {
+		t.Fatalf("pair: forwarding: %v", err)
+	}
 	return client, server
 }
 
